@@ -1,0 +1,388 @@
+"""Public domains: what each patient column may hold, declared before any data is read.
+
+A :class:`TableSpec` lists the columns of the patient table with their *public* domain:
+category lists for categorical columns, clinical bounds (and optional bin edges and point
+masses) for numeric ones, and the role a column plays (feature, target, identifier to drop,
+record key).  Ingest, encode, the model and export all read the same spec, so nothing about
+a domain is ever taken from the private data.
+
+Two file forms load into a :class:`TableSpec`:
+
+* the minimal ``*.schema.json`` form (``{"columns": {name: {type, domain|bounds, integer,
+  nullable}}, "target": ..., "drop": [...]}``), read as it is;
+* the YAML feature-spec form (``columns:`` as a list of mappings with ``name``), whose
+  extra keys (``source:`` and the like) are kept opaque for the FHIR feature extractor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+
+from fhirsynth.errors import SpecError
+
+__all__ = [
+    "MISSING",
+    "OTHER",
+    "Column",
+    "TableSpec",
+    "load_spec",
+]
+
+Kind = Literal["categorical", "numeric", "boolean"]
+Role = Literal["feature", "target", "drop", "key", "identifier", "quasi_identifier"]
+
+MISSING = "<missing>"
+OTHER = "<other>"
+
+_KINDS = ("categorical", "numeric", "boolean")
+_ROLES = ("feature", "target", "drop", "key", "identifier", "quasi_identifier")
+#: integer columns with at most this many values get one state per value
+MAX_INTEGER_STATES = 100
+DEFAULT_BINS = 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class Column:
+    """One column of the patient table and its public domain.
+
+    Parameters
+    ----------
+    name : str
+        Column name in the patient table.
+    kind : {"categorical", "numeric", "boolean"}
+        How the column is modelled.
+    categories : tuple of str
+        Categorical only: the declared value list, in a fixed order.
+    other : bool
+        Categorical only: values outside ``categories`` map to one ``<other>`` state
+        (otherwise they are an input error).
+    bounds : (float, float)
+        Numeric only: public clinical bounds; values outside are clipped.
+    integer : bool
+        Numeric only: values are whole numbers and are sampled as such.
+    edges : tuple of float
+        Numeric only: explicit public bin edges, first and last equal to the bounds.
+    bins : int
+        Numeric only: number of equal-width bins when ``edges`` is not given and the
+        column is not a small-range integer.
+    point_masses : tuple of float
+        Numeric only: exact values modelled as states of their own (a lab value of 0).
+    nullable : bool
+        Whether missing is a legitimate state (it then gets a ``<missing>`` state).
+    role : str
+        ``feature`` or ``target`` are modelled; ``drop``, ``identifier`` and
+        ``quasi_identifier`` never enter the model; ``key`` is regenerated in the output.
+    unit : str
+        UCUM unit of a numeric column, for export and the report.
+    description : str
+        Free text for the report (public).
+    source : mapping
+        Opaque extraction rule for the FHIR feature extractor.
+    """
+
+    name: str
+    kind: Kind = "categorical"
+    categories: tuple[str, ...] = ()
+    other: bool = False
+    bounds: tuple[float, float] | None = None
+    integer: bool = False
+    edges: tuple[float, ...] = ()
+    bins: int = DEFAULT_BINS
+    point_masses: tuple[float, ...] = ()
+    nullable: bool = True
+    role: Role = "feature"
+    unit: str = ""
+    description: str = ""
+    source: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        where = f"column {self.name!r}"
+        if not self.name:
+            raise SpecError("a column has an empty name")
+        if self.kind not in _KINDS:
+            raise SpecError(f"{where}: kind ({self.kind!r}) must be one of {_KINDS}")
+        if self.role not in _ROLES:
+            raise SpecError(f"{where}: role ({self.role!r}) must be one of {_ROLES}")
+        if not self.modelled:
+            return
+        if self.kind == "categorical":
+            if not self.categories:
+                raise SpecError(f"{where}: a categorical column needs a declared category list")
+            if len(set(self.categories)) != len(self.categories):
+                raise SpecError(f"{where}: the category list has duplicates")
+        if self.kind == "numeric":
+            self._check_numeric(where)
+
+    def _check_numeric(self, where: str) -> None:
+        if self.bounds is None:
+            raise SpecError(
+                f"{where}: a numeric column needs public bounds (bounds: [low, high]); "
+                "bounds are never read off the data"
+            )
+        lo, hi = self.bounds
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise SpecError(f"{where}: bounds ({lo}, {hi}) must be finite with low < high")
+        if self.edges:
+            e = self.edges
+            if len(e) < 2 or any(b <= a for a, b in zip(e, e[1:], strict=False)):
+                raise SpecError(f"{where}: edges must be strictly increasing, at least two")
+            if e[0] != lo or e[-1] != hi:
+                raise SpecError(f"{where}: edges must start at {lo} and end at {hi}")
+        if self.bins < 1:
+            raise SpecError(f"{where}: bins ({self.bins}) must be at least 1")
+        for p in self.point_masses:
+            if not lo <= p <= hi:
+                raise SpecError(f"{where}: point mass {p} lies outside the bounds ({lo}, {hi})")
+
+    @property
+    def modelled(self) -> bool:
+        """Whether the column enters the Bayesian network."""
+        return self.role in ("feature", "target")
+
+    # ----------------------------------------------------------------- states
+    def bin_edges(self) -> np.ndarray:
+        """Public bin edges of a numeric column (data-independent)."""
+        assert self.kind == "numeric" and self.bounds is not None
+        lo, hi = self.bounds
+        if self.edges:
+            return np.asarray(self.edges, dtype=float)
+        if self.integer and hi - lo + 1 <= MAX_INTEGER_STATES:
+            lo_i, hi_i = math.ceil(lo), math.floor(hi)
+            # one state per integer: edges at half-integers
+            return np.arange(lo_i, hi_i + 2, dtype=float) - 0.5
+        return np.linspace(lo, hi, self.bins + 1)
+
+    def state_labels(self) -> list[str]:
+        """Human-readable label of each encoded state, in code order."""
+        if self.kind == "boolean":
+            labels = ["false", "true"]
+        elif self.kind == "categorical":
+            labels = list(self.categories) + ([OTHER] if self.other else [])
+        else:
+            labels = [_fmt(p) for p in self.point_masses]
+            e = self.bin_edges()
+            if self.integer and not self.edges and len(e) - 1 == round(e[-1] - e[0]):
+                labels += [_fmt(v + 0.5) for v in e[:-1]]
+            else:
+                last = len(e) - 2
+                labels += [
+                    f"[{_fmt(a)}, {_fmt(b)}{']' if i == last else ')'}"
+                    for i, (a, b) in enumerate(zip(e[:-1], e[1:], strict=False))
+                ]
+        if self.nullable:
+            labels.append(MISSING)
+        return labels
+
+    @property
+    def n_states(self) -> int:
+        return len(self.state_labels())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public description of the column (JSON-ready, no source rule)."""
+        d: dict[str, Any] = {"name": self.name, "kind": self.kind, "role": self.role}
+        if self.kind == "categorical":
+            d["categories"] = list(self.categories)
+            d["other"] = self.other
+        if self.kind == "numeric":
+            d["bounds"] = list(self.bounds) if self.bounds else None
+            d["integer"] = self.integer
+            if self.edges:
+                d["edges"] = list(self.edges)
+            d["bins"] = self.bins
+            if self.point_masses:
+                d["point_masses"] = list(self.point_masses)
+        d["nullable"] = self.nullable
+        if self.unit:
+            d["unit"] = self.unit
+        if self.description:
+            d["description"] = self.description
+        return d
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TableSpec:
+    """The public description of a patient table: ordered columns and their domains."""
+
+    name: str
+    columns: tuple[Column, ...]
+    target: str | None = None
+    positive: str | None = None
+    reference_date: str | None = None
+    description: str = ""
+    #: mapping kept for the FHIR extractor (reference date, windows...): opaque here
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SpecError(f"spec {self.name!r}: duplicate column names {dupes}")
+        if self.target is not None and self.target not in names:
+            raise SpecError(f"spec {self.name!r}: target ({self.target!r}) is not a column")
+
+    def __getitem__(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return any(c.name == name for c in self.columns)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def modelled(self) -> list[Column]:
+        """Columns that enter the model, in spec order."""
+        return [c for c in self.columns if c.modelled]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "target": self.target,
+            "positive": self.positive,
+            "reference_date": self.reference_date,
+            "columns": [c.to_dict() for c in self.columns],
+        }
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical public description (ties reports to the spec)."""
+        import hashlib
+
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, origin: str = "<spec>") -> TableSpec:
+        """Build a spec from either file form (see the module docstring)."""
+        if not isinstance(data, Mapping) or "columns" not in data:
+            raise SpecError(f"{origin}: a spec needs a 'columns' entry")
+        raw = data["columns"]
+        drop = set(data.get("drop", ()) or ())
+        items: Iterable[tuple[str, Mapping[str, Any]]]
+        if isinstance(raw, Mapping):
+            items = [(str(k), v) for k, v in raw.items()]
+        elif isinstance(raw, Sequence):
+            items = []
+            for i, entry in enumerate(raw):
+                if not isinstance(entry, Mapping) or "name" not in entry:
+                    raise SpecError(f"{origin}: columns[{i}] needs a 'name'")
+                items.append((str(entry["name"]), entry))
+        else:
+            raise SpecError(f"{origin}: 'columns' must be a mapping or a list")
+        target = data.get("target")
+        columns = []
+        for name, entry in items:
+            role = "target" if name == target else None
+            if name in drop:
+                role = "drop"
+            try:
+                columns.append(_column_from_dict(name, entry, role))
+            except SpecError as exc:
+                raise SpecError(f"{origin}: {exc}") from None
+            except (TypeError, ValueError) as exc:
+                raise SpecError(f"{origin}: column {name!r}: {exc}") from None
+        for name in drop - {c.name for c in columns}:
+            columns.append(Column(name=name, role="drop"))
+        known = {"name", "columns", "target", "positive", "drop", "note", "description",
+                 "reference_date"}
+        options = {k: v for k, v in data.items() if k not in known}
+        return cls(
+            name=str(data.get("name", Path(origin).stem)),
+            columns=tuple(columns),
+            target=target,
+            positive=None if data.get("positive") is None else str(data["positive"]),
+            reference_date=data.get("reference_date"),
+            description=str(data.get("description", data.get("note", ""))),
+            options=options,
+        )
+
+
+_TYPE_ALIASES = {
+    "categorical": "categorical", "category": "categorical", "string": "categorical",
+    "ordinal": "categorical", "numeric": "numeric", "number": "numeric", "float": "numeric",
+    "integer": "numeric", "int": "numeric", "boolean": "boolean", "bool": "boolean",
+    "flag": "boolean",
+}
+
+
+def _column_from_dict(name: str, d: Mapping[str, Any], role: str | None) -> Column:
+    if not isinstance(d, Mapping):
+        raise SpecError(f"column {name!r}: expected a mapping, got {type(d).__name__}")
+    role = role or str(d.get("role", "feature"))
+    if d.get("drop") is True or d.get("identifier") is True:
+        role = "drop" if d.get("drop") is True else "identifier"
+    raw_type = str(d.get("type", d.get("kind", "categorical"))).lower()
+    if raw_type not in _TYPE_ALIASES:
+        raise SpecError(f"column {name!r}: type ({raw_type!r}) must be one of "
+                        f"{sorted(set(_TYPE_ALIASES))}")
+    kind = _TYPE_ALIASES[raw_type]
+    integer = bool(d.get("integer", raw_type in ("integer", "int")))
+    cats = d.get("categories", d.get("domain", ()))
+    if kind == "numeric" and isinstance(cats, Sequence) and not d.get("bounds") and cats:
+        raise SpecError(f"column {name!r}: numeric columns take 'bounds', not a category list")
+    bounds = d.get("bounds")
+    if bounds is not None:
+        if not isinstance(bounds, Sequence) or len(bounds) != 2:
+            raise SpecError(f"column {name!r}: bounds must be [low, high]")
+        bounds = (float(bounds[0]), float(bounds[1]))
+    return Column(
+        name=name,
+        kind=kind,  # type: ignore[arg-type]
+        categories=tuple(_category_str(c) for c in (cats or ())) if kind == "categorical" else (),
+        other=bool(d.get("other", False)),
+        bounds=bounds,
+        integer=integer,
+        edges=tuple(float(x) for x in d.get("edges", ()) or ()),
+        bins=int(d.get("bins", DEFAULT_BINS)),
+        point_masses=tuple(float(x) for x in d.get("point_masses", ()) or ()),
+        nullable=bool(d.get("nullable", True)),
+        role=role,  # type: ignore[arg-type]
+        unit=str(d.get("unit", "")),
+        description=str(d.get("description", "")),
+        source=d.get("source"),
+    )
+
+
+def _category_str(v: Any) -> str:
+    """Categories are compared as strings; 1, 1.0 and "1" are the same category."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def load_spec(path: str | Path) -> TableSpec:
+    """Load a ``*.schema.json`` or a YAML feature spec from ``path``."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SpecError(f"{p}: spec file not found") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{p}: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        raise SpecError(f"{p}: {at}: not valid YAML") from None
+    return TableSpec.from_dict(data, origin=str(p))

@@ -1,0 +1,205 @@
+"""Patient rows ⇄ integer codes over the public domain of a :class:`TableSpec`.
+
+Encoding reads values and nothing else: the states of every column come from the spec
+(:meth:`Column.state_labels`), so the code table of two neighbouring cohorts differs in one
+row only.  Values outside a numeric column's bounds are clipped into the first or last bin;
+unlisted categories go to ``<other>`` where the spec allows it; missing values go to
+``<missing>`` where the column is nullable.  How many values were clipped is private and is
+kept in :class:`EncodeStats` for the custodian's internal report only.
+
+Decoding is post-processing: point masses give their exact value, integer bins give an
+integer drawn uniformly inside the bin, other bins a float drawn uniformly inside the bin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fhirsynth.domain import Column, TableSpec, _category_str
+from fhirsynth.errors import TableInputError
+
+__all__ = ["EncodeStats", "EncodedTable", "decode", "decode_column", "encode", "encode_column"]
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+@dataclass
+class EncodeStats:
+    """Private per-column counts of values changed by encoding (internal report only)."""
+
+    clipped: dict[str, int] = field(default_factory=dict)
+    other: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EncodedTable:
+    """Integer codes of the modelled columns: ``codes[:, j]`` lies in ``0..cards[j]-1``."""
+
+    columns: tuple[str, ...]
+    codes: np.ndarray
+    cards: tuple[int, ...]
+    stats: EncodeStats = field(compare=False)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.codes.shape[0])
+
+
+def _is_missing(values: pd.Series) -> np.ndarray:
+    miss = values.isna().to_numpy().copy()
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        s = values.astype("string").str.strip()
+        miss |= s.isin(["", "N/A", "NA", "NaN", "nan", "null", "None"]).fillna(False).to_numpy(bool)
+    return miss
+
+
+def encode_column(col: Column, values: pd.Series, stats: EncodeStats | None = None) -> np.ndarray:
+    """Codes of one column (``int32``), over ``col.state_labels()``."""
+    n = len(values)
+    miss = _is_missing(values)
+    codes = np.empty(n, dtype=np.int32)
+    missing_code = col.n_states - 1 if col.nullable else -1
+    if miss.any() and not col.nullable:
+        rows = np.flatnonzero(miss)[:5].tolist()
+        raise TableInputError(
+            f"column {col.name!r} is declared not nullable but has {int(miss.sum())} "
+            f"missing value(s) (first rows: {rows})"
+        )
+    present = ~miss
+    vals = values[present]
+    if col.kind == "boolean":
+        s = vals.map(_category_str).str.strip().str.lower()
+        is_t, is_f = s.isin(_TRUE).to_numpy(), s.isin(_FALSE).to_numpy()
+        bad = ~(is_t | is_f)
+        if bad.any():
+            raise TableInputError(
+                f"column {col.name!r}: {int(bad.sum())} value(s) are not true/false/yes/no/1/0"
+            )
+        codes[present] = is_t.astype(np.int32)
+    elif col.kind == "categorical":
+        lookup = {c: i for i, c in enumerate(col.categories)}
+        mapped = vals.map(lambda v: lookup.get(_category_str(v).strip(), -1)).to_numpy(np.int64)
+        unlisted = mapped < 0
+        if unlisted.any():
+            if not col.other:
+                raise TableInputError(
+                    f"column {col.name!r}: {int(unlisted.sum())} value(s) are not in the declared "
+                    f"category list ({len(col.categories)} categories) and the column has no "
+                    "'other: true'"
+                )
+            mapped[unlisted] = len(col.categories)
+            if stats is not None:
+                stats.other[col.name] = int(unlisted.sum())
+        codes[present] = mapped
+    else:
+        x = pd.to_numeric(vals, errors="coerce").to_numpy(float)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            raise TableInputError(
+                f"column {col.name!r}: {int(bad.sum())} value(s) are not finite numbers"
+            )
+        assert col.bounds is not None
+        lo, hi = col.bounds
+        clipped = (x < lo) | (x > hi)
+        if stats is not None and clipped.any():
+            stats.clipped[col.name] = int(clipped.sum())
+        x = np.clip(x, lo, hi)
+        codes[present] = _numeric_codes(col, x)
+    codes[miss] = missing_code
+    return codes
+
+
+def _numeric_codes(col: Column, x: np.ndarray) -> np.ndarray:
+    n_pm = len(col.point_masses)
+    edges = col.bin_edges()
+    inner = edges[1:-1]
+    out = np.searchsorted(inner, x, side="right").astype(np.int32) + n_pm
+    for i, p in enumerate(col.point_masses):
+        out[x == p] = i
+    return out
+
+
+def encode(spec: TableSpec, table: pd.DataFrame) -> EncodedTable:
+    """Encode the modelled columns of ``table`` (missing columns are an error)."""
+    cols = spec.modelled
+    absent = [c.name for c in cols if c.name not in table.columns]
+    if absent:
+        raise TableInputError(f"the table lacks spec column(s) {absent}")
+    stats = EncodeStats()
+    codes = np.empty((len(table), len(cols)), dtype=np.int32)
+    for j, col in enumerate(cols):
+        codes[:, j] = encode_column(col, table[col.name], stats)
+    return EncodedTable(
+        columns=tuple(c.name for c in cols),
+        codes=codes,
+        cards=tuple(c.n_states for c in cols),
+        stats=stats,
+    )
+
+
+def decode_column(col: Column, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
+    """Values of one column from its codes (post-processing; ``rng`` draws within bins)."""
+    codes = np.asarray(codes)
+    n_states = col.n_states
+    if codes.size and (codes.min() < 0 or codes.max() >= n_states):
+        raise ValueError(f"column {col.name!r}: code outside 0..{n_states - 1}")
+    miss = codes == n_states - 1 if col.nullable else np.zeros(codes.shape, bool)
+    if col.kind == "boolean":
+        out = pd.array(codes == 1, dtype="boolean")
+        out[miss] = pd.NA
+        return pd.Series(out, name=col.name)
+    if col.kind == "categorical":
+        labels = np.array(list(col.categories) + (["other"] if col.other else []) + [""], object)
+        vals = labels[np.minimum(codes, len(labels) - 1)]
+        s = pd.Series(vals, name=col.name, dtype="string")
+        s[miss] = pd.NA
+        return s
+    return _decode_numeric(col, codes, miss, rng)
+
+
+def _decode_numeric(
+    col: Column, codes: np.ndarray, miss: np.ndarray, rng: np.random.Generator
+) -> pd.Series:
+    n_pm = len(col.point_masses)
+    edges = col.bin_edges()
+    assert col.bounds is not None
+    lo_b, hi_b = col.bounds
+    out = np.full(codes.shape, np.nan)
+    pm = (codes < n_pm) & ~miss
+    if n_pm:
+        out[pm] = np.asarray(col.point_masses, float)[codes[pm]]
+    b = ~pm & ~miss
+    k = codes[b] - n_pm
+    lo = np.maximum(edges[k], lo_b)
+    hi = np.minimum(edges[k + 1], hi_b)
+    if col.integer:
+        ilo = np.ceil(lo)
+        ihi = np.floor(hi)
+        # half-open bins except the last: exclude an integer upper edge
+        last = k == len(edges) - 2
+        ihi = np.where(~last & (ihi == hi) & (ihi > ilo), ihi - 1, ihi)
+        ihi = np.maximum(ihi, ilo)
+        draw = ilo + np.floor(rng.random(k.shape) * (ihi - ilo + 1))
+        out[b] = np.minimum(draw, ihi)
+        s = pd.Series(pd.array(np.round(out), dtype="Int64"), name=col.name)
+        if miss.any():
+            s[miss] = pd.NA
+        return s
+    out[b] = lo + rng.random(k.shape) * (hi - lo)
+    return pd.Series(out, name=col.name, dtype="float64")
+
+
+def decode(
+    spec: TableSpec,
+    columns: Sequence[str],
+    codes: np.ndarray,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """Decode a code matrix whose columns are ``columns`` (modelled columns of ``spec``)."""
+    data = {name: decode_column(spec[name], codes[:, j], rng) for j, name in enumerate(columns)}
+    return pd.DataFrame(data)

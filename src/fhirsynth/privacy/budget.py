@@ -1,0 +1,177 @@
+"""One validated privacy budget, and the accountant that records how a run spends it.
+
+:class:`PrivacyBudget` is the only place (epsilon, delta) are validated: the CLI, config
+files and the Python API all build one.  :class:`Accountant` records every noisy step of a
+run (name, mechanism, sensitivity, epsilon, delta) under basic sequential composition: a
+step is *checked* before the data is touched and *spent* after, and the recorded steps can
+never add up to more than the declared total.  Its :meth:`Accountant.table` is the budget
+table of the audit record and the PDF.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fhirsynth.errors import PrivacyBudgetError
+
+__all__ = ["Accountant", "PrivacyBudget", "Step"]
+
+logger = logging.getLogger(__name__)
+
+#: float slack when comparing sums of shares with the total
+_TOL = 1e-9
+
+
+def _check_real(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise PrivacyBudgetError(
+            f"{name} ({value!r}) must be a real number, not {type(value).__name__}"
+        )
+    x = float(value)
+    if math.isnan(x):
+        raise PrivacyBudgetError(f"{name} ({value!r}) must be a number, not NaN")
+    return x
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrivacyBudget:
+    """A total privacy loss for one release.
+
+    Parameters
+    ----------
+    epsilon : float, > 0 and finite
+        Total privacy loss of the release, per patient.
+    delta : float, in [0, 1)
+        Probability with which the epsilon bound may fail; 0 for pure epsilon-DP.
+    """
+
+    epsilon: float
+    delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        eps = _check_real("epsilon", self.epsilon)
+        if not (eps > 0 and math.isfinite(eps)):
+            raise PrivacyBudgetError(f"epsilon ({self.epsilon!r}) must be a finite number > 0")
+        delta = _check_real("delta", self.delta)
+        if not 0 <= delta < 1:
+            raise PrivacyBudgetError(f"delta ({self.delta!r}) must lie in [0, 1)")
+        object.__setattr__(self, "epsilon", eps)
+        object.__setattr__(self, "delta", delta)
+
+    @classmethod
+    def parse(cls, epsilon: object, delta: object = 0.0) -> PrivacyBudget:
+        """Build from user text (CLI, YAML): ``"1.5"`` is accepted, ``"abc"`` names the field."""
+        return cls(epsilon=_parse_number("epsilon", epsilon), delta=_parse_number("delta", delta))
+
+    def plausibility(self) -> list[str]:
+        """Notes on valid but unusual values (for the log and the report; never blocking)."""
+        notes = []
+        if self.epsilon > 10:
+            notes.append(
+                f"epsilon = {self.epsilon:g} is very large: the formal guarantee is weak "
+                "(values of 0.1 to 4 are usual for a public release)"
+            )
+        elif self.epsilon > 4:
+            notes.append(f"epsilon = {self.epsilon:g} is above the usual range of 0.1 to 4")
+        if self.delta > 1e-5:
+            notes.append(
+                f"delta = {self.delta:g} is large: keep delta well below 1 / (number of patients)"
+            )
+        return notes
+
+
+def _parse_number(name: str, value: object) -> float:
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise PrivacyBudgetError(f"{name} ({value!r}) must be a number") from None
+    return _check_real(name, value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One noisy measurement of the private data, as recorded in the audit."""
+
+    name: str
+    mechanism: str
+    epsilon: float
+    delta: float = 0.0
+    sensitivity: float = 1.0
+    rho: float | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
+
+
+@dataclass
+class Accountant:
+    """Records the steps of one run against a declared :class:`PrivacyBudget`.
+
+    Composition is basic sequential composition: the epsilons add, the deltas add.  A step
+    that would take the run past its total raises :class:`PrivacyBudgetError` *before* any
+    noise is drawn (``check``), and ``spend`` records it after.
+    """
+
+    budget: PrivacyBudget
+    steps: list[Step] = field(default_factory=list)
+
+    composition: str = "basic sequential composition (epsilons and deltas add)"
+
+    @property
+    def spent_epsilon(self) -> float:
+        return math.fsum(s.epsilon for s in self.steps)
+
+    @property
+    def spent_delta(self) -> float:
+        return math.fsum(s.delta for s in self.steps)
+
+    @property
+    def remaining_epsilon(self) -> float:
+        return max(0.0, self.budget.epsilon - self.spent_epsilon)
+
+    @property
+    def remaining_delta(self) -> float:
+        return max(0.0, self.budget.delta - self.spent_delta)
+
+    def check(self, epsilon: float, delta: float = 0.0, *, name: str = "step") -> None:
+        """Raise if spending (epsilon, delta) now would pass the total."""
+        if not (epsilon >= 0 and math.isfinite(epsilon)) or not 0 <= delta < 1:
+            raise PrivacyBudgetError(
+                f"step {name!r}: epsilon ({epsilon!r}) must be finite and >= 0, "
+                f"delta ({delta!r}) in [0, 1)"
+            )
+        eps_after = self.spent_epsilon + epsilon
+        delta_after = self.spent_delta + delta
+        if eps_after > self.budget.epsilon * (1 + _TOL) + _TOL:
+            raise PrivacyBudgetError(
+                f"step {name!r} needs epsilon {epsilon:g} but only {self.remaining_epsilon:g} "
+                f"of {self.budget.epsilon:g} remains"
+            )
+        if delta_after > self.budget.delta * (1 + _TOL) + 1e-15:
+            raise PrivacyBudgetError(
+                f"step {name!r} needs delta {delta:g} but only {self.remaining_delta:g} "
+                f"of {self.budget.delta:g} remains"
+            )
+
+    def spend(self, step: Step) -> None:
+        """Record a step whose noise has been drawn (checked again first)."""
+        self.check(step.epsilon, step.delta, name=step.name)
+        self.steps.append(step)
+        logger.debug("spent %s: epsilon=%g delta=%g", step.name, step.epsilon, step.delta)
+
+    def table(self) -> dict[str, Any]:
+        """The budget table of the audit record."""
+        return {
+            "epsilon_total": self.budget.epsilon,
+            "delta_total": self.budget.delta,
+            "epsilon_spent": self.spent_epsilon,
+            "delta_spent": self.spent_delta,
+            "composition": self.composition,
+            "steps": [s.to_dict() for s in self.steps],
+        }

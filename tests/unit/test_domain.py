@@ -1,0 +1,65 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from fhirsynth.domain import MISSING, Column, TableSpec, load_spec
+from fhirsynth.encode import decode, encode
+from fhirsynth.errors import SpecError, TableInputError
+
+
+def test_numeric_column_needs_public_bounds():
+    with pytest.raises(SpecError, match="needs public bounds"):
+        Column(name="bmi", kind="numeric")
+
+
+def test_small_integer_range_gets_one_state_per_value():
+    col = Column(name="age", kind="numeric", bounds=(3, 18), integer=True, nullable=False)
+    assert col.state_labels() == [str(i) for i in range(3, 19)]
+
+
+def test_states_of_each_kind():
+    cat = Column(name="sex", categories=("f", "m"), other=True)
+    assert cat.state_labels() == ["f", "m", "<other>", MISSING]
+    num = Column(name="x", kind="numeric", bounds=(0, 10), bins=2, point_masses=(0,))
+    assert num.state_labels() == ["0", "[0, 5)", "[5, 10]", MISSING]
+
+
+def test_encode_decode_roundtrip_keeps_integers_and_point_masses():
+    spec = TableSpec(
+        name="t",
+        columns=(
+            Column(name="gain", kind="numeric", bounds=(0, 1000), integer=True, bins=4,
+                   point_masses=(0,), nullable=False),
+            Column(name="sex", categories=("f", "m")),
+            Column(name="id", role="drop"),
+        ),
+    )
+    df = pd.DataFrame({"gain": [0, 0, 250, 999, 5000], "sex": ["f", None, "m", "m", "f"],
+                       "id": list("abcde")})
+    enc = encode(spec, df)
+    assert enc.columns == ("gain", "sex")
+    assert enc.codes[:, 0].tolist() == [0, 0, 2, 4, 4]  # 5000 clipped into the last bin
+    assert enc.stats.clipped == {"gain": 1}
+    assert enc.codes[:, 1].tolist() == [0, 2, 1, 1, 0]
+    out = decode(spec, enc.columns, enc.codes, np.random.default_rng(0))
+    assert out["gain"].tolist()[:2] == [0, 0]
+    assert str(out["gain"].dtype) == "Int64"
+    assert 250 <= out["gain"][2] < 500 and 750 <= out["gain"][3] <= 1000
+    assert out["sex"].isna().tolist() == [False, True, False, False, False]
+
+
+def test_unlisted_category_is_an_error_without_other():
+    spec = TableSpec(name="t", columns=(Column(name="sex", categories=("f", "m")),))
+    with pytest.raises(TableInputError, match="not in the declared category list"):
+        encode(spec, pd.DataFrame({"sex": ["f", "x"]}))
+
+
+def test_shared_schema_json_loads(shared_data):
+    spec = load_spec(shared_data / "tabular" / "stroke.schema.json")
+    assert spec.target == "stroke"
+    assert spec["id"].role == "drop"
+    assert spec["bmi"].nullable and spec["bmi"].bounds == (10.0, 100.0)
+    df = pd.read_csv(shared_data / "tabular" / "stroke.csv", dtype=str)
+    enc = encode(spec, df)
+    assert enc.codes.shape == (len(df), len(spec.modelled))
+    assert (enc.codes < np.array(enc.cards)).all()
