@@ -1,0 +1,1 @@
+"""Evaluation of a release: fidelity, privacy risk and the empirical privacy audit."""
