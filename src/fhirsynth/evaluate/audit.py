@@ -31,11 +31,14 @@ __all__ = [
     "Release",
     "Score",
     "audit_scores",
+    "count_matches",
     "epsilon_from_rates",
     "epsilon_lower_bound",
     "neighbouring_cohorts",
     "rare_record",
     "rate_bounds",
+    "record_log_probability",
+    "record_probabilities",
     "run_audit",
 ]
 
@@ -324,20 +327,52 @@ def count_matches(spec: TableSpec, synthetic: pd.DataFrame, record: Mapping[str,
     return int(np.all(enc.codes == target, axis=1).sum())
 
 
-def record_log_probability(network: Any, record: Mapping[str, Any]) -> float:
-    """Log-probability of ``record`` under a Bayesian network of tabular CPDs.
+def record_log_probability(model: Any, record: Mapping[str, Any]) -> float:
+    """Log-probability of ``record`` under the model (see :func:`record_probabilities`)."""
+    p = record_probabilities(model, record)
+    return -math.inf if (p <= 0).any() else float(np.log(p).sum())
 
-    ``network`` is anything with ``get_cpds()`` returning pgmpy ``TabularCPD``-like objects
-    (``variables``, ``cardinality``, ``values`` and ``state_names``).  A record value is
-    looked up in the CPD's state names first and taken as a code otherwise.
+
+def record_probabilities(model: Any, record: Mapping[str, Any]) -> np.ndarray:
+    """``P(x_j | parents of x_j)`` of each modelled node at ``record``.
+
+    ``model`` is either a fitted model with ``nodes`` in topological order (each with
+    ``name``, ``states``, ``parents``, ``cpd`` of shape ``(states, parent configurations)``
+    with the first parent slowest, and a deterministic ``mapping`` for coarsening nodes),
+    or a pgmpy network (``get_cpds()`` of ``TabularCPD``).  A record value is looked up in
+    the node's state names first and taken as a code otherwise.  Their product is the
+    model probability of the record; their sum is a distinguisher that ``-inf`` does not
+    saturate.
     """
-    total = 0.0
-    for cpd in network.get_cpds():
+    if hasattr(model, "nodes") and not hasattr(model, "get_cpds"):
+        return _nodes_probabilities(model.nodes, record)
+    out = []
+    for cpd in model.get_cpds():
         index = []
         for var in cpd.variables:
-            value = record[var]
             names = list((getattr(cpd, "state_names", None) or {}).get(var, ()))
-            index.append(names.index(value) if value in names else int(value))
-        p = float(np.asarray(cpd.values)[tuple(index)])
-        total += math.log(p) if p > 0 else -math.inf
-    return total
+            index.append(_state_index(names, record[var]))
+        out.append(float(np.asarray(cpd.values)[tuple(index)]))
+    return np.array(out)
+
+
+def _state_index(names: list[Any], value: Any) -> int:
+    return names.index(value) if value in names else int(value)
+
+
+def _nodes_probabilities(nodes: Any, record: Mapping[str, Any]) -> np.ndarray:
+    value: dict[str, int] = {}
+    card: dict[str, int] = {}
+    out = []
+    for node in nodes:
+        card[node.name] = len(node.states)
+        mapping = getattr(node, "mapping", None)
+        if mapping is not None:
+            value[node.name] = int(np.asarray(mapping)[value[node.parents[0]]])
+            continue
+        value[node.name] = _state_index(list(node.states), record[node.name])
+        cfg = 0
+        for p in node.parents:
+            cfg = cfg * card[p] + value[p]
+        out.append(float(np.asarray(node.cpd)[value[node.name], cfg]))
+    return np.array(out)

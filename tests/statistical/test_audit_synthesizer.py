@@ -1,0 +1,122 @@
+"""The privacy audit of the real pipeline: ``Synthesizer(...).fit`` on D and D' = D + one rare
+patient, distinguished by the released model's probability of the planted record.
+
+The default configuration must not be flagged at eps = 1 and eps = 4.  Three broken
+variants, built here only, must be flagged: the learner's noiseless test hook, epsilon scaled
+up 100x behind a small claim, and a category list read off the data (the planted patient's
+diagnosis then exists only in the model fitted on D').
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fhirsynth.domain import Column, TableSpec
+from fhirsynth.evaluate.audit import (
+    neighbouring_cohorts,
+    rare_record,
+    record_log_probability,
+    run_audit,
+)
+
+synthesizer = pytest.importorskip("fhirsynth.synthesizer")
+Synthesizer = synthesizer.Synthesizer
+
+TRIALS = 500  # per side: about 5 ms a fit, 1000 fits per audit
+
+SPEC = TableSpec(
+    name="audit-pipeline",
+    columns=(
+        Column(name="sex", categories=("female", "male"), nullable=False),
+        Column(name="smoker", categories=("never", "former", "current"), nullable=False),
+        Column(name="dx", categories=("none", "t2d", "copd", "ckd", "sickle"), nullable=False),
+        Column(name="age", kind="numeric", bounds=(0, 100), bins=10, nullable=False),
+    ),
+)
+
+
+def _cohort() -> pd.DataFrame:
+    rng = np.random.default_rng(20261204)
+    n = 60  # above the default min_rows of 50
+    return pd.DataFrame({
+        "sex": rng.choice(["female", "male"], n),
+        "smoker": rng.choice(["never", "former", "current"], n, p=[0.6, 0.3, 0.1]),
+        "dx": rng.choice(["none", "t2d", "copd", "ckd"], n, p=[0.5, 0.3, 0.1, 0.1]),
+        "age": rng.uniform(20, 85, n),
+    })
+
+
+@pytest.fixture(scope="module")
+def setting() -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    d0 = _cohort()
+    record = rare_record(SPEC, d0)
+    d, d_prime = neighbouring_cohorts(SPEC, d0, record)
+    return d, d_prime, record
+
+
+def fit(epsilon: float, *, noiseless: bool = False) -> Callable[[pd.DataFrame, int], Any]:
+    def release(table: pd.DataFrame, seed: int) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # epsilon 50 warns that it is implausible
+            s = Synthesizer(SPEC, epsilon=epsilon, random_state=seed)
+            return s.fit(table, _noiseless=noiseless).model_
+
+    return release
+
+
+def fit_domain_from_data(epsilon: float) -> Callable[[pd.DataFrame, int], Any]:
+    """Broken: the dx category list is the set of values seen in the data."""
+
+    def release(table: pd.DataFrame, seed: int) -> Any:
+        seen = tuple(sorted(table["dx"].astype(str).unique()))
+        spec = TableSpec(name="leaky", columns=tuple(
+            Column(name="dx", categories=seen, nullable=False) if c.name == "dx" else c
+            for c in SPEC.columns))
+        return Synthesizer(spec, epsilon=epsilon, random_state=seed).fit(table).model_
+
+    return release
+
+
+def test_planted_patient(setting) -> None:
+    d, d_prime, record = setting
+    assert record["dx"] == SPEC["dx"].categories.index("sickle")
+    assert len(d_prime) == len(d) + 1 and "sickle" not in set(d["dx"])
+
+
+@pytest.mark.parametrize("epsilon", [1.0, 4.0])
+def test_default_configuration_is_not_flagged(setting, epsilon: float) -> None:
+    d, d_prime, record = setting
+    res = run_audit(fit(epsilon), lambda m: record_log_probability(m, record), d, d_prime,
+                    trials=TRIALS, claimed_epsilon=epsilon, seed=11)
+    assert not res.flagged
+    assert res.epsilon_lower <= epsilon
+
+
+def test_noiseless_fit_is_flagged(setting) -> None:
+    d, d_prime, record = setting
+    res = run_audit(fit(1.0, noiseless=True), lambda m: record_log_probability(m, record),
+                    d, d_prime, trials=TRIALS, claimed_epsilon=1.0, seed=12)
+    assert res.flagged
+    # exact tables: the planted diagnosis has probability 0 without the patient
+    assert res.fpr == 0 and res.fnr == 0 and res.epsilon_lower > 4.0
+
+
+def test_epsilon_scaled_up_100x_is_flagged(setting) -> None:
+    d, d_prime, record = setting
+    res = run_audit(fit(50.0), lambda m: record_log_probability(m, record), d, d_prime,
+                    trials=TRIALS, claimed_epsilon=0.5, seed=13)
+    assert res.flagged and res.epsilon_lower > 2.0
+
+
+def test_domain_from_data_is_flagged(setting) -> None:
+    d, d_prime, _ = setting
+    res = run_audit(fit_domain_from_data(1.0),
+                    lambda m: float("sickle" in m.spec["dx"].categories),
+                    d, d_prime, trials=TRIALS, claimed_epsilon=1.0, seed=14)
+    assert res.flagged and res.epsilon_lower > 4.0
