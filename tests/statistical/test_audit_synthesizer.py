@@ -120,3 +120,48 @@ def test_domain_from_data_is_flagged(setting) -> None:
                     lambda m: float("sickle" in m.spec["dx"].categories),
                     d, d_prime, trials=TRIALS, claimed_epsilon=1.0, seed=14)
     assert res.flagged and res.epsilon_lower > 4.0
+
+
+def _population(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "sex": rng.choice(["female", "male"], n),
+        "smoker": rng.choice(["never", "former", "current"], n, p=[0.6, 0.3, 0.1]),
+        "dx": rng.choice(["none", "t2d", "copd", "ckd", "sickle"], n,
+                         p=[0.5, 0.3, 0.1, 0.09, 0.01]),
+        "age": rng.uniform(20, 85, n).round(),
+    })
+
+
+def test_audit_synthesizer_library_entry_point() -> None:
+    from fhirsynth.evaluate.audit_pipeline import audit_synthesizer
+
+    res = audit_synthesizer(SPEC, _population(400, 7), epsilon=1.0, trials=200, rows=80, seed=3)
+    assert res.trials == 200 and res.n_eval == 100
+    assert not res.flagged and res.epsilon_lower <= 1.0
+
+
+def test_audit_command_writes_json(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from fhirsynth.cli import app
+
+    csv, spec_file, out = tmp_path / "t.csv", tmp_path / "spec.json", tmp_path / "audit.json"
+    _population(200, 8).to_csv(csv, index=False)
+    spec_file.write_text(json.dumps({"columns": {
+        "sex": {"type": "categorical", "domain": ["female", "male"], "nullable": False},
+        "smoker": {"type": "categorical", "domain": ["never", "former", "current"]},
+        "dx": {"type": "categorical", "domain": ["none", "t2d", "copd", "ckd", "sickle"]},
+        "age": {"type": "integer", "bounds": [0, 100], "nullable": False},
+    }}))
+    r = CliRunner().invoke(app, ["audit", str(csv), "--spec", str(spec_file), "--epsilon", "1",
+                                 "--trials", "50", "--rows", "60", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "empirical epsilon lower bound" in r.output
+    result = json.loads(out.read_text())
+    assert result["claimed_epsilon"] == 1.0 and result["trials"] == 50
+    assert result["flagged"] is False and "seed" not in result
+    bad = CliRunner().invoke(app, ["audit", str(csv), "--spec", str(spec_file), "--epsilon", "x"])
+    assert bad.exit_code == 2 and "epsilon" in bad.output

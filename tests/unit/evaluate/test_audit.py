@@ -115,3 +115,30 @@ def test_record_log_probability_matches_the_cpds() -> None:
     )
     assert record_log_probability(net, {"a": "y", "b": "u"}) == pytest.approx(math.log(0.7 * 0.2))
     assert record_log_probability(net, {"a": 0, "b": 1}) == pytest.approx(math.log(0.3 * 0.1))
+
+
+def test_record_probabilities_through_fitted_nodes_and_coarsening() -> None:
+    from dataclasses import dataclass
+
+    from fhirsynth.evaluate.audit import record_probabilities
+
+    @dataclass
+    class FakeNode:
+        name: str
+        states: list
+        parents: tuple
+        cpd: np.ndarray
+        mapping: np.ndarray | None = None
+
+    @dataclass
+    class FakeModel:
+        nodes: list
+
+    age = FakeNode("age", ["0", "1", "2", "3"], (), np.array([[0.1], [0.2], [0.3], [0.4]]))
+    group = FakeNode("age~g", ["lo", "hi"], ("age",), np.zeros((2, 4)), np.array([0, 0, 1, 1]))
+    dx = FakeNode("dx", ["a", "b"], ("age~g",), np.array([[0.9, 0.25], [0.1, 0.75]]))
+    model = FakeModel([age, group, dx])
+    assert record_probabilities(model, {"age": 3, "dx": "b"}).tolist() == [0.4, 0.75]
+    assert record_log_probability(model, {"age": 1, "dx": 1}) == pytest.approx(math.log(0.02))
+    dx.cpd[1, 0] = 0.0
+    assert record_log_probability(model, {"age": 0, "dx": "b"}) == -math.inf
