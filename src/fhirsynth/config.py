@@ -98,7 +98,8 @@ class LearnConfig:
         if self.degree is None and self.count_share == 0:
             raise ConfigError("degree (None) must be given when count_share is 0")
         t = self.theta
-        if isinstance(t, bool) or not isinstance(t, int | float) or not (t >= 0 and math.isfinite(t)):
+        bad = isinstance(t, bool) or not isinstance(t, int | float)
+        if bad or not (t >= 0 and math.isfinite(t)):
             raise ConfigError(f"theta ({t!r}) must be a finite number >= 0")
         if self.mechanism != "laplace":
             raise ConfigError(f"mechanism ({self.mechanism!r}) must be 'laplace'")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fhirsynth.domain import MISSING, OTHER, Column, TableSpec
+from fhirsynth.domain import OTHER, Column, TableSpec
 from fhirsynth.errors import EvidenceError
 
 __all__ = ["Constraint", "decode_in_range", "parse_evidence"]

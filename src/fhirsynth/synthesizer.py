@@ -71,7 +71,7 @@ class Synthesizer:
         self.random_state = random_state
 
     def fit(self, table: pd.DataFrame, *, _noiseless: bool = False) -> Synthesizer:
-        """Learn the model from ``table`` (one row per patient); sets ``model_``, ``accountant_``."""
+        """Learn from ``table`` (one row per patient); sets ``model_`` and ``accountant_``."""
         if not isinstance(table, pd.DataFrame):
             raise ConfigError(f"table ({type(table).__name__}) must be a pandas DataFrame")
         from fhirsynth import __version__

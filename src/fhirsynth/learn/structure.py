@@ -170,7 +170,7 @@ def greedy_structure(
             multi.append((remaining[ci], pool[idx - int(bounds[ci])][1]))
         cands = singles + multi
         utility = [score(c, p) for c, p in cands]
-        name = f"structure selection {step} of {d - 1}"
+        name = f"structure {step}/{d - 1}"
         if noiseless:
             idx = int(np.argmax(utility))
         else:
