@@ -26,7 +26,7 @@ from fhirsynth.learn.structure import greedy_structure, parent_code
 from fhirsynth.model import FittedModel, Node
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget, Step
 
-__all__ = ["fit_model", "parent_groups"]
+__all__ = ["fit_model", "parent_variants"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,27 +34,44 @@ logger = logging.getLogger(__name__)
 AUTO_MAX_DEGREE = 3
 
 
-def parent_groups(col: Column, groups: int) -> tuple[np.ndarray, list[str]] | None:
-    """Public coarsening of a many-state numeric column for use as a parent.
-
-    Returns ``(mapping, labels)`` with ``mapping[state] = group``: the non-missing states
-    cut into ``groups`` contiguous runs, ``<missing>`` a group of its own; None when the
-    column is used as it is.  Depends on the spec only.
-    """
-    labels = col.state_labels()
-    n_value = len(labels) - (1 if col.nullable else 0)
-    if col.kind != "numeric" or n_value <= groups:
-        return None
-    mapping = np.empty(len(labels), np.int64)
+def _runs(n_value: int, k: int, labels: list[str], nullable: bool) -> tuple[np.ndarray, list[str]]:
+    mapping = np.empty(n_value + (1 if nullable else 0), np.int64)
     names = []
-    for g, run in enumerate(np.array_split(np.arange(n_value), groups)):
+    for g, run in enumerate(np.array_split(np.arange(n_value), k)):
         mapping[run] = g
         a, b = labels[run[0]], labels[run[-1]]
         names.append(a if a == b else f"{a} .. {b}")
-    if col.nullable:
-        mapping[-1] = groups
+    if nullable:
+        mapping[-1] = k
         names.append(MISSING)
     return mapping, names
+
+
+def parent_variants(col: Column, groups: int) -> list[tuple[np.ndarray | None, list[str], str]]:
+    """Public ways a column may enter a parent set: ``[(mapping, labels, suffix)]``.
+
+    ``mapping[state] = group`` (None: the column as it is).  Numeric columns with more
+    than ``groups`` value states enter as ``groups`` contiguous runs; numeric columns with
+    more than 3 value states may also enter as 3 runs; nullable columns may also enter as
+    present / ``<missing>``.  Small tables can then afford a parent where the full one
+    would drown in noise.  Depends on the spec only.
+    """
+    labels = col.state_labels()
+    n_value = len(labels) - (1 if col.nullable else 0)
+    out: list[tuple[np.ndarray | None, list[str], str]] = []
+    if col.kind == "numeric" and n_value > groups:
+        m, names = _runs(n_value, groups, labels, col.nullable)
+        out.append((m, names, f"~g{groups}"))
+    else:
+        out.append((None, labels, ""))
+    if col.kind == "numeric" and n_value > 3:
+        m, names = _runs(n_value, 3, labels, col.nullable)
+        out.append((m, names, "~g3"))
+    if col.nullable and n_value > 1:
+        m = np.zeros(len(labels), np.int64)
+        m[-1] = 1
+        out.append((m, ["<present>", MISSING], "~present"))
+    return out
 
 
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
@@ -121,12 +138,13 @@ def fit_model(
 
     codes = [enc.codes[:, j].astype(np.int64) for j in active]
     cards = [enc.cards[j] for j in active]
-    groups = [parent_groups(cols[j], config.parent_groups) for j in active]
-    gcodes = [c if g is None else g[0][c] for c, g in zip(codes, groups, strict=True)]
-    gcards = [k if g is None else len(g[1]) for k, g in zip(cards, groups, strict=True)]
+    variants = [parent_variants(cols[j], config.parent_groups) for j in active]
+    gcodes = [[c if m is None else m[c] for m, _, _ in v] for c, v in zip(codes, variants,
+                                                                          strict=True)]
+    gcards = [[len(lab) for _, lab, _ in v] for v in variants]
     eps_params_est = (eps - eps_count - eps_struct) / max(d, 1)
     cell_limit = (noisy_n * eps_params_est / config.theta
-                  if config.theta > 0 and eps_count > 0 else math.inf)
+                  if config.theta > 0 and eps_count > 0 and not _noiseless else math.inf)
 
     if d >= 2 and eps_struct > 0:
         structure = greedy_structure(
@@ -138,8 +156,8 @@ def fit_model(
     else:
         order, psets = list(rng.permutation(d)), [()] * d
 
-    pc = [parent_code([gcodes[i] for i in psets[j]], [gcards[i] for i in psets[j]], n)
-          for j in range(d)]
+    pc = [parent_code([gcodes[i][v] for i, v in psets[j]], [gcards[i][v] for i, v in psets[j]],
+                      n) for j in range(d)]
     cells = [cards[j] * pc[j][1] for j in order]
     eps_tables = split_budget(eps - acc.spent_epsilon, cells) if d else []
     if d:
@@ -149,21 +167,21 @@ def fit_model(
     for j in range(len(cols)):
         if enc.cards[j] < 2:
             nodes.append(Node(cols[j].name, cols[j].state_labels(), (), np.ones((1, 1))))
-    used_as_parent = {i for ps in psets for i in ps}
+    used_as_parent = {iv for ps in psets for iv in ps}
     for j, e_j in zip(order, eps_tables, strict=True):
         col = cols[active[j]]
         noisy = noisy_joint(codes[j], cards[j], pc[j][0], pc[j][1], epsilon=e_j,
                             accountant=acc, name=f"table {col.name}", random_state=dp_rs,
                             noiseless=_noiseless)
-        parents = tuple(cols[active[i]].name + ("" if groups[i] is None else "~g")
-                        for i in psets[j])
+        parents = tuple(cols[active[i]].name + variants[i][v][2] for i, v in psets[j])
         cpd = conditional_from_counts(noisy, None if _noiseless else e_j)
         nodes.append(Node(col.name, col.state_labels(), parents, cpd))
-        if j in used_as_parent and groups[j] is not None:
-            mapping, labels = groups[j]
-            det = np.zeros((len(labels), mapping.size))
-            det[mapping, np.arange(mapping.size)] = 1.0
-            nodes.append(Node(col.name + "~g", labels, (col.name,), det, col.name, mapping))
+        for v, (mapping, labels, suffix) in enumerate(variants[j]):
+            if (j, v) in used_as_parent and mapping is not None:
+                det = np.zeros((len(labels), mapping.size))
+                det[mapping, np.arange(mapping.size)] = 1.0
+                nodes.append(Node(col.name + suffix, labels, (col.name,), det, col.name,
+                                  mapping))
     info = {
         "n_patients_noisy": None if eps_count == 0 else round(noisy_n),
         "degree_max": degree,

@@ -8,9 +8,9 @@ chosen uniformly at random without looking at the data.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,26 +65,23 @@ def parent_code(
     return code, card
 
 
+#: a parent: (column index, variant index) - see fhirsynth.learn.parent_variants
+Item = tuple[int, int]
+
+
 @dataclass(frozen=True)
 class Parents:
-    """Chosen parent sets: ``parents[j]`` are column indices, order the insertion order."""
+    """Chosen parent sets: ``parents[j]`` are (column, variant) items; ``order`` insertion."""
 
     order: tuple[int, ...]
-    parents: tuple[tuple[int, ...], ...]
-
-
-def _prod(cards: Sequence[int], idx: Sequence[int]) -> int:
-    p = 1
-    for i in idx:
-        p *= cards[i]
-    return p
+    parents: tuple[tuple[Item, ...], ...]
 
 
 def greedy_structure(
     codes: Sequence[np.ndarray],
     cards: Sequence[int],
-    gcodes: Sequence[np.ndarray],
-    gcards: Sequence[int],
+    gcodes: Sequence[Sequence[np.ndarray]],
+    gcards: Sequence[Sequence[int]],
     *,
     degree: int,
     max_parent_states: int,
@@ -103,7 +100,8 @@ def greedy_structure(
     codes, cards
         Child codes and domain sizes of the columns (all with more than one state).
     gcodes, gcards
-        The same columns as parents (numeric columns coarsened into contiguous groups).
+        Per column, the codes and sizes of each way it may enter a parent set
+        (``gcodes[j][v]``: variant v of column j, e.g. coarsened into contiguous groups).
     degree
         Largest parent set.
     max_parent_states
@@ -121,53 +119,59 @@ def greedy_structure(
     random_state
         Passed to diffprivlib (None: its secure default).
     noiseless
-        Test hook: take the best candidate instead of the mechanism; charges nothing.
+        Test hook: take the best candidate instead of the mechanism (still recorded).
     """
     d = len(codes)
     n_rows = codes[0].shape[0] if d else 0
     first = int(rng.integers(d))
     order = [first]
-    parents: dict[int, tuple[int, ...]] = {first: ()}
-    pool: list[tuple[int, tuple[int, ...]]] = []  # (product, parent set) of size >= 2
-    cache: dict[tuple[int, tuple[int, ...]], float] = {}
+    parents: dict[int, tuple[Item, ...]] = {first: ()}
+    useful = min(max_parent_states, cell_limit / min(cards)) if d else 0
+    pool: list[tuple[Item, ...]] = []  # parent sets of two or more columns
+    prods: list[int] = []
+    cache: dict[tuple[int, tuple[Item, ...]], float] = {}
 
-    def score(child: int, pset: tuple[int, ...]) -> float:
+    def score(child: int, pset: tuple[Item, ...]) -> float:
         key = (child, pset)
         if key not in cache:
-            pc, pk = parent_code([gcodes[i] for i in pset], [gcards[i] for i in pset], n_rows)
+            pc, pk = parent_code([gcodes[i][v] for i, v in pset],
+                                 [gcards[i][v] for i, v in pset], n_rows)
             cache[key] = r_score(codes[child], cards[child], pc, pk)
         return cache[key]
 
+    def items(col: int) -> list[Item]:
+        return [(col, v) for v in range(len(gcards[col]))]
+
     for step in range(1, d):
         new = order[-1]
-        # grow the pool of multi-parent sets with those that contain the newest column
         if degree >= 2:
             others = order[:-1]
             for size in range(1, degree):
                 for comb in itertools.combinations(others, size):
-                    pset = tuple(sorted((*comb, new)))
-                    prod = _prod(gcards, pset)
-                    if prod <= max_parent_states:
-                        bisect.insort(pool, (prod, pset))
+                    for pick in itertools.product(*(items(c) for c in (*comb, new))):
+                        prod = math.prod(gcards[i][v] for i, v in pick)
+                        if prod <= useful:
+                            pool.append(tuple(sorted(pick)))
+                            prods.append(prod)
+        parr = np.asarray(prods, float)
         remaining = [j for j in range(d) if j not in parents]
-        singles: list[tuple[int, tuple[int, ...]]] = []
+        singles: list[tuple[int, tuple[Item, ...]]] = []
+        valid = []
         for child in remaining:
             limit = min(max_parent_states, cell_limit / cards[child])
-            ok = [(child, (p,)) for p in order if degree >= 1 and gcards[p] <= limit]
+            ok = [(child, (it,)) for p in order for it in items(p)
+                  if degree >= 1 and gcards[it[0]][it[1]] <= limit]
             singles.extend(ok or [(child, ())])
-        multi_counts = []
-        for child in remaining:
-            limit = min(max_parent_states, cell_limit / cards[child])
-            multi_counts.append(bisect.bisect_right(pool, (limit, (d,) * (degree + 1))))
-        total = sum(multi_counts)
+            valid.append(np.flatnonzero(parr <= limit))
+        total = sum(len(v) for v in valid)
         room = max(0, max_candidates - len(singles))
         picks = np.arange(total) if total <= room else np.sort(
             rng.choice(total, size=room, replace=False))
-        bounds = np.cumsum([0, *multi_counts])
+        bounds = np.cumsum([0, *(len(v) for v in valid)])
         multi = []
         for idx in picks.tolist():
             ci = int(np.searchsorted(bounds, idx, side="right")) - 1
-            multi.append((remaining[ci], pool[idx - int(bounds[ci])][1]))
+            multi.append((remaining[ci], pool[int(valid[ci][idx - int(bounds[ci])])]))
         cands = singles + multi
         utility = [score(c, p) for c, p in cands]
         name = f"structure {step}/{d - 1}"
