@@ -6,11 +6,11 @@ import itertools
 
 import numpy as np
 import pytest
-from learn_nets import SPEC, exact_joint
 
 from fhirsynth.learn.structure import SCORE_SENSITIVITY, r_score
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.synthesizer import Synthesizer
+from learn_nets import SPEC, exact_joint
 
 
 def _score(rows: np.ndarray, cx: int, cp: int) -> float:
