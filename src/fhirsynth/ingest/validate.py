@@ -139,6 +139,14 @@ class _TypeInfo:
         names += [fields[n].alias or n for n, _ext in self.model.get_required_fields(None)]
         return tuple(dict.fromkeys(names))
 
+    def critical(self, needed: frozenset[str]) -> frozenset[str]:
+        """Needed or required elements: invalid ones drop the resource (cached)."""
+        cache = self.__dict__.setdefault("_critical", {})
+        if needed not in cache:
+            base = needed | frozenset(self.required)
+            cache[needed] = base | {"_" + a for a in base}
+        return cache[needed]
+
     def expand(self, names: Iterable[str]) -> frozenset[str]:
         """Element names (``value[x]``, ``value`` or ``valueQuantity``) -> model aliases."""
         out: set[str] = set()
@@ -184,7 +192,7 @@ class Validator:
         self.version = fhir_version
         self.types = resource_types(fhir_version)
         self._info: dict[str, _TypeInfo] = {}
-        self._cache: dict[tuple[str, str, bytes], tuple[tuple[tuple[Any, ...], str], ...]] = {}
+        self._cache: dict[tuple[str, str, Any], tuple[tuple[tuple[Any, ...], str], ...]] = {}
         raw = DEFAULT_NEEDED if needed is None else needed
         self.needed: dict[str, frozenset[str]] = {}
         for rtype, names in raw.items():
@@ -287,12 +295,15 @@ class Validator:
 
     def _errors(self, info: _TypeInfo, name: str, value: Any,
                 use_cache: bool) -> tuple[tuple[tuple[Any, ...], str], ...]:
-        key = None
+        key: tuple[str, str, Any] | None = None
         if use_cache:
-            try:
-                key = (info.resource_type, name, orjson.dumps(value))
-            except (TypeError, orjson.JSONEncodeError):
-                key = None
+            if isinstance(value, str | int | float):
+                key = (info.resource_type, name, value)
+            else:
+                try:
+                    key = (info.resource_type, name, orjson.dumps(value))
+                except (TypeError, orjson.JSONEncodeError):
+                    key = None
             if key is not None and key in self._cache:
                 return self._cache[key]
         try:
@@ -319,7 +330,7 @@ class Validator:
                                    f"{prefix}[x]"))
             elif not present and prefix in info.required_choices:
                 fatal.append(Issue(where, "required element missing", label, f"{prefix}[x]"))
-        critical = set(self.needed.get(info.resource_type, ())) | set(info.required)
+        critical = info.critical(self.needed.get(info.resource_type, frozenset()))
         for name in names:
             errs = self._errors(info, name, r[name], use_cache)
             if errs and self._repair(r, name, errs, info.resource_type, label, where):
@@ -328,7 +339,7 @@ class Validator:
                 continue
             issues = [Issue(where, problem, label, format_path((name, *loc)))
                       for loc, problem in errs]
-            if name in critical or (name.lstrip("_") in critical):
+            if name in critical:
                 fatal.extend(issues)
             else:
                 del r[name]
@@ -369,7 +380,16 @@ class Validator:
         return changed
 
     def _check_contained_refs(self, r: dict[str, Any], label: str, where: str) -> None:
-        names = r if self.full else self.needed.get(r["resourceType"], ())
+        # Projection mode looks only where a '#' reference is likely (a resource that has
+        # contained resources, or a medicationReference); full mode looks everywhere.
+        if self.full:
+            names: Iterable[str] = list(r)
+        elif "contained" in r:
+            names = self.needed.get(r["resourceType"], ())
+        elif "medicationReference" in r:
+            names = ("medicationReference",)
+        else:
+            return
         ids = {c.get("id") for c in r.get("contained") or () if isinstance(c, dict)}
         for name in names:
             if name in ("contained", "resourceType") or name not in r:
