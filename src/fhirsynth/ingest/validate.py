@@ -57,6 +57,8 @@ _FREE_TEXT: dict[str, tuple[tuple[str, ...], ...]] = {
     "DiagnosticReport": (("presentedForm",),),
     "Media": (("content",),),
 }
+_PEOPLE = frozenset({"Practitioner", "RelatedPerson", "Person", "Patient"})
+_IDENTIFYING = frozenset({"name", "telecom", "address", "photo", "identifier", "contact"})
 _CACHE_LIMIT = 200_000
 _FHIR_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 _NO_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
@@ -261,9 +263,16 @@ class Validator:
                 self.report.add_issue(Issue(where, "narrative without div (required), dropped",
                                             label, "text.div"))
         for c in r.get("contained") or ():
-            if isinstance(c, dict) and "text" in c:
+            if not isinstance(c, dict):
+                continue
+            if "text" in c:
                 del c["text"]
                 self.report.stripped["contained.text"] += 1
+            if c.get("resourceType") in _PEOPLE:
+                # a contained person is never a feature; its name and contacts identify
+                for key in _IDENTIFYING & c.keys():
+                    del c[key]
+                    self.report.stripped[f"contained {c['resourceType']}.{key}"] += 1
         for key in ("extension", "modifierExtension"):
             if isinstance(r.get(key), list):
                 self._clean_extensions(r[key], (key,), label, where)
