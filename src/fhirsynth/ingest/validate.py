@@ -25,8 +25,8 @@ from fhirsynth.ingest.versions import (
     R4_NOT_IN_R4B,
     check_resource_version,
     element_version_hint,
+    is_resource_type,
     model_class,
-    resource_types,
 )
 
 __all__ = ["DEFAULT_NEEDED", "PATIENT_KEYS", "Validator", "format_path", "iter_references"]
@@ -192,13 +192,13 @@ class Validator:
         self.report = report
         self.full = full
         self.version = fhir_version
-        self.types = resource_types(fhir_version)
+        is_resource_type(fhir_version, "Patient")  # checks the version setting early
         self._info: dict[str, _TypeInfo] = {}
         self._cache: dict[tuple[str, str, Any], tuple[tuple[tuple[Any, ...], str], ...]] = {}
         raw = DEFAULT_NEEDED if needed is None else needed
         self.needed: dict[str, frozenset[str]] = {}
         for rtype, names in raw.items():
-            if rtype not in self.types:
+            if not is_resource_type(fhir_version, rtype):
                 raise ConfigError(f"needed: {rtype!r} is not a FHIR {fhir_version} resource type")
             info = self.info(rtype)
             keys = {k for k in PATIENT_KEYS if k in info.aliases}
@@ -218,7 +218,7 @@ class Validator:
         label = f"{rtype}/{rid}" if isinstance(rid, str) else str(rtype)
         self.report.resources_read[str(rtype)] += 1
         check_resource_version(resource, self.version, where)
-        if rtype not in self.types:
+        if not is_resource_type(self.version, rtype):
             problem = ("FHIR R4 resource type without an R4B model; skipped"
                        if rtype in R4_NOT_IN_R4B else "unknown resource type; skipped")
             return self._reject(str(rtype), [Issue(where, problem, label)])

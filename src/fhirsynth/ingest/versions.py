@@ -22,6 +22,7 @@ __all__ = [
     "SUPPORTED_VERSIONS",
     "check_resource_version",
     "element_version_hint",
+    "is_resource_type",
     "model_class",
     "resource_types",
 ]
@@ -76,9 +77,25 @@ def _package(version: str) -> str:
         ) from None
 
 
+def is_resource_type(version: str, name: Any) -> bool:
+    """Whether the models of ``version`` define a resource type called ``name``."""
+    return isinstance(name, str) and name in _model_names(version) and _is_resource(version, name)
+
+
+@cache
+def _is_resource(version: str, name: str) -> bool:
+    return bool(model_class(version, name).has_resource_base())
+
+
 @cache
 def resource_types(version: str) -> frozenset[str]:
-    """Names of the resource types the models of ``version`` know."""
+    """Names of all resource types the models of ``version`` know (imports every model)."""
+    return frozenset(n for n in _model_names(version) if _is_resource(version, n))
+
+
+@cache
+def _model_names(version: str) -> frozenset[str]:
+    """Names of the models (resources and data types) of ``version``, without importing."""
     module = importlib.import_module(_package(version) + ".fhirtypes")
     names = set()
     for attr in dir(module):
@@ -88,7 +105,7 @@ def resource_types(version: str) -> frozenset[str]:
         mod, cls = target.rsplit(".", 1)
         if cls == attr[:-4] and mod.rsplit(".", 1)[1] == cls.lower():
             names.add(cls)
-    return frozenset(n for n in names if model_class(version, n).has_resource_base())
+    return frozenset(names)
 
 
 @cache

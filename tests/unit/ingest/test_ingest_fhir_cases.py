@@ -237,10 +237,7 @@ def test_006_sibling_condition_and_contained_narratives(tmp_path):
 @pytest.mark.parametrize("split", [False, True])
 def test_007_reference_styles(shared_cases, tmp_path, split):
     path, docs = load(shared_cases, "007-references-urn-uuid-no-fullurl")
-    if split:
-        paths = [write(tmp_path / f"b{i}.json", d) for i, d in enumerate(docs)]
-    else:
-        paths = [path]
+    paths = [write(tmp_path / f"b{i}.json", d) for i, d in enumerate(docs)] if split else [path]
     recs, report = read(paths)
     assert len(recs) == 2
     first, second = recs
