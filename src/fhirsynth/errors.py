@@ -9,6 +9,7 @@ The tree::
     │   └── BudgetExhaustedError        the ledger's cap for a source would be passed
     ├── InputError                      input that cannot be read (file, line or entry, field)
     │   ├── FHIRValidationError         one or more invalid FHIR resources (collects them all)
+    │   │   └── FHIRVersionError        a resource of another FHIR version than the one configured
     │   └── TableInputError             a CSV row or column that does not fit its schema
     ├── ModelError                      a model that cannot be fitted, saved or loaded
     │   ├── TooFewRowsError             below the minimum cohort size for a DP fit
@@ -35,6 +36,7 @@ __all__ = [
     "ConfigError",
     "EvidenceError",
     "FHIRValidationError",
+    "FHIRVersionError",
     "FhirsynthError",
     "InputError",
     "Issue",
@@ -109,6 +111,10 @@ class InputError(FhirsynthError):
 
 class FHIRValidationError(InputError):
     """One or more FHIR resources failed validation; ``issues`` lists every one."""
+
+
+class FHIRVersionError(FHIRValidationError):
+    """A resource (type, profile) belongs to another FHIR version than the configured one."""
 
 
 class TableInputError(InputError):

@@ -1,0 +1,199 @@
+"""Fit a differentially private Bayesian network (PrivBayes family) to an encoded table.
+
+:func:`fit_model` is the only function of the package that reads patient rows for
+learning.  It plans the budget split before touching the data (noisy count, structure,
+one conditional table per column), runs the structure search (:mod:`.structure`) and the
+noisy tables (:mod:`.parameters`) through one :class:`~fhirsynth.privacy.budget.Accountant`,
+and returns a :class:`~fhirsynth.model.FittedModel` that holds DP outputs only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+from diffprivlib.mechanisms import Laplace
+
+from fhirsynth.config import LearnConfig
+from fhirsynth.domain import MISSING, Column, TableSpec
+from fhirsynth.encode import encode
+from fhirsynth.errors import ConfigError, LowUtilityWarning, TooFewRowsError
+from fhirsynth.learn.parameters import conditional_from_counts, noisy_joint, split_budget
+from fhirsynth.learn.structure import greedy_structure, parent_code
+from fhirsynth.model import FittedModel, Node
+from fhirsynth.privacy.budget import Accountant, PrivacyBudget, Step
+
+__all__ = ["fit_model", "parent_variants"]
+
+logger = logging.getLogger(__name__)
+
+#: largest degree tried when LearnConfig.degree is None
+AUTO_MAX_DEGREE = 3
+
+
+def _runs(n_value: int, k: int, labels: list[str], nullable: bool) -> tuple[np.ndarray, list[str]]:
+    mapping = np.empty(n_value + (1 if nullable else 0), np.int64)
+    names = []
+    for g, run in enumerate(np.array_split(np.arange(n_value), k)):
+        mapping[run] = g
+        a, b = labels[run[0]], labels[run[-1]]
+        names.append(a if a == b else f"{a} .. {b}")
+    if nullable:
+        mapping[-1] = k
+        names.append(MISSING)
+    return mapping, names
+
+
+def parent_variants(col: Column, groups: int) -> list[tuple[np.ndarray | None, list[str], str]]:
+    """Public ways a column may enter a parent set: ``[(mapping, labels, suffix)]``.
+
+    ``mapping[state] = group`` (None: the column as it is).  Numeric columns with more
+    than ``groups`` value states enter as ``groups`` contiguous runs; numeric columns with
+    more than 3 value states may also enter as 3 runs; nullable columns may also enter as
+    present / ``<missing>``.  Small tables can then afford a parent where the full one
+    would drown in noise.  Depends on the spec only.
+    """
+    labels = col.state_labels()
+    n_value = len(labels) - (1 if col.nullable else 0)
+    out: list[tuple[np.ndarray | None, list[str], str]] = []
+    if col.kind == "numeric" and n_value > groups:
+        m, names = _runs(n_value, groups, labels, col.nullable)
+        out.append((m, names, f"~g{groups}"))
+    else:
+        out.append((None, labels, ""))
+    if col.kind == "numeric" and n_value > 3:
+        m, names = _runs(n_value, 3, labels, col.nullable)
+        out.append((m, names, "~g3"))
+    if col.nullable and n_value > 1:
+        m = np.zeros(len(labels), np.int64)
+        m[-1] = 1
+        out.append((m, ["<present>", MISSING], "~present"))
+    return out
+
+
+def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
+    if random_state is None:
+        return np.random.default_rng(), None
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise ConfigError(f"random_state ({random_state!r}) must be an integer or None")
+    return np.random.default_rng(int(random_state)), np.random.RandomState(int(random_state))
+
+
+def fit_model(
+    spec: TableSpec,
+    table: pd.DataFrame,
+    budget: PrivacyBudget,
+    config: LearnConfig | None = None,
+    *,
+    random_state: int | None = None,
+    version: str = "",
+    _noiseless: bool = False,
+) -> tuple[FittedModel, Accountant]:
+    """Fit the network; return the model and the accountant that recorded every step.
+
+    ``random_state`` None draws every random choice from the operating system (diffprivlib's
+    secure default for the noise); an integer makes the fit reproducible (tests and internal
+    runs only).  ``_noiseless`` is a test hook: exact counts and best-score selections,
+    with the steps still recorded; no public entry point sets it.
+    """
+    config = config or LearnConfig()
+    enc = encode(spec, table)
+    n = enc.n_rows
+    if n < config.min_rows:
+        if not config.allow_few_rows:
+            raise TooFewRowsError(
+                f"need at least {config.min_rows} rows to fit a DP model (min_rows); got {n}"
+            )
+        warnings.warn(
+            f"fitting {n} rows, below min_rows={config.min_rows}: the output will be "
+            "dominated by noise", LowUtilityWarning, stacklevel=2)
+    rng, dp_rs = _rngs(random_state)
+    acc = Accountant(budget)
+    cols = spec.modelled
+    active = [j for j, k in enumerate(enc.cards) if k >= 2]
+    d = len(active)
+    degree = AUTO_MAX_DEGREE if config.degree is None else config.degree
+    if config.degree is not None and config.degree > max(d - 1, 0):
+        raise ConfigError(
+            f"degree ({config.degree}) must be at most the number of varying modelled "
+            f"columns minus one ({max(d - 1, 0)})")
+    degree = min(degree, max(d - 1, 0))
+    eps = budget.epsilon
+    eps_count = config.count_share * eps if d else 0.0
+    eps_struct = config.structure_share * eps if d >= 2 and degree >= 1 else 0.0
+
+    noisy_n = float(n)
+    if eps_count > 0:
+        acc.check(eps_count, name="patient count")
+        if not _noiseless:
+            noisy_n = Laplace(epsilon=eps_count, sensitivity=1.0,
+                              random_state=dp_rs).randomise(float(n))
+        acc.spend(Step(name="patient count", mechanism="laplace (diffprivlib)",
+                       epsilon=eps_count, sensitivity=1.0,
+                       detail="noisy number of patients (sets table-size limits)"))
+    noisy_n = max(noisy_n, 1.0)
+
+    codes = [enc.codes[:, j].astype(np.int64) for j in active]
+    cards = [enc.cards[j] for j in active]
+    variants = [parent_variants(cols[j], config.parent_groups) for j in active]
+    gcodes = [[c if m is None else m[c] for m, _, _ in v] for c, v in zip(codes, variants,
+                                                                          strict=True)]
+    gcards = [[len(lab) for _, lab, _ in v] for v in variants]
+    eps_params_est = (eps - eps_count - eps_struct) / max(d, 1)
+    cell_limit = (noisy_n * eps_params_est / config.theta
+                  if config.theta > 0 and eps_count > 0 and not _noiseless else math.inf)
+
+    if d >= 2 and eps_struct > 0:
+        structure = greedy_structure(
+            codes, cards, gcodes, gcards, degree=degree,
+            max_parent_states=config.max_parent_states, cell_limit=cell_limit,
+            max_candidates=config.max_candidates, eps_per_selection=eps_struct / (d - 1),
+            accountant=acc, rng=rng, random_state=dp_rs, noiseless=_noiseless)
+        order, psets = list(structure.order), list(structure.parents)
+    else:
+        order, psets = list(rng.permutation(d)), [()] * d
+
+    pc = [parent_code([gcodes[i][v] for i, v in psets[j]], [gcards[i][v] for i, v in psets[j]],
+                      n) for j in range(d)]
+    cells = [cards[j] * pc[j][1] for j in order]
+    eps_tables = split_budget(eps - acc.spent_epsilon, cells) if d else []
+    if d:
+        eps_tables[-1] = eps - math.fsum([s.epsilon for s in acc.steps] + eps_tables[:-1])
+
+    nodes: list[Node] = []
+    for j in range(len(cols)):
+        if enc.cards[j] < 2:
+            nodes.append(Node(cols[j].name, cols[j].state_labels(), (), np.ones((1, 1))))
+    used_as_parent = {iv for ps in psets for iv in ps}
+    for j, e_j in zip(order, eps_tables, strict=True):
+        col = cols[active[j]]
+        noisy = noisy_joint(codes[j], cards[j], pc[j][0], pc[j][1], epsilon=e_j,
+                            accountant=acc, name=f"table {col.name}", random_state=dp_rs,
+                            noiseless=_noiseless)
+        parents = tuple(cols[active[i]].name + variants[i][v][2] for i, v in psets[j])
+        cpd = conditional_from_counts(noisy, None if _noiseless else e_j)
+        nodes.append(Node(col.name, col.state_labels(), parents, cpd))
+        for v, (mapping, labels, suffix) in enumerate(variants[j]):
+            if (j, v) in used_as_parent and mapping is not None:
+                det = np.zeros((len(labels), mapping.size))
+                det[mapping, np.arange(mapping.size)] = 1.0
+                nodes.append(Node(col.name + suffix, labels, (col.name,), det, col.name,
+                                  mapping))
+    info = {
+        "n_patients_noisy": None if eps_count == 0 else round(noisy_n),
+        "degree_max": degree,
+        "degree_used": max((len(p) for p in psets), default=0),
+        "constant_columns": [cols[j].name for j in range(len(cols)) if enc.cards[j] < 2],
+        "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "delta_note": "delta is not used by the Laplace mechanism; it is left unspent",
+        "missing": "missing values are a state of their own of every nullable column",
+    }
+    if _noiseless:
+        info["noiseless_test_mode"] = True
+    logger.info("fitted %d columns, %d steps, epsilon spent %g", len(cols), len(acc.steps),
+                acc.spent_epsilon)
+    return FittedModel(spec=spec, nodes=nodes, budget=acc.table(), info=info,
+                       version=version), acc
