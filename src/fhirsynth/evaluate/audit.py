@@ -280,7 +280,7 @@ def run_audit(
 
 # ------------------------------------------------------------ planted patient
 def rare_record(
-    spec: TableSpec, table: pd.DataFrame, *, seed: int = 0, fixed: Mapping[str, int] | None = None
+    spec: TableSpec, table: pd.DataFrame, *, fixed: Mapping[str, int] | None = None
 ) -> dict[str, int]:
     """Codes of a patient as distinguishable as possible from ``table``.
 
@@ -290,14 +290,13 @@ def rare_record(
     ``fixed`` overrides the code of named columns.
     """
     enc = encode(spec, table)
-    rng = np.random.default_rng(seed)
     out: dict[str, int] = {}
     for j, col in enumerate(spec.modelled):
         counts = np.bincount(enc.codes[:, j], minlength=enc.cards[j]).astype(float)
         if col.nullable and len(counts) > 1:
             counts[-1] = np.inf
         rarest = np.flatnonzero(counts == counts.min())
-        out[col.name] = int(rarest[-1] if len(rarest) else rng.integers(len(counts)))
+        out[col.name] = int(rarest[-1])
     for name, code in (fixed or {}).items():
         out[name] = int(code)
     return out

@@ -83,7 +83,7 @@ def audit_synthesizer(
         raise ConfigError(f"rows ({rows}) must lie between 2 and the table size ({len(table)})")
     rng = np.random.default_rng(seed)
     d0 = table.iloc[np.sort(rng.choice(len(table), size=rows, replace=False))]
-    record = rare_record(spec, d0, seed=seed)
+    record = rare_record(spec, d0)
     d, d_prime = neighbouring_cohorts(spec, d0, record, seed=seed)
 
     def release(cohort: pd.DataFrame, run_seed: int) -> Any:

@@ -142,3 +142,42 @@ def test_record_probabilities_through_fitted_nodes_and_coarsening() -> None:
     assert record_log_probability(model, {"age": 1, "dx": 1}) == pytest.approx(math.log(0.02))
     dx.cpd[1, 0] = 0.0
     assert record_log_probability(model, {"age": 0, "dx": "b"}) == -math.inf
+
+
+def test_run_audit_seeds_progress_and_fixed_rule() -> None:
+    from fhirsynth.evaluate.audit import run_audit
+
+    seen: list[tuple[int, int]] = []
+    calls: list[int] = []
+
+    def release(df: pd.DataFrame, seed: int) -> float:
+        calls.append(seed)
+        return float(len(df)) + np.random.default_rng(seed).normal(0, 0.1)
+
+    d, d_prime = _table(), pd.concat([_table(), _table().iloc[:1]], ignore_index=True)
+    res = run_audit(release, float, d, d_prime, trials=40, claimed_epsilon=1.0, seed=9,
+                    threshold=(4.5, 1), progress=lambda a, b: seen.append((a, b)))
+    assert seen[-1] == (80, 80) and len(set(calls)) == 80
+    assert res.fpr == 0 and res.fnr == 0 and res.n_eval == 40 and res.flagged
+    again = run_audit(release, float, d, d_prime, trials=40, claimed_epsilon=1.0, seed=9,
+                      threshold=(4.5, 1))
+    assert again.epsilon_lower == res.epsilon_lower and calls[:80] == calls[80:]
+    with pytest.raises(ConfigError):
+        run_audit(release, float, d, d_prime, trials=1, claimed_epsilon=1.0)
+
+
+def test_read_table_and_write_result(tmp_path) -> None:
+    import json
+
+    from fhirsynth.errors import InputError
+    from fhirsynth.evaluate.audit_pipeline import read_table, write_result
+
+    with pytest.raises(InputError, match="not found"):
+        read_table(tmp_path / "absent.csv")
+    (tmp_path / "t.csv").write_text("a,b\n1,\n")
+    assert read_table(tmp_path / "t.csv")["b"].tolist() == [""]
+    res = audit_scores([0.0, 1.0, 0.0, 1.0], [5.0, 6.0, 5.0, 6.0], claimed_epsilon=1.0)
+    write_result(res, tmp_path / "r.json")
+    out = json.loads((tmp_path / "r.json").read_text())
+    assert out["epsilon_lower"] == res.epsilon_lower and out["flagged"] == res.flagged
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
