@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 import warnings
@@ -113,9 +114,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def write_result(result: AuditResult, path: str | Path) -> None:
-    """Write the audit result as JSON (temporary file, then moved into place)."""
+    """Write the audit result as strict JSON (temporary file, then moved into place)."""
     p = Path(path)
-    blob = json.dumps(result.to_dict(), indent=2, sort_keys=True).encode()
+    data = {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
+            for k, v in result.to_dict().items()}  # strict JSON: "inf" instead of Infinity
+    blob = json.dumps(data, indent=2, sort_keys=True, allow_nan=False).encode()
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     except OSError as exc:

@@ -181,3 +181,6 @@ def test_read_table_and_write_result(tmp_path) -> None:
     out = json.loads((tmp_path / "r.json").read_text())
     assert out["epsilon_lower"] == res.epsilon_lower and out["flagged"] == res.flagged
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    same = audit_scores([0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], claimed_epsilon=1.0)
+    write_result(same, tmp_path / "s.json")
+    assert "Infinity" not in (tmp_path / "s.json").read_text()
