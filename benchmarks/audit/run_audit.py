@@ -113,10 +113,10 @@ def main() -> None:
           "95% interval | flagged | time |")
     print("|---|---|---|---|---|---|---|---|")
     for d in rows:
-        up = "inf" if not np.isfinite(d["epsilon_upper"]) else f"{d['epsilon_upper']:.2f}"
+        up = "inf" if not np.isfinite(d["interval_high"]) else f"{d['interval_high']:.2f}"
         print(f"| {d['setting']} | {d['claimed_epsilon']:g} | {d['trials']} | "
               f"{d['epsilon_lower']:.2f} | {d['epsilon_point']:.2f} | "
-              f"[{d['epsilon_lower']:.2f}, {up}] | {d['flagged']} | {d['wall_s']:.0f} s |")
+              f"[{d['interval_low']:.2f}, {up}] | {d['flagged']} | {d['wall_s']:.0f} s |")
 
 
 if __name__ == "__main__":

@@ -223,8 +223,9 @@ def audit_command(
     verdict = "[bold red]FLAGGED[/]" if result.flagged else "[green]not flagged[/]"
     console.print(
         f"empirical epsilon lower bound {result.epsilon_lower:.3f} "
-        f"({result.confidence:.0%} interval {result.epsilon_lower:.3f} .. "
-        f"{result.epsilon_upper:.3f}) against the claimed {result.claimed_epsilon:g}: "
+        f"(point {result.epsilon_point:.3f}, {result.confidence:.0%} interval "
+        f"{result.interval_low:.3f} .. {result.interval_high:.3f}) against the claimed "
+        f"{result.claimed_epsilon:g}: "
         f"{verdict} ({result.trials} fits per side, {result.seconds:.1f} s)",
         markup=True, soft_wrap=True,
     )

@@ -116,7 +116,7 @@ def test_correct_laplace_histogram_is_not_flagged(setting, epsilon: float) -> No
                     trials=TRIALS, claimed_epsilon=epsilon, seed=1)
     assert not res.flagged
     assert res.epsilon_lower <= epsilon
-    assert res.epsilon_lower <= res.epsilon_point <= res.epsilon_upper
+    assert res.interval_low <= res.epsilon_lower <= res.epsilon_point <= res.interval_high
 
 
 def test_audit_has_power_on_a_correct_mechanism(setting) -> None:

@@ -114,9 +114,12 @@ def epsilon_lower_bound(
 class AuditResult:
     """Outcome of one audit; ``epsilon_lower`` is the number to compare with the claim.
 
-    ``epsilon_lower`` .. ``epsilon_upper`` is the ``confidence`` interval of the epsilon the
-    chosen test demonstrates (Clopper-Pearson on both rates, union bound); ``epsilon_point``
-    uses the observed rates.  ``fpr``/``fnr`` are measured on the evaluation half only.
+    ``epsilon_lower`` is a one-sided lower confidence bound at level ``confidence`` on the
+    epsilon of the release (Clopper-Pearson upper bounds of both error rates, union bound).
+    ``interval_low`` .. ``interval_high`` is a two-sided ``confidence`` interval for the
+    epsilon the chosen test demonstrates (both rates bounded on both sides, union bound over
+    the four bounds), and ``epsilon_point`` uses the observed rates.  ``fpr`` / ``fnr`` are
+    measured on the evaluation half only.
     """
 
     claimed_epsilon: float
@@ -129,7 +132,8 @@ class AuditResult:
     fnr: float
     epsilon_lower: float
     epsilon_point: float
-    epsilon_upper: float
+    interval_low: float
+    interval_high: float
     confidence: float
     seconds: float
 
@@ -216,9 +220,12 @@ def audit_scores(
             raise ConfigError(f"threshold direction ({direction}) must be 1 or -1")
     fp, fn = _errors(direction * neg, direction * pos, np.array([t]))
     n_neg, n_pos = len(neg), len(pos)
-    per_rate = 1.0 - (1.0 - confidence) / 2.0
-    fpr_lo, fpr_hi = rate_bounds(fp, n_neg, per_rate)
-    fnr_lo, fnr_hi = rate_bounds(fn, n_pos, per_rate)
+    one_sided = 1.0 - (1.0 - confidence) / 2.0  # two rates
+    two_sided = 1.0 - (1.0 - confidence) / 4.0  # two rates, both ends
+    _, fpr_hi = rate_bounds(fp, n_neg, one_sided)
+    _, fnr_hi = rate_bounds(fn, n_pos, one_sided)
+    fpr_lo2, fpr_hi2 = rate_bounds(fp, n_neg, two_sided)
+    fnr_lo2, fnr_hi2 = rate_bounds(fn, n_pos, two_sided)
     result = AuditResult(
         claimed_epsilon=float(claimed_epsilon),
         delta=float(delta),
@@ -230,7 +237,8 @@ def audit_scores(
         fnr=float(fn[0] / n_pos),
         epsilon_lower=float(epsilon_from_rates(fpr_hi, fnr_hi, delta)[0]),
         epsilon_point=float(epsilon_from_rates(fp / n_neg, fn / n_pos, delta)[0]),
-        epsilon_upper=float(epsilon_from_rates(fpr_lo, fnr_lo, delta)[0]),
+        interval_low=float(epsilon_from_rates(fpr_hi2, fnr_hi2, delta)[0]),
+        interval_high=float(epsilon_from_rates(fpr_lo2, fnr_lo2, delta)[0]),
         confidence=confidence,
         seconds=seconds,
     )
