@@ -139,8 +139,9 @@ def extract_row(record: PatientRecord, spec: TableSpec,
     rules = _rules(spec)
     ref = reference_date(spec)
     row: dict[str, Any] = {}
+    cache: dict[str, Any] = {}
     for col in spec.columns:
-        ctx = Ctx(record=record, ref=ref, report=report, column=col.name)
+        ctx = Ctx(record=record, ref=ref, report=report, column=col.name, cache=cache)
         row[col.name] = _check_value(col, rules[col.name].evaluate(ctx), ctx)
     return row
 

@@ -84,6 +84,8 @@ class Ctx:
     ref: date
     report: ExtractReport
     column: str
+    #: per-record memo shared by the columns of one row (indexes built once per patient)
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------- dates
@@ -361,25 +363,39 @@ def _condition(o: Mapping[str, Any], ctx: Ctx) -> bool:
 
 
 # ---------------------------------------------------------------------- observation
-def _observation(o: Mapping[str, Any], ctx: Ctx) -> Any:
-    """The latest usable value on or before the reference date (see docs/feature-spec.md)."""
-    candidates: list[tuple[str, int, Resource, Mapping[str, Any]]] = []
+def _observation_index(ctx: Ctx) -> dict[str, list[tuple[str, int, Resource, Any, frozenset]]]:
+    """Per record, once: LOINC code -> (when, order, observation, value holder, panel codes)."""
+    cached = ctx.cache.get("observations")
+    if cached is not None:
+        return cached
+    index: dict[str, list[tuple[str, int, Resource, Any, frozenset]]] = {}
     for i, obs in enumerate(ctx.record.of_type("Observation")):
         if obs.get("status") in ("entered-in-error", "cancelled"):
             continue
         when = _when(obs, _EFFECTIVE)
         if not _on_or_before(when, ctx.ref):
             continue
-        codes = {c["code"] for c in _codings(obs.get("code"))
-                 if c.get("system") in (LOINC, None)}
-        if codes & o["loinc"]:
-            candidates.append((_sort_key(when), i, obs, obs))
-        elif codes & o["panels"] or (not o["panels"] and obs.get("component")):
-            for comp in obs.get("component", ()) or ():
-                if isinstance(comp, Mapping) and {
-                    c["code"] for c in _codings(comp.get("code"))
-                } & o["loinc"]:
-                    candidates.append((_sort_key(when), i, obs, comp))
+        key = _sort_key(when)
+        codes = frozenset(c["code"] for c in _codings(obs.get("code"))
+                          if c.get("system") in (LOINC, None))
+        for code in codes:
+            index.setdefault(code, []).append((key, i, obs, obs, frozenset()))
+        for comp in obs.get("component", ()) or ():
+            if isinstance(comp, Mapping):
+                for c in _codings(comp.get("code")):
+                    index.setdefault(c["code"], []).append((key, i, obs, comp, codes))
+    ctx.cache["observations"] = index
+    return index
+
+
+def _observation(o: Mapping[str, Any], ctx: Ctx) -> Any:
+    """The latest usable value on or before the reference date (see docs/feature-spec.md)."""
+    index = _observation_index(ctx)
+    candidates = []
+    for code in o["loinc"]:
+        for key, i, obs, holder, panel in index.get(code, ()):
+            if holder is obs or not o["panels"] or panel & o["panels"]:
+                candidates.append((key, i, obs, holder))
     for _when_key, _i, obs, holder in sorted(candidates, key=lambda t: (t[0], t[1]),
                                              reverse=True):
         value = _observation_value(o, ctx, obs, holder)
@@ -450,7 +466,7 @@ def medication_codes(ctx: Ctx, res: Resource) -> list[str]:
     if concept is None and isinstance(ref, Mapping):
         target = ctx.record.resolve(ref.get("reference"), res)
         if target is None:
-            ctx.report.add(f"{ctx.column}: unresolved medication reference", ctx.record, res,
+            ctx.report.add("unresolved medication reference", ctx.record, res,
                            "medicationReference", "reference names no contained or known "
                            "Medication")
             return []
@@ -459,7 +475,18 @@ def medication_codes(ctx: Ctx, res: Resource) -> list[str]:
 
 
 def _medication(o: Mapping[str, Any], ctx: Ctx) -> Any:
-    codes: set[str] = set()
+    if "medications" not in ctx.cache:
+        ctx.cache["medications"] = _medication_codes(ctx)
+    active_only = o.get("count") == "active" or o["status"] == "active"
+    codes = {code for code, active in ctx.cache["medications"] if active or not active_only}
+    if o["rxnorm"]:
+        return bool(codes & o["rxnorm"])
+    return len(codes)
+
+
+def _medication_codes(ctx: Ctx) -> set[tuple[str, bool]]:
+    """Once per record: (code, is active) of every usable request/statement."""
+    out: set[tuple[str, bool]] = set()
     for rtype, date_keys in (("MedicationRequest", ("authoredOn",)),
                              ("MedicationStatement", ("effectiveDateTime", "effectivePeriod",
                                                       "dateAsserted"))):
@@ -467,15 +494,10 @@ def _medication(o: Mapping[str, Any], ctx: Ctx) -> Any:
             status = res.get("status")
             if status == "entered-in-error":
                 continue
-            active_only = o.get("count") == "active" or o["status"] == "active"
-            if active_only and status != "active":
-                continue
             if not _on_or_before(_when(res, date_keys), ctx.ref):
                 continue
-            codes.update(medication_codes(ctx, res))
-    if o["rxnorm"]:
-        return bool(codes & o["rxnorm"])
-    return len(codes)
+            out.update((code, status == "active") for code in medication_codes(ctx, res))
+    return out
 
 
 _EVAL = {
