@@ -61,9 +61,10 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
     ok = abs(steps_sum - spent) <= 1e-9 * max(1.0, total) and spent <= total * (1 + 1e-9)
     out.append(("Budget accounted", PASS if ok else ATTENTION,
                 f"{len(bt.get('steps', []))} steps add up to epsilon {spent:.6g} of {total:g}"))
-    notes = PrivacyBudget(epsilon=total, delta=float(bt.get("delta_total", 0.0))).plausibility()
+    delta = float(bt.get("delta_total", 0.0))
+    notes = PrivacyBudget(epsilon=total, delta=delta).plausibility()
     out.append(("Epsilon and delta in the usual range", ATTENTION if notes else PASS,
-                "; ".join(notes) or f"epsilon {total:g}, delta {float(bt.get('delta_total', 0)):g}"))
+                "; ".join(notes) or f"epsilon {total:g}, delta {delta:g}"))
     sh = ctx.safe_harbor
     n_find = len(sh.get("findings", []))
     out.append(("Safe Harbor scan of the output", PASS if sh.get("passed") else ATTENTION,
