@@ -144,7 +144,7 @@ def _public_facts(ctx: ShareableContext, s: Styles) -> list[Any]:
         para("Columns and their public domains", s.h2),
         table(["column", "kind", "role", "public domain"], rows, [2.2, 1.2, 1.2, 5.4], s),
         para("Software", s.h2), table(["package", "version"], soft, [3, 7], s),
-        para("Hashes (sha256)", s.h2), table(["what", "sha256"], hashes, [4, 6], s),
+        para("Hashes (sha256)", s.h2), table(["what", "sha256"], hashes, [3.2, 6.8], s),
     ]
 
 

@@ -19,7 +19,18 @@ __all__ = ["BOLD", "CJK_FONT", "REGULAR", "clean", "markup", "register_fonts"]
 
 REGULAR = "FhirsynthSans"
 BOLD = "FhirsynthSans-Bold"
-CJK_FONT = "STSong-Light"
+CJK_FONT = "FhirsynthCJK"
+#: CID font used when no CJK TrueType font is found (not embedded: the viewer supplies it)
+CJK_CID_FALLBACK = "STSong-Light"
+#: system CJK fonts with TrueType outlines that reportlab can embed, tried in order
+CJK_CANDIDATES = (
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/truetype/arphic/uming.ttc",
+    "/System/Library/Fonts/Supplemental/Arial Unicode.ttf",
+    "C:/Windows/Fonts/msyh.ttc",
+)
 
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -39,7 +50,7 @@ def markup(text: object) -> str:
     """``clean(text)`` escaped for a reportlab Paragraph, CJK runs in a CJK-capable font."""
     s = escape(clean(text))
     if register_fonts()[1]:
-        s = _CJK.sub(lambda m: f'<font name="{CJK_FONT}">{m.group(1)}</font>', s)
+        s = _CJK.sub(lambda m: f'<font name="{_CJK_NAME[0]}">{m.group(1)}</font>', s)
     return s
 
 
@@ -53,7 +64,6 @@ def register_fonts() -> tuple[bool, bool]:
     import matplotlib
     from reportlab.lib.fonts import addMapping
     from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfbase.ttfonts import TTFont
 
     ttf_dir = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
@@ -68,12 +78,31 @@ def register_fonts() -> tuple[bool, bool]:
         ok_ttf = True
     except Exception:  # noqa: BLE001 - any font problem falls back to the core fonts
         ok_ttf = False
+    return ok_ttf, _register_cjk()
+
+
+def _register_cjk() -> bool:
+    """Embed a system CJK TrueType font if one exists, else fall back to a CID font."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    for candidate in CJK_CANDIDATES:
+        if Path(candidate).is_file():
+            try:
+                pdfmetrics.registerFont(TTFont(CJK_FONT, candidate, subfontIndex=0))
+                return True
+            except Exception:  # noqa: BLE001, S112 - try the next candidate
+                continue
     try:
-        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
-        ok_cjk = True
+        pdfmetrics.registerFont(UnicodeCIDFont(CJK_CID_FALLBACK))
+        _CJK_NAME[0] = CJK_CID_FALLBACK
+        return True
     except Exception:  # noqa: BLE001
-        ok_cjk = False
-    return ok_ttf, ok_cjk
+        return False
+
+
+_CJK_NAME = [CJK_FONT]
 
 
 def font_names() -> tuple[str, str]:
