@@ -88,11 +88,10 @@ def classify_columns(header: list[str] | tuple[str, ...]) -> dict[str, ColumnCla
 
 @lru_cache(maxsize=1)
 def restricted_zip3() -> frozenset[str]:
-    """The 17 restricted ZIP3 prefixes (HHS, 2010 Census), from the packaged list."""
-    text = resources.files("fhirsynth").joinpath("data", "restricted-zip3.csv").read_text(
-        encoding="utf-8")
-    rows = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    return frozenset(r for r in rows[1:] if re.fullmatch(r"\d{3}", r))
+    """The 17 restricted ZIP3 prefixes of the HHS guidance, from the packaged list."""
+    from fhirsynth.evaluate.safe_harbor import load_restricted_zip3
+
+    return load_restricted_zip3()
 
 
 _ZIP_RE = re.compile(r"^(\d{3,5})(?:-\d{4})?$")
