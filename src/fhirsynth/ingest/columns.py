@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 __all__ = ["NAME_PATTERNS", "ColumnClass", "classify_columns", "restricted_zip3", "year_of",
            "zip3"]

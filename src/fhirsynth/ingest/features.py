@@ -102,7 +102,7 @@ def spec_reads(spec: TableSpec) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {"Patient": {"id"}}
     for rule in _rules(spec).values():
         for rtype, elements in rule.reads().items():
-            out.setdefault(rtype, set()).update(elements | {"id", "resourceType"})
+            out.setdefault(rtype, set()).update(elements | {"id"})
     return out
 
 

@@ -155,17 +155,38 @@ def _safe_harbor(sh: Mapping[str, Any], s: Styles) -> list[Any]:
     return out
 
 
+MAX_IMPORT_ROWS = 120
+MAX_IMPORT_ISSUES = 40
+
+
 def _import_report(rep: Mapping[str, Any] | None, s: Styles) -> list[Any]:
     out = [para("Import report", s.h2)]
     if not rep:
         return out + [para("No import report was given.", s.body)]
     rows: list[Sequence[Any]] = []
+    issues: list[str] = []
     for k, v in rep.items():
-        if isinstance(v, Mapping):
-            rows += [[f"{k}: {k2}", v2] for k2, v2 in v.items()]
+        if k == "issues" and isinstance(v, list):
+            issues += [str(i) for i in v]
+        elif isinstance(v, Mapping):
+            for k2, v2 in v.items():
+                if k2 == "issues" and isinstance(v2, list):
+                    issues += [str(i) for i in v2]
+                elif isinstance(v2, Mapping | list):
+                    rows.append([f"{k}: {k2}", len(v2)])
+                else:
+                    rows.append([f"{k}: {k2}", v2])
+        elif isinstance(v, list):
+            rows.append([f"{k} (entries)", len(v)])
         else:
             rows.append([k, v])
-    return out + [table(["item", "count"], rows, [7, 3], s, align_right=(1,))]
+    out.append(table(["item", "count"], rows[:MAX_IMPORT_ROWS], [7, 3], s, align_right=(1,)))
+    if issues:
+        shown = issues[:MAX_IMPORT_ISSUES]
+        out.append(para(f"First {len(shown)} of {len(issues)} issue(s) (locations and kinds only)",
+                        s.h2))
+        out.append(table(["issue"], [[i[:300]] for i in shown], [10], s))
+    return out
 
 
 def internal_story(
