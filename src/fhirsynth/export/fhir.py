@@ -26,8 +26,15 @@ from pydantic import ValidationError
 
 from fhirsynth.domain import TableSpec
 from fhirsynth.errors import ExportError
+from fhirsynth.ingest.extract_base import (
+    LOINC,
+    RXNORM,
+    SNOMED,
+    URL_BIRTHSEX,
+    URL_ETHNICITY,
+    URL_RACE,
+)
 from fhirsynth.ingest.geo import US_STATES
-from fhirsynth.ingest.rules import LOINC, RXNORM, SNOMED, URL_BIRTHSEX, URL_ETHNICITY, URL_RACE
 
 __all__ = ["FHIR_VERSION", "resources_for_row", "write_fhir"]
 
