@@ -88,7 +88,6 @@ class Ctx:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
-
 def parse_date(value: object) -> tuple[date, str] | None:
     """A FHIR date/dateTime as (midpoint date of its precision, precision); None if invalid.
 
