@@ -347,3 +347,34 @@ def test_synthea_bundles_extract_and_encode(spec, shared_data, read_json, bundle
     assert df["systolic_bp"].notna().mean() > 0.9
     assert set(df["smoking_status"].dropna()) <= {"never", "former", "current", "unknown"}
     encode(spec, df)
+
+
+@pytest.mark.shared_data
+def test_mimic_ndjson_icd9_and_icd10_flags(spec, shared_data):
+    import dataclasses
+    import gzip
+
+    folder = shared_data / "fhir" / "mimic-iv-demo-fhir-2022" / "25-patients"
+
+    def ndjson(name):
+        with gzip.open(folder / name, "rt", encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    recs = {p["id"]: PatientRecord(patient_id=p["id"], patient=p, source="mimic")
+            for p in ndjson("Patient.ndjson.gz")}
+    n_cond = 0
+    for c in ndjson("Condition.ndjson.gz"):
+        pid = c["subject"]["reference"].split("/", 1)[1]
+        if pid in recs:
+            recs[pid].resources.setdefault("Condition", []).append(c)
+            n_cond += 1
+    assert n_cond > 100
+    # MIMIC shifts dates about a century forward: a custodian moves the reference date too
+    shifted = dataclasses.replace(spec, reference_date="2200-01-01")
+    df = extract_table(recs.values(), shifted)
+    assert len(df) == len(recs)
+    assert df["age"].notna().all()
+    assert df["hypertension"].sum() >= 5
+    assert df["race"].notna().all() and df["birth_sex"].notna().all()
+    assert not df.drop(columns=["birth_date_precision"]).isin(
+        [p.patient["name"][0]["family"] for p in recs.values()]).any().any()
