@@ -98,6 +98,14 @@ def test_invalid_rules_raise_spec_error(tmp_path, source, message):
         load_feature_spec(p)
 
 
+def test_column_without_source_is_a_spec_error(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(json.dumps({"reference_date": "2026-01-01", "columns": [
+        {"name": "flag", "type": "boolean"}]}))
+    with pytest.raises(SpecError, match="column 'flag' has no 'source' rule"):
+        load_feature_spec(p)
+
+
 def test_missing_reference_date_is_a_spec_error(tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text(json.dumps({"columns": [
