@@ -386,3 +386,24 @@ def test_mimic_ndjson_icd9_and_icd10_flags(spec, shared_data):
     assert df["race"].notna().all() and df["birth_sex"].notna().all()
     assert not df.drop(columns=["birth_date_precision"]).isin(
         [p.patient["name"][0]["family"] for p in recs.values()]).any().any()
+
+
+def test_case_007_sibling_icd10_and_absolute_references(spec, bundle_records):
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p9", "birthDate": "1990"}},
+        {"resource": {"resourceType": "Condition", "id": "k1",
+                      "subject": {"reference": "http://ehr.example.test/fhir/Patient/p9"},
+                      "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                           "code": "J45.20"}]}}},
+        {"resource": {"resourceType": "Condition", "id": "k2",
+                      "subject": {"reference": "Patient/p9"},
+                      "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                           "code": "I50.9"}]}}},
+        {"resource": {"resourceType": "Condition", "id": "k3",
+                      "subject": {"reference": "Patient/nobody"},
+                      "code": {"coding": [{"system": "http://snomed.info/sct",
+                                           "code": "13645005"}]}}},
+    ]}
+    df = extract_table(bundle_records(bundle), spec)
+    assert len(df) == 1
+    assert bool(df["asthma"][0]) and bool(df["heart_failure"][0]) and not bool(df["copd"][0])
