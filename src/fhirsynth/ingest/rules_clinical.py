@@ -1,5 +1,4 @@
-"""Clinical rules of a feature spec: condition flags, latest observations, encounter and
-medication counts.
+"""Clinical rules of a feature spec: condition flags, latest observations, counts.
 
 Observation and medication facts are indexed once per patient (in ``Ctx.cache``) and shared
 by every column of the row.  Units are normalised through :mod:`fhirsynth.ingest.units`; a
@@ -76,7 +75,8 @@ def _observation_index(ctx: Ctx) -> dict[str, list[tuple[str, int, Resource, Any
         for comp in obs.get("component", ()) or ():
             if isinstance(comp, Mapping):
                 for c in codings(comp.get("code")):
-                    index.setdefault(c["code"], []).append((key, i, obs, comp, codes))
+                    if c.get("system") in (LOINC, None):
+                        index.setdefault(c["code"], []).append((key, i, obs, comp, codes))
     ctx.cache["observations"] = index
     return index
 
