@@ -316,7 +316,7 @@ def test_cases_007_asthma_and_hypertension(spec, shared_cases, read_json, bundle
 
 # ------------------------------------------------------------------------------ table
 def test_planted_canaries_never_reach_the_table(spec):
-    canaries = [f"CANARY{i:03d}" for i in range(12)]
+    canaries = [f"CANARY{i:03d}" for i in range(18)]
     p = _patient(
         id=canaries[0], identifier=[{"system": canaries[1], "value": canaries[2]}],
         name=[{"family": canaries[3], "given": [canaries[4]], "text": canaries[5]}],
@@ -324,13 +324,24 @@ def test_planted_canaries_never_reach_the_table(spec):
         address=[{"line": [canaries[7]], "city": canaries[8], "postalCode": canaries[9],
                   "state": "CA", "district": canaries[10]}],
         text={"status": "generated", "div": f"<div>{canaries[11]}</div>"},
+        contact=[{"name": {"family": canaries[12]},
+                  "telecom": [{"system": "email", "value": canaries[13]}]}],
+        photo=[{"url": canaries[14]}],
+        extension=[
+            {"url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName",
+             "valueString": canaries[15]},
+            {"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+             "valueAddress": {"city": canaries[16]}},
+            {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+             "extension": [{"url": "text", "valueString": canaries[17]},
+                           {"url": "ombCategory", "valueCoding": {"code": "2028-9"}}]}],
         birthDate="1960-03-04")
     rec = PatientRecord(patient_id=canaries[0], patient=p, source="canary.json")
     df = extract_table([rec], spec)
     blob = df.to_csv() + json.dumps(df.to_dict(orient="list"), default=str)
     assert not [c for c in canaries if c in blob]
     assert "1960-03-04" not in blob and "03-04" not in blob
-    assert df["state"][0] == "CA"
+    assert df["state"][0] == "CA" and df["race"][0] == "2028-9"
 
 
 def test_table_is_typed_and_encodes(spec):
