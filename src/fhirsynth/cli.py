@@ -197,6 +197,30 @@ def inspect_cmd(
     out.print(tab)
 
 
+# ----------------------------------------------------------------- features helper: columns
+@app.command("columns")
+@friendly_errors
+def columns_command(
+    csv_path: str = typer.Argument(..., help="A clinical CSV; only its header is read."),
+) -> None:
+    """Propose a class (key, identifier, quasi-identifier, feature) for each CSV column."""
+    import csv
+    from pathlib import Path
+
+    from fhirsynth.errors import TableInputError
+    from fhirsynth.ingest.csv import classify_columns
+
+    path = Path(csv_path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TableInputError(f"{path}: cannot read the header ({type(exc).__name__})") from None
+    for name, cls in classify_columns(header).items():
+        typer.echo(f"{name}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
+# ------------------------------------------------------------- end features helper: columns
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -26,8 +26,15 @@ from pydantic import ValidationError
 
 from fhirsynth.domain import TableSpec
 from fhirsynth.errors import ExportError
+from fhirsynth.ingest.extract_base import (
+    LOINC,
+    RXNORM,
+    SNOMED,
+    URL_BIRTHSEX,
+    URL_ETHNICITY,
+    URL_RACE,
+)
 from fhirsynth.ingest.geo import US_STATES
-from fhirsynth.ingest.rules import LOINC, RXNORM, SNOMED, URL_BIRTHSEX, URL_ETHNICITY, URL_RACE
 
 __all__ = ["FHIR_VERSION", "resources_for_row", "write_fhir"]
 
@@ -194,10 +201,12 @@ def _urlless_extension(node: Any) -> bool:
     return False
 
 
-def _validate(res: Resource) -> None:
+def _validate(res: Resource, models: bool) -> None:
     rtype = res["resourceType"]
     if _urlless_extension(res):
         raise ExportError(f"generated {rtype} has an extension without url")
+    if not models:
+        return
     try:
         get_fhir_model_class(rtype).model_validate(res)
     except ValidationError as exc:
@@ -223,7 +232,8 @@ def write_fhir(df: pd.DataFrame, spec: TableSpec, out_dir: str | Path, *,
     rng_or_seed : Generator or int, optional
         Randomness for the fresh UUIDv4 ids (OS entropy when ``None``).
     validate : bool
-        Validate every resource with the R4B models (default).
+        Validate every resource with the R4B models (default); extensions are always
+        checked for a ``url``.
 
     Returns
     -------
@@ -239,8 +249,7 @@ def write_fhir(df: pd.DataFrame, spec: TableSpec, out_dir: str | Path, *,
     try:
         for row in df.to_dict(orient="records"):
             for res in resources_for_row(row, spec, rng):
-                if validate:
-                    _validate(res)
+                _validate(res, validate)
                 rtype = res["resourceType"]
                 if rtype not in handles:
                     handles[rtype] = (tmp / f"{rtype}.ndjson").open("wb")

@@ -12,15 +12,17 @@ import contextlib
 import csv
 import os
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Literal
 
+import numpy as np
 import pandas as pd
 
 from fhirsynth.errors import ConfigError
 
-__all__ = ["atomic_path", "write_table"]
+__all__ = ["atomic_path", "with_fresh_ids", "write_table"]
 
 Format = Literal["csv", "parquet"]
 
@@ -72,3 +74,18 @@ def write_table(df: pd.DataFrame, path: str | Path, format: Format | None = "csv
         else:
             df.to_parquet(tmp, engine="pyarrow", index=False)
     return dest
+
+
+def with_fresh_ids(df: pd.DataFrame, column: str = "id",
+                   rng_or_seed: np.random.Generator | int | None = None) -> pd.DataFrame:
+    """A copy of ``df`` with a first column of fresh UUIDv4 keys (for ``role: key`` columns).
+
+    The keys are random (OS entropy unless a seed or generator is given) and carry nothing
+    from the input: a synthetic row is no one's record.
+    """
+    rng = rng_or_seed if isinstance(rng_or_seed, np.random.Generator) else (
+        np.random.default_rng(rng_or_seed))
+    ids = [str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(len(df))]
+    out = df.drop(columns=[column], errors="ignore")
+    out.insert(0, column, pd.Series(ids, dtype="string", index=out.index))
+    return out

@@ -77,7 +77,8 @@ def _check_roles(spec: TableSpec, allow: Collection[str]) -> None:
                             f"declare source: {{transform: {cls.treatment}}}")
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+def _read_rows(path: Path, strict: bool,
+               issues: list[Issue]) -> tuple[list[str], list[list[str]], list[int]]:
     try:
         fh = path.open("r", encoding="utf-8-sig", newline="")
     except FileNotFoundError:
@@ -93,11 +94,12 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
                 raise TableInputError(f"{path}: the file is empty (no header)") from None
             start = reader.line_num + 1
             for row in reader:
-                if row:
-                    if len(row) != len(header):
-                        raise TableInputError(
-                            f"{path}: line {start}: expected {len(header)} fields, "
-                            f"found {len(row)}")
+                if row and len(row) != len(header):
+                    problem = f"expected {len(header)} fields, found {len(row)}"
+                    if strict:
+                        raise TableInputError(f"{path}: line {start}: {problem}")
+                    issues.append(Issue(where=f"{path.name} line {start}", problem=problem))
+                elif row:
                     rows.append(row)
                     lines.append(start)
                 start = reader.line_num + 1
@@ -178,8 +180,8 @@ def read_csv_table(
         ``zip3``, ``year`` and ``state``.
     strict : bool
         ``True``: a cell that does not fit its column raises :class:`TableInputError`
-        (file, line, column, kind of problem).  ``False``: such rows are dropped and listed
-        in the report.
+        (file, line, column, kind of problem), as does a row with the wrong number of
+        fields.  ``False``: such rows are dropped and listed in the report.
     id_column : str, optional
         Header column holding the patient id; defaults to the spec's ``key`` column if any.
     fold : {"reject", "first", "last"}, optional
@@ -198,8 +200,10 @@ def read_csv_table(
         _check_roles(spec, set(allow_identifiers))
     except SpecError as exc:
         raise SpecError(f"{p}: {exc}") from None
-    header, rows, lines = _read_rows(p)
-    report = CsvReport(rows_read=len(rows), columns=classify_columns(header))
+    short: list[Issue] = []
+    header, rows, lines = _read_rows(p, strict, short)
+    report = CsvReport(rows_read=len(rows) + len(short), columns=classify_columns(header),
+                       issues=short, rows_dropped=len(short))
     for col in spec.columns:
         if col.name in header and not col.modelled:
             report.columns[col.name] = ColumnClass(col.role, "omit", "declared by the schema")
@@ -232,7 +236,7 @@ def read_csv_table(
             raise TableInputError(f"{p}: {len(problems)} cell(s) do not fit the schema",
                                   problems)
         report.issues.extend(problems)
-        report.rows_dropped = len(rows) - len(keep)
+    report.rows_dropped += len(rows) - len(keep)
 
     frame = {}
     for name, (_src, transform) in sources.items():

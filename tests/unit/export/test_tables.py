@@ -59,3 +59,16 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
 def test_unknown_format(tmp_path):
     with pytest.raises(ConfigError, match="format"):
         write_table(_frame(), tmp_path / "o.xlsx", format="xlsx")
+
+
+def test_fresh_ids_replace_a_key_column():
+    import uuid
+
+    from fhirsynth.export.tables import with_fresh_ids
+
+    df = _frame().assign(Id=[f"orig-{i}" for i in range(8)])
+    out = with_fresh_ids(df, "Id", rng_or_seed=3)
+    assert list(out.columns)[0] == "Id" and len(out.columns) == len(df.columns)
+    assert not set(out["Id"]) & set(df["Id"])
+    assert len(set(out["Id"])) == 8 and all(uuid.UUID(i).version == 4 for i in out["Id"])
+    assert out["Id"].tolist() == with_fresh_ids(df, "Id", rng_or_seed=3)["Id"].tolist()

@@ -224,3 +224,11 @@ def test_other_category_encodes_from_string_dtype(tmp_path):
                     "source": {"column": "ZIP", "transform": "zip3"}})
     df, _ = read_csv_table(_write(tmp_path, "ZIP\n01028\n02115\n"), spec)
     assert encode(spec, df).codes[:, 0].tolist() == [0, 1]
+
+
+def test_lenient_mode_drops_rows_with_wrong_field_count(tmp_path):
+    spec = _spec(a={"type": "integer", "bounds": [0, 9]})
+    df, rep = read_csv_table(_write(tmp_path, "a\n1\n2,3\n4\n"), spec, strict=False)
+    assert df["a"].tolist() == [1, 4]
+    assert rep.rows_read == 3 and rep.rows_dropped == 1
+    assert str(rep.issues[0]) == "t.csv line 3: expected 1 fields, found 2"

@@ -98,6 +98,14 @@ def test_invalid_rules_raise_spec_error(tmp_path, source, message):
         load_feature_spec(p)
 
 
+def test_column_without_source_is_a_spec_error(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(json.dumps({"reference_date": "2026-01-01", "columns": [
+        {"name": "flag", "type": "boolean"}]}))
+    with pytest.raises(SpecError, match="column 'flag' has no 'source' rule"):
+        load_feature_spec(p)
+
+
 def test_missing_reference_date_is_a_spec_error(tmp_path):
     p = tmp_path / "s.yaml"
     p.write_text(json.dumps({"columns": [
@@ -308,7 +316,7 @@ def test_cases_007_asthma_and_hypertension(spec, shared_cases, read_json, bundle
 
 # ------------------------------------------------------------------------------ table
 def test_planted_canaries_never_reach_the_table(spec):
-    canaries = [f"CANARY{i:03d}" for i in range(12)]
+    canaries = [f"CANARY{i:03d}" for i in range(18)]
     p = _patient(
         id=canaries[0], identifier=[{"system": canaries[1], "value": canaries[2]}],
         name=[{"family": canaries[3], "given": [canaries[4]], "text": canaries[5]}],
@@ -316,13 +324,24 @@ def test_planted_canaries_never_reach_the_table(spec):
         address=[{"line": [canaries[7]], "city": canaries[8], "postalCode": canaries[9],
                   "state": "CA", "district": canaries[10]}],
         text={"status": "generated", "div": f"<div>{canaries[11]}</div>"},
+        contact=[{"name": {"family": canaries[12]},
+                  "telecom": [{"system": "email", "value": canaries[13]}]}],
+        photo=[{"url": canaries[14]}],
+        extension=[
+            {"url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName",
+             "valueString": canaries[15]},
+            {"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+             "valueAddress": {"city": canaries[16]}},
+            {"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+             "extension": [{"url": "text", "valueString": canaries[17]},
+                           {"url": "ombCategory", "valueCoding": {"code": "2028-9"}}]}],
         birthDate="1960-03-04")
     rec = PatientRecord(patient_id=canaries[0], patient=p, source="canary.json")
     df = extract_table([rec], spec)
     blob = df.to_csv() + json.dumps(df.to_dict(orient="list"), default=str)
     assert not [c for c in canaries if c in blob]
     assert "1960-03-04" not in blob and "03-04" not in blob
-    assert df["state"][0] == "CA"
+    assert df["state"][0] == "CA" and df["race"][0] == "2028-9"
 
 
 def test_table_is_typed_and_encodes(spec):
@@ -347,3 +366,55 @@ def test_synthea_bundles_extract_and_encode(spec, shared_data, read_json, bundle
     assert df["systolic_bp"].notna().mean() > 0.9
     assert set(df["smoking_status"].dropna()) <= {"never", "former", "current", "unknown"}
     encode(spec, df)
+
+
+@pytest.mark.shared_data
+def test_mimic_ndjson_icd9_and_icd10_flags(spec, shared_data):
+    import dataclasses
+    import gzip
+
+    folder = shared_data / "fhir" / "mimic-iv-demo-fhir-2022" / "25-patients"
+
+    def ndjson(name):
+        with gzip.open(folder / name, "rt", encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    recs = {p["id"]: PatientRecord(patient_id=p["id"], patient=p, source="mimic")
+            for p in ndjson("Patient.ndjson.gz")}
+    n_cond = 0
+    for c in ndjson("Condition.ndjson.gz"):
+        pid = c["subject"]["reference"].split("/", 1)[1]
+        if pid in recs:
+            recs[pid].resources.setdefault("Condition", []).append(c)
+            n_cond += 1
+    assert n_cond > 100
+    # MIMIC shifts dates about a century forward: a custodian moves the reference date too
+    shifted = dataclasses.replace(spec, reference_date="2200-01-01")
+    df = extract_table(recs.values(), shifted)
+    assert len(df) == len(recs)
+    assert df["age"].notna().all()
+    assert df["hypertension"].sum() >= 5
+    assert df["race"].notna().all() and df["birth_sex"].notna().all()
+    assert not df.drop(columns=["birth_date_precision"]).isin(
+        [p.patient["name"][0]["family"] for p in recs.values()]).any().any()
+
+
+def test_case_007_sibling_icd10_and_absolute_references(spec, bundle_records):
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p9", "birthDate": "1990"}},
+        {"resource": {"resourceType": "Condition", "id": "k1",
+                      "subject": {"reference": "http://ehr.example.test/fhir/Patient/p9"},
+                      "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                           "code": "J45.20"}]}}},
+        {"resource": {"resourceType": "Condition", "id": "k2",
+                      "subject": {"reference": "Patient/p9"},
+                      "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm",
+                                           "code": "I50.9"}]}}},
+        {"resource": {"resourceType": "Condition", "id": "k3",
+                      "subject": {"reference": "Patient/nobody"},
+                      "code": {"coding": [{"system": "http://snomed.info/sct",
+                                           "code": "13645005"}]}}},
+    ]}
+    df = extract_table(bundle_records(bundle), spec)
+    assert len(df) == 1
+    assert bool(df["asthma"][0]) and bool(df["heart_failure"][0]) and not bool(df["copd"][0])
