@@ -26,6 +26,7 @@ import pandas as pd
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec, load_spec
 from fhirsynth.errors import ConfigError, InputError
+from fhirsynth.export.harmonise import harmonise
 from fhirsynth.ingest import read_input
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import Ledger, fingerprint_files
@@ -244,6 +245,8 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
                               "patient count (count_share = 0)")
         sample_seed = None if cfg.seed is None else cfg.seed + 1
         synthetic = synth.sample(int(n_out), random_state=sample_seed)
+        synthetic = harmonise(spec, synthetic, np.random.default_rng(
+            None if cfg.seed is None else cfg.seed + 3))
         seconds["sample"] = time.perf_counter() - t
 
         note("export")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -207,6 +207,7 @@ def scan_table(
     exempt: Iterable[str] = (),
     restricted_zip3: frozenset[str] | None = None,
     today: _dt.date | None = None,
+    top_coded: Mapping[str, float] | None = None,
 ) -> SafeHarborReport:
     """Scan a table's column names and values for Safe Harbor identifiers.
 
@@ -223,6 +224,9 @@ def scan_table(
         Restricted prefixes; default :func:`load_restricted_zip3`.
     today : datetime.date, optional
         Reference date for birth years that imply an age over 89.
+    top_coded : mapping of str to float, optional
+        Age columns whose value at the top code (90) stands for "90 or older", the
+        collapsed category Safe Harbor asks for; only values above it are findings.
     """
     restricted = load_restricted_zip3() if restricted_zip3 is None else restricted_zip3
     year = (today or _dt.date.today()).year
@@ -243,7 +247,8 @@ def scan_table(
                 add(Finding("geographic", location, name, restr, "restricted ZIP3 not set to 000"))
             continue
         if _AGE_NAME.match(n):
-            over = int(np.nansum(_numeric(values) > 89))
+            limit = (top_coded or {}).get(name, 89.0)
+            over = int(np.nansum(_numeric(values) > limit))
             if over:
                 add(Finding("ages_over_89", location, name, over, "age above 89"))
             continue

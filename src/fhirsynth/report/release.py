@@ -92,7 +92,9 @@ def _scan_outputs(spec: TableSpec, synthetic: pd.DataFrame, out_dir: Path,
     keys = [c.name for c in spec.columns if c.role == "key"]
     table_name = next((p.name for p in outputs if p.suffix in (".csv", ".parquet")),
                       "synthetic table")
-    report = scan_table(synthetic, location=table_name, exempt=keys)
+    from fhirsynth.export.harmonise import top_codes
+
+    report = scan_table(synthetic, location=table_name, exempt=keys, top_coded=top_codes(spec))
     fhir = [p for p in outputs if p.name.endswith((".ndjson", ".ndjson.gz"))]
     if fhir:
         report = report.merge(scan_fhir(fhir))
