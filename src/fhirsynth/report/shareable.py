@@ -104,7 +104,7 @@ def _guarantee(ctx: ShareableContext, s: Styles) -> list[Any]:
         "<b>Unit of privacy: the patient.</b> Neighbouring datasets differ by adding or removing "
         "one patient's whole record (all of their resources fold into one row before any "
         "statistic is taken). Whatever one patient's data, the probability of any output "
-        f"changes by at most a factor e^{_fmt_eps(total)}"
+        f"changes by at most a factor e<super>{_fmt_eps(total)}</super>"
         + (f", except with probability {delta:g}." if delta else ".")
         + f" Composition: {markup(bt.get('composition', ''))}. The synthetic data, the model "
         "and this report are post-processing of the noisy measurements below and spend no "
