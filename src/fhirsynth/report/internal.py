@@ -102,8 +102,9 @@ def _utility(fid: Mapping[str, Any], s: Styles) -> list[Any]:
 
 def _privacy(pv: Mapping[str, Any] | None, s: Styles) -> list[Any]:
     out: list[Any] = [PageBreak(), para("Privacy-risk tests", s.h1)]
-    if not pv:
-        return out + [para("Not run: no real holdout was given.", s.body)]
+    if not pv or "exact_match" not in pv:
+        note = (pv or {}).get("note", "Not run: no real holdout was given.")
+        return out + [para(note, s.body)]
     sub, em, dcr = pv["subsample"], pv["exact_match"], pv["dcr"]
     mia = pv["membership_inference"]
     rows = [

@@ -72,9 +72,12 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
     excluded = [c.name for c in ctx.spec.columns if not c.modelled]
     leaked = [c for c in excluded if c in ctx.synthetic_columns
               and ctx.spec[c].role not in ("key",)]
-    out.append(("Identifier columns excluded from the model", ATTENTION if leaked else PASS,
+    unknown = [c for c in ctx.synthetic_columns if c not in ctx.spec]
+    out.append(("Identifier columns excluded from the model",
+                ATTENTION if leaked or unknown else PASS,
                 f"{len(excluded)} column(s) not modelled"
-                + (f"; present in output: {', '.join(leaked)}" if leaked else "")))
+                + (f"; present in output: {', '.join(leaked)}" if leaked else "")
+                + (f"; output columns not in the spec: {', '.join(unknown)}" if unknown else "")))
     has_meas = bool(ctx.model_summary.get("released_marginals"))
     out.append(("Fidelity shown only from released DP measurements", INFO,
                 "figures compare with the model's own noisy marginals" if has_meas
