@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -183,7 +184,9 @@ def _series_counts(s: pd.Series) -> dict[str, int]:
     if s.empty:
         return out
     for kind, pattern in VALUE_RULES.items():
-        n = int(s.str.contains(pattern, regex=True).sum())
+        with warnings.catch_warnings():  # back-references need groups; only the match counts
+            warnings.simplefilter("ignore", UserWarning)
+            n = int(s.str.contains(pattern, regex=True).sum())
         if n:
             out[kind] = n
     return out
