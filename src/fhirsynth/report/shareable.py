@@ -58,9 +58,12 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
     total, spent = float(bt["epsilon_total"]), float(bt.get("epsilon_spent", 0.0))
     steps_sum = math.fsum(float(s.get("epsilon") or 0) for s in bt.get("steps", []))
     out = []
-    ok = abs(steps_sum - spent) <= 1e-9 * max(1.0, total) and spent <= total * (1 + 1e-9)
-    out.append(("Budget accounted", PASS if ok else ATTENTION,
-                f"{len(bt.get('steps', []))} steps add up to epsilon {spent:.6g} of {total:g}"))
+    tol = 1e-9 * max(1.0, total)
+    ok = abs(steps_sum - spent) <= tol and abs(spent - total) <= tol
+    detail = f"{len(bt.get('steps', []))} steps add up to epsilon {steps_sum:.6g} of {total:g}"
+    if spent < total - tol:
+        detail += f"; {total - spent:.6g} declared but not spent"
+    out.append(("Budget accounted", PASS if ok else ATTENTION, detail))
     delta = float(bt.get("delta_total", 0.0))
     notes = PrivacyBudget(epsilon=total, delta=delta).plausibility()
     out.append(("Epsilon and delta in the usual range", ATTENTION if notes else PASS,
