@@ -132,6 +132,9 @@ def evaluate_privacy(
     rng = np.random.default_rng(seed)
     cols = eval_columns(spec, train, holdout, synthetic)
     n = min(max_rows, len(train), len(holdout))
+    if n == 0 or len(synthetic) == 0 or not cols:
+        return {"note": "not run: train, holdout, synthetic rows or shared columns are missing",
+                "subsample": {"train": n, "holdout": n, "synthetic": len(synthetic)}}
     tr_idx = np.sort(rng.choice(len(train), size=n, replace=False))
     ho_idx = np.sort(rng.choice(len(holdout), size=n, replace=False))
     sy_idx = np.sort(rng.choice(len(synthetic), size=min(max_rows, len(synthetic)), replace=False))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -95,8 +96,11 @@ VALUE_RULES: dict[str, re.Pattern[str]] = {
     "url": re.compile(r"(?i)\b(?:https?://|ftp://|www\.)\S+"),
     "ip": re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}"
                      r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])"),
-    "dates": re.compile(r"(?<!\d)(?:1[89]|20)\d{2}[-/.](?:0[1-9]|1[0-2])(?:[-/.]\d{1,2})?(?!\d)"
-                        r"|(?<!\d)\d{1,2}[/.]\d{1,2}[/.](?:1[89]|20)?\d{2}(?!\d)"),
+    # year-month(-day) with - or /, a full Y.M.D, or a day/month/year form
+    "dates": re.compile(r"(?<![\d.])(?:1[89]|20)\d{2}([-/])(?:0[1-9]|1[0-2])(?:\1\d{1,2})?(?![\d.])"
+                        r"|(?<![\d.])(?:1[89]|20)\d{2}\.(?:0[1-9]|1[0-2])\.\d{1,2}(?![\d.])"
+                        r"|(?<![\d.])\d{1,2}([/.])\d{1,2}\2(?:1[89]|20)?\d{2}(?![\d.])"
+                        r"|(?<!\d)(?:1[89]|20)\d{2}(?:0[1-9]|1[0-2])\d{2}T\d{2}"),
     "other_unique_id": re.compile(
         r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"),
     "photo": re.compile(r"(?i)data:image/"),
@@ -180,7 +184,9 @@ def _series_counts(s: pd.Series) -> dict[str, int]:
     if s.empty:
         return out
     for kind, pattern in VALUE_RULES.items():
-        n = int(s.str.contains(pattern, regex=True).sum())
+        with warnings.catch_warnings():  # back-references need groups; only the match counts
+            warnings.simplefilter("ignore", UserWarning)
+            n = int(s.str.contains(pattern, regex=True).sum())
         if n:
             out[kind] = n
     return out

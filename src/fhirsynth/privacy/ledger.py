@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import sqlite3
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,15 +203,19 @@ class Ledger:
         finally:
             con.close()
 
-    def charge(self, fingerprint: str, budget: PrivacyBudget, *, run_id: str,
+    def charge(self, fingerprint: str, budget: PrivacyBudget, *, run_id: str | None = None,
                label: str = "", config_hash: str = "") -> Release:
         """Charge a release to its source before any noise is drawn.
+
+        ``run_id`` defaults to a random UUID (returned in the :class:`Release`); pass it to
+        :meth:`complete` when the run has written its outputs.
 
         Raises
         ------
         BudgetExhaustedError
             When the release would pass the source's cap; nothing is recorded then.
         """
+        run_id = run_id or uuid.uuid4().hex
         con = self._connect()
         try:
             con.execute("BEGIN IMMEDIATE")

@@ -1,4 +1,4 @@
-"""Figures of the reports, drawn with matplotlib's Agg backend into PNG bytes.
+"""Figures of the reports, drawn on matplotlib Agg canvases (no pyplot) into PNG bytes.
 
 Each function takes numbers that the caller is allowed to show (the shareable report passes
 only synthetic or released DP figures) and returns PNG bytes for reportlab.  Output is
@@ -15,12 +15,11 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from fhirsynth.report.text import clean  # noqa: E402
+from fhirsynth.report.text import clean
 
 __all__ = ["bars", "budget_bars", "heatmaps", "plot_label"]
 
@@ -52,12 +51,18 @@ def plot_label(text: str, fallback: str, limit: int = 24) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def _png(fig: plt.Figure) -> bytes:
+def _figure(width: float, height: float) -> Figure:
+    """A figure on its own Agg canvas (no pyplot, no global backend switch)."""
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -70,8 +75,9 @@ def bars(
     """A grid of grouped bar charts: each panel is (title, state labels, {series: shares})."""
     n = max(len(panels), 1)
     nrows = (n + ncols - 1) // ncols
-    with plt.rc_context(_RC):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width, 2.3 * nrows), squeeze=False)
+    with matplotlib.rc_context(_RC):
+        fig = _figure(width, 2.3 * nrows)
+        axes = fig.subplots(nrows, ncols, squeeze=False)
         for k, ax in enumerate(axes.ravel()):
             if k >= len(panels):
                 ax.set_axis_off()
@@ -99,17 +105,19 @@ def heatmaps(matrices: Mapping[str, np.ndarray], names: Sequence[str]) -> bytes:
     """Side-by-side heatmaps of association matrices (Cramér's V, 0 to 1)."""
     labels = [plot_label(n, f"c{i + 1}", 14) for i, n in enumerate(names)]
     m = len(matrices)
-    with plt.rc_context(_RC):
-        fig, axes = plt.subplots(1, m, figsize=(3.6 * m, 3.6), squeeze=False)
+    with matplotlib.rc_context(_RC):
+        fig = _figure(3.6 * m, 3.6)
+        axes = fig.subplots(1, m, squeeze=False)
         im = None
-        for ax, (title, mat) in zip(axes.ravel(), matrices.items(), strict=False):
+        for k, (ax, (title, mat)) in enumerate(zip(axes.ravel(), matrices.items(),
+                                                  strict=False)):
             im = ax.imshow(np.asarray(mat), vmin=0, vmax=1, cmap="viridis")
             ax.set_title(title, fontsize=8)
             ax.set_xticks(range(len(labels)))
             ax.set_yticks(range(len(labels)))
             fs = 6 if len(labels) <= 16 else 4
             ax.set_xticklabels(labels, rotation=90, fontsize=fs)
-            ax.set_yticklabels(labels, fontsize=fs)
+            ax.set_yticklabels(labels if k == 0 else [], fontsize=fs)
         if im is not None:
             fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.7, label="Cramér's V")
         return _png(fig)
@@ -120,8 +128,9 @@ def budget_bars(steps: Sequence[Mapping[str, object]], epsilon_total: float) -> 
     names = [plot_label(str(s.get("name", "")), f"step {i + 1}", 28) for i, s in enumerate(steps)]
     eps = np.array([float(s.get("epsilon") or 0.0) for s in steps])
     share = eps / epsilon_total if epsilon_total > 0 else eps
-    with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(6.5, 0.25 * len(steps) + 0.9))
+    with matplotlib.rc_context(_RC):
+        fig = _figure(6.5, 0.25 * len(steps) + 0.9)
+        ax = fig.subplots()
         y = np.arange(len(steps))
         ax.barh(y, share, color=_COLORS[0])
         ax.set_yticks(y)

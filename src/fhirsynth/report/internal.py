@@ -79,10 +79,11 @@ def _associations(fid: Mapping[str, Any], s: Styles) -> list[Any]:
         return []
     names = fid.get("columns", [])
     mats = {"real": np.asarray(cv["real"]), "synthetic": np.asarray(cv["synthetic"])}
-    key = ", ".join(f"c{i + 1} = {n}" for i, n in enumerate(names))
-    return [PageBreak(), para("Associations (Cramér's V)", s.h1),
-            figure(figures.heatmaps(mats, names), styles=s),
-            para(f"Columns: {key}", s.small)]
+    key = ", ".join(f"c{i + 1} = {n}" for i, n in enumerate(names)
+                    if figures.plot_label(n, f"c{i + 1}", 14) == f"c{i + 1}")
+    out = [PageBreak(), para("Associations (Cramér's V)", s.h1),
+           figure(figures.heatmaps(mats, names), styles=s)]
+    return out + ([para(f"Columns shown by position: {key}", s.small)] if key else [])
 
 
 def _utility(fid: Mapping[str, Any], s: Styles) -> list[Any]:
@@ -102,8 +103,9 @@ def _utility(fid: Mapping[str, Any], s: Styles) -> list[Any]:
 
 def _privacy(pv: Mapping[str, Any] | None, s: Styles) -> list[Any]:
     out: list[Any] = [PageBreak(), para("Privacy-risk tests", s.h1)]
-    if not pv:
-        return out + [para("Not run: no real holdout was given.", s.body)]
+    if not pv or "exact_match" not in pv:
+        note = (pv or {}).get("note", "Not run: no real holdout was given.")
+        return out + [para(note, s.body)]
     sub, em, dcr = pv["subsample"], pv["exact_match"], pv["dcr"]
     mia = pv["membership_inference"]
     rows = [

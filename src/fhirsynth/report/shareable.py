@@ -58,9 +58,12 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
     total, spent = float(bt["epsilon_total"]), float(bt.get("epsilon_spent", 0.0))
     steps_sum = math.fsum(float(s.get("epsilon") or 0) for s in bt.get("steps", []))
     out = []
-    ok = abs(steps_sum - spent) <= 1e-9 * max(1.0, total) and spent <= total * (1 + 1e-9)
-    out.append(("Budget accounted", PASS if ok else ATTENTION,
-                f"{len(bt.get('steps', []))} steps add up to epsilon {spent:.6g} of {total:g}"))
+    tol = 1e-9 * max(1.0, total)
+    ok = abs(steps_sum - spent) <= tol and abs(spent - total) <= tol
+    detail = f"{len(bt.get('steps', []))} steps add up to epsilon {steps_sum:.6g} of {total:g}"
+    if spent < total - tol:
+        detail += f"; {total - spent:.6g} declared but not spent"
+    out.append(("Budget accounted", PASS if ok else ATTENTION, detail))
     delta = float(bt.get("delta_total", 0.0))
     notes = PrivacyBudget(epsilon=total, delta=delta).plausibility()
     out.append(("Epsilon and delta in the usual range", ATTENTION if notes else PASS,
@@ -72,9 +75,12 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
     excluded = [c.name for c in ctx.spec.columns if not c.modelled]
     leaked = [c for c in excluded if c in ctx.synthetic_columns
               and ctx.spec[c].role not in ("key",)]
-    out.append(("Identifier columns excluded from the model", ATTENTION if leaked else PASS,
+    unknown = [c for c in ctx.synthetic_columns if c not in ctx.spec]
+    out.append(("Identifier columns excluded from the model",
+                ATTENTION if leaked or unknown else PASS,
                 f"{len(excluded)} column(s) not modelled"
-                + (f"; present in output: {', '.join(leaked)}" if leaked else "")))
+                + (f"; present in output: {', '.join(leaked)}" if leaked else "")
+                + (f"; output columns not in the spec: {', '.join(unknown)}" if unknown else "")))
     has_meas = bool(ctx.model_summary.get("released_marginals"))
     out.append(("Fidelity shown only from released DP measurements", INFO,
                 "figures compare with the model's own noisy marginals" if has_meas
@@ -104,7 +110,7 @@ def _guarantee(ctx: ShareableContext, s: Styles) -> list[Any]:
         "<b>Unit of privacy: the patient.</b> Neighbouring datasets differ by adding or removing "
         "one patient's whole record (all of their resources fold into one row before any "
         "statistic is taken). Whatever one patient's data, the probability of any output "
-        f"changes by at most a factor e^{_fmt_eps(total)}"
+        f"changes by at most a factor e<super>{_fmt_eps(total)}</super>"
         + (f", except with probability {delta:g}." if delta else ".")
         + f" Composition: {markup(bt.get('composition', ''))}. The synthetic data, the model "
         "and this report are post-processing of the noisy measurements below and spend no "

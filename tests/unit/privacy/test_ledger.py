@@ -94,3 +94,11 @@ def test_table_fingerprint_ignores_row_and_column_order():
     t = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
     assert fingerprint_table(t) == fingerprint_table(t.iloc[::-1][["b", "a"]])
     assert fingerprint_table(t) != fingerprint_table(t.assign(a=[1, 2, 4]))
+
+
+def test_charge_without_run_id_gets_one(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite")
+    rel = led.charge(FP, PrivacyBudget(epsilon=0.1))
+    assert len(rel.run_id) == 32
+    led.complete(rel.run_id, ["a.csv"])
+    assert led.summary(FP)[0].releases[0].status == "completed"

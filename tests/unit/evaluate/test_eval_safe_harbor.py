@@ -130,3 +130,13 @@ def test_clean_fhir_passes():
                                                   {"resource": cond}]}
     rep = scan_resources([bundle], today=TODAY)
     assert rep.passed, rep.findings
+
+
+@pytest.mark.parametrize(("value", "is_date"), [
+    ("2020-03-04", True), ("2020-03", True), ("03/04/2020", True), ("2020.03.04", True),
+    ("20200304T1000", True), ("2020-03-04T10:00:00Z", True),
+    ("2010.05", False), ("12.5", False), ("1.2.10.5", False), ("2020", False),
+])
+def test_date_rule_precision(value, is_date):
+    rep = scan_table(pd.DataFrame({"v": [value]}), today=TODAY)
+    assert (("dates", "v") in _kinds(rep)) is is_date
