@@ -98,9 +98,9 @@ def iter_patients(
     cfg = config or ReaderConfig(needed=needed, strict=strict, fhir_version=fhir_version)
     report = report if report is not None else ImportReport()
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    files = discover(items)
     validator = Validator(report, needed=cfg.needed, full=cfg.validation == "full",
                           fhir_version=cfg.fhir_version)
+    files = discover(items)
     seen: dict[str, str] = {}
     pool: LoosePool | None = None
     try:
