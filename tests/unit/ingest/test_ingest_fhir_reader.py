@@ -259,3 +259,15 @@ def test_synthea_file_names_are_read_from_nested_folders(root, tmp_path):
     assert report.files == ["patient-000.json", "patient-001.json", "patient-002.json",
                             "z.json"]
     assert len(records) == 4
+
+
+def test_ndjson_of_bundles_streams_patient_by_patient(root, tmp_path):
+    sources = sorted((root / "fixtures" / "cohort").glob("patient-00[0-4].json"))
+    (tmp_path / "bundles.ndjson").write_bytes(b"\n".join(p.read_bytes() for p in sources))
+    calls = []
+    it = iter_patients(tmp_path / "bundles.ndjson", progress=lambda *a: calls.append(a))
+    first = next(it)
+    assert first.source == "bundles.ndjson line 1"
+    rest = list(it)
+    assert len(rest) == len(sources) - 1
+    assert calls == [(1, 1)]
