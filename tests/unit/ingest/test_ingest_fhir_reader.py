@@ -30,7 +30,7 @@ def test_fixture_cohort_is_valid_r4_in_strict_full_mode(root):
     report = ImportReport()
     records = list(iter_patients(root / "fixtures" / "cohort", report=report,
                                  config=ReaderConfig(validation="full", strict=True)))
-    assert len(records) == 40
+    assert len(records) == 120
     assert report.issue_count == 0 and not report.dropped
     assert report.validations == {"full": sum(report.resources_read.values())}
     assert all(r.of_type("Encounter") and r.of_type("Observation") for r in records)
