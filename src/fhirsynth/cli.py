@@ -59,6 +59,10 @@ def friendly_errors(func: F) -> F:
 
 
 def _setup_logging(verbose: int) -> None:
+    import warnings
+
+    # pgmpy announces its own API moves on import; they are not the user's concern
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"pgmpy(\..*)?$")
     level = logging.WARNING - 10 * min(verbose, 2)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -437,8 +441,9 @@ def _print_run_summary(r: Any) -> None:
         if r.headline.get(key) is not None:
             t.add_row(label + " (internal)", f"{r.headline[key]:.3f}")
     t.add_row("time", f"{r.seconds.get('total', 0):.1f} s")
-    for name, path in sorted(r.outputs.items()):
-        t.add_row(name, str(path))
+    t.add_row("outputs", f"{r.out}/")
+    for name in sorted(str(p.relative_to(r.out)) for p in r.outputs.values()):
+        t.add_row("", name)
     console.print(t)
     console.print("[bold]report.pdf, audit.json, model.json and synthetic/ may be shared; "
                   "internal/ stays with the custodian.[/]")

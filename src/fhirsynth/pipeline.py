@@ -164,7 +164,7 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
         else:
             raise ConfigError(f"output directory {str(out)!r} already exists (use --overwrite)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent)).resolve()
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
@@ -209,7 +209,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         raise InputError(f"input not found: {', '.join(missing)}")
     csv_input = _is_csv(inputs)
     spec = load_run_spec(inputs, cfg.spec)
-    out = Path(cfg.out)
+    out = Path(cfg.out).resolve()
     run_id = uuid.uuid4().hex
     rng = np.random.default_rng(cfg.seed)
     seconds: dict[str, float] = {}

@@ -51,7 +51,7 @@ def harmonise(spec: TableSpec, df: pd.DataFrame, rng: np.random.Generator) -> pd
     top = top_codes(spec)[age_col]
     age = pd.to_numeric(out[age_col], errors="coerce")
     out[age_col] = age.where(age.isna() | (age < top), top).astype(out[age_col].dtype)
-    if year_col is None or year_col not in out.columns:
+    if year_col is None:
         return out
     ref = spec.reference_date or spec.options.get("reference_date")
     ref_year = _dt.date.fromisoformat(str(ref)).year if ref else _dt.date.today().year
@@ -60,4 +60,5 @@ def harmonise(spec: TableSpec, df: pd.DataFrame, rng: np.random.Generator) -> pd
     year = ref_year - a - rng.integers(0, 2, size=len(a))
     year[np.isnan(a) | (a >= SUPPRESS_AGE)] = np.nan
     out[year_col] = pd.array(np.where(np.isnan(year), None, year), dtype="Int64")
-    return out
+    order = [c.name for c in spec.columns if c.name in out.columns]
+    return out[order + [c for c in out.columns if c not in order]]
