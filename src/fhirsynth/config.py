@@ -56,6 +56,11 @@ class LearnConfig:
         Cap on the (child, parents) candidates scored per selection.  Every one-parent
         candidate is always scored; larger parent sets above the cap are sampled uniformly
         at random with data-independent randomness.
+    missing_share : float, in (0, 1), default 0.5
+        For a nullable column with two or more values: the share of its table budget spent
+        on a separate (present, missing) x parents table; the rest measures the values.
+        Structural missingness (a death year only for the deceased) then survives the noise
+        of the many value cells.
     mechanism : {"laplace"}
         Noise for the conditional tables.  Only pure epsilon-DP Laplace is implemented;
         a positive delta is accepted by the budget and left unspent (recorded as such).
@@ -74,6 +79,7 @@ class LearnConfig:
     parent_groups: int = 8
     theta: float = 4.0
     max_candidates: int = 2000
+    missing_share: float = 0.5
     mechanism: Literal["laplace"] = "laplace"
     min_rows: int = 50
     allow_few_rows: bool = False
@@ -81,6 +87,7 @@ class LearnConfig:
     def __post_init__(self) -> None:
         _share("structure_share", self.structure_share, zero_ok=True)
         _share("count_share", self.count_share, zero_ok=True)
+        _share("missing_share", self.missing_share, zero_ok=False)
         if self.structure_share + self.count_share >= 1:
             raise ConfigError(
                 f"structure_share + count_share ({self.structure_share + self.count_share:g}) "

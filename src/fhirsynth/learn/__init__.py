@@ -9,6 +9,7 @@ and returns a :class:`~fhirsynth.model.FittedModel` that holds DP outputs only.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import warnings
@@ -21,7 +22,12 @@ from fhirsynth.config import LearnConfig
 from fhirsynth.domain import MISSING, Column, TableSpec
 from fhirsynth.encode import encode
 from fhirsynth.errors import ConfigError, LowUtilityWarning, TooFewRowsError
-from fhirsynth.learn.parameters import conditional_from_counts, noisy_joint, split_budget
+from fhirsynth.learn.parameters import (
+    conditional_from_counts,
+    conditional_with_missing,
+    noisy_joint,
+    split_budget,
+)
 from fhirsynth.learn.structure import greedy_structure, parent_code
 from fhirsynth.model import FittedModel, Node
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget, Step
@@ -74,6 +80,43 @@ def parent_variants(col: Column, groups: int) -> list[tuple[np.ndarray | None, l
     return out
 
 
+def _declared(spec: TableSpec, active: list[str]) -> dict[str, list[str]]:
+    """Public parent sets from the spec's ``structure: {column: [parents]}`` entry."""
+    raw = spec.options.get("structure") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("spec 'structure' must map a column to a list of parent columns")
+    modelled = {c.name for c in spec.modelled}
+    out: dict[str, list[str]] = {}
+    for child, ps in raw.items():
+        if not isinstance(ps, list):
+            raise ConfigError(f"spec structure for column {child!r} must be a list of columns")
+        for name in [child, *ps]:
+            if name not in modelled:
+                raise ConfigError(f"spec structure names {name!r}, which is not a modelled "
+                                  "column")
+        if child in active:
+            out[str(child)] = [str(p) for p in ps if p in active and p != child]
+    return out
+
+
+def _declared_items(
+    child: int, ps: list[int], cards: list[int], gcards: list[list[int]], config: LearnConfig,
+    cell_limit: float,
+) -> tuple[tuple[int, int], ...]:
+    """The finest variants of declared parents within ``max_parent_states``.
+
+    Declared parents are public knowledge of how the data are recorded; they are kept as
+    fine as the parent cap allows, without the theta-usefulness limit.
+    """
+    limit = config.max_parent_states
+    combos = list(itertools.product(*(range(len(gcards[p])) for p in ps)))
+    size = [math.prod(gcards[p][v] for p, v in zip(ps, c, strict=True)) for c in combos]
+    fits = [i for i in range(len(combos)) if size[i] <= limit]
+    best = max(fits, key=lambda i: size[i]) if fits else min(range(len(combos)),
+                                                              key=lambda i: size[i])
+    return tuple(sorted(zip(ps, combos[best], strict=True)))
+
+
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
     if random_state is None:
         return np.random.default_rng(), None
@@ -123,7 +166,12 @@ def fit_model(
     degree = min(degree, max(d - 1, 0))
     eps = budget.epsilon
     eps_count = config.count_share * eps if d else 0.0
-    eps_struct = config.structure_share * eps if d >= 2 and degree >= 1 else 0.0
+    declared_names = _declared(spec, [cols[j].name for j in active])
+    n_free = d - len(declared_names)
+    n_sel = max(n_free - 1, 0) if n_free else 0
+    # the share pays for d - 1 selections; declared (public) parents need fewer
+    eps_struct = (config.structure_share * eps * n_sel / (d - 1)
+                  if n_sel and degree >= 1 else 0.0)
 
     noisy_n = float(n)
     if eps_count > 0:
@@ -146,12 +194,18 @@ def fit_model(
     cell_limit = (noisy_n * eps_params_est / config.theta
                   if config.theta > 0 and eps_count > 0 and not _noiseless else math.inf)
 
-    if d >= 2 and eps_struct > 0:
+    names = [cols[j].name for j in active]
+    declared = {names.index(c): _declared_items(names.index(c), [names.index(p) for p in ps],
+                                                cards, gcards, config, cell_limit)
+                for c, ps in declared_names.items()}
+    if d >= 2 and (eps_struct > 0 or declared):
         structure = greedy_structure(
             codes, cards, gcodes, gcards, degree=degree,
             max_parent_states=config.max_parent_states, cell_limit=cell_limit,
-            max_candidates=config.max_candidates, eps_per_selection=eps_struct / (d - 1),
-            accountant=acc, rng=rng, random_state=dp_rs, noiseless=_noiseless)
+            max_candidates=config.max_candidates,
+            eps_per_selection=eps_struct / n_sel if n_sel else 0.0,
+            accountant=acc, rng=rng, random_state=dp_rs, noiseless=_noiseless,
+            declared=declared)
         order, psets = list(structure.order), list(structure.parents)
     else:
         order, psets = list(rng.permutation(d)), [()] * d
@@ -170,11 +224,24 @@ def fit_model(
     used_as_parent = {iv for ps in psets for iv in ps}
     for j, e_j in zip(order, eps_tables, strict=True):
         col = cols[active[j]]
-        noisy = noisy_joint(codes[j], cards[j], pc[j][0], pc[j][1], epsilon=e_j,
-                            accountant=acc, name=f"table {col.name}", random_state=dp_rs,
-                            noiseless=_noiseless)
         parents = tuple(cols[active[i]].name + variants[i][v][2] for i, v in psets[j])
-        cpd = conditional_from_counts(noisy, None if _noiseless else e_j)
+        if col.nullable and cards[j] > 2:
+            e_miss = e_j * config.missing_share
+            e_full = e_j - e_miss
+            ind = (codes[j] == cards[j] - 1).astype(np.int64)
+            noisy_m = noisy_joint(ind, 2, pc[j][0], pc[j][1], epsilon=e_miss, accountant=acc,
+                                  name=f"table {col.name} (missing or not)",
+                                  random_state=dp_rs, noiseless=_noiseless)
+            noisy = noisy_joint(codes[j], cards[j], pc[j][0], pc[j][1], epsilon=e_full,
+                                accountant=acc, name=f"table {col.name}",
+                                random_state=dp_rs, noiseless=_noiseless)
+            cpd = conditional_with_missing(noisy_m, noisy, None if _noiseless else e_miss,
+                                           None if _noiseless else e_full)
+        else:
+            noisy = noisy_joint(codes[j], cards[j], pc[j][0], pc[j][1], epsilon=e_j,
+                                accountant=acc, name=f"table {col.name}", random_state=dp_rs,
+                                noiseless=_noiseless)
+            cpd = conditional_from_counts(noisy, None if _noiseless else e_j)
         nodes.append(Node(col.name, col.state_labels(), parents, cpd))
         for v, (mapping, labels, suffix) in enumerate(variants[j]):
             if (j, v) in used_as_parent and mapping is not None:
@@ -186,6 +253,7 @@ def fit_model(
         "n_patients_noisy": None if eps_count == 0 else round(noisy_n),
         "degree_max": degree,
         "degree_used": max((len(p) for p in psets), default=0),
+        "declared_structure": declared_names,
         "constant_columns": [cols[j].name for j in range(len(cols)) if enc.cards[j] < 2],
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
         "delta_note": "delta is not used by the Laplace mechanism; it is left unspent",
