@@ -193,3 +193,12 @@ def test_bad_declared_structure_is_a_clear_error(structure, match) -> None:
     s = Synthesizer(_nullable_spec(structure), epsilon=1.0, random_state=0)
     with pytest.raises(ConfigError, match=match):
         s.fit(_nullable_data())
+
+
+def test_seeded_fits_are_identical_and_unseeded_fits_differ(known_data) -> None:
+    def blob(seed):
+        s = Synthesizer(SPEC, epsilon=1.0, random_state=seed).fit(known_data.iloc[:2000])
+        return json.dumps(s.model_.to_dict(), sort_keys=True)
+
+    assert blob(5) == blob(5)
+    assert blob(None) != blob(None)
