@@ -56,6 +56,10 @@ class LearnConfig:
         Cap on the (child, parents) candidates scored per selection.  Every one-parent
         candidate is always scored; larger parent sets above the cap are sampled uniformly
         at random with data-independent randomness.
+    marginal_share : float, in [0, 1), default 0.4
+        For a column with parents: the share of its table budget spent on a separate
+        one-way histogram, which the conditional table is then raked to (post-processing).
+        0 skips it (classic PrivBayes).
     missing_share : float, in (0, 1), default 0.5
         For a nullable column with two or more values: the share of its table budget spent
         on a separate (present, missing) x parents table; the rest measures the values.
@@ -79,6 +83,7 @@ class LearnConfig:
     parent_groups: int = 8
     theta: float = 4.0
     max_candidates: int = 2000
+    marginal_share: float = 0.4
     missing_share: float = 0.5
     mechanism: Literal["laplace"] = "laplace"
     min_rows: int = 50
@@ -88,6 +93,7 @@ class LearnConfig:
         _share("structure_share", self.structure_share, zero_ok=True)
         _share("count_share", self.count_share, zero_ok=True)
         _share("missing_share", self.missing_share, zero_ok=False)
+        _share("marginal_share", self.marginal_share, zero_ok=True)
         if self.structure_share + self.count_share >= 1:
             raise ConfigError(
                 f"structure_share + count_share ({self.structure_share + self.count_share:g}) "
