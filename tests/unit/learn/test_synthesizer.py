@@ -202,3 +202,13 @@ def test_seeded_fits_are_identical_and_unseeded_fits_differ(known_data) -> None:
 
     assert blob(5) == blob(5)
     assert blob(None) != blob(None)
+
+
+@pytest.mark.parametrize("delta", [0.0, 1e-9, 1e-5, 0.5])
+def test_delta_is_recorded_and_left_unspent(known_data, delta) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LowUtilityWarning)
+        s = Synthesizer(SPEC, epsilon=1.2, delta=delta, random_state=0)
+    table = s.fit(known_data.iloc[:1000]).model_.budget
+    assert table["delta_total"] == delta and table["delta_spent"] == 0.0
+    assert math.fsum(st["epsilon"] for st in table["steps"]) == pytest.approx(1.2, rel=1e-12)
