@@ -69,9 +69,10 @@ class LearnConfig:
         Noise for the conditional tables.  Only pure epsilon-DP Laplace is implemented;
         a positive delta is accepted by the budget and left unspent (recorded as such).
     min_rows : int, >= 1, default 50
-        Refuse cohorts smaller than this with :class:`TooFewRowsError`.  The refusal is a
-        threshold test on the exact row count: it reveals only whether the cohort reaches
-        the threshold, and it happens before anything is released.
+        Refuse cohorts smaller than this with :class:`TooFewRowsError`.  The test is on
+        the exact row count, before anything is released: a fitted model reveals only that
+        the cohort reached the threshold.  The refusal message quotes the count; it goes to
+        the custodian running the fit and into no shareable output.
     allow_few_rows : bool, default False
         Fit cohorts below ``min_rows`` anyway (with a :class:`LowUtilityWarning`).
     """
