@@ -37,7 +37,7 @@ CONFIGS = [
 @pytest.mark.parametrize("cfg", CONFIGS)
 def test_recorded_steps_sum_to_the_declared_total(known_data, epsilon, cfg) -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LowUtilityWarning)
+        warnings.simplefilter("ignore", UserWarning)
         s = Synthesizer(SPEC, epsilon=epsilon, config=LearnConfig(**cfg), random_state=1)
     s.fit(known_data.iloc[:3000])
     table = s.model_.budget
@@ -62,7 +62,7 @@ def test_bad_delta_names_the_parameter(delta) -> None:
 
 
 def test_huge_epsilon_is_accepted_with_a_plausibility_warning(known_data) -> None:
-    with pytest.warns(LowUtilityWarning, match="very large"):
+    with pytest.warns(UserWarning, match="very large"):
         s = Synthesizer(SPEC, epsilon=1e9, random_state=0)
     s.fit(known_data.iloc[:500])
     assert s.model_.budget["epsilon_spent"] == pytest.approx(1e9)
@@ -207,7 +207,7 @@ def test_seeded_fits_are_identical_and_unseeded_fits_differ(known_data) -> None:
 @pytest.mark.parametrize("delta", [0.0, 1e-9, 1e-5, 0.5])
 def test_delta_is_recorded_and_left_unspent(known_data, delta) -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LowUtilityWarning)
+        warnings.simplefilter("ignore", UserWarning)
         s = Synthesizer(SPEC, epsilon=1.2, delta=delta, random_state=0)
     table = s.fit(known_data.iloc[:1000]).model_.budget
     assert table["delta_total"] == delta and table["delta_spent"] == 0.0
