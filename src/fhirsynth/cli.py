@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fhirsynth import __version__
 from fhirsynth.errors import FhirsynthError
@@ -39,7 +40,7 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except FhirsynthError as exc:
-            console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             console.print("[bold red]interrupted[/]: no output was written")
@@ -115,6 +116,8 @@ def fit_cmd(
     out: Path = typer.Option(..., "--out", help="Where to write the model JSON."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only)."),
     degree: int | None = typer.Option(None, "--degree", help="Max parents per column (k)."),
+    allow_few_rows: bool = typer.Option(
+        False, "--allow-few-rows", help="Fit below the minimum cohort size (low utility)."),
 ) -> None:
     """Fit a differentially private Bayesian network and save it as JSON."""
     from fhirsynth.config import LearnConfig
@@ -124,7 +127,7 @@ def fit_cmd(
 
     budget = PrivacyBudget.parse(epsilon, delta)
     spec = load_spec(schema)
-    config = LearnConfig(degree=degree)
+    config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows)
     df = _read_table(table)
     synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta, config=config,
                         random_state=seed)
