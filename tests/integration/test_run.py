@@ -19,7 +19,7 @@ from fhirsynth.privacy.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures" / "cohort"
-CLI = [sys.executable, "-m", "fhirsynth.cli"]
+CLI = [sys.executable, "-m", "fhirsynth"]
 
 
 @pytest.fixture(scope="module")
