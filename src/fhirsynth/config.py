@@ -56,13 +56,23 @@ class LearnConfig:
         Cap on the (child, parents) candidates scored per selection.  Every one-parent
         candidate is always scored; larger parent sets above the cap are sampled uniformly
         at random with data-independent randomness.
+    marginal_share : float, in [0, 1), default 0.4
+        For a column with parents: the share of its table budget spent on a separate
+        one-way histogram, which the conditional table is then raked to (post-processing).
+        0 skips it (classic PrivBayes).
+    missing_share : float, in (0, 1), default 0.5
+        For a nullable column with two or more values: the share of its table budget spent
+        on a separate (present, missing) x parents table; the rest measures the values.
+        Structural missingness (a death year only for the deceased) then survives the noise
+        of the many value cells.
     mechanism : {"laplace"}
         Noise for the conditional tables.  Only pure epsilon-DP Laplace is implemented;
         a positive delta is accepted by the budget and left unspent (recorded as such).
     min_rows : int, >= 1, default 50
-        Refuse cohorts smaller than this with :class:`TooFewRowsError`.  The refusal is a
-        threshold test on the exact row count: it reveals only whether the cohort reaches
-        the threshold, and it happens before anything is released.
+        Refuse cohorts smaller than this with :class:`TooFewRowsError`.  The test is on
+        the exact row count, before anything is released: a fitted model reveals only that
+        the cohort reached the threshold.  The refusal message quotes the count; it goes to
+        the custodian running the fit and into no shareable output.
     allow_few_rows : bool, default False
         Fit cohorts below ``min_rows`` anyway (with a :class:`LowUtilityWarning`).
     """
@@ -74,6 +84,8 @@ class LearnConfig:
     parent_groups: int = 8
     theta: float = 4.0
     max_candidates: int = 2000
+    marginal_share: float = 0.4
+    missing_share: float = 0.5
     mechanism: Literal["laplace"] = "laplace"
     min_rows: int = 50
     allow_few_rows: bool = False
@@ -81,6 +93,8 @@ class LearnConfig:
     def __post_init__(self) -> None:
         _share("structure_share", self.structure_share, zero_ok=True)
         _share("count_share", self.count_share, zero_ok=True)
+        _share("missing_share", self.missing_share, zero_ok=False)
+        _share("marginal_share", self.marginal_share, zero_ok=True)
         if self.structure_share + self.count_share >= 1:
             raise ConfigError(
                 f"structure_share + count_share ({self.structure_share + self.count_share:g}) "

@@ -83,7 +83,10 @@ def encode_column(col: Column, values: pd.Series, stats: EncodeStats | None = No
         codes[present] = is_t.astype(np.int32)
     elif col.kind == "categorical":
         lookup = {c: i for i, c in enumerate(col.categories)}
-        mapped = np.array(vals.map(lambda v: lookup.get(_category_str(v).strip(), -1)), np.int64)
+        # a copy: under copy-on-write .to_numpy() may hand back a read-only view
+        mapped = vals.map(lambda v: lookup.get(_category_str(v).strip(), -1)).to_numpy(
+            np.int64, copy=True
+        )
         unlisted = mapped < 0
         if unlisted.any():
             if not col.other:

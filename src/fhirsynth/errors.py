@@ -16,7 +16,9 @@ The tree::
     │   └── NotFittedError(AttributeError)  sampling or reporting before fit
     ├── EvidenceError(ValueError)       conditional sampling on an unknown column or value,
     │                                   or evidence the model gives probability zero
-    └── ReportError                     a report or audit record that cannot be written/verified
+    ├── ReportError                     a report or audit record that cannot be written/verified
+    └── ExportError                     synthetic output that cannot be written or does not
+                                        validate (a bug, never bad input)
 
     PrivacyLeakWarning(RuntimeWarning)  something was read off the data without noise
     LowUtilityWarning(UserWarning)      the fit is valid but unlikely to be useful
@@ -35,6 +37,7 @@ __all__ = [
     "BudgetExhaustedError",
     "ConfigError",
     "EvidenceError",
+    "ExportError",
     "FHIRValidationError",
     "FHIRVersionError",
     "FhirsynthError",
@@ -139,6 +142,10 @@ class EvidenceError(FhirsynthError, ValueError):
 
 class ReportError(FhirsynthError):
     """A report or audit record cannot be written or does not verify."""
+
+
+class ExportError(FhirsynthError):
+    """Synthetic output cannot be written, or a generated resource does not validate."""
 
 
 class PrivacyLeakWarning(RuntimeWarning):

@@ -19,7 +19,7 @@ import pandas as pd
 
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec
-from fhirsynth.errors import ConfigError, LowUtilityWarning, NotFittedError
+from fhirsynth.errors import ConfigError, NotFittedError
 from fhirsynth.learn import fit_model
 from fhirsynth.model import FittedModel
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget
@@ -63,7 +63,7 @@ class Synthesizer:
         self.spec = spec
         self.budget = PrivacyBudget.parse(epsilon, delta)
         for note in self.budget.plausibility():
-            warnings.warn(note, LowUtilityWarning, stacklevel=2)
+            warnings.warn(note, UserWarning, stacklevel=2)
             logger.warning(note)
         self.config = config or LearnConfig()
         if not isinstance(self.config, LearnConfig):

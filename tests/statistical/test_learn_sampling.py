@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 from scipy.stats import chisquare
 
-from fhirsynth.encode import encode
+from fhirsynth.domain import Column
+from fhirsynth.encode import decode_column, encode
 from fhirsynth.errors import EvidenceError
 from fhirsynth.evidence import parse_evidence
 from fhirsynth.model import FittedModel, Node
-from fhirsynth.sample import sample_model
+from fhirsynth.sample import _draw, decode_categorical, sample_model
 from learn_nets import SPEC, exact_joint, known_model
 
 ALPHA = 1e-4
@@ -109,3 +110,24 @@ def test_seeded_runs_are_identical_and_unseeded_runs_differ(model) -> None:
     e1 = s.sample(500, evidence=["E>=3"], random_state=4).to_csv(index=False).encode()
     e2 = s.sample(500, evidence=["E>=3"], random_state=4).to_csv(index=False).encode()
     assert e1 == e2
+
+
+@pytest.mark.parametrize("col", [
+    Column(name="c", categories=("a", "b", "zz")),
+    Column(name="c", categories=("a", "b"), other=True, nullable=False),
+    Column(name="c", categories=("x",), other=True, nullable=True),
+])
+def test_fast_categorical_decoding_equals_decode_column(col) -> None:
+    codes = np.random.default_rng(0).integers(0, col.n_states, 5000)
+    expected = decode_column(col, codes, np.random.default_rng(0))
+    pd.testing.assert_series_equal(decode_categorical(col, codes), expected)
+
+
+def test_guide_table_draws_match_the_table() -> None:
+    rng = np.random.default_rng(3)
+    table = np.array([[0.0, 0.5, 0.2], [0.3, 0.0, 0.0], [0.0, 0.5, 0.8], [0.7, 0.0, 0.0]])
+    cfg = rng.integers(0, 3, 90_000)
+    s = _draw(table, cfg, rng.random(cfg.size))
+    for c in range(3):
+        obs = np.bincount(s[cfg == c], minlength=4)
+        assert _chi2_ok(obs, table[:, c]) > ALPHA

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -65,6 +65,7 @@ def iter_patients(
     fhir_version: str = "R4",
     report: ImportReport | None = None,
     config: ReaderConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[PatientRecord]:
     """Stream the patients of FHIR input, one :class:`PatientRecord` at a time.
 
@@ -79,6 +80,9 @@ def iter_patients(
         Filled while reading (pass one in to read it afterwards).
     config : ReaderConfig, optional
         All settings at once.
+    progress : callable, optional
+        Called as ``progress(files_done, files_total)`` after each file (for a progress bar;
+        the library draws none itself).
 
     Yields
     ------
@@ -98,24 +102,28 @@ def iter_patients(
     cfg = config or ReaderConfig(needed=needed, strict=strict, fhir_version=fhir_version)
     report = report if report is not None else ImportReport()
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
-    files = discover(items)
     validator = Validator(report, needed=cfg.needed, full=cfg.validation == "full",
                           fhir_version=cfg.fhir_version)
+    files = discover(items)
     seen: dict[str, str] = {}
     pool: LoosePool | None = None
     try:
-        for f in files:
+        for n_done, f in enumerate(files):
             report.files.append(f.name)
             start = len(report.issues)
             if pool is None:
                 pool = LoosePool(report, seen, partitions=cfg.partitions, tmp_dir=cfg.tmp_dir)
-            with _gc_paused():
-                records = _read_file(f, validator, report, seen, pool)
+            batches = _paused(_read_file(f, validator, report, seen, pool))
             if cfg.strict:
+                # every issue of the file is listed before any of its records is used
+                batches = iter([[r for batch in batches for r in batch]])
                 _raise_if_issues(report, start, f.name)
-            for record in records:
-                report.patients += 1
-                yield record
+            for batch in batches:
+                for record in batch:
+                    report.patients += 1
+                    yield record
+            if progress is not None:
+                progress(n_done + 1, len(files))
         if pool is not None and pool.size:
             start = len(report.issues)
             if cfg.strict and pool.orphan_ids():
@@ -155,6 +163,16 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _paused(batches: Iterator[list[PatientRecord]]) -> Iterator[list[PatientRecord]]:
+    """Step ``batches`` with the collector paused; the consumer runs with it as it was."""
+    while True:
+        with _gc_paused():
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
+
+
 def _raise_if_issues(report: ImportReport, start: int, where: str) -> None:
     new = report.issues[start:]
     if new:
@@ -172,9 +190,8 @@ def _not_fhir(f: InputFile, where: str, report: ImportReport) -> bool:
 
 
 def _read_file(f: InputFile, validator: Validator, report: ImportReport, seen: dict[str, str],
-               pool: LoosePool) -> list[PatientRecord]:
-    """Read one file: Bundles give records now, loose resources go to ``pool``."""
-    records: list[PatientRecord] = []
+               pool: LoosePool) -> Iterator[list[PatientRecord]]:
+    """Read one file: each Bundle yields its records, loose resources go to ``pool``."""
     if f.kind == "json":
         doc = read_json(f.path)
         units: list[Any] = doc if isinstance(doc, list) else [doc]
@@ -184,23 +201,26 @@ def _read_file(f: InputFile, validator: Validator, report: ImportReport, seen: d
             where = f"{f.name}[{k}]" if isinstance(doc, list) else f.name
             if not (isinstance(unit, dict) and isinstance(unit.get("resourceType"), str)):
                 _not_fhir(f, where, report)
-                return records
-            records.extend(_read_unit(unit, where, validator, report, seen, pool))
-        return records
+                return
+            batch = _read_unit(unit, where, validator, report, seen, pool)
+            if batch:
+                yield batch
+        return
     first = True
     for lineno, _raw, value in iter_ndjson(f.path):
         where = f"{f.name} line {lineno}"
         if not (isinstance(value, dict) and isinstance(value.get("resourceType"), str)):
             if first:
                 _not_fhir(f, f.name, report)
-                return records
+                return
             report.add_issue(Issue(where, "line is not a FHIR resource (no resourceType); "
                                    "skipped"))
             report.skipped["NDJSON line without resourceType"] += 1
             continue
         first = False
-        records.extend(_read_unit(value, where, validator, report, seen, pool))
-    return records
+        batch = _read_unit(value, where, validator, report, seen, pool)
+        if batch:
+            yield batch
 
 
 def _read_unit(unit: dict[str, Any], where: str, validator: Validator, report: ImportReport,

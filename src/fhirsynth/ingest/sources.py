@@ -164,10 +164,10 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
             raise InputError(f"{p}: no such file or directory")
         if p.is_dir():
             before = len(found)
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for f in sorted(files):
-                    add(Path(root) / f, False)
+            walked = [Path(root, f).relative_to(p) for root, _dirs, files in os.walk(p)
+                      for f in files]
+            for rel in sorted(walked, key=lambda r: r.parts):
+                add(p / rel, False)
             if len(found) == before:
                 raise InputError(f"{p}: folder holds no FHIR files "
                                  f"({', '.join(_JSON + _NDJSON)})")

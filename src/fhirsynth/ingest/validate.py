@@ -110,6 +110,13 @@ def _problem(err: dict[str, Any]) -> str:
     return f"invalid value ({kind})"
 
 
+def _located(err: dict[str, Any], name: str) -> tuple[tuple[Any, ...], str]:
+    """``(location inside the element, problem)`` of one pydantic error."""
+    if err.get("type") == "list_type" and tuple(err["loc"]) == (name,):
+        return (), "null inside a list"  # raised by the model's null rule, located at the top
+    return tuple(err["loc"]), _problem(err)
+
+
 @dataclass
 class _TypeInfo:
     """What the model of one resource type says about its elements."""
@@ -315,11 +322,14 @@ class Validator:
                     key = None
             if key is not None and key in self._cache:
                 return self._cache[key]
+        found: tuple[tuple[tuple[Any, ...], str], ...] = ()
         try:
             info.adapter(name).validate_python(value)
-            found: tuple[tuple[tuple[Any, ...], str], ...] = ()
+            if isinstance(value, list) and any(v is None for v in value):
+                # the model's own rule for nulls in lists of complex elements
+                info.model.reject_null_complex_elements({name: value})
         except ValidationError as exc:
-            found = tuple((tuple(e["loc"]), _problem(e)) for e in exc.errors(include_url=False))
+            found = tuple(_located(e, name) for e in exc.errors(include_url=False))
         if key is not None:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()

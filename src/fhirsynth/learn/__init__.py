@@ -9,6 +9,7 @@ and returns a :class:`~fhirsynth.model.FittedModel` that holds DP outputs only.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import warnings
@@ -21,7 +22,13 @@ from fhirsynth.config import LearnConfig
 from fhirsynth.domain import MISSING, Column, TableSpec
 from fhirsynth.encode import encode
 from fhirsynth.errors import ConfigError, LowUtilityWarning, TooFewRowsError
-from fhirsynth.learn.parameters import conditional_from_counts, noisy_joint, split_budget
+from fhirsynth.learn.marginals import combine_marginal, rake_to_marginals
+from fhirsynth.learn.parameters import (
+    conditional_from_counts,
+    conditional_with_missing,
+    noisy_joint,
+    split_budget,
+)
 from fhirsynth.learn.structure import greedy_structure, parent_code
 from fhirsynth.model import FittedModel, Node
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget, Step
@@ -74,6 +81,106 @@ def parent_variants(col: Column, groups: int) -> list[tuple[np.ndarray | None, l
     return out
 
 
+def _declared(spec: TableSpec, active: list[str]) -> dict[str, list[str]]:
+    """Public parent sets from the spec's ``structure: {column: [parents]}`` entry."""
+    raw = spec.options.get("structure") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("spec 'structure' must map a column to a list of parent columns")
+    modelled = {c.name for c in spec.modelled}
+    out: dict[str, list[str]] = {}
+    for child, ps in raw.items():
+        if not isinstance(ps, list):
+            raise ConfigError(f"spec structure for column {child!r} must be a list of columns")
+        for name in [child, *ps]:
+            if name not in modelled:
+                raise ConfigError(f"spec structure names {name!r}, which is not a modelled "
+                                  "column")
+        if child in active:
+            out[str(child)] = [str(p) for p in ps if p in active and p != child]
+    return out
+
+
+def _declared_items(
+    child: int, ps: list[int], cards: list[int], gcards: list[list[int]], config: LearnConfig,
+    cell_limit: float,
+) -> tuple[tuple[int, int], ...]:
+    """The finest variants of declared parents within ``max_parent_states``.
+
+    Declared parents are public knowledge of how the data are recorded; they are kept as
+    fine as the parent cap allows, without the theta-usefulness limit.
+    """
+    limit = config.max_parent_states
+    combos = list(itertools.product(*(range(len(gcards[p])) for p in ps)))
+    size = [math.prod(gcards[p][v] for p, v in zip(ps, c, strict=True)) for c in combos]
+    fits = [i for i in range(len(combos)) if size[i] <= limit]
+    best = max(fits, key=lambda i: size[i]) if fits else min(range(len(combos)),
+                                                              key=lambda i: size[i])
+    return tuple(sorted(zip(ps, combos[best], strict=True)))
+
+
+def _plan_tables(
+    total: float, order: list[int], cards: list[int], pc: list[tuple[np.ndarray, int]],
+    config: LearnConfig, split_missing: list[bool],
+) -> tuple[list[float], list[float]]:
+    """Epsilon of each column's table(s) and of its one-way histogram, adding up to total.
+
+    ``marginal_share`` of the total is split over the columns' one-way histograms in
+    proportion to sqrt(states), the rest over the tables in proportion to sqrt(cells).  A
+    column without parents measures its marginal in its table, and a nullable column with
+    a separate missing-or-not table is not raked (a noisy histogram over many sparse value
+    cells would push mass into structurally missing cells): both get both parts in their
+    tables.
+    """
+    if not order:
+        return [], []
+    e_marg_total = total * config.marginal_share
+    tables = split_budget(total - e_marg_total, [cards[j] * pc[j][1] for j in order])
+    margs = (split_budget(e_marg_total, [cards[j] for j in order]) if e_marg_total > 0
+             else [0.0] * len(order))
+    for i, j in enumerate(order):
+        if pc[j][1] == 1 or split_missing[j]:
+            tables[i] += margs[i]
+            margs[i] = 0.0
+    return tables, margs
+
+
+def _tables(
+    child: np.ndarray, card: int, pc: tuple[np.ndarray, int], col: Column, e_rest: float,
+    e_marg: float, config: LearnConfig, acc: Accountant, dp_rs: object, noiseless: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Noisy conditional table of one column (and its one-way target when it has parents).
+
+    ``e_marg`` measures the one-way histogram (columns with parents); of ``e_rest``, for a
+    nullable column with two or more values, ``missing_share`` measures the (present,
+    missing) x parents table and the remainder the full table.
+    """
+    pcode, pcard = pc
+    kw = {"accountant": acc, "random_state": dp_rs, "noiseless": noiseless}
+
+    def eps(e: float) -> float | None:
+        return None if noiseless else e
+
+    if col.nullable and card > 2:
+        e_miss = e_rest * config.missing_share
+        e_full = e_rest - e_miss
+        ind = (child == card - 1).astype(np.int64)
+        noisy_m = noisy_joint(ind, 2, pcode, pcard, epsilon=e_miss,
+                              name=f"table {col.name} (missing or not)", **kw)
+        noisy = noisy_joint(child, card, pcode, pcard, epsilon=e_full,
+                            name=f"table {col.name}", **kw)
+        cpd = conditional_with_missing(noisy_m, noisy, eps(e_miss), eps(e_full))
+    else:
+        e_full = e_rest
+        noisy = noisy_joint(child, card, pcode, pcard, epsilon=e_full,
+                            name=f"table {col.name}", **kw)
+        cpd = conditional_from_counts(noisy, eps(e_full))
+    if e_marg <= 0:
+        return cpd, None
+    direct = noisy_joint(child, card, np.zeros(child.size, np.int64), 1, epsilon=e_marg,
+                         name=f"marginal {col.name}", **kw)[:, 0]
+    return cpd, combine_marginal(direct, eps(e_marg), noisy, eps(e_full))
+
+
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
     if random_state is None:
         return np.random.default_rng(), None
@@ -123,7 +230,12 @@ def fit_model(
     degree = min(degree, max(d - 1, 0))
     eps = budget.epsilon
     eps_count = config.count_share * eps if d else 0.0
-    eps_struct = config.structure_share * eps if d >= 2 and degree >= 1 else 0.0
+    declared_names = _declared(spec, [cols[j].name for j in active])
+    n_free = d - len(declared_names)
+    n_sel = max(n_free - 1, 0) if n_free else 0
+    # the share pays for d - 1 selections; declared (public) parents need fewer
+    eps_struct = (config.structure_share * eps * n_sel / (d - 1)
+                  if n_sel and degree >= 1 else 0.0)
 
     noisy_n = float(n)
     if eps_count > 0:
@@ -146,35 +258,41 @@ def fit_model(
     cell_limit = (noisy_n * eps_params_est / config.theta
                   if config.theta > 0 and eps_count > 0 and not _noiseless else math.inf)
 
-    if d >= 2 and eps_struct > 0:
+    names = [cols[j].name for j in active]
+    declared = {names.index(c): _declared_items(names.index(c), [names.index(p) for p in ps],
+                                                cards, gcards, config, cell_limit)
+                for c, ps in declared_names.items()}
+    if d >= 2 and (eps_struct > 0 or declared):
         structure = greedy_structure(
             codes, cards, gcodes, gcards, degree=degree,
             max_parent_states=config.max_parent_states, cell_limit=cell_limit,
-            max_candidates=config.max_candidates, eps_per_selection=eps_struct / (d - 1),
-            accountant=acc, rng=rng, random_state=dp_rs, noiseless=_noiseless)
+            max_candidates=config.max_candidates,
+            eps_per_selection=eps_struct / n_sel if n_sel else 0.0,
+            accountant=acc, rng=rng, random_state=dp_rs, noiseless=_noiseless,
+            declared=declared)
         order, psets = list(structure.order), list(structure.parents)
     else:
         order, psets = list(rng.permutation(d)), [()] * d
 
     pc = [parent_code([gcodes[i][v] for i, v in psets[j]], [gcards[i][v] for i, v in psets[j]],
                       n) for j in range(d)]
-    cells = [cards[j] * pc[j][1] for j in order]
-    eps_tables = split_budget(eps - acc.spent_epsilon, cells) if d else []
-    if d:
-        eps_tables[-1] = eps - math.fsum([s.epsilon for s in acc.steps] + eps_tables[:-1])
+    split_missing = [cols[active[j]].nullable and cards[j] > 2 for j in range(d)]
+    eps_tables, eps_margs = _plan_tables(eps - acc.spent_epsilon, order, cards, pc, config,
+                                         split_missing)
 
     nodes: list[Node] = []
     for j in range(len(cols)):
         if enc.cards[j] < 2:
             nodes.append(Node(cols[j].name, cols[j].state_labels(), (), np.ones((1, 1))))
     used_as_parent = {iv for ps in psets for iv in ps}
-    for j, e_j in zip(order, eps_tables, strict=True):
+    targets: dict[str, np.ndarray] = {}
+    for j, e_j, e_m in zip(order, eps_tables, eps_margs, strict=True):
         col = cols[active[j]]
-        noisy = noisy_joint(codes[j], cards[j], pc[j][0], pc[j][1], epsilon=e_j,
-                            accountant=acc, name=f"table {col.name}", random_state=dp_rs,
-                            noiseless=_noiseless)
         parents = tuple(cols[active[i]].name + variants[i][v][2] for i, v in psets[j])
-        cpd = conditional_from_counts(noisy, None if _noiseless else e_j)
+        cpd, target = _tables(codes[j], cards[j], pc[j], col, e_j, e_m, config, acc, dp_rs,
+                              _noiseless)
+        if target is not None:
+            targets[col.name] = target
         nodes.append(Node(col.name, col.state_labels(), parents, cpd))
         for v, (mapping, labels, suffix) in enumerate(variants[j]):
             if (j, v) in used_as_parent and mapping is not None:
@@ -182,10 +300,13 @@ def fit_model(
                 det[mapping, np.arange(mapping.size)] = 1.0
                 nodes.append(Node(col.name + suffix, labels, (col.name,), det, col.name,
                                   mapping))
+    if targets:
+        rake_to_marginals(nodes, targets, rng)
     info = {
         "n_patients_noisy": None if eps_count == 0 else round(noisy_n),
         "degree_max": degree,
         "degree_used": max((len(p) for p in psets), default=0),
+        "declared_structure": declared_names,
         "constant_columns": [cols[j].name for j in range(len(cols)) if enc.cards[j] < 2],
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
         "delta_note": "delta is not used by the Laplace mechanism; it is left unspent",

@@ -17,6 +17,8 @@ from diffprivlib.mechanisms import Laplace
 
 from fhirsynth.privacy.budget import Accountant, Step
 
+MIX = 0.5
+
 __all__ = ["conditional_from_counts", "noisy_joint", "project_counts", "split_budget"]
 
 
@@ -99,7 +101,7 @@ def conditional_from_counts(noisy: np.ndarray, epsilon: float | None) -> np.ndar
     if marginal.sum() <= 0:
         marginal = np.ones(card)
     marginal = marginal / marginal.sum()
-    a = 0.0 if epsilon is None else math.sqrt(2.0 * card) / epsilon
+    a = 0.0 if epsilon is None else MIX * math.sqrt(2.0 * card) / epsilon
     out = np.empty_like(noisy)
     for p in range(pcard):
         col = project_counts(noisy[:, p])
@@ -109,3 +111,20 @@ def conditional_from_counts(noisy: np.ndarray, epsilon: float | None) -> np.ndar
         else:
             out[:, p] = (col + a * marginal) / (mass + a)
     return out
+
+
+def conditional_with_missing(
+    noisy_missing: np.ndarray, noisy_full: np.ndarray, eps_missing: float | None,
+    eps_full: float | None,
+) -> np.ndarray:
+    """P(child | parents) of a nullable child from two noisy tables.
+
+    ``noisy_missing`` (2 x configs: present, missing) gives P(missing | parents);
+    ``noisy_full`` (child states x configs, ``<missing>`` last) gives the distribution of
+    the values among the present ones.  Measuring missingness in its own two-row table keeps
+    the noise of the many value cells from leaking mass into "present" where the data are
+    structurally missing (a death year for the living).
+    """
+    pm = conditional_from_counts(noisy_missing, eps_missing)
+    pv = conditional_from_counts(noisy_full[:-1], eps_full)
+    return np.vstack([pv * pm[0], pm[1:2]])

@@ -92,8 +92,14 @@ def greedy_structure(
     rng: np.random.Generator,
     random_state: object,
     noiseless: bool = False,
+    declared: dict[int, tuple[Item, ...]] | None = None,
 ) -> Parents:
     """Add columns one by one, each with its parent set chosen by the exponential mechanism.
+
+    Columns with ``declared`` (public) parents are added, with those parents and without
+    any spend, as soon as their parents are in the network; the others are chosen by the
+    mechanism, one selection each after the first (``eps_per_selection`` 0: uniformly at
+    random, without parents).
 
     Parameters
     ----------
@@ -120,12 +126,22 @@ def greedy_structure(
         Passed to diffprivlib (None: its secure default).
     noiseless
         Test hook: take the best candidate instead of the mechanism (still recorded).
+    declared
+        Public parent sets declared in the spec, by column.
     """
+    from fhirsynth.errors import ConfigError
+
+    declared = declared or {}
     d = len(codes)
     n_rows = codes[0].shape[0] if d else 0
-    first = int(rng.integers(d))
+    free = [j for j in range(d) if j not in declared]
+    roots = [j for j in declared if not declared[j]]
+    first = int(rng.choice(free or roots)) if (free or roots) else -1
+    if first < 0:
+        raise ConfigError("the declared structure has a cycle: every column has parents")
+    n_sel = len(free) - (1 if first in free else 0)
     order = [first]
-    parents: dict[int, tuple[Item, ...]] = {first: ()}
+    parents: dict[int, tuple[Item, ...]] = {first: declared.get(first, ())}
     useful = min(max_parent_states, cell_limit / min(cards)) if d else 0
     pool: list[tuple[Item, ...]] = []  # parent sets of two or more columns
     prods: list[int] = []
@@ -142,7 +158,8 @@ def greedy_structure(
     def items(col: int) -> list[Item]:
         return [(col, v) for v in range(len(gcards[col]))]
 
-    for step in range(1, d):
+    step = 0
+    while len(order) < d:
         new = order[-1]
         if degree >= 2:
             others = order[:-1]
@@ -153,8 +170,22 @@ def greedy_structure(
                         if prod <= useful:
                             pool.append(tuple(sorted(pick)))
                             prods.append(prod)
+        ready = [j for j in declared
+                 if j not in parents and all(p in parents for p, _ in declared[j])]
+        if ready:
+            order.append(ready[0])
+            parents[ready[0]] = declared[ready[0]]
+            continue
+        remaining = [j for j in free if j not in parents]
+        if not remaining:
+            raise ConfigError("the declared structure has a cycle")
+        step += 1
+        if eps_per_selection <= 0 and not noiseless:
+            child = int(rng.choice(remaining))
+            order.append(child)
+            parents[child] = ()
+            continue
         parr = np.asarray(prods, float)
-        remaining = [j for j in range(d) if j not in parents]
         singles: list[tuple[int, tuple[Item, ...]]] = []
         valid = []
         for child in remaining:
@@ -174,7 +205,7 @@ def greedy_structure(
             multi.append((remaining[ci], pool[int(valid[ci][idx - int(bounds[ci])])]))
         cands = singles + multi
         utility = [score(c, p) for c, p in cands]
-        name = f"structure {step}/{d - 1}"
+        name = f"structure {step}/{n_sel}"
         if noiseless:
             idx = int(np.argmax(utility))
         else:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from learn_nets import known_model
 
 from fhirsynth.model import FittedModel
 from fhirsynth.sample import sample_model
+from learn_nets import known_model
 
 
 @pytest.fixture(scope="session")

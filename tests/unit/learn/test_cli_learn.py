@@ -65,3 +65,23 @@ def test_bad_delta_and_bad_evidence_exit_2(files) -> None:
                             str(files / "x.csv"), "--where", "A=zzz"])
     assert r.exit_code == 2 and "allowed: a0, a1, a2" in r.output
     assert not (files / "x.csv").exists()
+
+
+def test_error_messages_keep_square_brackets(tmp_path) -> None:
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps({"columns": {"x": {"type": "numeric"}}}))
+    (tmp_path / "t.csv").write_text("x\n1\n")
+    r = runner.invoke(app, ["fit", str(tmp_path / "t.csv"), "--schema", str(schema),
+                            "--epsilon", "1", "--out", str(tmp_path / "m.json")])
+    assert r.exit_code == 2 and "bounds: [low, high]" in r.output
+
+
+def test_allow_few_rows_flag(files, tmp_path) -> None:
+    small = tmp_path / "small.csv"
+    pd.read_csv(files / "t.csv").head(12).to_csv(small, index=False)
+    args = ["fit", str(small), "--schema", str(files / "t.schema.json"), "--epsilon", "1",
+            "--out", str(tmp_path / "m.json")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "need at least 50 rows" in r.output
+    r = runner.invoke(app, [*args, "--allow-few-rows"])
+    assert r.exit_code == 0 and (tmp_path / "m.json").exists()

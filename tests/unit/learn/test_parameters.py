@@ -70,3 +70,29 @@ def test_noisy_joint_refuses_to_pass_the_budget_before_drawing() -> None:
         noisy_joint(np.array([0, 1]), 2, np.zeros(2, np.int64), 1, epsilon=0.2,
                     accountant=acc, name="table y", random_state=None)
     assert acc.steps == []
+
+
+def test_ipf_meets_the_target_marginal_and_keeps_zeros() -> None:
+    from fhirsynth.learn.marginals import _ipf
+
+    rng = np.random.default_rng(4)
+    cond = rng.dirichlet(np.ones(4), size=3).T
+    cond[0, 1] = 0.0
+    cond[:, 1] /= cond[:, 1].sum()
+    weights = np.array([0.5, 0.3, 0.2])
+    target = np.array([0.1, 0.2, 0.3, 0.4])
+    out = _ipf(cond, weights, target)
+    assert np.allclose(out.sum(axis=0), 1.0)
+    assert np.allclose(out @ weights, target, atol=1e-6)
+    assert out[0, 1] == 0.0
+
+
+def test_combine_marginal_weights_by_inverse_variance() -> None:
+    from fhirsynth.learn.marginals import combine_marginal
+
+    direct = np.array([10.0, 30.0])
+    table = np.array([[20.0, 20.0], [10.0, 10.0]])  # row sums 40, 20
+    assert np.allclose(combine_marginal(direct, None, table, None), [0.25, 0.75])
+    # equal per-cell variance: direct eps^2 = 1, table eps^2 / 2 configs = 1
+    assert np.allclose(combine_marginal(direct, 1.0, table, math.sqrt(2.0)),
+                       [25 / 50, 25 / 50])

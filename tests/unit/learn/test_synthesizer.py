@@ -37,7 +37,7 @@ CONFIGS = [
 @pytest.mark.parametrize("cfg", CONFIGS)
 def test_recorded_steps_sum_to_the_declared_total(known_data, epsilon, cfg) -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LowUtilityWarning)
+        warnings.simplefilter("ignore", UserWarning)
         s = Synthesizer(SPEC, epsilon=epsilon, config=LearnConfig(**cfg), random_state=1)
     s.fit(known_data.iloc[:3000])
     table = s.model_.budget
@@ -62,7 +62,7 @@ def test_bad_delta_names_the_parameter(delta) -> None:
 
 
 def test_huge_epsilon_is_accepted_with_a_plausibility_warning(known_data) -> None:
-    with pytest.warns(LowUtilityWarning, match="very large"):
+    with pytest.warns(UserWarning, match="very large"):
         s = Synthesizer(SPEC, epsilon=1e9, random_state=0)
     s.fit(known_data.iloc[:500])
     assert s.model_.budget["epsilon_spent"] == pytest.approx(1e9)
@@ -151,3 +151,64 @@ def test_bounds_excluding_every_value_clip_into_the_edge_bins() -> None:
     df = pd.DataFrame({"v": np.linspace(50, 60, 200), "g": ["a", "b"] * 100})
     out = Synthesizer(spec, epsilon=1.0, random_state=0).fit(df).sample(500, random_state=0)
     assert out["v"].between(0, 1).all()
+
+
+def _nullable_spec(structure: dict | None) -> TableSpec:
+    spec = TableSpec(name="n", columns=(
+        Column(name="g", categories=("a", "b"), nullable=False),
+        Column(name="v", kind="numeric", bounds=(0.0, 50.0), integer=True),
+        Column(name="w", kind="numeric", bounds=(0.0, 1.0), bins=5),
+    ), options={"structure": structure} if structure is not None else {})
+    return spec
+
+
+def _nullable_data(n: int = 600) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    g = rng.choice(["a", "b"], n)
+    v = np.where(g == "a", rng.integers(0, 51, n).astype(str), "")
+    return pd.DataFrame({"g": g, "v": v, "w": rng.random(n).round(3).astype(str)})
+
+
+@pytest.mark.parametrize("structure", [None, {"v": ["g"]}, {"v": ["g"], "w": ["v"]},
+                                       {"g": [], "v": ["g"], "w": ["g", "v"]}])
+@pytest.mark.parametrize("epsilon", [0.5, 3.0])
+def test_declared_structure_and_missingness_tables_add_up(structure, epsilon) -> None:
+    s = Synthesizer(_nullable_spec(structure), epsilon=epsilon, random_state=2)
+    s.fit(_nullable_data())
+    steps = s.model_.budget["steps"]
+    assert math.fsum(st["epsilon"] for st in steps) == pytest.approx(epsilon, rel=1e-12)
+    names = {st["name"] for st in steps}
+    assert {"table v (missing or not)", "table v", "table w (missing or not)"} <= names
+    if structure:
+        for child, parents in structure.items():
+            assert sorted(s.model_.graph()[child]) == sorted(parents)
+
+
+@pytest.mark.parametrize("structure,match", [
+    ({"v": ["g"], "g": ["v"]}, "cycle"),
+    ({"v": ["nope"]}, "'nope', which is not a modelled column"),
+    ({"v": "g"}, "must be a list"),
+])
+def test_bad_declared_structure_is_a_clear_error(structure, match) -> None:
+    s = Synthesizer(_nullable_spec(structure), epsilon=1.0, random_state=0)
+    with pytest.raises(ConfigError, match=match):
+        s.fit(_nullable_data())
+
+
+def test_seeded_fits_are_identical_and_unseeded_fits_differ(known_data) -> None:
+    def blob(seed):
+        s = Synthesizer(SPEC, epsilon=1.0, random_state=seed).fit(known_data.iloc[:2000])
+        return json.dumps(s.model_.to_dict(), sort_keys=True)
+
+    assert blob(5) == blob(5)
+    assert blob(None) != blob(None)
+
+
+@pytest.mark.parametrize("delta", [0.0, 1e-9, 1e-5, 0.5])
+def test_delta_is_recorded_and_left_unspent(known_data, delta) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        s = Synthesizer(SPEC, epsilon=1.2, delta=delta, random_state=0)
+    table = s.fit(known_data.iloc[:1000]).model_.budget
+    assert table["delta_total"] == delta and table["delta_spent"] == 0.0
+    assert math.fsum(st["epsilon"] for st in table["steps"]) == pytest.approx(1.2, rel=1e-12)

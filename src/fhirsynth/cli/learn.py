@@ -1,78 +1,14 @@
-"""The command line.  Logging handlers and progress bars live here and nowhere else.
-
-Every command turns a :class:`~fhirsynth.errors.FhirsynthError` into one red message on
-stderr and exit status 2; nothing reaches the user as a bare traceback.
-"""
+"""Commands over one model: fit, sample, inspect; and the CSV column classifier."""
 
 from __future__ import annotations
 
-import functools
-import logging
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.console import Console
 
-from fhirsynth import __version__
-from fhirsynth.errors import FhirsynthError
-
-app = typer.Typer(
-    name="fhirsynth",
-    help="Differentially private synthetic patients from FHIR R4 and clinical CSV.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console(stderr=True, highlight=False)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly_errors(func: F) -> F:
-    """Turn fhirsynth errors into one clear message and exit status 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except FhirsynthError as exc:
-            console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
-            raise typer.Exit(code=2) from None
-        except KeyboardInterrupt:
-            console.print("[bold red]interrupted[/]: no output was written")
-            raise typer.Exit(code=130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING - 10 * min(verbose, 2)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("fhirsynth")
-    root.handlers = [h for h in root.handlers if isinstance(h, logging.NullHandler)]
-    root.addHandler(handler)
-    root.setLevel(level)
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"fhirsynth {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
-) -> None:
-    _setup_logging(verbose)
-
+from fhirsynth.cli._app import app, console, friendly_errors
 
 # ----------------------------------------------------------------- learn: fit / sample / inspect
 # (block owned by the learn branch: fit, sample and inspect a DP Bayesian network)
@@ -101,6 +37,8 @@ def fit_cmd(
     out: Path = typer.Option(..., "--out", help="Where to write the model JSON."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only)."),
     degree: int | None = typer.Option(None, "--degree", help="Max parents per column (k)."),
+    allow_few_rows: bool = typer.Option(
+        False, "--allow-few-rows", help="Fit below the minimum cohort size (low utility)."),
 ) -> None:
     """Fit a differentially private Bayesian network and save it as JSON."""
     from fhirsynth.config import LearnConfig
@@ -110,7 +48,7 @@ def fit_cmd(
 
     budget = PrivacyBudget.parse(epsilon, delta)
     spec = load_spec(schema)
-    config = LearnConfig(degree=degree)
+    config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows)
     df = _read_table(table)
     synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta, config=config,
                         random_state=seed)
@@ -187,54 +125,26 @@ def inspect_cmd(
     out.print(tab)
 
 
-# ---------------------------------------------------------------- audit (issue 8)
-@app.command("audit")
+
+# ----------------------------------------------------------------- features helper: columns
+@app.command("columns")
 @friendly_errors
-def audit_command(
-    table: str = typer.Argument(..., help="Patient table (CSV, one row per patient)."),
-    spec: str = typer.Option(..., "--spec", help="Feature spec (YAML) or *.schema.json."),
-    epsilon: str = typer.Option(..., "--epsilon", help="Claimed epsilon of the release."),
-    delta: str = typer.Option("0", "--delta", help="Claimed delta of the release."),
-    trials: int = typer.Option(500, "--trials", min=10, help="Fits per side (D and D')."),
-    rows: int = typer.Option(100, "--rows", min=2, help="Patients drawn from TABLE as D."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the audit (internal runs only)."),
-    out: str = typer.Option("", "--out", help="Also write the result as JSON to this path."),
+def columns_command(
+    csv_path: str = typer.Argument(..., help="A clinical CSV; only its header is read."),
 ) -> None:
-    """Empirical privacy audit: fit on D and D + one rare patient, bound epsilon from below.
+    """Propose a class (key, identifier, quasi-identifier, feature) for each CSV column."""
+    import csv
+    from pathlib import Path
 
-    Internal validation for the custodian: the result describes the private table.
-    """
-    from rich.progress import Progress
+    from fhirsynth.errors import TableInputError
+    from fhirsynth.ingest.csv import classify_columns
 
-    from fhirsynth.domain import load_spec
-    from fhirsynth.evaluate.audit_pipeline import audit_synthesizer, read_table, write_result
-    from fhirsynth.privacy.budget import PrivacyBudget
-
-    spec_obj = load_spec(spec)
-    budget = PrivacyBudget.parse(epsilon, delta)
-    data = read_table(table)
-    with Progress(console=console, transient=True) as bar:
-        task = bar.add_task("fitting on D and D'", total=2 * trials)
-        result = audit_synthesizer(
-            spec_obj, data, epsilon=budget.epsilon, delta=budget.delta, trials=trials,
-            rows=rows, seed=seed, progress=lambda done, _: bar.update(task, completed=done))
-    if out:
-        write_result(result, out)
-    verdict = "[bold red]FLAGGED[/]" if result.flagged else "[green]not flagged[/]"
-    console.print(
-        f"empirical epsilon lower bound {result.epsilon_lower:.3f} "
-        f"(point {result.epsilon_point:.3f}, {result.confidence:.0%} interval "
-        f"{result.interval_low:.3f} .. {result.interval_high:.3f}) against the claimed "
-        f"{result.claimed_epsilon:g}: "
-        f"{verdict} ({result.trials} fits per side, {result.seconds:.1f} s)",
-        markup=True, soft_wrap=True,
-    )
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
-
-if __name__ == "__main__":
-    main()
+    path = Path(csv_path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TableInputError(f"{path}: cannot read the header ({type(exc).__name__})") from None
+    for name, cls in classify_columns(header).items():
+        typer.echo(f"{name}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
+# ------------------------------------------------------------- end features helper: columns

@@ -1,0 +1,95 @@
+"""The command line.  Logging handlers and progress bars live in this package and nowhere else.
+
+Every command turns a :class:`~fhirsynth.errors.FhirsynthError` into one red message on
+stderr and exit status 2; nothing reaches the user as a bare traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from fhirsynth import __version__
+from fhirsynth.errors import FhirsynthError
+
+app = typer.Typer(
+    name="fhirsynth",
+    help="Differentially private synthetic patients from FHIR R4 and clinical CSV.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True, highlight=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn fhirsynth errors into one clear message and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FhirsynthError as exc:
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:
+            console.print("[bold red]interrupted[/]: no output was written")
+            raise typer.Exit(code=130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # an unexpected failure: one line, no values, no traceback
+            logging.getLogger("fhirsynth").debug("internal error", exc_info=True)
+            console.print(
+                f"[bold red]internal error[/] ({type(exc).__name__}): fhirsynth failed "
+                "unexpectedly and wrote no output. Run again with -vv to see the traceback "
+                "(it may quote input values: keep it with the custodian) and report the issue."
+            )
+            raise typer.Exit(code=3) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _setup_logging(verbose: int) -> None:
+    import warnings
+
+    # pgmpy announces its own API moves on import; they are not the user's concern
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"pgmpy(\..*)?$")
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("fhirsynth")
+    root.handlers = [h for h in root.handlers if isinstance(h, logging.NullHandler)]
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fhirsynth {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    _setup_logging(verbose)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    from fhirsynth.cli import learn, ledger, release  # noqa: F401  (register the commands)
+
+    app()
