@@ -1,9 +1,12 @@
-"""Distance-based membership inference against a released synthetic table.
+"""Distance-based membership inference against a released synthetic table, as one number.
 
 The attacker scores each target patient by minus its distance to the closest synthetic row:
 training members should sit closer to the synthetic data than holdout patients if the
 generator memorised them.  The AUC of that score (members = 1, holdout = 0) is 0.5 for a
-release that reveals nothing about membership.  Internal validation only: it reads raw rows.
+release that reveals nothing about membership.  The distance is the one of
+:mod:`fhirsynth.evaluate.privacy` (``feature_matrix`` / ``nearest_distances``), so this
+function and the report's ``membership_inference`` entry measure the same attack.
+Internal validation only: it reads raw rows.
 """
 
 from __future__ import annotations
@@ -13,57 +16,21 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from fhirsynth.domain import TableSpec
-from fhirsynth.encode import encode
 from fhirsynth.errors import ConfigError
+from fhirsynth.evaluate.discretise import eval_columns
+from fhirsynth.evaluate.privacy import feature_matrix, nearest_distances
 
 __all__ = ["membership_inference_auc", "min_distances"]
 
-#: rows of the synthetic table compared at once (memory: chunk * n_synthetic * n_columns)
-_CHUNK = 256
-
-
-def _features(spec: TableSpec, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column comparable values and a mask of numeric columns.
-
-    Categorical and boolean columns become their state codes (compared for equality);
-    numeric columns become values scaled to [0, 1] by the public bounds, NaN when missing.
-    """
-    enc = encode(spec, table)
-    out = enc.codes.astype(float)
-    numeric = np.zeros(len(enc.columns), dtype=bool)
-    for j, col in enumerate(spec.modelled):
-        if col.kind != "numeric":
-            continue
-        assert col.bounds is not None
-        lo, hi = col.bounds
-        x = pd.to_numeric(table[col.name], errors="coerce").to_numpy(float)
-        out[:, j] = (np.clip(x, lo, hi) - lo) / (hi - lo)
-        numeric[j] = True
-    return out, numeric
-
-
-def _pair_distance(a: np.ndarray, b: np.ndarray, numeric: np.ndarray) -> np.ndarray:
-    """Mean per-column distance between each row of ``a`` and each row of ``b``."""
-    x = a[:, None, :]
-    y = b[None, :, :]
-    d = np.where(numeric, np.abs(x - y), (x != y).astype(float))
-    if numeric.any():
-        nx, ny = np.isnan(x), np.isnan(y)
-        d = np.where(numeric & nx & ny, 0.0, d)
-        d = np.where(numeric & (nx ^ ny), 1.0, d)
-    return d.mean(axis=2)
-
 
 def min_distances(spec: TableSpec, targets: pd.DataFrame, synthetic: pd.DataFrame) -> np.ndarray:
-    """Distance from each target row to its closest synthetic row (Gower-style, in [0, 1])."""
-    t, numeric = _features(spec, targets)
-    s, _ = _features(spec, synthetic)
-    if len(s) == 0:
+    """Mixed-type distance from each target row to its closest synthetic row."""
+    cols = eval_columns(spec, targets, synthetic)
+    if not cols:
+        raise ConfigError("the tables share no modelled column of the spec")
+    if len(synthetic) == 0:
         raise ConfigError("the synthetic table is empty")
-    out = np.empty(len(t))
-    for i in range(0, len(t), _CHUNK):
-        out[i:i + _CHUNK] = _pair_distance(t[i:i + _CHUNK], s, numeric).min(axis=1)
-    return out
+    return nearest_distances(feature_matrix(cols, targets), feature_matrix(cols, synthetic))
 
 
 def membership_inference_auc(
@@ -86,7 +53,7 @@ def membership_inference_auc(
     synthetic : DataFrame
         The released synthetic table.
     spec : TableSpec
-        Public domain of the modelled columns (all three tables are encoded with it).
+        Public domain of the modelled columns.
     seed : int
         Seed for drawing equally many targets from each side.
     max_targets : int
@@ -102,8 +69,8 @@ def membership_inference_auc(
     if m < 1:
         raise ConfigError("membership inference needs at least one member and one non-member")
     rng = np.random.default_rng(seed)
-    members = train.iloc[rng.choice(len(train), size=m, replace=False)]
-    others = holdout.iloc[rng.choice(len(holdout), size=m, replace=False)]
+    members = train.iloc[np.sort(rng.choice(len(train), size=m, replace=False))]
+    others = holdout.iloc[np.sort(rng.choice(len(holdout), size=m, replace=False))]
     targets = pd.concat([members, others], ignore_index=True)
     scores = -min_distances(spec, targets, synthetic)
     labels = np.r_[np.ones(m), np.zeros(m)]
