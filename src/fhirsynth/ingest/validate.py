@@ -110,6 +110,10 @@ def _problem(err: dict[str, Any]) -> str:
     return f"invalid value ({kind})"
 
 
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _located(err: dict[str, Any], name: str) -> tuple[tuple[Any, ...], str]:
     """``(location inside the element, problem)`` of one pydantic error."""
     if err.get("type") == "list_type" and tuple(err["loc"]) == (name,):
@@ -269,7 +273,7 @@ class Validator:
             if not (isinstance(text, dict) and "div" in text):
                 self.report.add_issue(Issue(where, "narrative without div (required), dropped",
                                             label, "text.div"))
-        for c in r.get("contained") or ():
+        for c in _as_list(r.get("contained")):
             if not isinstance(c, dict):
                 continue
             if "text" in c:
@@ -409,7 +413,7 @@ class Validator:
             names = ("medicationReference",)
         else:
             return
-        ids = {c.get("id") for c in r.get("contained") or () if isinstance(c, dict)}
+        ids = {c.get("id") for c in _as_list(r.get("contained")) if isinstance(c, dict)}
         for name in names:
             if name in ("contained", "resourceType") or name not in r:
                 continue
