@@ -212,8 +212,11 @@ class Validator:
             if not is_resource_type(fhir_version, rtype):
                 raise ConfigError(f"needed: {rtype!r} is not a FHIR {fhir_version} resource type")
             info = self.info(rtype)
+            # the projection: what the spec reads, the patient link, and what the model
+            # requires (with the ``_element`` siblings of primitives)
             keys = {k for k in PATIENT_KEYS if k in info.aliases}
-            self.needed[rtype] = info.expand(names) | keys
+            required = {a for r in info.required for a in (r, "_" + r) if a in info.aliases}
+            self.needed[rtype] = info.expand(names) | keys | required
 
     def info(self, resource_type: str) -> _TypeInfo:
         """Model facts for one resource type (cached)."""
