@@ -21,11 +21,11 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from fhirsynth.errors import ConfigError, Issue
+from fhirsynth.ingest.clean import as_list, clean_resource, format_path
 from fhirsynth.ingest.report import ImportReport
 from fhirsynth.ingest.versions import (
     R4_NOT_IN_R4B,
     check_resource_version,
-    element_version_hint,
     is_resource_type,
     model_class,
 )
@@ -53,25 +53,10 @@ DEFAULT_NEEDED: dict[str, frozenset[str]] = {
     "AllergyIntolerance": frozenset({"code", "clinicalStatus", "recordedDate"}),
 }
 
-_FREE_TEXT: dict[str, tuple[tuple[str, ...], ...]] = {
-    "DocumentReference": (("content", "attachment"),),
-    "DiagnosticReport": (("presentedForm",),),
-    "Media": (("content",),),
-}
-_PEOPLE = frozenset({"Practitioner", "RelatedPerson", "Person", "Patient"})
-_IDENTIFYING = frozenset({"name", "telecom", "address", "photo", "identifier", "contact"})
 _CACHE_LIMIT = 200_000
 _FHIR_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 _NO_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
 _ISO_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
-
-
-def format_path(parts: Iterable[Any]) -> str:
-    """``("extension", 0, "url")`` -> ``extension[0].url``."""
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
 
 
 def iter_references(value: Any) -> Iterator[str]:
@@ -109,10 +94,6 @@ def _problem(err: dict[str, Any]) -> str:
     if kind.endswith("_type") or kind in ("model_attributes_type",):
         return f"wrong JSON type ({kind})"
     return f"invalid value ({kind})"
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
 
 
 def _located(err: dict[str, Any], name: str) -> tuple[tuple[Any, ...], str]:
@@ -238,7 +219,7 @@ class Validator:
                        if rtype in R4_NOT_IN_R4B else "unknown resource type; skipped")
             return self._reject(str(rtype), [Issue(where, problem, label)])
         info = self.info(rtype)
-        self._clean(resource, info, label, where)
+        clean_resource(resource, info.aliases, label, where, self.report)
 
         if self.full:
             # every element, one at a time through the model's own field types (cached);
@@ -258,59 +239,6 @@ class Validator:
         self._check_contained_refs(resource, label, where)
         self.report.resources_accepted[rtype] += 1
         return resource
-
-    # -- cleaning ------------------------------------------------------------------------
-
-    def _clean(self, r: dict[str, Any], info: _TypeInfo, label: str, where: str) -> None:
-        rtype = info.resource_type
-        for key in [k for k in r if k not in info.aliases and k != "resourceType"]:
-            del r[key]
-            self.report.unknown_elements[rtype][key] += 1
-            self.report.add_issue(Issue(where, "unknown element, dropped"
-                                        + element_version_hint(rtype, key), label, key))
-        if "text" in r:
-            text = r.pop("text")
-            self.report.stripped["text"] += 1
-            if not (isinstance(text, dict) and "div" in text):
-                self.report.add_issue(Issue(where, "narrative without div (required), dropped",
-                                            label, "text.div"))
-        for c in _as_list(r.get("contained")):
-            if not isinstance(c, dict):
-                continue
-            if "text" in c:
-                del c["text"]
-                self.report.stripped["contained.text"] += 1
-            if c.get("resourceType") in _PEOPLE:
-                # a contained person is never a feature; its name and contacts identify
-                for key in _IDENTIFYING & c.keys():
-                    del c[key]
-                    self.report.stripped[f"contained {c['resourceType']}.{key}"] += 1
-        for key in ("extension", "modifierExtension"):
-            if isinstance(r.get(key), list):
-                self._clean_extensions(r[key], (key,), label, where)
-        for path in _FREE_TEXT.get(rtype, ()):
-            self._strip_data(r.get(path[0]), path[1:], f"{rtype}.{'.'.join(path)}.data")
-
-    def _clean_extensions(self, items: list[Any], path: tuple[Any, ...], label: str,
-                          where: str) -> None:
-        for i in range(len(items) - 1, -1, -1):
-            ext = items[i]
-            if not (isinstance(ext, dict) and isinstance(ext.get("url"), str)):
-                del items[i]
-                self.report.add_issue(Issue(where, "extension has no url, dropped", label,
-                                            format_path((*path, i))))
-            elif isinstance(ext.get("extension"), list):
-                self._clean_extensions(ext["extension"], (*path, i, "extension"), label, where)
-
-    def _strip_data(self, value: Any, rest: tuple[str, ...], counter: str) -> None:
-        for item in value if isinstance(value, list) else [value]:
-            if not isinstance(item, dict):
-                continue
-            if rest:
-                self._strip_data(item.get(rest[0]), rest[1:], counter)
-            elif "data" in item:
-                del item["data"]
-                self.report.stripped[counter] += 1
 
     # -- validation ----------------------------------------------------------------------
 
@@ -414,7 +342,7 @@ class Validator:
             names = ("medicationReference",)
         else:
             return
-        ids = {c.get("id") for c in _as_list(r.get("contained")) if isinstance(c, dict)}
+        ids = {c.get("id") for c in as_list(r.get("contained")) if isinstance(c, dict)}
         for name in names:
             if name in ("contained", "resourceType") or name not in r:
                 continue
