@@ -15,6 +15,7 @@ from fhirsynth.errors import ConfigError, FHIRValidationError
 from fhirsynth.ingest.fhir import ImportReport, ReaderConfig, iter_patients
 from fhirsynth.ingest.validate import DEFAULT_NEEDED, Validator
 from fhirsynth.ingest.versions import (
+    R4_NOT_IN_R4B,
     R5_ONLY_TYPES,
     STU3_ONLY_TYPES,
     model_class,
@@ -246,7 +247,7 @@ def test_report_to_dict_names_no_file_and_no_value(tmp_path):
 
 def test_version_type_lists_agree_with_the_library():
     r4 = resource_types("R4")
-    assert not (R5_ONLY_TYPES | STU3_ONLY_TYPES) & r4
+    assert not (R5_ONLY_TYPES | STU3_ONLY_TYPES | R4_NOT_IN_R4B) & r4
     assert {"Patient", "Observation", "MedicationStatement", "Media"} <= r4
 
 
@@ -304,3 +305,17 @@ def test_full_validation_agrees_with_the_model(shared_data):
                 candidate["resourceType"], sorted(candidate))
             checked += 1
     assert checked > 200
+
+
+def test_r4_type_without_r4b_model_and_unknown_type_are_skipped_with_issues(tmp_path):
+    doc = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p"}},
+        {"resource": {"resourceType": "MedicinalProduct", "id": "mp"}},
+        {"resource": {"resourceType": "Widget", "id": "w"}}]}
+    (tmp_path / "b.json").write_bytes(orjson.dumps(doc))
+    report = ImportReport()
+    (rec,) = list(iter_patients(tmp_path / "b.json", report=report))
+    assert [(i.resource, i.problem) for i in report.issues] == [
+        ("MedicinalProduct/mp", "FHIR R4 resource type without an R4B model; skipped"),
+        ("Widget/w", "unknown resource type; skipped")]
+    assert sum(report.dropped.values()) == 2
