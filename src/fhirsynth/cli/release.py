@@ -42,9 +42,10 @@ def ingest_cmd(
                   console=console, transient=True) as bar:
         task = bar.add_task("reading", total=None)
 
-        def tick(n: int) -> None:
-            rate = n / max(time.perf_counter() - t0, 1e-9)
-            bar.update(task, description=f"{n} patients ({rate:,.0f}/s)")
+        def tick(n: int, resources: int) -> None:
+            secs = max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, description=f"{n:,} patients ({n / secs:,.0f}/s), {resources:,} "
+                                         f"resources ({resources / secs:,.0f}/s)")
 
         table, report = read_input(inputs, table_spec, validation=validate,  # type: ignore[arg-type]
                                    strict=strict, on_patient=tick)
