@@ -37,13 +37,13 @@ __all__ = [
 ]
 
 Kind = Literal["categorical", "numeric", "boolean"]
-Role = Literal["feature", "target", "drop", "key", "identifier", "quasi_identifier"]
+Role = Literal["feature", "target", "drop", "key", "identifier", "quasi_identifier", "derived"]
 
 MISSING = "<missing>"
 OTHER = "<other>"
 
 _KINDS = ("categorical", "numeric", "boolean")
-_ROLES = ("feature", "target", "drop", "key", "identifier", "quasi_identifier")
+_ROLES = ("feature", "target", "drop", "key", "identifier", "quasi_identifier", "derived")
 #: integer columns with at most this many values get one state per value
 MAX_INTEGER_STATES = 100
 DEFAULT_BINS = 20
@@ -79,7 +79,9 @@ class Column:
         Whether missing is a legitimate state (it then gets a ``<missing>`` state).
     role : str
         ``feature`` or ``target`` are modelled; ``drop``, ``identifier`` and
-        ``quasi_identifier`` never enter the model; ``key`` is regenerated in the output.
+        ``quasi_identifier`` never enter the model; ``key`` is regenerated in the output;
+        ``derived`` is not modelled but computed from modelled columns after sampling
+        (post-processing, e.g. birth year from age).
     unit : str
         UCUM unit of a numeric column, for export and the report.
     description : str

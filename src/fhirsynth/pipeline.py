@@ -37,6 +37,13 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
+#: a CSV run fails when more than this share of rows do not fit the schema
+MAX_DROPPED_SHARE = 0.05
+#: the default number of synthetic rows never falls below this
+MIN_DEFAULT_ROWS = 100
+#: noisy patients x median table epsilon below which the run warns that noise dominates
+LOW_SIGNAL = 10.0
+
 #: the stages of a run, in order (the CLI shows them)
 STAGES = ("ingest", "charge", "learn", "sample", "export", "evaluate", "finish")
 
@@ -131,6 +138,7 @@ class RunResult:
     outputs: dict[str, Path]
     headline: dict[str, Any]
     seconds: dict[str, float]
+    notes: list[str] = field(default_factory=list)
 
 
 def _is_csv(inputs: Sequence[Path]) -> bool:
@@ -157,14 +165,104 @@ def load_run_spec(inputs: Sequence[str | os.PathLike[str]],
     return load_feature_spec(None)
 
 
-def _prepare_out(out: Path, overwrite: bool) -> Path:
-    if out.exists() and not overwrite:
-        if out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        else:
-            raise ConfigError(f"output directory {str(out)!r} already exists (use --overwrite)")
+def _check_out(out: Path, overwrite: bool) -> bool:
+    """Whether an existing ``out`` may be replaced: only an earlier release, only when asked."""
+    if not out.exists():
+        return False
+    if out.is_dir() and not any(out.iterdir()):
+        return True
+    if not overwrite:
+        raise ConfigError(f"output directory {str(out)!r} already exists (use --overwrite to "
+                          "replace an earlier release)")
+    if not (out / "audit.json").is_file():
+        raise ConfigError(f"output directory {str(out)!r} is not a fhirsynth release (no "
+                          "audit.json): --overwrite only replaces an earlier release")
+    return True
+
+
+def _prepare_out(out: Path, replace: bool) -> Path:
+    if out.exists() and not replace:
+        raise ConfigError(f"output directory {str(out)!r} appeared during the run")
     out.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent)).resolve()
+
+
+def _label(inputs: Sequence[Path]) -> str:
+    """A name for the source in ledger messages (the input's folder or file name)."""
+    first = inputs[0]
+    name = first.name or str(first)
+    return name if len(inputs) == 1 else f"{name} and {len(inputs) - 1} more"
+
+
+def _precheck_cap(ledger: Ledger, source: str, budget: PrivacyBudget) -> None:
+    """Refuse early (before reading the data) a release the ledger would refuse anyway."""
+    from fhirsynth.errors import BudgetExhaustedError
+
+    for s in ledger.summary(source):
+        if s.cap_epsilon is not None and s.spent_epsilon + budget.epsilon > s.cap_epsilon * (
+                1 + 1e-9) + 1e-12:
+            raise BudgetExhaustedError(
+                f"budget exhausted for dataset {s.label or source[:12]}: spent epsilon "
+                f"{s.spent_epsilon:g} of cap {s.cap_epsilon:g}, this release needs "
+                f"{budget.epsilon:g} (raise the cap with 'fhirsynth ledger set-cap' or reuse "
+                "the released model)")
+
+
+def _check_rows_dropped(report: dict[str, Any], kept: int) -> list[str]:
+    """Fail when a CSV lost many rows to the schema; note it when it lost a few."""
+    dropped = int(report.get("rows_dropped") or 0)
+    if not dropped:
+        return []
+    first = (report.get("issues") or ["(see the internal report)"])[0]
+    share = dropped / max(dropped + kept, 1)
+    if share > MAX_DROPPED_SHARE:
+        raise InputError(f"{dropped} of {dropped + kept} rows do not fit the schema "
+                         f"({share:.0%}); the schema is probably wrong. First: {first}")
+    return [f"{dropped} row(s) did not fit the schema and were dropped; first: {first}"]
+
+
+def _check_cohort_size(n_all: int, n_train: int, cfg: RunConfig) -> None:
+    """The minimum-size refusal, before anything is charged or drawn."""
+    from fhirsynth.errors import TooFewRowsError
+
+    if n_all == 0:
+        raise InputError("no patients found in the input (no Patient resources, or no rows)")
+    if n_train < cfg.learn.min_rows and not cfg.learn.allow_few_rows:
+        held = "" if n_train == n_all else f" after holding out {n_all - n_train} for " \
+            "internal validation (--holdout)"
+        raise TooFewRowsError(
+            f"need at least {cfg.learn.min_rows} patients to fit a DP model (--min-rows); "
+            f"got {n_train}{held}. Nothing was charged to the ledger.")
+
+
+def _default_rows(model: Any, cfg: RunConfig, notes: list[str]) -> int:
+    """The noisy patient count (already released), never below a public floor."""
+    noisy = model.info.get("n_patients_noisy")
+    if not noisy:
+        raise ConfigError("rows (None) must be given when the fit spends no budget on a "
+                          "patient count (count_share = 0)")
+    floor = max(cfg.learn.min_rows, MIN_DEFAULT_ROWS)
+    if noisy < floor:
+        notes.append(f"the noisy patient count ({noisy}) is below {floor}: sampling {floor} "
+                     "rows (use --rows to choose)")
+        return floor
+    return int(noisy)
+
+
+def utility_notes(model: Any) -> list[str]:
+    """Warnings from public and released facts only: is noise likely to dominate?"""
+    noisy = model.info.get("n_patients_noisy")
+    steps = [s for s in model.budget.get("steps", []) if s["name"].startswith("table ")]
+    if not noisy or not steps:
+        return []
+    eps = sorted(s["epsilon"] for s in steps)[len(steps) // 2]
+    signal = noisy * eps
+    if signal < LOW_SIGNAL:
+        return [f"noise is likely to dominate: with about {noisy} patients and epsilon "
+                f"{eps:.3g} per table, each table has about {signal:.1f} patients of signal per "
+                "unit of noise; raise epsilon, use fewer columns, or check the internal "
+                "report before sharing"]
+    return []
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
@@ -215,22 +313,27 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
 
+    ledger = Ledger(cfg.ledger)
+    source = fingerprint_files(inputs)
+    _precheck_cap(ledger, source, budget)
+    out_check = _check_out(out, cfg.overwrite)
+
     note("ingest")
     table, import_report = read_input(inputs, spec, validation=cfg.validation,
                                       strict=cfg.strict)
     seconds["ingest"] = time.perf_counter() - t0
     logger.info("ingested %d patients, %d columns", len(table), table.shape[1])
+    warnings_: list[str] = _check_rows_dropped(import_report, len(table))
+    train, holdout = _split(table, cfg.holdout, rng)
+    _check_cohort_size(len(table), len(train), cfg)
 
-    tmp = _prepare_out(out, cfg.overwrite)
+    tmp = _prepare_out(out, out_check)
     try:
         note("charge")
-        ledger = Ledger(cfg.ledger)
-        source = fingerprint_files(inputs)
-        ledger.charge(source, budget, run_id=run_id, label=spec.name)
+        ledger.charge(source, budget, run_id=run_id, label=_label(inputs))
 
         note("learn")
         t = time.perf_counter()
-        train, holdout = _split(table, cfg.holdout, rng)
         synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta,
                             config=cfg.learn, random_state=cfg.seed)
         synth.fit(train)
@@ -239,10 +342,8 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
 
         note("sample")
         t = time.perf_counter()
-        n_out = cfg.rows or model.info.get("n_patients_noisy")
-        if not n_out:
-            raise ConfigError("rows (None) must be given when the fit spends no budget on a "
-                              "patient count (count_share = 0)")
+        n_out = cfg.rows or _default_rows(model, cfg, warnings_)
+        warnings_ += utility_notes(model)
         sample_seed = None if cfg.seed is None else cfg.seed + 1
         synthetic = synth.sample(int(n_out), random_state=sample_seed)
         synthetic = harmonise(spec, synthetic, np.random.default_rng(
@@ -292,7 +393,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         epsilon_spent=model.budget["epsilon_spent"], delta_spent=model.budget["delta_spent"],
         ledger_epsilon_total=summary.spent_epsilon, ledger_epsilon_cap=summary.cap_epsilon,
         outputs=rel, headline=_headline(tmp_eval=out / paths.evaluation.relative_to(tmp)),
-        seconds=seconds)
+        seconds=seconds, notes=warnings_)
 
 
 def _headline(tmp_eval: Path) -> dict[str, Any]:
@@ -371,7 +472,7 @@ def report_release(
     real, import_report = read_input(inputs, table_spec or load_run_spec(inputs, None),
                                      validation=validation)
     dest = Path(out).resolve()
-    tmp = _prepare_out(dest, overwrite=False)
+    tmp = _prepare_out(dest, _check_out(dest, overwrite=False))
     try:
         outputs = [write_table(synthetic, tmp / "synthetic" / sp.name,
                                format="parquet" if sp.suffix == ".parquet" else "csv")]

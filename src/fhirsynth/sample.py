@@ -168,7 +168,13 @@ def sample_codes(
     if constraints:
         buckets, p_e = conditional_plan(model, constraints)
         if not p_e > 0:
-            raise EvidenceError("the model gives the evidence probability zero")
+            alone = [name for name, c in constraints.items()
+                     if not conditional_plan(model, {name: c})[1] > 0]
+            what = (f"the condition on {', '.join(alone)} has probability zero on its own"
+                    if alone else f"each condition is possible on its own, but not all "
+                    f"{len(constraints)} together")
+            raise EvidenceError(f"the model gives the evidence probability zero: {what} "
+                                "(the noisy model may have removed rare values)")
     out: dict[str, np.ndarray] = {}
     done = set()
     for name, scope, phi in buckets:

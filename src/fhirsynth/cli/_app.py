@@ -42,7 +42,8 @@ def friendly_errors(func: F) -> F:
             console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
-            console.print("[bold red]interrupted[/]: no output was written")
+            console.print("[bold red]interrupted[/]: no output was written (budget already "
+                          "charged to the ledger stays charged)")
             raise typer.Exit(code=130) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
@@ -63,6 +64,12 @@ def _setup_logging(verbose: int) -> None:
 
     # pgmpy announces its own API moves on import; they are not the user's concern
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"pgmpy(\..*)?$")
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+             line: Any = None) -> None:
+        console.print(f"[yellow]warning:[/] {escape(str(message))}")
+
+    warnings.showwarning = show
     level = logging.WARNING - 10 * min(verbose, 2)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

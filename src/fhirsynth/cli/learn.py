@@ -64,30 +64,23 @@ def sample_cmd(
     out: Path = typer.Option(..., "--out", help="Output .csv or .parquet."),
     where: list[str] = typer.Option([], "--where", help="Evidence, e.g. 'age>=60' (repeat)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
 ) -> None:
     """Sample synthetic patients from a fitted model (spends no budget)."""
-    import os
-    import tempfile
-
     from fhirsynth.errors import ConfigError
+    from fhirsynth.export.tables import write_table
     from fhirsynth.synthesizer import Synthesizer
 
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise ConfigError(f"--out ({out}) must end in .csv or .parquet")
     if n < 0:
         raise ConfigError(f"-n ({n}) must be >= 0")
+    if out.exists() and not overwrite:
+        raise ConfigError(f"--out ({out}) already exists (use --overwrite to replace it)")
     synth = Synthesizer.load(model)
     df = synth.sample(n, evidence=list(where) or None, random_state=seed)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent or ".")
-    os.close(fd)
-    try:
-        if out.suffix.lower() == ".csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_table(df, out, format=None)
     msg = f"{len(df)} rows written to {out}"
     if where:
         msg += f" (model probability of the evidence: {synth.last_evidence_probability_:.4g})"

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from fhirsynth.cli._app import app, console, friendly_errors
 
@@ -100,8 +101,11 @@ def run_cmd(
     min_rows: int = typer.Option(50, "--min-rows", help="Refuse smaller cohorts."),
     degree: int | None = typer.Option(None, "--degree", help="Max parents per column (k)."),
     validate: str = typer.Option("needed", "--validate", help="'needed' or 'full'."),
-    strict: bool = typer.Option(False, "--strict", help="Fail on any invalid element."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on any invalid element or "
+                                "resource (default: drop it and report it; unreadable files "
+                                "always fail)."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an earlier release in --out."),
 ) -> None:
     """The whole job: ingest, learn (DP), sample, export, evaluate, reports."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -111,20 +115,35 @@ def run_cmd(
     from fhirsynth.privacy.budget import PrivacyBudget
 
     budget = PrivacyBudget.parse(epsilon, delta)
-    for note in budget.plausibility():
-        console.print(f"[yellow]note:[/] {note}")
     cfg = RunConfig(inputs=inputs, out=out, epsilon=budget.epsilon, delta=budget.delta,
                     spec=spec, rows=rows, seed=seed, ledger=ledger, holdout=holdout,
                     validation=validate, strict=strict,  # type: ignore[arg-type]
                     learn=LearnConfig(min_rows=min_rows, degree=degree), overwrite=overwrite)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task("starting", total=len(STAGES))
+    import signal
 
-        def stage(name: str) -> None:
-            bar.update(task, description=name, completed=STAGES.index(name))
+    interrupted = False
 
-        result = run_release(cfg, progress=stage)
+    def on_sigint(signum: int, frame: Any) -> None:
+        # remembered as well as raised: an interrupt that lands in a finalizer is swallowed
+        # by Python, and the next stage boundary raises it again
+        nonlocal interrupted
+        interrupted = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task("starting", total=len(STAGES))
+
+            def stage(name: str) -> None:
+                if interrupted:
+                    raise KeyboardInterrupt
+                bar.update(task, description=name, completed=STAGES.index(name))
+
+            result = run_release(cfg, progress=stage)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     _print_run_summary(result)
 
 
@@ -142,6 +161,8 @@ def _print_run_summary(r: Any) -> None:
         if r.headline.get(key) is not None:
             t.add_row(label + " (internal)", f"{r.headline[key]:.3f}")
     t.add_row("time", f"{r.seconds.get('total', 0):.1f} s")
+    for note in r.notes:
+        console.print(f"[yellow]warning:[/] {escape(note)}")
     t.add_row("outputs", f"{r.out}/")
     for name in sorted(str(p.relative_to(r.out)) for p in r.outputs.values()):
         t.add_row("", name)

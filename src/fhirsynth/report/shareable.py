@@ -74,7 +74,7 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
                 "no identifier found" if sh.get("passed") else f"{n_find} finding(s), see below"))
     excluded = [c.name for c in ctx.spec.columns if not c.modelled]
     leaked = [c for c in excluded if c in ctx.synthetic_columns
-              and ctx.spec[c].role not in ("key",)]
+              and ctx.spec[c].role not in ("key", "derived")]
     unknown = [c for c in ctx.synthetic_columns if c not in ctx.spec]
     out.append(("Identifier columns excluded from the model",
                 ATTENTION if leaked or unknown else PASS,
