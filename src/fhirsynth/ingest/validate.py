@@ -4,7 +4,8 @@ Cleaning (always): unknown top-level elements, extensions without ``url`` and na
 are removed and each removal becomes an :class:`~fhirsynth.errors.Issue`; attachment data is
 stripped.  Validation checks either the whole resource (``full``) or only the elements the
 feature spec reads plus the required and the top-level date ones (``projection``), element by
-element with a cache, so one bad element or entry never loses the others.  Messages never quote a value.
+element with a cache, so one bad element or entry never loses the others.  Messages never
+quote a value.
 """
 
 from __future__ import annotations
