@@ -107,8 +107,14 @@ class RunConfig:
             raise ConfigError(f"formats ({list(self.formats)!r}) must be 'csv' and/or 'parquet'")
 
     def public(self) -> dict[str, Any]:
-        """The configuration as it may appear in a shareable record (no seed, no paths)."""
+        """The configuration as it may appear in a shareable record (no seed, no paths).
+
+        ``fhir_version`` is the FHIR version of the reader and of any FHIR output (case 001).
+        """
+        from fhirsynth.export.fhir import FHIR_VERSION
+
         return {
+            "fhir_version": FHIR_VERSION,
             "epsilon": float(self.epsilon), "delta": float(self.delta),
             "rows": self.rows, "holdout": self.holdout, "validation": self.validation,
             "strict": self.strict, "formats": list(self.formats), "fhir": self.fhir,

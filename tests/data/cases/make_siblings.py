@@ -50,7 +50,7 @@ def main() -> None:
     # 021: identifiers under other names (name, phone, e-mail, MRN, street)
     first = ["Aino", "Bartholomew", "Chidinma", "Dragomir", "Euphemia", "Fionnlagh"]
     rows = []
-    for i in range(70):
+    for _ in range(70):
         name = f"{rng.choice(first)} Quixley{rng.randint(100, 999)}"
         rows.append([f"MRN{rng.randint(10**7, 10**8 - 1)}", name,
                      f"555-01{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
