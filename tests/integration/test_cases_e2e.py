@@ -859,3 +859,42 @@ def test_python_m_fhirsynth_reports_bad_input_without_a_traceback(shared_cases, 
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "DocumentReference/d24f8a61" in proc.stderr and "indexed" in proc.stderr
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_strict_run_fails_before_any_spend_and_writes_nothing(shared_cases, tmp_path):
+    """``run --strict`` over the cohort plus case 002: one error naming the path, no output,
+    no charge in the ledger (ingest happens before the ledger is touched)."""
+    mix = tmp_path / "in"
+    mix.mkdir()
+    shutil.copy(case_file(shared_cases, "002"), mix / "c002.json")
+    r, out = run_cli(tmp_path, [COHORT, mix], "--strict")
+    assert r.exit_code == 2 and "extension[0]" in one_line(r)
+    assert not out.exists() and not (tmp_path / "out.ledger.sqlite").exists()
+
+
+MALFORMED = {
+    "trunc.json": b'{"resourceType": "Bundle", "entry": [',
+    "empty.json": b"",
+    "garbage.json.gz": bytes(range(256)) * 2,
+    "nums.json": b"[1, 2, 3]",
+    "str.json": b'"just a string"',
+    "utf16.json": "\ufeff{}".encode("utf-16"),
+    "bad.ndjson": b'{"resourceType":"Patient","id":"a"}\nnot json\n',
+    "nulls.json": b'{"resourceType":"Bundle","entry":[{"resource":null},'
+                  b'{"resource":{"resourceType":"Patient","id":5}}]}',
+    "types.json": b'{"resourceType":"Patient","id":"x","birthDate":["1990"],"gender":7}',
+    "e.csv": b"",
+    "bin.csv": bytes(range(128, 256)),
+    "quote.csv": b'age_years,sex,asthma\n"3,f,no\n',
+    "semi.csv": b"age_years;sex;asthma\n3;f;no\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_malformed_input_is_a_clean_result_or_one_clear_error(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(MALFORMED[name])
+    args = ["--spec", LEARN / "case013.schema.json"] if name.endswith(".csv") else []
+    r = cli("ingest", path, "--out", tmp_path / "t.csv", *args)  # exit 0 or 2, no traceback
+    if r.exit_code == 2:
+        assert name in one_line(r) and not (tmp_path / "t.csv").exists()
