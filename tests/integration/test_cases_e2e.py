@@ -710,6 +710,8 @@ def test_016_bounds_from_the_schema_and_outlier_never_published(shared_cases, tm
     syn = pd.read_csv(out / "synthetic" / "patients.csv")
     assert syn["age"].between(0, 110).all() and syn["bmi"].between(10, 80).all()
     assert syn["annual_cost_usd"].between(0, 500000).all()
+    report = " ".join(pdf_text(out / "report.pdf").split())
+    assert "[0, 110]" in report and "[0, 500000]" in report and "[10, 80]" in report
     assert leaks(out, {"119", "9875432.10", "9875432.1", "71.3", "B0199"}) == {}
     for text in (pdf_text(out / "report.pdf"), (out / "audit.json").read_text()):
         assert not re.search(r"clipp\w*\W{1,3}\d", text)  # no exact count of clipped values
@@ -819,6 +821,22 @@ def test_023_case_csv_and_bom_through_run(shared_cases, tmp_path):
         assert r.exit_code == 0, r.output
         values = _identifier_values(src, ["FIRST", "LAST", "CITY", "NOTE"]) - {"other"}
         assert leaks(out, values) == {} and leaks(out, values, internal=True) == {}
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson", "ndjson.gz"])
+def test_023_sibling_fhir_with_a_utf8_bom(shared_cases, tmp_path, fmt):
+    """The case's FHIR Patient behind a UTF-8 byte-order mark, as JSON and (gzipped) NDJSON."""
+    doc = json.loads(case_file(shared_cases, "023", "input-patient.json").read_text("utf-8"))
+    body = json.dumps(doc, ensure_ascii=False, indent=None if "ndjson" in fmt else 1)
+    data = b"\xef\xbb\xbf" + body.encode("utf-8") + b"\n"
+    path = tmp_path / f"p.{fmt}"
+    path.write_bytes(gzip.compress(data) if fmt.endswith(".gz") else data)
+    r = cli("ingest", path, "--out", tmp_path / "t.csv")
+    assert r.exit_code == 0, r.output
+    t = pd.read_csv(tmp_path / "t.csv")
+    assert len(t) == 1 and t.loc[0, "gender"] == "male" and t.loc[0, "birth_year"] == 1961
+    text = (tmp_path / "t.csv").read_text("utf-8")
+    assert "Ibáñez" not in text and "周雨桐" not in text and "Córdoba" not in text
 
 
 def test_023_sibling_unicode_columns_labels_and_dataset_name(tmp_path):
