@@ -24,6 +24,9 @@ from fhirsynth.errors import TableInputError
 
 __all__ = ["EncodeStats", "EncodedTable", "decode", "decode_column", "encode", "encode_column"]
 
+#: decimals kept when a float is drawn inside its bin
+DECIMALS = 2
+
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -193,7 +196,13 @@ def _decode_numeric(
         if miss.any():
             s[miss] = pd.NA
         return s
-    out[b] = lo + rng.random(k.shape) * (hi - lo)
+    x = lo + rng.random(k.shape) * (hi - lo)
+    # report-friendly precision, kept inside the bin (a rounded value never changes state)
+    step = 10.0 ** -DECIMALS
+    x = np.round(x, DECIMALS)
+    last = k == len(edges) - 2
+    x = np.where(~last & (x >= hi), x - step, x)
+    out[b] = np.clip(x, lo, hi)
     return pd.Series(out, name=col.name, dtype="float64")
 
 

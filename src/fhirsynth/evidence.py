@@ -222,11 +222,11 @@ def decode_in_range(
         ib = np.where(~last & (ib == top) & (ib > ia) & (c.high >= top), ib - 1, ib)
         ib = np.maximum(ib, ia)
         vals = np.minimum(ia + np.floor(rng.random(k.shape) * (ib - ia + 1)), ib)
-        out = s.to_numpy(dtype="float64", na_value=np.nan)
+        out = s.to_numpy(dtype="float64", na_value=np.nan, copy=True)
         out[inbin] = vals
         res = pd.Series(pd.array(np.round(out), dtype="Int64"), name=col.name)
         res[s.isna().to_numpy()] = pd.NA
         return res
-    out = s.to_numpy(dtype="float64", na_value=np.nan)
+    out = s.to_numpy(dtype="float64", na_value=np.nan, copy=True)
     out[inbin] = a + rng.random(k.shape) * (b - a)
     return pd.Series(out, name=col.name, dtype="float64")

@@ -412,3 +412,54 @@ def model_summary(model: Any, *, notes: Sequence[str] = (),
                                                 "patient)"} if v.get("role") == "key" else {})}
             for k, v in ((import_report or {}).get("columns") or {}).items()],
     }
+
+
+def report_release(
+    model_path: str | os.PathLike[str],
+    synthetic_path: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    spec: str | os.PathLike[str] | None = None,
+    validation: Literal["needed", "full"] = "needed",
+) -> Any:
+    """Write the reports of an existing model and synthetic table into a new ``out``.
+
+    The real ``inputs`` (the model's source) serve the custodian's internal validation only;
+    the model was fitted before, so nothing is spent.  Without the holdout of the original
+    run the internal report has no privacy-risk baselines and its TSTR uses a split of the
+    real data.
+    """
+    from fhirsynth.export.tables import write_table
+    from fhirsynth.model import FittedModel
+    from fhirsynth.report.release import write_reports
+
+    model = FittedModel.from_json(model_path)
+    table_spec = load_run_spec(inputs, spec) if spec is not None else None
+    sp = Path(synthetic_path)
+    try:
+        synthetic = (pd.read_parquet(sp) if sp.suffix == ".parquet"
+                     else pd.read_csv(sp, dtype=str, keep_default_na=False))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{sp}: cannot read the synthetic table ({type(exc).__name__})") \
+            from None
+    real, import_report = read_input(inputs, table_spec or load_run_spec(inputs, None),
+                                     validation=validation)
+    dest = Path(out).resolve()
+    tmp = _prepare_out(dest, overwrite=False)
+    try:
+        outputs = [write_table(synthetic, tmp / "synthetic" / sp.name,
+                               format="parquet" if sp.suffix == ".parquet" else "csv")]
+        shutil.copyfile(model_path, tmp / "model.json")
+        outputs.append(tmp / "model.json")
+        paths = write_reports(
+            tmp, spec=model.spec, real_train=real, real_holdout=None,
+            synthetic=synthetic, budget_table=model.budget, model_summary=model_summary(model),
+            import_report=import_report, config={"report_only": True}, inputs=inputs,
+            outputs=outputs, dataset=model.spec.name,
+            source_fingerprint=fingerprint_files([Path(p) for p in inputs]))
+        _move_into_place(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return paths

@@ -137,3 +137,17 @@ def test_killing_the_run_leaves_no_complete_looking_output_and_keeps_the_charge(
     summary = Ledger(ledger).summary()[0]
     assert summary.spent_epsilon == pytest.approx(1.0)
     assert [r.status for r in summary.releases] == ["charged"]
+
+
+def test_report_command_rebuilds_reports_for_an_existing_release(release, tmp_path):
+    result, _ = release
+    out = tmp_path / "reports"
+    proc = subprocess.run([*CLI, "report", str(result.out / "model.json"),
+                           str(result.out / "synthetic" / "patients.csv"), "--real",
+                           str(FIXTURES), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for rel in ("report.pdf", "internal/validation.pdf", "audit.json"):
+        assert (out / rel).is_file()
+    audit = json.loads((out / "audit.json").read_text())
+    assert audit["epsilon_total"] == 1.0
+    assert subprocess.run([*CLI, "verify", str(out)], capture_output=True).returncode == 0

@@ -2,11 +2,11 @@
 
 Every command turns a :class:`~fhirsynth.errors.FhirsynthError` into one message on stderr
 and exit status 2, and any other failure into one line and exit status 3; nothing reaches
-the user as a bare traceback.  Commands are registered by :mod:`.learn`, :mod:`.ledger` and
-:mod:`.release`.
+the user as a bare traceback.  Commands are registered by :mod:`.audit`, :mod:`.learn`,
+:mod:`.ledger` and :mod:`.release`.
 """
 
-from fhirsynth.cli import learn, ledger, release  # noqa: F401  (register the commands)
+from fhirsynth.cli import audit, learn, ledger, release  # noqa: F401  (register the commands)
 from fhirsynth.cli._app import app, console, friendly_errors, main
 
 __all__ = ["app", "console", "friendly_errors", "main"]

@@ -14,17 +14,15 @@ from fhirsynth.cli._app import app, console, friendly_errors
 # (block owned by the learn branch: fit, sample and inspect a DP Bayesian network)
 
 
-def _read_table(path: Path) -> Any:
-    import pandas as pd
-
+def _read_table(path: Path, spec: Any) -> Any:
+    """The patient table of a CSV under its schema (the same reader as ``run``)."""
     from fhirsynth.errors import TableInputError
+    from fhirsynth.ingest.csv import read_csv_table
 
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise TableInputError(f"{path}: file not found") from None
-    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise TableInputError(f"{path}: not a readable CSV ({type(exc).__name__})") from None
+    if not path.is_file():
+        raise TableInputError(f"{path}: file not found")
+    table, _ = read_csv_table(path, spec)
+    return table
 
 
 @app.command("fit")
@@ -49,7 +47,7 @@ def fit_cmd(
     budget = PrivacyBudget.parse(epsilon, delta)
     spec = load_spec(schema)
     config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows)
-    df = _read_table(table)
+    df = _read_table(table, spec)
     synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta, config=config,
                         random_state=seed)
     synth.fit(df)

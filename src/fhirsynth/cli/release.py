@@ -42,9 +42,10 @@ def ingest_cmd(
                   console=console, transient=True) as bar:
         task = bar.add_task("reading", total=None)
 
-        def tick(n: int) -> None:
-            rate = n / max(time.perf_counter() - t0, 1e-9)
-            bar.update(task, description=f"{n} patients ({rate:,.0f}/s)")
+        def tick(n: int, resources: int) -> None:
+            secs = max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, description=f"{n:,} patients ({n / secs:,.0f}/s), {resources:,} "
+                                         f"resources ({resources / secs:,.0f}/s)")
 
         table, report = read_input(inputs, table_spec, validation=validate,  # type: ignore[arg-type]
                                    strict=strict, on_patient=tick)
@@ -151,3 +152,23 @@ def _print_run_summary(r: Any) -> None:
     console.print(t)
     console.print("[bold]report.pdf, audit.json, model.json and synthetic/ may be shared; "
                   "internal/ stays with the custodian.[/]")
+
+
+@app.command("report")
+@friendly_errors
+def report_cmd(
+    model: Path = typer.Argument(..., help="Model JSON of a release."),
+    synthetic: Path = typer.Argument(..., help="Its synthetic table (.csv or .parquet)."),
+    inputs: list[Path] = typer.Option(..., "--real", help="The real input the model came "
+                                      "from (FHIR files/folders or one CSV); repeat."),
+    out: Path = typer.Option(..., "--out", help="Directory to create for the reports."),
+    spec: Path | None = typer.Option(None, "--spec", "--schema",
+                                     help="Feature spec (FHIR) or schema (CSV)."),
+) -> None:
+    """Write report.pdf, internal/validation.pdf and audit.json for an existing model."""
+    from fhirsynth.pipeline import report_release
+
+    with console.status("evaluating and writing the reports"):
+        paths = report_release(model, synthetic, inputs, out, spec=spec)
+    console.print(f"reports written to {out}: {paths.report.name}, internal/"
+                  f"{paths.validation.name}, {paths.audit.name}")

@@ -27,12 +27,13 @@ def read_fhir(
     *,
     validation: Literal["needed", "full"] = "needed",
     strict: bool = False,
-    on_patient: Callable[[int], None] | None = None,
+    on_patient: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per patient of FHIR input under a feature spec, and the import report.
 
     Only the elements the spec reads are validated in the default mode; ``full`` validates
-    every resource.  ``on_patient(count)`` is called after each patient (progress).
+    every resource.  ``on_patient(patients, resources)`` is called after each patient with
+    the running counts (progress).
     """
     from fhirsynth.ingest.features import ExtractReport, extract_table, spec_reads
     from fhirsynth.ingest.fhir import ImportReport, ReaderConfig, iter_patients
@@ -42,7 +43,7 @@ def read_fhir(
     cfg = ReaderConfig(needed=spec_reads(spec), validation=validation, strict=strict)
     records = iter_patients(list(paths), report=report, config=cfg)
     if on_patient is not None:
-        records = _counting(records, on_patient)
+        records = _counting(records, lambda n: on_patient(n, sum(report.resources_read.values())))
     table = extract_table(records, spec, extract)
     out = report.to_dict()
     out["extraction"] = {"counts": dict(sorted(extract.counts.items())),
@@ -62,7 +63,7 @@ def read_input(
     *,
     validation: Literal["needed", "full"] = "needed",
     strict: bool = False,
-    on_patient: Callable[[int], None] | None = None,
+    on_patient: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The patient table of FHIR input or of one clinical CSV (chosen by file suffix)."""
     ps = [Path(p) for p in paths]

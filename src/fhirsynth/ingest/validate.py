@@ -2,10 +2,10 @@
 
 Cleaning (always): unknown top-level elements, extensions without ``url`` and narrative text
 are removed and each removal becomes an :class:`~fhirsynth.errors.Issue`; attachment data is
-stripped.  Validation checks either the whole resource (``full``) or only the elements the
+stripped.  Validation checks either every element (``full``) or only the elements the
 feature spec reads plus the required and the top-level date ones (``projection``), element by
-element with a cache, so one bad element or entry never loses the others.  Messages never
-quote a value.
+element through the models' field types with a cache, so one bad element or entry never loses
+the others.  Messages never quote a value.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from fhirsynth.errors import ConfigError, Issue
+from fhirsynth.ingest.clean import as_list, clean_resource, format_path
 from fhirsynth.ingest.report import ImportReport
 from fhirsynth.ingest.versions import (
     R4_NOT_IN_R4B,
     check_resource_version,
-    element_version_hint,
     is_resource_type,
     model_class,
 )
@@ -53,25 +53,10 @@ DEFAULT_NEEDED: dict[str, frozenset[str]] = {
     "AllergyIntolerance": frozenset({"code", "clinicalStatus", "recordedDate"}),
 }
 
-_FREE_TEXT: dict[str, tuple[tuple[str, ...], ...]] = {
-    "DocumentReference": (("content", "attachment"),),
-    "DiagnosticReport": (("presentedForm",),),
-    "Media": (("content",),),
-}
-_PEOPLE = frozenset({"Practitioner", "RelatedPerson", "Person", "Patient"})
-_IDENTIFYING = frozenset({"name", "telecom", "address", "photo", "identifier", "contact"})
 _CACHE_LIMIT = 200_000
 _FHIR_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 _NO_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
 _ISO_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
-
-
-def format_path(parts: Iterable[Any]) -> str:
-    """``("extension", 0, "url")`` -> ``extension[0].url``."""
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
 
 
 def iter_references(value: Any) -> Iterator[str]:
@@ -217,8 +202,11 @@ class Validator:
             if not is_resource_type(fhir_version, rtype):
                 raise ConfigError(f"needed: {rtype!r} is not a FHIR {fhir_version} resource type")
             info = self.info(rtype)
+            # the projection: what the spec reads, the patient link, and what the model
+            # requires (with the ``_element`` siblings of primitives)
             keys = {k for k in PATIENT_KEYS if k in info.aliases}
-            self.needed[rtype] = info.expand(names) | keys
+            required = {a for r in info.required for a in (r, "_" + r) if a in info.aliases}
+            self.needed[rtype] = info.expand(names) | keys | required
 
     def info(self, resource_type: str) -> _TypeInfo:
         """Model facts for one resource type (cached)."""
@@ -239,17 +227,14 @@ class Validator:
                        if rtype in R4_NOT_IN_R4B else "unknown resource type; skipped")
             return self._reject(str(rtype), [Issue(where, problem, label)])
         info = self.info(rtype)
-        self._clean(resource, info, label, where)
+        clean_resource(resource, info.aliases, label, where, self.report)
 
         if self.full:
-            try:
-                info.model.model_validate(resource)
-                self.report.validations["full"] += 1
-                ok = True
-            except ValidationError:
-                ok = self._elements(resource, info, sorted(set(resource) - {"resourceType"}),
-                                    label, where, use_cache=False)
-                self.report.validations["full"] += 1
+            # every element, one at a time through the model's own field types (cached);
+            # the resource-level rules (required, choice, nulls) are applied by _elements
+            names = [n for n in resource if n != "resourceType"]
+            ok = self._elements(resource, info, names, label, where, use_cache=True)
+            self.report.validations["full"] += 1
         elif rtype in self.needed:
             wanted = self.needed[rtype] | info.dates
             names = [n for n in wanted if n in resource]
@@ -263,59 +248,6 @@ class Validator:
         self._check_contained_refs(resource, label, where)
         self.report.resources_accepted[rtype] += 1
         return resource
-
-    # -- cleaning ------------------------------------------------------------------------
-
-    def _clean(self, r: dict[str, Any], info: _TypeInfo, label: str, where: str) -> None:
-        rtype = info.resource_type
-        for key in [k for k in r if k not in info.aliases and k != "resourceType"]:
-            del r[key]
-            self.report.unknown_elements[rtype][key] += 1
-            self.report.add_issue(Issue(where, "unknown element, dropped"
-                                        + element_version_hint(rtype, key), label, key))
-        if "text" in r:
-            text = r.pop("text")
-            self.report.stripped["text"] += 1
-            if not (isinstance(text, dict) and "div" in text):
-                self.report.add_issue(Issue(where, "narrative without div (required), dropped",
-                                            label, "text.div"))
-        for c in r.get("contained") or ():
-            if not isinstance(c, dict):
-                continue
-            if "text" in c:
-                del c["text"]
-                self.report.stripped["contained.text"] += 1
-            if c.get("resourceType") in _PEOPLE:
-                # a contained person is never a feature; its name and contacts identify
-                for key in _IDENTIFYING & c.keys():
-                    del c[key]
-                    self.report.stripped[f"contained {c['resourceType']}.{key}"] += 1
-        for key in ("extension", "modifierExtension"):
-            if isinstance(r.get(key), list):
-                self._clean_extensions(r[key], (key,), label, where)
-        for path in _FREE_TEXT.get(rtype, ()):
-            self._strip_data(r.get(path[0]), path[1:], f"{rtype}.{'.'.join(path)}.data")
-
-    def _clean_extensions(self, items: list[Any], path: tuple[Any, ...], label: str,
-                          where: str) -> None:
-        for i in range(len(items) - 1, -1, -1):
-            ext = items[i]
-            if not (isinstance(ext, dict) and isinstance(ext.get("url"), str)):
-                del items[i]
-                self.report.add_issue(Issue(where, "extension has no url, dropped", label,
-                                            format_path((*path, i))))
-            elif isinstance(ext.get("extension"), list):
-                self._clean_extensions(ext["extension"], (*path, i, "extension"), label, where)
-
-    def _strip_data(self, value: Any, rest: tuple[str, ...], counter: str) -> None:
-        for item in value if isinstance(value, list) else [value]:
-            if not isinstance(item, dict):
-                continue
-            if rest:
-                self._strip_data(item.get(rest[0]), rest[1:], counter)
-            elif "data" in item:
-                del item["data"]
-                self.report.stripped[counter] += 1
 
     # -- validation ----------------------------------------------------------------------
 
@@ -419,7 +351,7 @@ class Validator:
             names = ("medicationReference",)
         else:
             return
-        ids = {c.get("id") for c in r.get("contained") or () if isinstance(c, dict)}
+        ids = {c.get("id") for c in as_list(r.get("contained")) if isinstance(c, dict)}
         for name in names:
             if name in ("contained", "resourceType") or name not in r:
                 continue
