@@ -25,13 +25,14 @@ import pandas as pd
 
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec, load_spec
-from fhirsynth.errors import ConfigError, InputError
+from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
 from fhirsynth.export.harmonise import harmonise
 from fhirsynth.ingest import read_input
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import Ledger, fingerprint_files
 
-__all__ = ["RunConfig", "RunResult", "load_run_spec", "model_summary", "run_release"]
+__all__ = ["RunConfig", "RunResult", "load_run_spec", "model_summary", "run_release",
+           "with_fresh_keys"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +114,14 @@ class RunConfig:
             raise ConfigError(f"formats ({list(self.formats)!r}) must be 'csv' and/or 'parquet'")
 
     def public(self) -> dict[str, Any]:
-        """The configuration as it may appear in a shareable record (no seed, no paths)."""
+        """The configuration as it may appear in a shareable record (no seed, no paths).
+
+        ``fhir_version`` is the FHIR version of the reader and of any FHIR output (case 001).
+        """
+        from fhirsynth.export.fhir import FHIR_VERSION
+
         return {
+            "fhir_version": FHIR_VERSION,
             "epsilon": float(self.epsilon), "delta": float(self.delta),
             "rows": self.rows, "holdout": self.holdout, "validation": self.validation,
             "strict": self.strict, "formats": list(self.formats), "fhir": self.fhir,
@@ -221,20 +228,6 @@ def _check_rows_dropped(report: dict[str, Any], kept: int) -> list[str]:
     return [f"{dropped} row(s) did not fit the schema and were dropped; first: {first}"]
 
 
-def _check_cohort_size(n_all: int, n_train: int, cfg: RunConfig) -> None:
-    """The minimum-size refusal, before anything is charged or drawn."""
-    from fhirsynth.errors import TooFewRowsError
-
-    if n_all == 0:
-        raise InputError("no patients found in the input (no Patient resources, or no rows)")
-    if n_train < cfg.learn.min_rows and not cfg.learn.allow_few_rows:
-        held = "" if n_train == n_all else f" after holding out {n_all - n_train} for " \
-            "internal validation (--holdout)"
-        raise TooFewRowsError(
-            f"need at least {cfg.learn.min_rows} patients to fit a DP model (--min-rows); "
-            f"got {n_train}{held}. Nothing was charged to the ledger.")
-
-
 def _default_rows(model: Any, cfg: RunConfig, notes: list[str]) -> int:
     """The noisy patient count (already released), never below a public floor."""
     noisy = model.info.get("n_patients_noisy")
@@ -324,8 +317,10 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     seconds["ingest"] = time.perf_counter() - t0
     logger.info("ingested %d patients, %d columns", len(table), table.shape[1])
     warnings_: list[str] = _check_rows_dropped(import_report, len(table))
+    if len(table) == 0:
+        raise InputError("no patients found in the input (no Patient resources, or no rows)")
+    _check_size(len(table), cfg)
     train, holdout = _split(table, cfg.holdout, rng)
-    _check_cohort_size(len(table), len(train), cfg)
 
     tmp = _prepare_out(out, out_check)
     try:
@@ -348,6 +343,8 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         synthetic = synth.sample(int(n_out), random_state=sample_seed)
         synthetic = harmonise(spec, synthetic, np.random.default_rng(
             None if cfg.seed is None else cfg.seed + 3))
+        synthetic = with_fresh_keys(spec, synthetic, np.random.default_rng(
+            None if cfg.seed is None else cfg.seed + 4))
         seconds["sample"] = time.perf_counter() - t
 
         note("export")
@@ -370,7 +367,8 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         t = time.perf_counter()
         paths = write_reports(
             tmp, spec=spec, real_train=train, real_holdout=holdout, synthetic=synthetic,
-            budget_table=model.budget, model_summary=model_summary(model),
+            budget_table=model.budget,
+            model_summary=model_summary(model, notes=_notes(cfg), import_report=import_report),
             import_report=import_report, config=cfg.public(), inputs=inputs,
             outputs=list(outputs.values()), run_id=run_id, dataset=spec.name,
             source_fingerprint=source)
@@ -396,6 +394,51 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         seconds=seconds, notes=warnings_)
 
 
+def _check_size(n: int, cfg: RunConfig) -> None:
+    """Refuse a cohort too small to fit *before* the ledger is charged (case 015)."""
+    lc = cfg.learn
+    if lc.allow_few_rows:
+        return
+    n_train = n if cfg.holdout <= 0 or n < 10 else n - int(round(cfg.holdout * n))
+    if n < lc.min_rows:
+        raise TooFewRowsError(f"need at least {lc.min_rows} rows to fit a DP model (min_rows); "
+                              f"got {n} (--allow-few-rows fits anyway, with a warning in the "
+                              "report); no budget was spent")
+    if n_train < lc.min_rows:
+        raise TooFewRowsError(
+            f"need at least {lc.min_rows} rows to fit a DP model (min_rows); got {n}, of which "
+            f"{n - n_train} are held out for internal validation (--holdout 0 fits on every "
+            "patient); no budget was spent")
+
+
+def _notes(cfg: RunConfig) -> list[str]:
+    """Warnings for the shareable report, from the configuration only (never the data: even
+    "the cohort was below min_rows" would be an exact, un-noised fact about it)."""
+    if cfg.learn.allow_few_rows:
+        return [f"the minimum cohort size (min_rows = {cfg.learn.min_rows}) was overridden "
+                "(--allow-few-rows); on a cohort that small the output is dominated by noise "
+                "and its utility is unreliable"]
+    return []
+
+
+def with_fresh_keys(spec: TableSpec, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """A copy of ``df`` with a fresh random UUIDv4 per row in each ``key`` column of the spec.
+
+    Key columns are never modelled (case 021); the synthetic patients get new keys drawn
+    from ``rng`` alone, so no input key can reappear.
+    """
+    keys = [c.name for c in spec.columns if c.role == "key"]
+    if not keys:
+        return df
+    out = df.copy()
+    for name in keys:
+        raw = rng.integers(0, 256, size=(len(out), 16), dtype=np.uint8)
+        out[name] = pd.array([str(uuid.UUID(bytes=bytes(r), version=4)) for r in raw],
+                             dtype="string")
+    order = [c.name for c in spec.columns if c.name in out.columns]
+    return out[order + [c for c in out.columns if c not in order]]
+
+
 def _headline(tmp_eval: Path) -> dict[str, Any]:
     import json
 
@@ -412,12 +455,24 @@ def _headline(tmp_eval: Path) -> dict[str, Any]:
     return out
 
 
-def model_summary(model: Any) -> dict[str, Any]:
+MISSINGNESS = (
+    "Missing values are modelled, not imputed: in every nullable column \"missing\" is a "
+    "state of its own, learned jointly with the other columns by the same DP measurements, "
+    "so missingness that depends on other columns (not missing at random) can be kept as "
+    "far as the network's structure and the noise allow. Columns declared not nullable "
+    "have no missing state.")
+
+
+def model_summary(model: Any, *, notes: Sequence[str] = (),
+                  import_report: dict[str, Any] | None = None) -> dict[str, Any]:
     """Public facts of a fitted model for the shareable report.
 
     ``released_marginals`` are the one-way marginals the released model implies, computed
     exactly from its noisy conditional tables by variable elimination: post-processing of
-    DP outputs, so they may be shown beside the synthetic data's own shares.
+    DP outputs, so they may be shown beside the synthetic data's own shares.  The rest is
+    data-independent: how missingness is modelled, the columns the public schema declares
+    constant (one state), warnings of the fit (``notes``) and, for CSV input, the class and
+    treatment of each input column (read from the header, never from cell values).
     """
     from pgmpy.inference import VariableElimination
 
@@ -437,6 +492,13 @@ def model_summary(model: Any) -> dict[str, Any]:
         "graph": model.graph(),
         "released_marginals": marginals,
         "n_patients_noisy": model.info.get("n_patients_noisy"),
+        "missingness": MISSINGNESS,
+        "constant_columns": [c.name for c in model.spec.modelled if c.n_states == 1],
+        "notes": list(notes),
+        "input_columns": [
+            {"column": k, **v, **({"treatment": "regenerate (fresh UUIDv4 per synthetic "
+                                                "patient)"} if v.get("role") == "key" else {})}
+            for k, v in ((import_report or {}).get("columns") or {}).items()],
     }
 
 

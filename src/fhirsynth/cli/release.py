@@ -99,6 +99,9 @@ def run_cmd(
     holdout: float = typer.Option(0.2, "--holdout", help="Share of patients held out for "
                                   "internal validation (0 to 0.5)."),
     min_rows: int = typer.Option(50, "--min-rows", help="Refuse smaller cohorts."),
+    allow_few_rows: bool = typer.Option(
+        False, "--allow-few-rows", help="Fit below --min-rows anyway; the report warns that "
+        "utility is unreliable."),
     degree: int | None = typer.Option(None, "--degree", help="Max parents per column (k)."),
     validate: str = typer.Option("needed", "--validate", help="'needed' or 'full'."),
     strict: bool = typer.Option(False, "--strict", help="Fail on any invalid element or "
@@ -118,7 +121,8 @@ def run_cmd(
     cfg = RunConfig(inputs=inputs, out=out, epsilon=budget.epsilon, delta=budget.delta,
                     spec=spec, rows=rows, seed=seed, ledger=ledger, holdout=holdout,
                     validation=validate, strict=strict,  # type: ignore[arg-type]
-                    learn=LearnConfig(min_rows=min_rows, degree=degree), overwrite=overwrite)
+                    learn=LearnConfig(min_rows=min_rows, degree=degree,
+                                      allow_few_rows=allow_few_rows), overwrite=overwrite)
     import signal
 
     interrupted = False

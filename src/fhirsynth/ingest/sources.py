@@ -50,6 +50,9 @@ def _kind(path: Path) -> str | None:
     return None
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def _open(path: Path) -> Any:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
@@ -68,8 +71,9 @@ def read_bytes(path: Path) -> bytes:
 
 
 def read_json(path: Path) -> Any:
-    """Parse one JSON file; malformed JSON raises :class:`InputError` with line and column."""
-    data = read_bytes(path)
+    """Parse one JSON file; malformed JSON raises :class:`InputError` with line and column.
+    A leading UTF-8 byte-order mark is accepted (case 023)."""
+    data = read_bytes(path).removeprefix(_BOM)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -83,6 +87,8 @@ def iter_ndjson(path: Path) -> Iterator[tuple[int, bytes, Any]]:
     try:
         with _open(path) as fh:
             for lineno, line in enumerate(fh, start=1):  # noqa: B007
+                if lineno == 1:
+                    line = line.removeprefix(_BOM)
                 if not line.strip():
                     continue
                 try:

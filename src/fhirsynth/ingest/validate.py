@@ -3,9 +3,9 @@
 Cleaning (always): unknown top-level elements, extensions without ``url`` and narrative text
 are removed and each removal becomes an :class:`~fhirsynth.errors.Issue`; attachment data is
 stripped.  Validation checks either every element (``full``) or only the elements the
-feature spec reads plus the required ones (``projection``), element by element through the
-models' field types with a cache, so one bad element or entry never loses the others.
-Messages never quote a value.
+feature spec reads plus the required and the top-level date ones (``projection``), element by
+element through the models' field types with a cache, so one bad element or entry never loses
+the others.  Messages never quote a value.
 """
 
 from __future__ import annotations
@@ -134,6 +134,14 @@ class _TypeInfo:
         names += [fields[n].alias or n for n, _ext in self.model.get_required_fields(None)]
         return tuple(dict.fromkeys(names))
 
+    @cached_property
+    def dates(self) -> frozenset[str]:
+        """Top-level date, dateTime and instant elements: always checked (case 004); an
+        invalid one the spec does not read is dropped and reported, the resource kept."""
+        return frozenset((f.alias or n) for n, f in self.model.model_fields.items()
+                         if "datetime." in str(f.annotation) and "List" not in str(f.annotation)
+                         and "list" not in str(f.annotation))
+
     def critical(self, needed: frozenset[str]) -> frozenset[str]:
         """Needed or required elements: invalid ones drop the resource (cached)."""
         cache = self.__dict__.setdefault("_critical", {})
@@ -228,7 +236,8 @@ class Validator:
             ok = self._elements(resource, info, names, label, where, use_cache=True)
             self.report.validations["full"] += 1
         elif rtype in self.needed:
-            names = [n for n in self.needed[rtype] if n in resource]
+            wanted = self.needed[rtype] | info.dates
+            names = [n for n in wanted if n in resource]
             ok = self._elements(resource, info, names, label, where, use_cache=True)
             self.report.validations["projection (elements the spec reads)"] += 1
         else:

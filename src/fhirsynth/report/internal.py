@@ -2,9 +2,11 @@
 
 Every page is marked "CUSTODIAN ONLY — contains statistics of the real data".  Sections:
 overview and TVD summary, per-column summaries, real-vs-synthetic marginal plots, Cramér's V
-heatmaps, TSTR/TRTR, privacy-risk tests, subgroup fidelity, the Safe Harbor scan and the
-import report counts.  Input is the JSON of :func:`fhirsynth.evaluate.evaluate_fidelity` and
-:func:`fhirsynth.evaluate.evaluate_privacy`, plus real and synthetic state shares.
+heatmaps, TSTR/TRTR, privacy-risk tests, subgroup fidelity, the Safe Harbor scan, the
+import report counts (with each input column's class and treatment) and the categories that
+occur only once in the training data.  Input is the JSON of
+:func:`fhirsynth.evaluate.evaluate_fidelity` and :func:`fhirsynth.evaluate.evaluate_privacy`,
+plus real and synthetic state shares.
 """
 
 from __future__ import annotations
@@ -161,6 +163,27 @@ MAX_IMPORT_ROWS = 120
 MAX_IMPORT_ISSUES = 40
 
 
+def _column_classes(cols: Mapping[str, Any], s: Styles) -> list[Any]:
+    rows = [[name, (c or {}).get("role", ""), (c or {}).get("treatment", "")]
+            for name, c in cols.items()]
+    return [para("Input columns: class and treatment", s.h2),
+            table(["input column", "class", "treatment"], rows, [3.4, 2.6, 4], s)]
+
+
+def _singletons(found: Sequence[Mapping[str, Any]], s: Styles) -> list[Any]:
+    out = [para("Singleton categories in the training data", s.h2)]
+    if not found:
+        return out + [para("No category of a modelled column occurs exactly once.", s.body)]
+    out.append(para(
+        "These categories occur exactly once among the real training patients. The model "
+        "only saw them through DP noise, but a unique value is a re-identification risk: "
+        "consider coarsening the column or leaving the category out of the public domain. "
+        "This list is a statistic of the real data and stays with the custodian.", s.body))
+    out.append(table(["column", "category"], [[f["column"], f["category"]] for f in found],
+                     [3.4, 6.6], s))
+    return out
+
+
 def _import_report(rep: Mapping[str, Any] | None, s: Styles) -> list[Any]:
     out = [para("Import report", s.h2)]
     if not rep:
@@ -170,10 +193,15 @@ def _import_report(rep: Mapping[str, Any] | None, s: Styles) -> list[Any]:
     for k, v in rep.items():
         if k == "issues" and isinstance(v, list):
             issues += [str(i) for i in v]
+        elif k == "columns" and isinstance(v, Mapping):
+            continue
         elif isinstance(v, Mapping):
             for k2, v2 in v.items():
                 if k2 == "issues" and isinstance(v2, list):
                     issues += [str(i) for i in v2]
+                elif isinstance(v2, Mapping) and all(
+                        not isinstance(x, Mapping | list) for x in v2.values()):
+                    rows += [[f"{k}: {k2}.{k3}", v3] for k3, v3 in v2.items()]
                 elif isinstance(v2, Mapping | list):
                     rows.append([f"{k}: {k2}", len(v2)])
                 else:
@@ -183,6 +211,8 @@ def _import_report(rep: Mapping[str, Any] | None, s: Styles) -> list[Any]:
         else:
             rows.append([k, v])
     out.append(table(["item", "count"], rows[:MAX_IMPORT_ROWS], [7, 3], s, align_right=(1,)))
+    if isinstance(rep.get("columns"), Mapping) and rep["columns"]:
+        out += _column_classes(rep["columns"], s)
     if issues:
         shown = issues[:MAX_IMPORT_ISSUES]
         out.append(para(f"First {len(shown)} of {len(issues)} issue(s) (locations and kinds only)",
@@ -206,4 +236,5 @@ def internal_story(
         *_privacy(evaluation.get("privacy"), s), *_subgroups(fid, s),
         PageBreak(), *_safe_harbor(evaluation.get("safe_harbor", {}), s),
         *_import_report(import_report, s),
+        *_singletons(evaluation.get("singletons") or [], s),
     ]

@@ -38,7 +38,7 @@ from fhirsynth.report.pdf import CUSTODIAN_BANNER, build_pdf
 from fhirsynth.report.shareable import ShareableContext, shareable_story
 from fhirsynth.report.text import clean
 
-__all__ = ["ReportPaths", "input_entries", "write_reports"]
+__all__ = ["ReportPaths", "input_entries", "singleton_categories", "write_reports"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,21 @@ def _shares(spec: TableSpec, real: pd.DataFrame, synth: pd.DataFrame) -> dict[st
     return {name: {"states": list(dr.labels[j]), "real": marginal(dr, (j,)).tolist(),
                    "synthetic": marginal(ds, (j,)).tolist()}
             for j, name in enumerate(dr.columns)}
+
+
+def singleton_categories(spec: TableSpec, real: pd.DataFrame) -> list[dict[str, Any]]:
+    """Categories of modelled categorical columns that occur exactly once in ``real``.
+
+    A statistic of the real data: for ``internal/`` only, never for the shareable report.
+    """
+    found = []
+    for c in spec.modelled:
+        if c.kind != "categorical" or c.name not in real.columns:
+            continue
+        counts = real[c.name].dropna().astype(str).value_counts()
+        found += [{"column": c.name, "category": str(v)}
+                  for v in sorted(counts.index[counts == 1])]
+    return found
 
 
 def _scan_outputs(spec: TableSpec, synthetic: pd.DataFrame, out_dir: Path,
@@ -168,7 +183,8 @@ def write_reports(
         privacy = evaluate_privacy(spec, real_train, real_holdout, synthetic,
                                    sensitive=list(sensitive) if sensitive else None)
     sh = _scan_outputs(spec, synthetic, out, out_paths).to_dict()
-    evaluation = {"fidelity": fidelity, "privacy": privacy, "safe_harbor": sh}
+    evaluation = {"fidelity": fidelity, "privacy": privacy, "safe_harbor": sh,
+                  "singletons": singleton_categories(spec, real_train)}
     eval_path = write_json_atomic(out / EVALUATION_NAME, evaluation)
 
     ctx = {"dataset": dataset, "run_id": run_id, "created": created_at.isoformat(),

@@ -154,6 +154,28 @@ def _public_facts(ctx: ShareableContext, s: Styles) -> list[Any]:
     ]
 
 
+def _modelling(ctx: ShareableContext, s: Styles) -> list[Any]:
+    ms = ctx.model_summary
+    out: list[Any] = [para("How the model was built", s.h2)]
+    if ms.get("missingness"):
+        out.append(para(ms["missingness"], s.body))
+    const = ms.get("constant_columns") or []
+    if const:
+        out.append(para("Constant by declaration (one state in the public schema, so not "
+                        "learned from the data and re-attached to every row): "
+                        + ", ".join(const) + ".", s.body))
+    for n in ms.get("notes") or []:
+        out.append(para(f"Warning: {n}.", s.body))
+    cols = ms.get("input_columns") or []
+    if cols:
+        out += [para("Input columns: class and treatment (from the header and the schema)",
+                     s.h2),
+                table(["input column", "class", "treatment"],
+                      [[c.get("column", ""), c.get("role", ""), c.get("treatment", "")]
+                       for c in cols], [3.4, 2.6, 4], s)]
+    return out if len(out) > 1 else []
+
+
 def _synthetic_stats(ctx: ShareableContext, s: Styles) -> list[Any]:
     rows = []
     for st in ctx.synthetic_stats:
@@ -255,7 +277,7 @@ def shareable_story(ctx: ShareableContext) -> list[Any]:
                   table(["kind", "file", "column / field", "count", "rule"],
                         [[f["description"], f["location"], f["field"], f["count"], f["rule"]]
                          for f in findings], [3.2, 2, 2.2, 0.9, 2], s, align_right=(3,))]
-    story += [PageBreak(), *_guarantee(ctx, s), *_public_facts(ctx, s),
+    story += [PageBreak(), *_guarantee(ctx, s), *_public_facts(ctx, s), *_modelling(ctx, s),
               *_synthetic_stats(ctx, s), *_fidelity(ctx, s), *_limitations(ctx.limitations, s),
               PageBreak(), para("Appendix: configuration", s.h1),
               para("The run's public configuration (no seed is ever written).", s.small)]
