@@ -29,7 +29,7 @@ from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
 from fhirsynth.export.harmonise import harmonise
 from fhirsynth.ingest import read_input
 from fhirsynth.privacy.budget import PrivacyBudget
-from fhirsynth.privacy.ledger import Ledger, fingerprint_files
+from fhirsynth.privacy.ledger import Ledger, default_ledger_path, fingerprint_files
 
 __all__ = ["RunConfig", "RunResult", "load_run_spec", "model_summary", "run_release",
            "with_fresh_keys"]
@@ -306,9 +306,10 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
 
-    ledger = Ledger(cfg.ledger)
+    ledger_path = Path(cfg.ledger) if cfg.ledger is not None else default_ledger_path()
     source = fingerprint_files(inputs)
-    _precheck_cap(ledger, source, budget)
+    if ledger_path.is_file():
+        _precheck_cap(Ledger(ledger_path), source, budget)
     out_check = _check_out(out, cfg.overwrite)
 
     note("ingest")
@@ -325,7 +326,9 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     tmp = _prepare_out(out, out_check)
     try:
         note("charge")
-        ledger.charge(source, budget, run_id=run_id, label=_label(inputs))
+        ledger = Ledger(ledger_path)
+        label = spec.name if cfg.spec is not None else _label(inputs)
+        ledger.charge(source, budget, run_id=run_id, label=label)
 
         note("learn")
         t = time.perf_counter()

@@ -612,8 +612,8 @@ def model013(shared_cases, tmp_path_factory):
 
 
 def test_013_sample_with_and_without_evidence_through_the_cli(model013):
-    for extra in ([], ["--where", "sex=f"], ["--where", "age_years in 3,18"]):
-        out = model013 / f"s{len(extra)}.csv"
+    for i, extra in enumerate(([], ["--where", "sex=f"], ["--where", "age_years in 3,18"])):
+        out = model013 / f"s{i}.csv"
         r = cli("sample", model013 / "m.json", "-n", "500", "--out", out, "--seed", "1", *extra)
         assert r.exit_code == 0, r.output
         s = pd.read_csv(out, dtype=str)
@@ -650,7 +650,8 @@ def test_013_sibling_integer_and_punctuated_labels(tmp_path):
     assert r.exit_code == 0, r.output
     model = out / "model.json"
     for where in ("ward=Ward B (north)", "pain_score=10"):
-        r = cli("sample", model, "-n", "200", "--out", tmp_path / "s.csv", "--where", where)
+        r = cli("sample", model, "-n", "200", "--out", tmp_path / "s.csv", "--where", where,
+                "--overwrite")
         assert r.exit_code == 0, r.output
         s = pd.read_csv(tmp_path / "s.csv", dtype=str)
         assert set(s["pain_score"].astype(int)) <= set(range(1, 11))
