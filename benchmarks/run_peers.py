@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from benchmarks.baseline import IndependentMarginals
@@ -88,17 +87,16 @@ def run_peer(method: str, ds: Dataset, eps: float, seed: int, n: int,
         samp = {f"{method}-{k}": v for k, v in samp.items()}
     else:
         outputs, samp = {method: f"{stem}.csv"}, {method: samp}
-    frames = {}
-    for name, path in outputs.items():
-        frames[name] = read_table(Path(path), ds.spec)
-        frames[name].attrs["raw"] = pd.read_csv(path, dtype=str, keep_default_na=False)
-    return {"outputs": frames, "fit_seconds": meta["fit_seconds"], "sample_seconds": samp,
-            "peak_rss_mb": meta["peak_rss_mb"], "rss_note": "child process ru_maxrss"}
+    frames = {name: read_table(Path(path), ds.spec) for name, path in outputs.items()}
+    raw = {name: pd.read_csv(path, dtype=str, keep_default_na=False)
+           for name, path in outputs.items()}
+    return {"outputs": frames, "raw": raw, "fit_seconds": meta["fit_seconds"],
+            "sample_seconds": samp, "peak_rss_mb": meta["peak_rss_mb"],
+            "rss_note": "child process ru_maxrss"}
 
 
-def decoding_checks(ds: Dataset, syn: pd.DataFrame) -> dict:
+def decoding_checks(ds: Dataset, syn: pd.DataFrame, raw: pd.DataFrame | None) -> dict:
     """Integers stay integers; point-mass share of zero in integer columns vs the real data."""
-    raw = syn.attrs.get("raw")
     out: dict = {"non_integer_values": 0, "zero_share": {}}
     for c in ds.spec.modelled:
         if c.kind != "numeric" or not c.integer:
@@ -145,7 +143,8 @@ def run(datasets: list[str], epsilons: list[float], seeds: list[int], methods: l
                                "sample_seconds": res["sample_seconds"][variant],
                                "peak_rss_mb": res["peak_rss_mb"], "rss_note": res["rss_note"]}
                         rec.update(evaluate(ds.train, ds.holdout, syn, ds.spec, seed=seed))
-                        rec["decoding"] = decoding_checks(ds, syn)
+                        raw = res.get("raw", {}).get(variant)
+                        rec["decoding"] = decoding_checks(ds, syn, raw)
                         results["records"].append(rec)
                         print(f"[{name}] {variant} eps={eps:g} seed={seed}: tvd2 "
                               f"{rec['tvd2_mean']:.4f} tvd3 {rec['tvd3_mean']:.4f} auc "

@@ -3,10 +3,12 @@
 Runs in the peers venv.  The public domain is declared, never inferred: categorical columns
 get their declared list through ``categorical_attribute_domain_file`` (values are written
 with a ``c_`` prefix so pandas keeps them strings, and the prefix is stripped on output);
-integer columns with one public state per integer are declared categorical over that integer
-list (so exact values such as Adult's capital-gain 0 stay point masses); other numeric
-columns get their public bounds through ``numerical_attribute_ranges`` and DataSynthesizer's
-own equal-width histogram (20 bins, fhirsynth's default) with uniform draws inside a bin.
+integer columns with one public state per integer and at most 20 values are declared
+categorical over that integer list; other numeric columns get their public bounds through
+``numerical_attribute_ranges`` and DataSynthesizer's own equal-width histogram (20 bins,
+fhirsynth's default) with uniform draws inside a bin, rounded for integer columns.  (Declaring
+Adult's 85-100-value integer columns categorical kept greedy_bayes running > 15 min on this
+machine; the histogram route loses exact point masses such as capital-gain 0.)
 
 Compatibility shim: DataSynthesizer 0.1.13 breaks on numpy 2 (see ``main``).
 
@@ -31,15 +33,22 @@ import _common  # noqa: E402
 PREFIX = "c_"
 
 
+#: integer columns with at most this many public values are declared categorical over the
+#: integer list (DataSynthesizer's own default category_threshold); wider ones use its
+#: equal-width histogram, which is far faster in greedy_bayes but smears point masses
+MAX_CATEGORICAL_INTEGERS = 20
+
+
 def _per_integer(c: dict) -> bool:
     e = np.asarray(c["edges"])
-    return bool(c["integer"]) and np.allclose(np.diff(e), 1.0) and float(e[0]) % 1 == 0.5
+    return (bool(c["integer"]) and np.allclose(np.diff(e), 1.0) and float(e[0]) % 1 == 0.5
+            and len(e) - 1 <= MAX_CATEGORICAL_INTEGERS)
 
 
 def main() -> None:
     args = _common.parse_args([("--k", {"type": int, "default": 2})])
-    from DataSynthesizer.DataDescriber import DataDescriber
     import DataSynthesizer.DataGenerator as generator_module
+    from DataSynthesizer.DataDescriber import DataDescriber
     from DataSynthesizer.DataGenerator import DataGenerator
 
     # numpy 2 prints parent tuples as "(np.int64(3),)" and DataGenerator eval()s those

@@ -70,7 +70,8 @@ def main() -> None:
             "cliques": [[names.index(a) for a in cl] for cl in model.cliques]}
     for kind in kinds:
         with _common.Timer() as t:
-            ds = model.synthetic_data(rows=args.n, method="round" if kind == "shipped" else "sample")
+            how = "round" if kind == "shipped" else "sample"
+            ds = model.synthetic_data(rows=args.n, method=how)
             if undo is not None:
                 ds = undo(ds)
             out = _common.decode(ds.df[names].to_numpy(), domain, rng)
