@@ -66,6 +66,7 @@ def test_metrics_tell_copy_from_noise(adult):
         adult.train, adult.holdout, adult.spec)
 
 
+@pytest.mark.slow
 def test_runner_quick_with_baseline_and_report(tmp_path, monkeypatch, shared_data):
     from benchmarks import make_report, run_peers
 
