@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	rm -rf demo-output
+	rm -rf demo-output demo-ledger.sqlite
 	$(BIN)/fhirsynth run fixtures/cohort --epsilon 1 --out demo-output --seed 7 --ledger demo-ledger.sqlite
 
 test: $(STAMP)

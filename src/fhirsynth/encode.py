@@ -24,6 +24,9 @@ from fhirsynth.errors import TableInputError
 
 __all__ = ["EncodeStats", "EncodedTable", "decode", "decode_column", "encode", "encode_column"]
 
+#: decimals kept when a float is drawn inside its bin
+DECIMALS = 2
+
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -83,7 +86,10 @@ def encode_column(col: Column, values: pd.Series, stats: EncodeStats | None = No
         codes[present] = is_t.astype(np.int32)
     elif col.kind == "categorical":
         lookup = {c: i for i, c in enumerate(col.categories)}
-        mapped = vals.map(lambda v: lookup.get(_category_str(v).strip(), -1)).to_numpy(np.int64)
+        # a copy: under copy-on-write .to_numpy() may hand back a read-only view
+        mapped = vals.map(lambda v: lookup.get(_category_str(v).strip(), -1)).to_numpy(
+            np.int64, copy=True
+        )
         unlisted = mapped < 0
         if unlisted.any():
             if not col.other:
@@ -190,7 +196,13 @@ def _decode_numeric(
         if miss.any():
             s[miss] = pd.NA
         return s
-    out[b] = lo + rng.random(k.shape) * (hi - lo)
+    x = lo + rng.random(k.shape) * (hi - lo)
+    # report-friendly precision, kept inside the bin (a rounded value never changes state)
+    step = 10.0 ** -DECIMALS
+    x = np.round(x, DECIMALS)
+    last = k == len(edges) - 2
+    x = np.where(~last & (x >= hi), x - step, x)
+    out[b] = np.clip(x, lo, hi)
     return pd.Series(out, name=col.name, dtype="float64")
 
 

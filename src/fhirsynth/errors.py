@@ -9,13 +9,16 @@ The tree::
     │   └── BudgetExhaustedError        the ledger's cap for a source would be passed
     ├── InputError                      input that cannot be read (file, line or entry, field)
     │   ├── FHIRValidationError         one or more invalid FHIR resources (collects them all)
+    │   │   └── FHIRVersionError        a resource of another FHIR version than the one configured
     │   └── TableInputError             a CSV row or column that does not fit its schema
     ├── ModelError                      a model that cannot be fitted, saved or loaded
     │   ├── TooFewRowsError             below the minimum cohort size for a DP fit
     │   └── NotFittedError(AttributeError)  sampling or reporting before fit
     ├── EvidenceError(ValueError)       conditional sampling on an unknown column or value,
     │                                   or evidence the model gives probability zero
-    └── ReportError                     a report or audit record that cannot be written/verified
+    ├── ReportError                     a report or audit record that cannot be written/verified
+    └── ExportError                     synthetic output that cannot be written or does not
+                                        validate (a bug, never bad input)
 
     PrivacyLeakWarning(RuntimeWarning)  something was read off the data without noise
     LowUtilityWarning(UserWarning)      the fit is valid but unlikely to be useful
@@ -34,7 +37,9 @@ __all__ = [
     "BudgetExhaustedError",
     "ConfigError",
     "EvidenceError",
+    "ExportError",
     "FHIRValidationError",
+    "FHIRVersionError",
     "FhirsynthError",
     "InputError",
     "Issue",
@@ -111,6 +116,10 @@ class FHIRValidationError(InputError):
     """One or more FHIR resources failed validation; ``issues`` lists every one."""
 
 
+class FHIRVersionError(FHIRValidationError):
+    """A resource (type, profile) belongs to another FHIR version than the configured one."""
+
+
 class TableInputError(InputError):
     """A clinical CSV does not fit its schema."""
 
@@ -133,6 +142,10 @@ class EvidenceError(FhirsynthError, ValueError):
 
 class ReportError(FhirsynthError):
     """A report or audit record cannot be written or does not verify."""
+
+
+class ExportError(FhirsynthError):
+    """Synthetic output cannot be written, or a generated resource does not validate."""
 
 
 class PrivacyLeakWarning(RuntimeWarning):

@@ -1,4 +1,4 @@
-"""The command line.  Logging handlers and progress bars live here and nowhere else.
+"""The command line.  Logging handlers and progress bars live in this package and nowhere else.
 
 Every command turns a :class:`~fhirsynth.errors.FhirsynthError` into one red message on
 stderr and exit status 2; nothing reaches the user as a bare traceback.
@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fhirsynth import __version__
 from fhirsynth.errors import FhirsynthError
@@ -38,16 +39,30 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except FhirsynthError as exc:
-            console.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             console.print("[bold red]interrupted[/]: no output was written")
             raise typer.Exit(code=130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # an unexpected failure: one line, no values, no traceback
+            logging.getLogger("fhirsynth").debug("internal error", exc_info=True)
+            console.print(
+                f"[bold red]internal error[/] ({type(exc).__name__}): fhirsynth failed "
+                "unexpectedly and wrote no output. Run again with -vv to see the traceback "
+                "(it may quote input values: keep it with the custodian) and report the issue."
+            )
+            raise typer.Exit(code=3) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def _setup_logging(verbose: int) -> None:
+    import warnings
+
+    # pgmpy announces its own API moves on import; they are not the user's concern
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"pgmpy(\..*)?$")
     level = logging.WARNING - 10 * min(verbose, 2)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -75,8 +90,6 @@ def _root(
 
 def main() -> None:
     """Console-script entry point."""
+    from fhirsynth.cli import learn, ledger, release  # noqa: F401  (register the commands)
+
     app()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,5 @@
+"""``python -m fhirsynth``."""
+
+from fhirsynth.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m fhirsynth.cli``."""
+
+from fhirsynth.cli import main
+
+main()

@@ -1,0 +1,148 @@
+"""Commands over one model: fit, sample, inspect; and the CSV column classifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from fhirsynth.cli._app import app, console, friendly_errors
+
+# ----------------------------------------------------------------- learn: fit / sample / inspect
+# (block owned by the learn branch: fit, sample and inspect a DP Bayesian network)
+
+
+def _read_table(path: Path, spec: Any) -> Any:
+    """The patient table of a CSV under its schema (the same reader as ``run``)."""
+    from fhirsynth.errors import TableInputError
+    from fhirsynth.ingest.csv import read_csv_table
+
+    if not path.is_file():
+        raise TableInputError(f"{path}: file not found")
+    table, _ = read_csv_table(path, spec)
+    return table
+
+
+@app.command("fit")
+@friendly_errors
+def fit_cmd(
+    table: Path = typer.Argument(..., help="Patient table, CSV, one row per patient."),
+    schema: Path = typer.Option(..., "--schema", help="Public table schema / feature spec."),
+    epsilon: str = typer.Option(..., "--epsilon", help="Total privacy loss epsilon (> 0)."),
+    delta: str = typer.Option("0", "--delta", help="delta in [0, 1) (unused by Laplace)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the model JSON."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only)."),
+    degree: int | None = typer.Option(None, "--degree", help="Max parents per column (k)."),
+    allow_few_rows: bool = typer.Option(
+        False, "--allow-few-rows", help="Fit below the minimum cohort size (low utility)."),
+) -> None:
+    """Fit a differentially private Bayesian network and save it as JSON."""
+    from fhirsynth.config import LearnConfig
+    from fhirsynth.domain import load_spec
+    from fhirsynth.privacy.budget import PrivacyBudget
+    from fhirsynth.synthesizer import Synthesizer
+
+    budget = PrivacyBudget.parse(epsilon, delta)
+    spec = load_spec(schema)
+    config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows)
+    df = _read_table(table, spec)
+    synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta, config=config,
+                        random_state=seed)
+    synth.fit(df)
+    synth.save(out)
+    console.print(f"model written to {out} (epsilon spent "
+                  f"{synth.accountant_.spent_epsilon:g} of {budget.epsilon:g})")
+
+
+@app.command("sample")
+@friendly_errors
+def sample_cmd(
+    model: Path = typer.Argument(..., help="Model JSON written by `fhirsynth fit`."),
+    n: int = typer.Option(..., "-n", help="Number of synthetic patients."),
+    out: Path = typer.Option(..., "--out", help="Output .csv or .parquet."),
+    where: list[str] = typer.Option([], "--where", help="Evidence, e.g. 'age>=60' (repeat)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only)."),
+) -> None:
+    """Sample synthetic patients from a fitted model (spends no budget)."""
+    import os
+    import tempfile
+
+    from fhirsynth.errors import ConfigError
+    from fhirsynth.synthesizer import Synthesizer
+
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise ConfigError(f"--out ({out}) must end in .csv or .parquet")
+    if n < 0:
+        raise ConfigError(f"-n ({n}) must be >= 0")
+    synth = Synthesizer.load(model)
+    df = synth.sample(n, evidence=list(where) or None, random_state=seed)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent or ".")
+    os.close(fd)
+    try:
+        if out.suffix.lower() == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    msg = f"{len(df)} rows written to {out}"
+    if where:
+        msg += f" (model probability of the evidence: {synth.last_evidence_probability_:.4g})"
+    console.print(msg)
+
+
+@app.command("inspect")
+@friendly_errors
+def inspect_cmd(
+    model: Path = typer.Argument(..., help="Model JSON written by `fhirsynth fit`."),
+) -> None:
+    """Print the network (parents of each column) and the privacy budget table."""
+    from rich.table import Table
+
+    from fhirsynth.model import FittedModel
+
+    m = FittedModel.from_json(model)
+    out = Console(highlight=False)
+    graph = Table(title="network: parents of each column")
+    graph.add_column("column")
+    graph.add_column("states", justify="right")
+    graph.add_column("parents")
+    for col, parents in m.graph().items():
+        graph.add_row(col, str(m.by_name[col].card), ", ".join(parents) or "-")
+    out.print(graph)
+    b = m.budget
+    tab = Table(title=f"privacy budget ({b['composition']})")
+    for h in ("step", "mechanism", "epsilon", "sensitivity"):
+        tab.add_column(h)
+    for s in b["steps"]:
+        tab.add_row(s["name"], s["mechanism"], f"{s['epsilon']:.6g}", f"{s['sensitivity']:g}")
+    tab.add_row("total", "", f"{b['epsilon_spent']:.6g} of {b['epsilon_total']:g}", "")
+    out.print(tab)
+
+
+
+# ----------------------------------------------------------------- features helper: columns
+@app.command("columns")
+@friendly_errors
+def columns_command(
+    csv_path: str = typer.Argument(..., help="A clinical CSV; only its header is read."),
+) -> None:
+    """Propose a class (key, identifier, quasi-identifier, feature) for each CSV column."""
+    import csv
+    from pathlib import Path
+
+    from fhirsynth.errors import TableInputError
+    from fhirsynth.ingest.csv import classify_columns
+
+    path = Path(csv_path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            header = next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TableInputError(f"{path}: cannot read the header ({type(exc).__name__})") from None
+    for name, cls in classify_columns(header).items():
+        typer.echo(f"{name}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
+# ------------------------------------------------------------- end features helper: columns

@@ -1,0 +1,84 @@
+"""Commands of the audit trail: verify a release, the persistent privacy ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fhirsynth.cli._app import app, friendly_errors
+
+# --------------------------------------------------------------------------------------------
+# report helper block: verify a release, the privacy ledger
+# --------------------------------------------------------------------------------------------
+
+ledger_app = typer.Typer(help="The persistent privacy ledger (caps and releases per source).",
+                         no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+_LEDGER_OPTION = typer.Option(None, "--ledger", help="Ledger file (default: user data dir).")
+
+
+@app.command("verify")
+@friendly_errors
+def verify_cmd(
+    directory: Path = typer.Argument(..., help="Release directory holding audit.json."),
+) -> None:
+    """Recompute the hashes of a release; exit 0 when intact, 1 when anything changed."""
+    from fhirsynth.report.audit import verify_release
+
+    result = verify_release(directory)
+    for label, names in (("changed", result.changed), ("missing", result.missing),
+                         ("added", result.added)):
+        for name in names:
+            typer.echo(f"{label}: {name}")
+    if result.ok:
+        typer.echo(f"intact: {result.checked} file(s) match audit.json")
+        return
+    typer.echo("TAMPERED: the release does not match its audit record", err=True)
+    raise typer.Exit(code=1)
+
+
+@ledger_app.command("set-cap")
+@friendly_errors
+def ledger_set_cap(
+    source: str = typer.Argument(..., help="Source fingerprint (64 hex) or an input path."),
+    epsilon: str = typer.Option(..., "--epsilon", help="Total epsilon over all releases."),
+    delta: str = typer.Option("0", "--delta", help="Total delta over all releases."),
+    label: str = typer.Option("", "--label", help="A name for the dataset in messages."),
+    ledger: Path | None = _LEDGER_OPTION,
+) -> None:
+    """Set the custodian's cap for a source dataset."""
+    from fhirsynth.privacy.budget import PrivacyBudget
+    from fhirsynth.privacy.ledger import Ledger, resolve_source
+
+    cap = PrivacyBudget.parse(epsilon, delta)
+    fp = resolve_source(source)
+    Ledger(ledger).set_cap(fp, cap.epsilon, cap.delta, label=label)
+    typer.echo(f"cap for {fp[:12]}: epsilon {cap.epsilon:g}, delta {cap.delta:g}")
+
+
+@ledger_app.command("show")
+@friendly_errors
+def ledger_show(
+    source: str | None = typer.Argument(None, help="Only this source (fingerprint or path)."),
+    ledger: Path | None = _LEDGER_OPTION,
+) -> None:
+    """List sources, caps and releases with their totals."""
+    from fhirsynth.privacy.ledger import Ledger, resolve_source
+
+    fp = resolve_source(source) if source else None
+    summaries = Ledger(ledger).summary(fp)
+    if not summaries:
+        typer.echo("the ledger has no release")
+    for s in summaries:
+        cap = "none" if s.cap_epsilon is None else f"epsilon {s.cap_epsilon:g}, delta " \
+              f"{s.cap_delta:g} ({s.cap_origin})"
+        typer.echo(f"source {s.fingerprint}  {s.label}")
+        typer.echo(f"  cap: {cap}")
+        typer.echo(f"  spent: epsilon {s.spent_epsilon:g}, delta {s.spent_delta:g} "
+                   f"in {len(s.releases)} release(s)")
+        for r in s.releases:
+            typer.echo(f"  - {r.charged_at}  run {r.run_id}  epsilon {r.epsilon:g}  "
+                       f"delta {r.delta:g}  {r.status}  outputs: {', '.join(r.outputs) or '-'}")
+

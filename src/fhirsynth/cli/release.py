@@ -1,0 +1,149 @@
+"""Commands over clinical input: ingest a cohort, run the whole release job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fhirsynth.cli._app import app, console, friendly_errors
+
+# --------------------------------------------------------------------------------------------
+# release block: ingest a cohort, run the whole job
+# --------------------------------------------------------------------------------------------
+
+
+@app.command("ingest")
+@friendly_errors
+def ingest_cmd(
+    inputs: list[Path] = typer.Argument(..., help="FHIR files/folders, or one clinical CSV."),
+    out: Path = typer.Option(..., "--out", help="Patient table to write (.csv or .parquet)."),
+    spec: Path | None = typer.Option(None, "--spec", "--schema",
+                                     help="Feature spec (FHIR) or schema (CSV)."),
+    validate: str = typer.Option("needed", "--validate",
+                                 help="'needed' (fields the spec reads) or 'full'."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on any invalid element."),
+) -> None:
+    """Fold each patient into one row of the patient table (no DP: stays with the custodian)."""
+    import time
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from fhirsynth.export.tables import write_table
+    from fhirsynth.ingest import read_input
+    from fhirsynth.pipeline import load_run_spec
+
+    if validate not in ("needed", "full"):
+        raise typer.BadParameter("--validate must be 'needed' or 'full'")
+    table_spec = load_run_spec(inputs, spec)
+    t0 = time.perf_counter()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def tick(n: int) -> None:
+            rate = n / max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, description=f"{n} patients ({rate:,.0f}/s)")
+
+        table, report = read_input(inputs, table_spec, validation=validate,  # type: ignore[arg-type]
+                                   strict=strict, on_patient=tick)
+    fmt = "parquet" if out.suffix.lower() == ".parquet" else "csv"
+    write_table(table, out, format=fmt)
+    secs = time.perf_counter() - t0
+    _print_import_summary(table, report, secs)
+    console.print(f"patient table written to {out}")
+
+
+def _print_import_summary(table: Any, report: dict[str, Any], secs: float) -> None:
+    from rich.table import Table
+
+    read = report.get("resources_read_total")
+    summary = Table(title="import summary", show_header=False, box=None)
+    summary.add_row("patients", f"{len(table):,}")
+    summary.add_row("columns", f"{table.shape[1]}")
+    if read is not None:
+        summary.add_row("resources read", f"{read:,} ({read / max(secs, 1e-9):,.0f}/s)")
+        summary.add_row("resources accepted", f"{report.get('resources_accepted_total', 0):,}")
+        by_type = report.get("resources_accepted", {})
+        top = ", ".join(f"{k} {v:,}" for k, v in sorted(by_type.items(), key=lambda kv: -kv[1]))
+        summary.add_row("by type", top)
+    else:
+        summary.add_row("rows read", f"{report.get('rows_read', 0):,}")
+    for key in ("dropped", "skipped", "orphans"):
+        vals = report.get(key) or {}
+        if vals:
+            summary.add_row(key, ", ".join(f"{k}: {v}" for k, v in sorted(vals.items())))
+    issues = report.get("issues") or []
+    summary.add_row("issues", f"{len(issues)}")
+    console.print(summary)
+
+
+@app.command("run")
+@friendly_errors
+def run_cmd(
+    inputs: list[Path] = typer.Argument(..., help="FHIR files/folders, or one clinical CSV."),
+    epsilon: str = typer.Option(..., "--epsilon", help="Total privacy loss epsilon (> 0)."),
+    delta: str = typer.Option("0", "--delta", help="delta in [0, 1)."),
+    out: Path = typer.Option(..., "--out", help="Release directory to create."),
+    spec: Path | None = typer.Option(None, "--spec", "--schema",
+                                     help="Feature spec (FHIR) or schema (CSV)."),
+    rows: int | None = typer.Option(None, "--rows", help="Synthetic patients (default: the "
+                                    "model's noisy patient count)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only; "
+                                    "never written to any output)."),
+    ledger: Path | None = typer.Option(None, "--ledger", help="Ledger file (default: user "
+                                       "data dir)."),
+    holdout: float = typer.Option(0.2, "--holdout", help="Share of patients held out for "
+                                  "internal validation (0 to 0.5)."),
+    min_rows: int = typer.Option(50, "--min-rows", help="Refuse smaller cohorts."),
+    degree: int | None = typer.Option(None, "--degree", help="Max parents per column (k)."),
+    validate: str = typer.Option("needed", "--validate", help="'needed' or 'full'."),
+    strict: bool = typer.Option(False, "--strict", help="Fail on any invalid element."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+) -> None:
+    """The whole job: ingest, learn (DP), sample, export, evaluate, reports."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from fhirsynth.config import LearnConfig
+    from fhirsynth.pipeline import STAGES, RunConfig, run_release
+    from fhirsynth.privacy.budget import PrivacyBudget
+
+    budget = PrivacyBudget.parse(epsilon, delta)
+    for note in budget.plausibility():
+        console.print(f"[yellow]note:[/] {note}")
+    cfg = RunConfig(inputs=inputs, out=out, epsilon=budget.epsilon, delta=budget.delta,
+                    spec=spec, rows=rows, seed=seed, ledger=ledger, holdout=holdout,
+                    validation=validate, strict=strict,  # type: ignore[arg-type]
+                    learn=LearnConfig(min_rows=min_rows, degree=degree), overwrite=overwrite)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("starting", total=len(STAGES))
+
+        def stage(name: str) -> None:
+            bar.update(task, description=name, completed=STAGES.index(name))
+
+        result = run_release(cfg, progress=stage)
+    _print_run_summary(result)
+
+
+def _print_run_summary(r: Any) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"release {r.out}", show_header=False, box=None)
+    t.add_row("patients in", f"{r.n_patients_in:,}")
+    t.add_row("patients out", f"{r.n_patients_out:,}")
+    t.add_row("epsilon spent", f"{r.epsilon_spent:g} (delta {r.delta_spent:g})")
+    cap = "no cap" if r.ledger_epsilon_cap is None else f"cap {r.ledger_epsilon_cap:g}"
+    t.add_row("ledger, this source", f"epsilon {r.ledger_epsilon_total:g} spent ({cap})")
+    for key, label in (("tvd_1way_mean", "mean 1-way TVD"), ("tvd_2way_mean", "mean 2-way TVD"),
+                       ("cramers_v_mad", "Cramér's V error")):
+        if r.headline.get(key) is not None:
+            t.add_row(label + " (internal)", f"{r.headline[key]:.3f}")
+    t.add_row("time", f"{r.seconds.get('total', 0):.1f} s")
+    t.add_row("outputs", f"{r.out}/")
+    for name in sorted(str(p.relative_to(r.out)) for p in r.outputs.values()):
+        t.add_row("", name)
+    console.print(t)
+    console.print("[bold]report.pdf, audit.json, model.json and synthetic/ may be shared; "
+                  "internal/ stays with the custodian.[/]")

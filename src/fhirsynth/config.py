@@ -1,0 +1,121 @@
+"""Frozen, keyword-only configuration of the differentially private Bayesian network.
+
+:class:`LearnConfig` holds every knob of a fit: how the total budget is split between the
+noisy patient count, the structure search and the noisy conditional tables, how large a
+parent set may be, and the minimum cohort size.  Values are validated once, here, and every
+message names the field and its value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from fhirsynth.errors import ConfigError
+
+__all__ = ["LearnConfig"]
+
+
+def _share(name: str, value: float, *, zero_ok: bool) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    lo_ok = ok and (value >= 0 if zero_ok else value > 0)
+    if not (lo_ok and value < 1):
+        rng = "[0, 1)" if zero_ok else "(0, 1)"
+        raise ConfigError(f"{name} ({value!r}) must be a number in {rng}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnConfig:
+    """How a fit spends its budget and shapes its network.
+
+    Parameters
+    ----------
+    structure_share : float, in [0, 1), default 0.3
+        Share of epsilon for the greedy structure search (exponential mechanism, one
+        selection per column after the first).  0 gives a network without edges (every
+        column independent); the share is then given to the conditional tables.
+    count_share : float, in [0, 1), default 0.05
+        Share of epsilon for one noisy patient count (Laplace, sensitivity 1).  The count
+        sets the theta-usefulness limit on table sizes and, when ``degree`` is None, the
+        degree.  0 skips the count: ``degree`` must then be given and only
+        ``max_parent_states`` limits the tables.
+    degree : int or None, default None
+        Largest number of parents of a column (PrivBayes' k).  None: up to 3, each
+        candidate limited by theta-usefulness computed from the noisy count.
+    max_parent_states : int, >= 2, default 64
+        Largest product of the (coarsened) domain sizes of a parent set.
+    parent_groups : int, >= 2, default 8
+        Numeric columns with more states than this enter a parent set coarsened into this
+        many contiguous groups of states (plus ``<missing>``); as a child they keep every
+        state.  Grouping is public: it depends on the spec only.
+    theta : float, >= 0, default 4.0
+        Theta-usefulness: a (child, parents) table is a candidate only if
+        ``noisy_count * epsilon_per_table / cells >= theta``.  0 disables the filter.
+    max_candidates : int, >= 1, default 2000
+        Cap on the (child, parents) candidates scored per selection.  Every one-parent
+        candidate is always scored; larger parent sets above the cap are sampled uniformly
+        at random with data-independent randomness.
+    marginal_share : float, in [0, 1), default 0.4
+        For a column with parents: the share of its table budget spent on a separate
+        one-way histogram, which the conditional table is then raked to (post-processing).
+        0 skips it (classic PrivBayes).
+    missing_share : float, in (0, 1), default 0.5
+        For a nullable column with two or more values: the share of its table budget spent
+        on a separate (present, missing) x parents table; the rest measures the values.
+        Structural missingness (a death year only for the deceased) then survives the noise
+        of the many value cells.
+    mechanism : {"laplace"}
+        Noise for the conditional tables.  Only pure epsilon-DP Laplace is implemented;
+        a positive delta is accepted by the budget and left unspent (recorded as such).
+    min_rows : int, >= 1, default 50
+        Refuse cohorts smaller than this with :class:`TooFewRowsError`.  The test is on
+        the exact row count, before anything is released: a fitted model reveals only that
+        the cohort reached the threshold.  The refusal message quotes the count; it goes to
+        the custodian running the fit and into no shareable output.
+    allow_few_rows : bool, default False
+        Fit cohorts below ``min_rows`` anyway (with a :class:`LowUtilityWarning`).
+    """
+
+    structure_share: float = 0.3
+    count_share: float = 0.05
+    degree: int | None = None
+    max_parent_states: int = 64
+    parent_groups: int = 8
+    theta: float = 4.0
+    max_candidates: int = 2000
+    marginal_share: float = 0.4
+    missing_share: float = 0.5
+    mechanism: Literal["laplace"] = "laplace"
+    min_rows: int = 50
+    allow_few_rows: bool = False
+
+    def __post_init__(self) -> None:
+        _share("structure_share", self.structure_share, zero_ok=True)
+        _share("count_share", self.count_share, zero_ok=True)
+        _share("missing_share", self.missing_share, zero_ok=False)
+        _share("marginal_share", self.marginal_share, zero_ok=True)
+        if self.structure_share + self.count_share >= 1:
+            raise ConfigError(
+                f"structure_share + count_share ({self.structure_share + self.count_share:g}) "
+                "must be < 1 so that the conditional tables get budget"
+            )
+        for name, low in (("max_parent_states", 2), ("parent_groups", 2),
+                          ("max_candidates", 1), ("min_rows", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ConfigError(f"{name} ({v!r}) must be an integer >= {low}")
+        if self.degree is not None and (
+            isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 0
+        ):
+            raise ConfigError(f"degree ({self.degree!r}) must be an integer >= 0 or None")
+        if self.degree is None and self.count_share == 0:
+            raise ConfigError("degree (None) must be given when count_share is 0")
+        t = self.theta
+        bad = isinstance(t, bool) or not isinstance(t, int | float)
+        if bad or not (t >= 0 and math.isfinite(t)):
+            raise ConfigError(f"theta ({t!r}) must be a finite number >= 0")
+        if self.mechanism != "laplace":
+            raise ConfigError(f"mechanism ({self.mechanism!r}) must be 'laplace'")
+        if not isinstance(self.allow_few_rows, bool):
+            raise ConfigError(f"allow_few_rows ({self.allow_few_rows!r}) must be true or false")

@@ -1,0 +1,286 @@
+"""Scan an output table for the 18 HIPAA Safe Harbor identifier kinds (45 CFR 164.514(b)(2)).
+
+Two kinds of rule: column-name rules (a column called ``ssn`` or ``first_name`` is a finding
+whatever it holds) and value rules (regexes for e-mail, phone, SSN, URL, IP, UUID, dates
+more precise than a year; ages over 89; ZIP codes kept beyond three digits or with a
+restricted prefix other than ``000``).  A finding names the kind, the place, the column and
+a count, never a value.  :func:`scan_fhir` (in :mod:`.safe_harbor_fhir`) applies the same
+value rules to FHIR resources.  A scan is a safety net for the output, not a proof.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "KINDS",
+    "Finding",
+    "SafeHarborReport",
+    "load_restricted_zip3",
+    "scan_fhir",
+    "scan_table",
+    "scan_text_values",
+]
+
+#: the 18 Safe Harbor identifier kinds (ages over 89 are part of kind 3, listed on their own)
+KINDS = {
+    "names": "1. names",
+    "geographic": "2. geographic subdivisions smaller than a state (ZIP beyond ZIP3 rules)",
+    "dates": "3. elements of dates (except year) related to an individual",
+    "ages_over_89": "3. ages over 89 (and dates indicating them) not collapsed into 90+",
+    "phone": "4. telephone numbers",
+    "fax": "5. fax numbers",
+    "email": "6. e-mail addresses",
+    "ssn": "7. social security numbers",
+    "mrn": "8. medical record numbers",
+    "health_plan": "9. health plan beneficiary numbers",
+    "account": "10. account numbers",
+    "licence": "11. certificate / licence numbers",
+    "vehicle": "12. vehicle identifiers and serial numbers, licence plates",
+    "device": "13. device identifiers and serial numbers",
+    "url": "14. web URLs",
+    "ip": "15. IP addresses",
+    "biometric": "16. biometric identifiers",
+    "photo": "17. full-face photographs and comparable images",
+    "other_unique_id": "18. any other unique identifying number, characteristic or code",
+}
+
+# column-name rules, tried in order on the normalised name (lower case, "_" separators)
+_NAME_RULES: list[tuple[str, re.Pattern[str]]] = [
+    ("fax", re.compile(r"(^|_)fax(_|$)")),
+    ("email", re.compile(r"(^|_)e_?mail(_|$)")),
+    ("ssn", re.compile(r"(^|_)(ssn|social_security(_number)?)(_|$)")),
+    ("mrn", re.compile(r"(^|_)(mrn|medical_record(_number)?|record_number|chart_number)(_|$)")),
+    ("health_plan", re.compile(
+        r"(^|_)(health_plan|plan_id|member_id|beneficiary(_id|_number)?|insurance_id|policy"
+        r"(_number|_id)?|subscriber(_id)?)(_|$)")),
+    ("account", re.compile(r"(^|_)(account|acct|iban)(_|$)")),
+    ("licence", re.compile(
+        r"(^|_)(licen[cs]e(_number|_no)?|drivers?(_licen[cs]e)?|passport|certificate)(_|$)")),
+    ("vehicle", re.compile(r"(^|_)(vin|vehicle(_id)?|licen[cs]e_plate|plate)(_|$)")),
+    ("device", re.compile(r"(^|_)(device_id|udi|serial(_number|_no)?|imei|mac_address)(_|$)")),
+    ("url", re.compile(r"(^|_)(url|website|homepage|web_page)(_|$)")),
+    ("ip", re.compile(r"(^|_)(ip|ip_address|ipv4|ipv6)(_|$)")),
+    ("biometric", re.compile(
+        r"(^|_)(fingerprint|retina(_scan)?|iris(_scan)?|voice_?print|biometric|face_?print)(_|$)")),
+    ("photo", re.compile(r"(^|_)(photo|photograph|image|picture|portrait|selfie)(_|$)")),
+    ("phone", re.compile(r"(^|_)(phone|telephone|tel|mobile|cell_phone|telecom)(_|$)")),
+    ("names", re.compile(
+        r"^((first|last|given|family|middle|maiden|full|patient|sur)_?name|name|first|last|"
+        r"given|family|surname|maiden|prefix|suffix)$")),
+    ("geographic", re.compile(
+        r"(^|_)(address|street|addr|line|city|town|county|district|lat|latitude|lon|lng|"
+        r"longitude|geo|geolocation|census_tract|tract|precinct|neighbou?rhood)(_|$)")),
+]
+_ZIP_NAME = re.compile(r"(^|_)(zip|zipcode|zip_code|zip5|zip3|postal|postal_code|postalcode|"
+                       r"postcode)(_|$)")
+_AGE_NAME = re.compile(r"^(age|age_years|age_at_\w+|\w+_age)$")
+_BIRTH_YEAR_NAME = re.compile(r"^(birth_?year|year_of_birth|yob)$")
+_ID_NAME = re.compile(r"^(id|uuid|guid|identifier|patient_id|person_id|subject_id)$|_id$")
+
+# value rules: kind -> pattern searched in text values
+VALUE_RULES: dict[str, re.Pattern[str]] = {
+    "email": re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),
+    "ssn": re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)"),
+    "phone": re.compile(r"(?<![\d-])(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?![\d-])"),
+    "url": re.compile(r"(?i)\b(?:https?://|ftp://|www\.)\S+"),
+    "ip": re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}"
+                     r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])"),
+    # year-month(-day) with - or /, a full Y.M.D, or a day/month/year form
+    "dates": re.compile(r"(?<![\d.])(?:1[89]|20)\d{2}([-/])(?:0[1-9]|1[0-2])(?:\1\d{1,2})?(?![\d.])"
+                        r"|(?<![\d.])(?:1[89]|20)\d{2}\.(?:0[1-9]|1[0-2])\.\d{1,2}(?![\d.])"
+                        r"|(?<![\d.])\d{1,2}([/.])\d{1,2}\2(?:1[89]|20)?\d{2}(?![\d.])"
+                        r"|(?<!\d)(?:1[89]|20)\d{2}(?:0[1-9]|1[0-2])\d{2}T\d{2}"),
+    "other_unique_id": re.compile(
+        r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"),
+    "photo": re.compile(r"(?i)data:image/"),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One kind of identifier found in one place (``count`` rows or values; no value)."""
+
+    kind: str
+    location: str
+    field: str
+    count: int
+    rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"description": KINDS[self.kind]}
+
+
+@dataclass
+class SafeHarborReport:
+    """Findings of a scan; ``passed`` when there is none."""
+
+    findings: list[Finding] = field(default_factory=list)
+    scanned: list[str] = field(default_factory=list)
+    exempt: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings
+
+    def merge(self, other: SafeHarborReport) -> SafeHarborReport:
+        return SafeHarborReport(self.findings + other.findings, self.scanned + other.scanned,
+                                self.exempt + other.exempt)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "findings": [f.to_dict() for f in self.findings],
+            "scanned": list(self.scanned),
+            "exempt": list(self.exempt),
+            "kinds_checked": list(KINDS),
+        }
+
+
+def load_restricted_zip3(path: str | Path | None = None) -> frozenset[str]:
+    """Restricted ZIP3 prefixes (default: the bundled HHS list, see compliance/)."""
+    if path is None:
+        text = resources.files("fhirsynth").joinpath("data/restricted-zip3.csv").read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    rows = [ln.split(",")[0].strip() for ln in text.splitlines() if ln and not ln.startswith("#")]
+    return frozenset(r for r in rows if r.isdigit() and len(r) == 3)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def name_kind(name: str) -> str | None:
+    """Identifier kind implied by a column or field name, if any."""
+    n = _norm(name)
+    for kind, pattern in _NAME_RULES:
+        if pattern.search(n):
+            return kind
+    if _ID_NAME.search(n):
+        return "other_unique_id"
+    return None
+
+
+def scan_text_values(values: Iterable[str]) -> dict[str, int]:
+    """Count values matching each value rule (a value counts once per kind)."""
+    s = pd.Series(list(values), dtype="string")
+    return _series_counts(s)
+
+
+def _series_counts(s: pd.Series) -> dict[str, int]:
+    out = {}
+    s = s.dropna()
+    if s.empty:
+        return out
+    for kind, pattern in VALUE_RULES.items():
+        with warnings.catch_warnings():  # back-references need groups; only the match counts
+            warnings.simplefilter("ignore", UserWarning)
+            n = int(s.str.contains(pattern, regex=True).sum())
+        if n:
+            out[kind] = n
+    return out
+
+
+def zip_violations(values: pd.Series, restricted: frozenset[str]) -> tuple[int, int]:
+    """(values longer than ZIP3, restricted ZIP3 prefixes not replaced by 000)."""
+    s = values.dropna().astype("string").str.strip()
+    s = s[s != ""]
+    digits = s.str.replace(r"[^0-9]", "", regex=True)
+    too_long = int((digits.str.len() > 3).sum())
+    zip3 = digits.where(digits.str.len() <= 3).dropna().str.zfill(3)
+    return too_long, int(zip3.isin(restricted).sum())
+
+
+def _numeric(values: pd.Series) -> np.ndarray:
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def scan_table(
+    table: pd.DataFrame,
+    *,
+    location: str = "table",
+    exempt: Iterable[str] = (),
+    restricted_zip3: frozenset[str] | None = None,
+    today: _dt.date | None = None,
+    top_coded: Mapping[str, float] | None = None,
+) -> SafeHarborReport:
+    """Scan a table's column names and values for Safe Harbor identifiers.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The output table (synthetic patients).
+    location : str
+        Name of the table in findings (a relative file name).
+    exempt : iterable of str
+        Columns exempt from the unique-id rule: a record key regenerated per synthetic patient
+        and not derived from any individual (allowed by 45 CFR 164.514(c)).
+    restricted_zip3 : frozenset of str, optional
+        Restricted prefixes; default :func:`load_restricted_zip3`.
+    today : datetime.date, optional
+        Reference date for birth years that imply an age over 89.
+    top_coded : mapping of str to float, optional
+        Age columns whose value at the top code (90) stands for "90 or older", the
+        collapsed category Safe Harbor asks for; only values above it are findings.
+    """
+    restricted = load_restricted_zip3() if restricted_zip3 is None else restricted_zip3
+    year = (today or _dt.date.today()).year
+    exempt = set(exempt)
+    report = SafeHarborReport(scanned=[location], exempt=sorted(exempt))
+    add = report.findings.append
+    for col in table.columns:
+        name, values = str(col), table[col]
+        present = int(values.notna().sum())
+        n = _norm(name)
+        if present == 0:
+            continue
+        if _ZIP_NAME.search(n):
+            long_, restr = zip_violations(values, restricted)
+            if long_:
+                add(Finding("geographic", location, name, long_, "ZIP longer than 3 digits"))
+            if restr:
+                add(Finding("geographic", location, name, restr, "restricted ZIP3 not set to 000"))
+            continue
+        if _AGE_NAME.match(n):
+            limit = (top_coded or {}).get(name, 89.0)
+            over = int(np.nansum(_numeric(values) > limit))
+            if over:
+                add(Finding("ages_over_89", location, name, over, "age above 89"))
+            continue
+        if _BIRTH_YEAR_NAME.match(n):
+            over = int(np.nansum(year - _numeric(values) > 89))
+            if over:
+                add(Finding("ages_over_89", location, name, over, "birth year implies age > 89"))
+            continue
+        kind = name_kind(name)
+        if kind is not None and not (name in exempt and kind == "other_unique_id"):
+            add(Finding(kind, location, name, present, "column name"))
+            continue
+        if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values):
+            continue
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            add(Finding("dates", location, name, present, "datetime column"))
+            continue
+        for vkind, count in _series_counts(values.astype("string")).items():
+            if vkind == "other_unique_id" and name in exempt:
+                continue
+            add(Finding(vkind, location, name, count, "value pattern"))
+    return report
+
+
+def scan_fhir(paths: Iterable[str | Path], **kwargs: Any) -> SafeHarborReport:
+    """Scan FHIR NDJSON / JSON files (see :mod:`fhirsynth.evaluate.safe_harbor_fhir`)."""
+    from fhirsynth.evaluate.safe_harbor_fhir import scan_fhir_files
+
+    return scan_fhir_files(paths, **kwargs)

@@ -1,0 +1,270 @@
+"""Synthetic patient table -> FHIR R4 Bulk Data NDJSON, one file per resource type.
+
+Each row becomes a Patient with a fresh UUIDv4 and the resources its feature-spec columns
+describe: Condition per true condition flag, Observation per latest-value column,
+Encounter per counted encounter (class only, no dates), MedicationRequest per true
+medication flag.  No names, identifiers, address below state or dates more precise than the
+year the spec keeps.  Every resource is checked against the fhir.resources R4B models and for
+extensions without ``url`` before anything is moved into place.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import orjson
+import pandas as pd
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from fhirsynth.domain import TableSpec
+from fhirsynth.errors import ExportError
+from fhirsynth.ingest.extract_base import (
+    LOINC,
+    RXNORM,
+    SNOMED,
+    URL_BIRTHSEX,
+    URL_ETHNICITY,
+    URL_RACE,
+)
+from fhirsynth.ingest.geo import US_STATES
+
+__all__ = ["FHIR_VERSION", "resources_for_row", "write_fhir"]
+
+logger = logging.getLogger(__name__)
+
+FHIR_VERSION = "4.0.1"
+OMB = "urn:oid:2.16.840.1.113883.6.238"
+NULL_FLAVOR = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
+MARITAL = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+UCUM = "http://unitsofmeasure.org"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+COND_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+OMB_DISPLAY = {
+    "1002-5": "American Indian or Alaska Native", "2028-9": "Asian",
+    "2054-5": "Black or African American", "2076-8": "Native Hawaiian or Other Pacific Islander",
+    "2106-3": "White", "2131-1": "Other Race", "2135-2": "Hispanic or Latino",
+    "2186-5": "Not Hispanic or Latino", "ASKU": "Asked but no answer", "UNK": "Unknown",
+}
+_CATEGORY = {
+    **dict.fromkeys(("39156-5", "29463-7", "8302-2", "8480-6", "8462-4", "85354-9"),
+                    "vital-signs"),
+    **dict.fromkeys(("4548-4", "2093-3"), "laboratory"),
+    "72166-2": "social-history",
+}
+_GENDERS = ("male", "female", "other", "unknown")
+
+Resource = dict[str, Any]
+
+
+def _rng(rng_or_seed: np.random.Generator | int | None) -> np.random.Generator:
+    if isinstance(rng_or_seed, np.random.Generator):
+        return rng_or_seed
+    return np.random.default_rng(rng_or_seed)
+
+
+def _uuid4(rng: np.random.Generator) -> str:
+    return str(uuid.UUID(bytes=rng.bytes(16), version=4))
+
+
+def _present(v: Any) -> bool:
+    return v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NA
+
+
+def _first(src: Mapping[str, Any], key: str) -> str | None:
+    v = src.get(key)
+    if isinstance(v, list | tuple) and v:
+        return str(v[0])
+    return str(v) if isinstance(v, str | int) else None
+
+
+def _omb_extension(url: str, code: str) -> Resource:
+    sub: list[Resource] = []
+    if code in OMB_DISPLAY:
+        system = NULL_FLAVOR if code in ("ASKU", "UNK") else OMB
+        sub.append({"url": "ombCategory",
+                    "valueCoding": {"system": system, "code": code,
+                                    "display": OMB_DISPLAY[code]}})
+        text = OMB_DISPLAY[code]
+    else:
+        text = "Multiple races" if code == "multiple" else "Other"
+    sub.append({"url": "text", "valueString": text})
+    return {"url": url, "extension": sub}
+
+
+def _patient(row: Mapping[str, Any], spec: TableSpec, pid: str) -> Resource:
+    p: Resource = {"resourceType": "Patient", "id": pid}
+    ext: list[Resource] = []
+    for col in spec.columns:
+        src = col.source or {}
+        v = row.get(col.name)
+        if src.get("from") != "patient" or not _present(v):
+            continue
+        f = src.get("field")
+        if f == "gender" and v in _GENDERS:
+            p["gender"] = v
+        elif f == "birth_year" and 1000 <= int(v) <= 9999:
+            p["birthDate"] = f"{int(v):04d}"
+        elif f == "birth_sex":
+            ext.append({"url": URL_BIRTHSEX, "valueCode": str(v)})
+        elif f == "race":
+            ext.append(_omb_extension(URL_RACE, str(v)))
+        elif f == "ethnicity":
+            ext.append(_omb_extension(URL_ETHNICITY, str(v)))
+        elif f == "marital_status":
+            system = NULL_FLAVOR if v == "UNK" else MARITAL
+            p["maritalStatus"] = {"coding": [{"system": system, "code": str(v)}]}
+        elif f == "state" and v in US_STATES:
+            p["address"] = [{"state": str(v), "country": "US"}]
+        elif f == "deceased":
+            p["deceasedBoolean"] = bool(v)
+    if ext:
+        p["extension"] = ext
+    return p
+
+
+def _observation(src: Mapping[str, Any], col_unit: str, v: Any, subject: Resource,
+                 oid: str) -> Resource | None:
+    code = _first(src, "loinc")
+    if code is None:
+        return None
+    obs: Resource = {"resourceType": "Observation", "id": oid, "status": "final",
+                     "code": {"coding": [{"system": LOINC, "code": code}]}, "subject": subject}
+    if code in _CATEGORY:
+        obs["category"] = [{"coding": [{"system": OBS_CATEGORY, "code": _CATEGORY[code]}]}]
+    if src.get("value") == "code":
+        snomed = next((k for k, c in (src.get("map") or {}).items() if c == v), None)
+        if snomed is None:
+            return None
+        obs["valueCodeableConcept"] = {"coding": [{"system": SNOMED, "code": str(snomed)}]}
+        return obs
+    unit = str(src.get("unit") or col_unit)
+    value = int(v) if float(v).is_integer() else round(float(v), 2)
+    obs["valueQuantity"] = {"value": value, "unit": unit, "system": UCUM, "code": unit}
+    return obs
+
+
+def resources_for_row(row: Mapping[str, Any], spec: TableSpec,
+                      rng: np.random.Generator) -> Iterator[Resource]:
+    """The FHIR resources of one synthetic patient row (Patient first)."""
+    pid = _uuid4(rng)
+    yield _patient(row, spec, pid)
+    subject = {"reference": f"Patient/{pid}"}
+    for col in spec.columns:
+        src = col.source or {}
+        kind = src.get("from")
+        v = row.get(col.name)
+        if not _present(v) or kind in (None, "patient"):
+            continue
+        if kind == "condition" and bool(v):
+            snomed = _first(src, "snomed")
+            coding = ({"system": SNOMED, "code": snomed} if snomed else
+                      {"system": ICD10CM, "code": _first(src, "icd10cm")})
+            yield {"resourceType": "Condition", "id": _uuid4(rng),
+                   "clinicalStatus": {"coding": [{"system": COND_CLINICAL, "code": "active"}]},
+                   "code": {"coding": [coding]}, "subject": subject}
+        elif kind == "observation":
+            obs = _observation(src, col.unit, v, subject, _uuid4(rng))
+            if obs is not None:
+                yield obs
+        elif kind == "encounter":
+            cls = _first(src, "class") or "AMB"
+            for _ in range(int(v)):
+                yield {"resourceType": "Encounter", "id": _uuid4(rng), "status": "finished",
+                       "class": {"system": ACT_CODE, "code": cls}, "subject": subject}
+        elif kind == "medication" and src.get("rxnorm") and bool(v):
+            yield {"resourceType": "MedicationRequest", "id": _uuid4(rng), "status": "active",
+                   "intent": "order",
+                   "medicationCodeableConcept": {"coding": [{"system": RXNORM,
+                                                             "code": _first(src, "rxnorm")}]},
+                   "subject": subject}
+
+
+def _urlless_extension(node: Any) -> bool:
+    if isinstance(node, dict):
+        for key in ("extension", "modifierExtension"):
+            for e in node.get(key, ()) or ():
+                if not isinstance(e, dict) or not e.get("url"):
+                    return True
+        return any(_urlless_extension(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_urlless_extension(v) for v in node)
+    return False
+
+
+def _validate(res: Resource, models: bool) -> None:
+    rtype = res["resourceType"]
+    if _urlless_extension(res):
+        raise ExportError(f"generated {rtype} has an extension without url")
+    if not models:
+        return
+    try:
+        get_fhir_model_class(rtype).model_validate(res)
+    except ValidationError as exc:
+        raise ExportError(f"generated {rtype} does not validate as FHIR R4 (R4B models): "
+                          f"{exc.error_count()} error(s), first at "
+                          f"{'.'.join(str(x) for x in exc.errors()[0]['loc'])}") from None
+
+
+def write_fhir(df: pd.DataFrame, spec: TableSpec, out_dir: str | Path, *,
+               rng_or_seed: np.random.Generator | int | None = None,
+               validate: bool = True) -> dict[str, Path]:
+    """Write synthetic patients as Bulk NDJSON files ``<Type>.ndjson`` in ``out_dir``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Synthetic rows with the spec's columns (missing ones are skipped).
+    spec : TableSpec
+        The feature spec the rows follow (its ``source`` rules say what each column means).
+    out_dir : str or Path
+        Destination directory (created if needed); files are written to a temporary
+        directory and moved in only when all are complete and valid.
+    rng_or_seed : Generator or int, optional
+        Randomness for the fresh UUIDv4 ids (OS entropy when ``None``).
+    validate : bool
+        Validate every resource with the R4B models (default); extensions are always
+        checked for a ``url``.
+
+    Returns
+    -------
+    dict of str to Path
+        Resource type -> file written.
+    """
+    rng = _rng(rng_or_seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".fhir-", dir=out))
+    handles: dict[str, IO[bytes]] = {}
+    counts: dict[str, int] = {}
+    try:
+        for row in df.to_dict(orient="records"):
+            for res in resources_for_row(row, spec, rng):
+                _validate(res, validate)
+                rtype = res["resourceType"]
+                if rtype not in handles:
+                    handles[rtype] = (tmp / f"{rtype}.ndjson").open("wb")
+                handles[rtype].write(orjson.dumps(res) + b"\n")
+                counts[rtype] = counts.get(rtype, 0) + 1
+        for fh in handles.values():
+            fh.close()
+        written = {}
+        for rtype in handles:
+            dest = out / f"{rtype}.ndjson"
+            (tmp / f"{rtype}.ndjson").replace(dest)
+            written[rtype] = dest
+    finally:
+        for fh in handles.values():
+            fh.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("wrote FHIR NDJSON: %s", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return written

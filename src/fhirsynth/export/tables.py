@@ -1,0 +1,91 @@
+"""Synthetic tables to CSV or Parquet, written atomically.
+
+A table is written to a temporary file in the destination directory and moved into place
+with :func:`os.replace` only when complete, so a reader never sees a half-written file.
+CSV output is UTF-8 with RFC 4180 quoting (CRLF records; fields with a comma, quote or line
+break are quoted and quotes doubled), so embedded newlines and quotes round-trip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Literal
+
+import numpy as np
+import pandas as pd
+
+from fhirsynth.errors import ConfigError
+
+__all__ = ["atomic_path", "with_fresh_ids", "write_table"]
+
+Format = Literal["csv", "parquet"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it onto ``path``."""
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, dest)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _fsync_write(tmp: Path, write: Callable[[IO[str]], None]) -> None:
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_table(df: pd.DataFrame, path: str | Path, format: Format | None = "csv") -> Path:
+    """Write ``df`` to ``path`` atomically and return the path.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The table; its index is not written.
+    path : str or Path
+        Destination file.
+    format : {"csv", "parquet"}, optional
+        Output format; ``None`` picks it from the suffix (``.parquet`` / ``.pq`` -> parquet).
+    """
+    dest = Path(path)
+    if format is None:
+        format = "parquet" if dest.suffix.lower() in (".parquet", ".pq") else "csv"
+    if format not in ("csv", "parquet"):
+        raise ConfigError(f"format ({format!r}) must be 'csv' or 'parquet'")
+    with atomic_path(dest) as tmp:
+        if format == "csv":
+            _fsync_write(tmp, lambda fh: df.to_csv(fh, index=False, quoting=csv.QUOTE_MINIMAL,
+                                                   lineterminator="\r\n"))
+        else:
+            df.to_parquet(tmp, engine="pyarrow", index=False)
+    return dest
+
+
+def with_fresh_ids(df: pd.DataFrame, column: str = "id",
+                   rng_or_seed: np.random.Generator | int | None = None) -> pd.DataFrame:
+    """A copy of ``df`` with a first column of fresh UUIDv4 keys (for ``role: key`` columns).
+
+    The keys are random (OS entropy unless a seed or generator is given) and carry nothing
+    from the input: a synthetic row is no one's record.
+    """
+    rng = rng_or_seed if isinstance(rng_or_seed, np.random.Generator) else (
+        np.random.default_rng(rng_or_seed))
+    ids = [str(uuid.UUID(bytes=rng.bytes(16), version=4)) for _ in range(len(df))]
+    out = df.drop(columns=[column], errors="ignore")
+    out.insert(0, column, pd.Series(ids, dtype="string", index=out.index))
+    return out

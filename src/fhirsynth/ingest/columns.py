@@ -1,0 +1,122 @@
+"""Column classification by name, and the Safe Harbor coarsening of quasi-identifiers.
+
+:func:`classify_columns` proposes a role for every CSV header name from a fixed, documented
+pattern list (:data:`NAME_PATTERNS`): record keys, direct identifiers, quasi-identifiers with
+their treatment, everything else a feature.  The CSV reader uses it to refuse a schema that
+models a direct identifier.  :func:`zip3` applies the HHS restricted-prefix rule, and
+:func:`birth_year` keeps only the year of a date.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["NAME_PATTERNS", "ColumnClass", "classify_columns", "restricted_zip3", "year_of",
+           "zip3"]
+
+
+@dataclass(frozen=True)
+class ColumnClass:
+    """The proposed class of one column: ``role`` (a domain role), ``treatment``, ``reason``."""
+
+    role: str
+    treatment: str
+    reason: str
+
+
+#: (pattern, role, treatment, reason); a pattern must match the whole normalised name or its
+#: last ``_`` token (``home_phone``, ``admission_date``); first match wins.  Names are
+#: lower-cased and runs of non-alphanumerics become ``_``.
+NAME_PATTERNS: tuple[tuple[str, str, str, str], ...] = (
+    (r"mrn|medical_?record(_?number)?|ssn|social_?security(_?number)?|drivers?(_?licen[cs]e)?"
+     r"|passport(_?number)?|licen[cs]e(_?number)?|account(_?number)?|insurance_?id|member_?id"
+     r"|vin|serial(_?number)?|device_?id|ip(_?address)?|url",
+     "identifier", "omit", "direct identifier (record/ID number)"),
+    (r"(first|last|middle|given|family|full|maiden|patient|person)?_?names?|first|last|given"
+     r"|family|surname|maiden|prefix|suffix|initials",
+     "identifier", "omit", "direct identifier (name)"),
+    (r"address(_?line)?\d?|street|addr|line\d?|phone|telephone|mobile|telecom|fax|e_?mail",
+     "identifier", "omit", "direct identifier (contact / street address)"),
+    (r"lat|latitude|lon|lng|long|longitude|geo(location)?|coordinates?",
+     "identifier", "omit", "direct identifier (geocode)"),
+    (r"notes?|comments?|free_?text|text|narrative|remarks?|description",
+     "identifier", "omit", "free text"),
+    (r"id|uuid|guid|patient_?id|person_?id|subject_?id|record_?id|pat_?id|encounter_?id",
+     "key", "regenerate", "record key (fresh UUIDv4 per synthetic patient)"),
+    (r"zip|zip_?code|zip5|postal(_?code)?|postcode",
+     "quasi_identifier", "zip3", "ZIP code: keep the first 3 digits, restricted prefixes -> 000"),
+    (r"city|town|county|municipality|district|neighbou?rhood|precinct|census_?tract|fips",
+     "quasi_identifier", "drop", "geography below state"),
+    (r"state|province|region",
+     "quasi_identifier", "state", "state (the coarsest geography kept)"),
+    (r"birth_?date|birthdate|dob|date_?of_?birth|death_?date|deathdate|dod|date|.*_date"
+     r"|datetime|timestamp|admit(tance)?_?time|discharge_?time",
+     "quasi_identifier", "year", "date: keep the year only"),
+)
+_COMPILED = tuple((re.compile(rf"^(?:{p})$"), role, treat, why)
+                  for p, role, treat, why in NAME_PATTERNS)
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+def classify_column(name: str) -> ColumnClass:
+    """The proposed class of one header name (see :data:`NAME_PATTERNS`)."""
+    norm = _normalise(name)
+    last = norm.rsplit("_", 1)[-1]
+    for pattern, role, treatment, reason in _COMPILED:
+        if pattern.match(norm) or pattern.match(last):
+            return ColumnClass(role=role, treatment=treatment, reason=reason)
+    return ColumnClass(role="feature", treatment="model", reason="no identifier pattern")
+
+
+def classify_columns(header: list[str] | tuple[str, ...]) -> dict[str, ColumnClass]:
+    """Proposed class of every column of a header, in header order.
+
+    Examples
+    --------
+    >>> c = classify_columns(["Id", "SSN", "ZIP", "HEALTHCARE_EXPENSES"])
+    >>> [c[n].role for n in c]
+    ['key', 'identifier', 'quasi_identifier', 'feature']
+    """
+    return {name: classify_column(name) for name in header}
+
+
+@lru_cache(maxsize=1)
+def restricted_zip3() -> frozenset[str]:
+    """The 17 restricted ZIP3 prefixes of the HHS guidance, from the packaged list."""
+    from fhirsynth.evaluate.safe_harbor import load_restricted_zip3
+
+    return load_restricted_zip3()
+
+
+_ZIP_RE = re.compile(r"^(\d{3,5})(?:-\d{4})?$")
+
+
+def zip3(value: object) -> str | None:
+    """First three digits of a US ZIP code; ``"000"`` for a restricted prefix.
+
+    A ZIP that lost its leading zeros (``1028`` for ``01028``) is left-padded to five digits.
+    Anything else returns ``None`` (missing).
+    """
+    if value is None:
+        return None
+    m = _ZIP_RE.match(str(value).strip())
+    if not m:
+        return None
+    z = m.group(1).zfill(5)[:3]
+    return "000" if z in restricted_zip3() else z
+
+
+_YEAR_RE = re.compile(r"^(\d{4})(?:-\d{2}(?:-\d{2})?)?(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
+
+
+def year_of(value: object) -> int | None:
+    """The year of an ISO date or dateTime (``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD...``)."""
+    if value is None:
+        return None
+    m = _YEAR_RE.match(str(value).strip())
+    return int(m.group(1)) if m else None

@@ -1,0 +1,288 @@
+"""Clinical CSV -> patient table, typed and checked against a :class:`TableSpec`.
+
+Owns reading a UTF-8 CSV (with or without BOM, RFC 4180 quoting) under a schema: parsing
+each modelled column, missing tokens, Safe Harbor transforms of quasi-identifiers (ZIP3,
+year of a date, state code), folding several rows of one patient id by a declared rule, and
+refusing a schema that models a column that looks like a direct identifier.  Errors name the
+file, line and column, never the value.  Only modelled columns reach the returned table.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from fhirsynth.domain import Column, TableSpec
+from fhirsynth.errors import Issue, SpecError, TableInputError
+from fhirsynth.ingest.columns import ColumnClass, classify_column, classify_columns, year_of, zip3
+from fhirsynth.ingest.geo import state_code
+
+__all__ = ["MISSING_TOKENS", "CsvReport", "classify_columns", "read_csv_table"]
+
+logger = logging.getLogger(__name__)
+
+#: cell values read as missing (after stripping whitespace)
+MISSING_TOKENS = frozenset({"", "N/A", "n/a", "NA", "NaN", "nan", "null", "NULL", "None", "?"})
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+_TRANSFORMS = ("zip3", "year", "state")
+Fold = Literal["reject", "first", "last"]
+
+
+@dataclass
+class CsvReport:
+    """What reading found (private counts; ``columns`` is public: name -> class/treatment)."""
+
+    rows_read: int = 0
+    rows_dropped: int = 0
+    rows_folded: int = 0
+    columns: dict[str, ColumnClass] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+
+
+def _source_column(col: Column) -> tuple[str, str | None]:
+    src = col.source if isinstance(col.source, dict) else {}
+    name = str(src.get("column", col.name))
+    transform = src.get("transform")
+    if transform is not None and transform not in _TRANSFORMS:
+        raise SpecError(f"column {col.name!r}: transform ({transform!r}) must be one of "
+                        f"{_TRANSFORMS}")
+    return name, transform
+
+
+def _check_roles(spec: TableSpec, allow: Collection[str]) -> None:
+    """Refuse a modelled column that looks like an identifier or an untreated QI."""
+    for col in spec.modelled:
+        src, transform = _source_column(col)
+        cls = classify_column(src)
+        if col.name in allow or src in allow:
+            continue
+        if isinstance(col.source, dict) and "from" in col.source:
+            # a FHIR feature rule: the extractor already applied Safe Harbor (state, years)
+            continue
+        if cls.role in ("identifier", "key"):
+            raise SpecError(
+                f"column {col.name!r} is modelled but its name looks like a {cls.reason}; "
+                "mark it role: identifier/drop, or list it in allow_identifiers to override"
+            )
+        if cls.role == "quasi_identifier" and cls.treatment != (transform or "model"):
+            if cls.treatment == "drop":
+                raise SpecError(f"column {col.name!r} is modelled but holds {cls.reason}, "
+                                "which Safe Harbor removes; drop it")
+            raise SpecError(f"column {col.name!r} is modelled but holds a {cls.reason}; "
+                            f"declare source: {{transform: {cls.treatment}}}")
+
+
+def _read_rows(path: Path, strict: bool,
+               issues: list[Issue]) -> tuple[list[str], list[list[str]], list[int]]:
+    try:
+        fh = path.open("r", encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise TableInputError(f"{path}: file not found") from None
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    try:
+        with fh:
+            reader = csv.reader(fh, strict=True)
+            try:
+                header = [h.strip() for h in next(reader)]
+            except StopIteration:
+                raise TableInputError(f"{path}: the file is empty (no header)") from None
+            start = reader.line_num + 1
+            for row in reader:
+                if row and len(row) != len(header):
+                    problem = f"expected {len(header)} fields, found {len(row)}"
+                    if strict:
+                        raise TableInputError(f"{path}: line {start}: {problem}")
+                    issues.append(Issue(where=f"{path.name} line {start}", problem=problem))
+                elif row:
+                    rows.append(row)
+                    lines.append(start)
+                start = reader.line_num + 1
+    except UnicodeDecodeError as exc:
+        raise TableInputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except csv.Error as exc:
+        raise TableInputError(f"{path}: line {start}: malformed CSV ({exc})") from None
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise TableInputError(f"{path}: duplicate column names in the header: {dupes}")
+    return header, rows, lines
+
+
+def _parse(col: Column, raw: str, transform: str | None) -> tuple[Any, str | None]:
+    """(value or None, problem or None) for one cell."""
+    v = raw.strip()
+    if v in MISSING_TOKENS:
+        return None, None if col.nullable else "missing value in a non-nullable column"
+    if transform == "zip3":
+        z = zip3(v)
+        return (z, None) if z is not None else (None, "not a US ZIP code")
+    if transform == "year":
+        y = year_of(v)
+        return (y, None) if y is not None else (None, "not an ISO date")
+    if transform == "state":
+        s = state_code(v)
+        return (s, None) if s is not None else (None, "not a US state name or code")
+    if col.kind == "categorical":
+        if col.categories and v not in col.categories and not col.other:
+            return None, "value not in the declared category list"
+        return v, None
+    if col.kind == "boolean":
+        low = v.lower()
+        if low in _TRUE or low in _FALSE:
+            return low in _TRUE, None
+        return None, "not a boolean (true/false/yes/no/1/0)"
+    try:
+        x = float(v)
+    except ValueError:
+        return None, "not a number"
+    if not math.isfinite(x):
+        return None, "not a finite number"
+    if col.integer:
+        if not x.is_integer():
+            return None, "not a whole number"
+        return int(x), None
+    return x, None
+
+
+def _dtype(col: Column, transform: str | None) -> str:
+    if transform == "year":
+        return "Int64"
+    if col.kind == "boolean":
+        return "boolean"
+    if col.kind == "categorical" or transform in ("zip3", "state"):
+        return "string"
+    return "Int64" if col.integer else "float64"
+
+
+def read_csv_table(
+    path: str | Path,
+    spec: TableSpec,
+    *,
+    strict: bool = True,
+    id_column: str | None = None,
+    fold: Fold | None = None,
+    allow_identifiers: Collection[str] = (),
+) -> tuple[pd.DataFrame, CsvReport]:
+    """Read a clinical CSV under ``spec``; one row per patient, modelled columns only.
+
+    Parameters
+    ----------
+    path : str or Path
+        UTF-8 CSV (a BOM is accepted), header on the first line, RFC 4180 quoting.
+    spec : TableSpec
+        The schema: ``*.schema.json`` or YAML form.  A column's opaque ``source`` may name a
+        different header column (``source: {column: ZIP, transform: zip3}``); transforms are
+        ``zip3``, ``year`` and ``state``.
+    strict : bool
+        ``True``: a cell that does not fit its column raises :class:`TableInputError`
+        (file, line, column, kind of problem), as does a row with the wrong number of
+        fields.  ``False``: such rows are dropped and listed in the report.
+    id_column : str, optional
+        Header column holding the patient id; defaults to the spec's ``key`` column if any.
+    fold : {"reject", "first", "last"}, optional
+        What to do with several rows of one patient id: ``reject`` (default; an error),
+        or keep the ``first`` / ``last`` row.  Defaults to the spec option ``fold``.
+    allow_identifiers : collection of str
+        Column names allowed to be modelled although their name looks like an identifier.
+
+    Returns
+    -------
+    (DataFrame, CsvReport)
+        The table (columns: ``spec.modelled`` in order, typed) and the reading report.
+    """
+    p = Path(path)
+    try:
+        _check_roles(spec, set(allow_identifiers))
+    except SpecError as exc:
+        raise SpecError(f"{p}: {exc}") from None
+    short: list[Issue] = []
+    header, rows, lines = _read_rows(p, strict, short)
+    report = CsvReport(rows_read=len(rows) + len(short), columns=classify_columns(header),
+                       issues=short, rows_dropped=len(short))
+    for col in spec.columns:
+        if col.name in header and not col.modelled:
+            report.columns[col.name] = ColumnClass(col.role, "omit", "declared by the schema")
+    pos = {h: i for i, h in enumerate(header)}
+    sources = {c.name: _source_column(c) for c in spec.modelled}
+    absent = sorted({s for s, _ in sources.values() if s not in pos})
+    if absent:
+        raise TableInputError(f"{p}: the header lacks schema column(s) {absent}")
+
+    values: dict[str, list[Any]] = {name: [] for name in sources}
+    keep: list[int] = []
+    problems: list[Issue] = []
+    for r, row in enumerate(rows):
+        parsed: dict[str, Any] = {}
+        bad = False
+        for name, (src, transform) in sources.items():
+            value, problem = _parse(spec[name], row[pos[src]], transform)
+            if problem is not None:
+                bad = True
+                problems.append(Issue(where=f"{p.name} line {lines[r]}", field=src,
+                                      problem=problem))
+            parsed[name] = value
+        if bad:
+            continue
+        keep.append(r)
+        for name, value in parsed.items():
+            values[name].append(value)
+    if problems:
+        if strict:
+            raise TableInputError(f"{p}: {len(problems)} cell(s) do not fit the schema",
+                                  problems)
+        report.issues.extend(problems)
+    report.rows_dropped += len(rows) - len(keep)
+
+    frame = {}
+    for name, (_src, transform) in sources.items():
+        dtype = _dtype(spec[name], transform)
+        missing = float("nan") if dtype == "float64" else pd.NA
+        frame[name] = pd.Series([missing if v is None else v for v in values[name]],
+                                dtype=dtype, name=name)
+    table = pd.DataFrame(frame, columns=list(sources))
+    key = id_column or next((c.name for c in spec.columns if c.role == "key"), None)
+    if key is not None:
+        table = _fold(p, table, [rows[r][_key_pos(p, pos, key)] for r in keep],
+                      [lines[r] for r in keep], fold or spec.options.get("fold", "reject"),
+                      report)
+    logger.info("read %d rows into %d patient rows, %d modelled columns", len(rows),
+                len(table), table.shape[1])
+    return table.reset_index(drop=True), report
+
+
+def _key_pos(p: Path, pos: dict[str, int], key: str) -> int:
+    if key not in pos:
+        raise TableInputError(f"{p}: the header lacks the patient id column {key!r}")
+    return pos[key]
+
+
+def _fold(p: Path, table: pd.DataFrame, ids: list[str], lines: list[int], fold: str,
+          report: CsvReport) -> pd.DataFrame:
+    if fold not in ("reject", "first", "last"):
+        raise SpecError(f"{p}: fold ({fold!r}) must be 'reject', 'first' or 'last'")
+    ids_s = pd.Series([i.strip() for i in ids])
+    if (ids_s == "").any():
+        line = lines[int((ids_s == "").to_numpy().argmax())]
+        raise TableInputError(f"{p}: line {line}: empty patient id")
+    dup = ids_s.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return table
+    if fold == "reject":
+        first = lines[int(ids_s.duplicated().to_numpy().argmax())]
+        n_ids = int(ids_s[dup].nunique())
+        raise TableInputError(
+            f"{p}: {n_ids} patient id(s) appear on more than one row (first repeat at line "
+            f"{first}); one patient must be one row: declare fold: first or fold: last, or "
+            "aggregate the rows before reading"
+        )
+    keep = ~ids_s.duplicated(keep="first" if fold == "first" else "last").to_numpy()
+    report.rows_folded = int((~keep).sum())
+    return table[keep]

@@ -1,0 +1,171 @@
+"""Grouping the resources of one Bundle by patient, with O(1) reference resolution.
+
+A Bundle is a closed world: its entries are indexed once (by ``fullUrl`` and by
+``Type/id``), each resource is attached to the Patient its ``subject`` / ``patient`` /
+``beneficiary`` names, and a reference to a Patient the Bundle does not hold is reported as
+an orphan (it never creates a patient).  Reference forms: ``urn:uuid:``, ``Patient/id``,
+absolute URLs ending in ``/Patient/id`` (with or without ``/_history/n``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from fhirsynth.errors import InputError, Issue
+from fhirsynth.ingest.records import PatientRecord
+from fhirsynth.ingest.report import ImportReport
+from fhirsynth.ingest.validate import PATIENT_KEYS, Validator
+
+__all__ = ["ReferenceIndex", "group_bundle", "normalize_reference", "patient_reference"]
+
+Resource = dict[str, Any]
+
+_TYPED = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def normalize_reference(ref: str) -> str | None:
+    """``Type/id`` for relative or absolute literal references, else ``None``."""
+    if ref.startswith(("urn:", "#")) or "?" in ref:
+        return None
+    m = _TYPED.search(ref)
+    return f"{m.group(1)}/{m.group(2)}" if m else None
+
+
+def patient_reference(resource: Resource) -> tuple[str, str] | None:
+    """``(element, reference)`` of the first patient-linking element that has a reference."""
+    for key in PATIENT_KEYS:
+        value = resource.get(key)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, dict) and isinstance(value.get("reference"), str):
+            return key, value["reference"]
+    return None
+
+
+def looks_like_patient(ref: str) -> bool:
+    """Whether an unresolved reference was meant for a Patient (or is untyped)."""
+    norm = normalize_reference(ref)
+    return ref.startswith("urn:uuid:") or (norm is not None and norm.startswith("Patient/"))
+
+
+class ReferenceIndex(Mapping[str, Resource]):
+    """Resources by every reference form; lookups also try the normalised ``Type/id``."""
+
+    def __init__(self, data: dict[str, Resource]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Resource:
+        try:
+            return self._data[key]
+        except KeyError:
+            norm = normalize_reference(key)
+            if norm is None:
+                raise
+            return self._data[norm]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def duplicate_patient(pid: str, first: str, second: str) -> InputError:
+    """The error for one Patient id defined twice."""
+    return InputError(f"Patient/{pid} is defined twice: at {first} and at {second}; "
+                      "fhirsynth does not merge patients (remove one or give distinct ids)")
+
+
+def group_bundle(bundle: Resource, where: str, validator: Validator, report: ImportReport,
+                 seen: dict[str, str]) -> list[PatientRecord]:
+    """The patients of one Bundle, each with its resources.
+
+    Parameters
+    ----------
+    bundle : dict
+        The Bundle (parsed JSON).
+    where : str
+        Its place for messages (file name, array index).
+    validator : Validator
+        Cleans and validates each entry on its own.
+    report : ImportReport
+        Receives counts and issues.
+    seen : dict of str to str
+        Patient ids already read in this import and where; a second one is an error.
+    """
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise InputError(f"{where}: Bundle.entry is not a list")
+    index: dict[str, Resource] = {}
+    patient_keys: dict[str, str] = {}
+    patients: dict[str, Resource] = {}
+    accepted: list[tuple[str, Resource]] = []
+    records: list[PatientRecord] = []
+
+    for i, entry in enumerate(entries):
+        w = f"{where} entry[{i}]"
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            report.skipped["Bundle entry without resource"] += 1
+            continue
+        rtype = resource.get("resourceType")
+        if not isinstance(rtype, str):
+            report.add_issue(Issue(w, "entry resource has no resourceType; skipped"))
+            report.drop("(none)", "no resourceType")
+            continue
+        if rtype == "Bundle":
+            records.extend(group_bundle(resource, w, validator, report, seen))
+            continue
+        if validator.check(resource, w) is None:
+            continue
+        full_url = entry.get("fullUrl")
+        rid = resource.get("id")
+        keys = [k for k in (full_url, f"{rtype}/{rid}" if isinstance(rid, str) else None)
+                if isinstance(k, str)]
+        for key in keys:
+            index[key] = resource
+        if rtype == "Patient":
+            pid = rid if isinstance(rid, str) else full_url
+            if not isinstance(pid, str):
+                report.add_issue(Issue(w, "Patient has neither id nor fullUrl; skipped",
+                                       "Patient"))
+                report.drop("Patient", "no id")
+                continue
+            if pid in seen:
+                raise duplicate_patient(pid, seen[pid], w)
+            seen[pid] = w
+            patients[pid] = resource
+            for key in (*keys, f"Patient/{pid}"):
+                patient_keys[key] = pid
+        else:
+            accepted.append((w, resource))
+
+    grouped: dict[str, dict[str, list[Resource]]] = {pid: {} for pid in patients}
+    for w, resource in accepted:
+        link = patient_reference(resource)
+        rtype = resource["resourceType"]
+        if link is None:
+            report.skipped[f"{rtype} not linked to a patient"] += 1
+            continue
+        key, ref = link
+        pid = patient_keys.get(ref)
+        if pid is None:
+            norm = normalize_reference(ref)
+            pid = patient_keys.get(norm) if norm else None
+        if pid is not None:
+            grouped[pid].setdefault(rtype, []).append(resource)
+        elif looks_like_patient(ref) or key != "subject":
+            report.orphans[rtype] += 1
+            report.add_issue(Issue(w, "refers to a Patient that is not in this Bundle; not "
+                                   "attached to any patient (orphan)",
+                                   f"{rtype}/{resource.get('id')}", key))
+        else:
+            report.skipped[f"{rtype} whose subject is not a Patient"] += 1
+
+    shared = ReferenceIndex(index)
+    for pid, patient in patients.items():
+        records.append(PatientRecord(patient_id=pid, patient=patient, resources=grouped[pid],
+                                     source=where, index=shared))
+    return records

@@ -1,0 +1,119 @@
+"""The import report: what the FHIR reader read, kept, dropped and why.
+
+Counts, resource types, element names, positions and kinds of problem only: no patient value
+ever enters it.  ``to_dict`` gives the JSON form for the audit record; by default input files
+are named by their position (``file[3]``), because file names can embed patient names.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhirsynth.errors import Issue
+
+__all__ = ["ImportReport"]
+
+#: Issues kept in full; past this only the counts grow (memory stays bounded).
+MAX_ISSUES = 10_000
+
+
+@dataclass
+class ImportReport:
+    """Counts and issues of one import.
+
+    Attributes
+    ----------
+    files : list of str
+        Display names of the files read, in reading order.
+    files_skipped : Counter
+        Files seen but not read, by reason (``not FHIR (no resourceType)``).
+    resources_read, resources_accepted : Counter
+        Resources by ``resourceType``: every one parsed, and the ones kept.
+    patients : int
+        Patient records produced.
+    dropped : Counter
+        Resources dropped, by ``"<type>: <reason>"``.
+    skipped : Counter
+        Things not read as resources (``entry without resource``), by reason.
+    unknown_elements : dict of str to Counter
+        Unknown elements dropped, by resource type then element path.
+    orphans : Counter
+        Resources referring to a Patient that is not in the input, by type.
+    validations : Counter
+        How each kept resource was validated (``full``, ``projection``) or why not.
+    stripped : Counter
+        Free text removed from records (narrative, attachment data), by element.
+    issues : list of Issue
+        Every issue, up to ``MAX_ISSUES``; ``issue_count`` counts all of them.
+    """
+
+    files: list[str] = field(default_factory=list)
+    files_skipped: Counter[str] = field(default_factory=Counter)
+    resources_read: Counter[str] = field(default_factory=Counter)
+    resources_accepted: Counter[str] = field(default_factory=Counter)
+    patients: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    unknown_elements: defaultdict[str, Counter[str]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
+    orphans: Counter[str] = field(default_factory=Counter)
+    validations: Counter[str] = field(default_factory=Counter)
+    stripped: Counter[str] = field(default_factory=Counter)
+    issues: list[Issue] = field(default_factory=list)
+    issue_count: int = 0
+
+    def add_issue(self, issue: Issue) -> None:
+        """Record one issue (kept in full while under ``MAX_ISSUES``)."""
+        self.issue_count += 1
+        if len(self.issues) < MAX_ISSUES:
+            self.issues.append(issue)
+
+    def drop(self, resource_type: str, reason: str) -> None:
+        """Count one dropped resource."""
+        self.dropped[f"{resource_type}: {reason}"] += 1
+
+    def to_dict(self, *, file_names: bool = False) -> dict[str, Any]:
+        """The report as plain JSON-ready data.
+
+        Parameters
+        ----------
+        file_names : bool, default False
+            Keep input file names.  Off by default: exports name files after patients
+            (Synthea does), so issues then say ``file[i]`` instead.
+        """
+
+        def where(text: str) -> str:
+            if file_names:
+                return text
+            for i in sorted(range(len(self.files)), key=lambda j: -len(self.files[j])):
+                text = text.replace(self.files[i], f"file[{i}]")
+            return text
+
+        return {
+            "files_read": len(self.files),
+            "files": list(self.files) if file_names
+            else [f"file[{i}]" for i in range(len(self.files))],
+            "files_skipped": dict(self.files_skipped),
+            "resources_read": dict(sorted(self.resources_read.items())),
+            "resources_accepted": dict(sorted(self.resources_accepted.items())),
+            "resources_read_total": sum(self.resources_read.values()),
+            "resources_accepted_total": sum(self.resources_accepted.values()),
+            "patients": self.patients,
+            "dropped": dict(sorted(self.dropped.items())),
+            "skipped": dict(sorted(self.skipped.items())),
+            "unknown_elements_dropped": {
+                t: dict(sorted(c.items())) for t, c in sorted(self.unknown_elements.items())
+            },
+            "orphans": dict(sorted(self.orphans.items())),
+            "validations": dict(sorted(self.validations.items())),
+            "free_text_stripped": dict(sorted(self.stripped.items())),
+            "issue_count": self.issue_count,
+            "issues": [
+                {"where": where(i.where), "resource": i.resource, "field": i.field,
+                 "problem": i.problem}
+                for i in self.issues
+            ],
+        }

@@ -1,0 +1,133 @@
+"""The ``source:`` rules of a feature spec: parsing, and dispatch to their evaluation.
+
+A rule is a mapping with a ``from:`` key naming its kind (``patient``, ``condition``,
+``observation``, ``encounter``, ``medication``) and kind-specific keys; the format is
+documented in docs/feature-spec.md.  :func:`parse_rule` validates a rule once, when the spec
+is loaded; each rule then reads one :class:`PatientRecord` and returns one value (or ``None``
+for missing).  Problems go to an :class:`ExtractReport` and never quote a patient value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fhirsynth.errors import SpecError
+from fhirsynth.ingest.extract_base import (
+    EFFECTIVE,
+    PATIENT_FIELDS,
+    Ctx,
+    ExtractReport,
+    parse_date,
+)
+from fhirsynth.ingest.rules_clinical import (
+    evaluate_condition,
+    evaluate_encounter,
+    evaluate_medication,
+    evaluate_observation,
+)
+from fhirsynth.ingest.rules_patient import evaluate_patient
+
+__all__ = ["Ctx", "ExtractReport", "Rule", "parse_date", "parse_rule"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One parsed ``source:`` rule.  ``kind`` is the ``from:`` value; ``opts`` the rest."""
+
+    kind: str
+    opts: Mapping[str, Any]
+
+    def reads(self) -> dict[str, set[str]]:
+        """Resource types and top-level elements this rule reads."""
+        o = self.opts
+        if self.kind == "patient":
+            return {"Patient": set(PATIENT_FIELDS[o["field"]])}
+        if self.kind == "condition":
+            return {"Condition": {"code", "subject", "verificationStatus"}}
+        if self.kind == "observation":
+            return {"Observation": {"code", "subject", "status", "component", "valueQuantity",
+                                    "valueCodeableConcept", "dataAbsentReason", *EFFECTIVE}}
+        if self.kind == "encounter":
+            return {"Encounter": {"class", "period", "subject", "status"}}
+        med = {"medicationCodeableConcept", "medicationReference", "status", "subject",
+               "contained"}
+        return {"MedicationRequest": med | {"authoredOn"},
+                "MedicationStatement": med | {"effectiveDateTime", "effectivePeriod",
+                                              "dateAsserted"},
+                "Medication": {"code"}}
+
+    def evaluate(self, ctx: Ctx) -> Any:
+        return _EVAL[self.kind](self.opts, ctx)
+
+
+def _codes(v: object, where: str, key: str) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    if isinstance(v, str | int):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, str | int) for x in v):
+        raise SpecError(f"{where}: '{key}' must be a code or a list of codes")
+    return tuple(str(x).strip() for x in v)
+
+
+def parse_rule(column: str, source: object) -> Rule:
+    """Validate the ``source:`` mapping of ``column`` and return its :class:`Rule`."""
+    where = f"column {column!r}: source"
+    if not isinstance(source, Mapping) or "from" not in source:
+        raise SpecError(f"{where} must be a mapping with a 'from' key")
+    kind = str(source["from"])
+    o: dict[str, Any] = {k: v for k, v in source.items() if k != "from"}
+    if kind == "patient":
+        if o.get("field") not in PATIENT_FIELDS:
+            raise SpecError(f"{where}: field must be one of {sorted(PATIENT_FIELDS)}")
+        o["map"] = {str(k): str(v) for k, v in (o.get("map") or {}).items()}
+        o.setdefault("top_code", 90)
+        if o.get("at", "reference") not in ("reference", "death_or_reference"):
+            raise SpecError(f"{where}: 'at' must be 'reference' or 'death_or_reference'")
+    elif kind == "condition":
+        o["snomed"] = frozenset(_codes(o.get("snomed"), where, "snomed"))
+        o["icd10cm"] = tuple(c.replace(".", "").upper()
+                             for c in _codes(o.get("icd10cm"), where, "icd10cm"))
+        o["icd9cm"] = tuple(c.replace(".", "") for c in _codes(o.get("icd9cm"), where, "icd9cm"))
+        if not (o["snomed"] or o["icd10cm"] or o["icd9cm"]):
+            raise SpecError(f"{where}: a condition rule needs snomed, icd10cm or icd9cm codes")
+    elif kind == "observation":
+        o["loinc"] = frozenset(_codes(o.get("loinc"), where, "loinc"))
+        o["panels"] = frozenset(_codes(o.get("panels"), where, "panels"))
+        if not o["loinc"]:
+            raise SpecError(f"{where}: an observation rule needs 'loinc' codes")
+        o.setdefault("value", "quantity")
+        if o["value"] not in ("quantity", "code"):
+            raise SpecError(f"{where}: value must be 'quantity' or 'code'")
+        if o.setdefault("comparator", "bound") not in ("bound", "drop"):
+            raise SpecError(f"{where}: comparator must be 'bound' or 'drop'")
+        o["map"] = {str(k): str(v) for k, v in (o.get("map") or {}).items()}
+        if o["value"] == "quantity" and not o.get("unit"):
+            raise SpecError(f"{where}: a quantity observation needs its target 'unit'")
+    elif kind == "encounter":
+        o["class"] = frozenset(_codes(o.get("class"), where, "class"))
+        years = o.get("years")
+        if not isinstance(years, int | float) or isinstance(years, bool) or years <= 0:
+            raise SpecError(f"{where}: an encounter rule needs 'years' > 0 (the window)")
+    elif kind == "medication":
+        o["rxnorm"] = frozenset(_codes(o.get("rxnorm"), where, "rxnorm"))
+        if bool(o["rxnorm"]) == ("count" in o):
+            raise SpecError(f"{where}: a medication rule takes either 'rxnorm' or 'count'")
+        if "count" in o and o["count"] not in ("active", "distinct"):
+            raise SpecError(f"{where}: count must be 'active' or 'distinct'")
+        if o.setdefault("status", "any") not in ("any", "active"):
+            raise SpecError(f"{where}: status must be 'any' or 'active'")
+    else:
+        raise SpecError(f"{where}: from ({kind!r}) must be one of {sorted(_EVAL)}")
+    return Rule(kind=kind, opts=o)
+
+
+_EVAL = {
+    "patient": evaluate_patient,
+    "condition": evaluate_condition,
+    "observation": evaluate_observation,
+    "encounter": evaluate_encounter,
+    "medication": evaluate_medication,
+}

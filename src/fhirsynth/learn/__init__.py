@@ -1,0 +1,320 @@
+"""Fit a differentially private Bayesian network (PrivBayes family) to an encoded table.
+
+:func:`fit_model` is the only function of the package that reads patient rows for
+learning.  It plans the budget split before touching the data (noisy count, structure,
+one conditional table per column), runs the structure search (:mod:`.structure`) and the
+noisy tables (:mod:`.parameters`) through one :class:`~fhirsynth.privacy.budget.Accountant`,
+and returns a :class:`~fhirsynth.model.FittedModel` that holds DP outputs only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+from diffprivlib.mechanisms import Laplace
+
+from fhirsynth.config import LearnConfig
+from fhirsynth.domain import MISSING, Column, TableSpec
+from fhirsynth.encode import encode
+from fhirsynth.errors import ConfigError, LowUtilityWarning, TooFewRowsError
+from fhirsynth.learn.marginals import combine_marginal, rake_to_marginals
+from fhirsynth.learn.parameters import (
+    conditional_from_counts,
+    conditional_with_missing,
+    noisy_joint,
+    split_budget,
+)
+from fhirsynth.learn.structure import greedy_structure, parent_code
+from fhirsynth.model import FittedModel, Node
+from fhirsynth.privacy.budget import Accountant, PrivacyBudget, Step
+
+__all__ = ["fit_model", "parent_variants"]
+
+logger = logging.getLogger(__name__)
+
+#: largest degree tried when LearnConfig.degree is None
+AUTO_MAX_DEGREE = 3
+
+
+def _runs(n_value: int, k: int, labels: list[str], nullable: bool) -> tuple[np.ndarray, list[str]]:
+    mapping = np.empty(n_value + (1 if nullable else 0), np.int64)
+    names = []
+    for g, run in enumerate(np.array_split(np.arange(n_value), k)):
+        mapping[run] = g
+        a, b = labels[run[0]], labels[run[-1]]
+        names.append(a if a == b else f"{a} .. {b}")
+    if nullable:
+        mapping[-1] = k
+        names.append(MISSING)
+    return mapping, names
+
+
+def parent_variants(col: Column, groups: int) -> list[tuple[np.ndarray | None, list[str], str]]:
+    """Public ways a column may enter a parent set: ``[(mapping, labels, suffix)]``.
+
+    ``mapping[state] = group`` (None: the column as it is).  Numeric columns with more
+    than ``groups`` value states enter as ``groups`` contiguous runs; numeric columns with
+    more than 3 value states may also enter as 3 runs; nullable columns may also enter as
+    present / ``<missing>``.  Small tables can then afford a parent where the full one
+    would drown in noise.  Depends on the spec only.
+    """
+    labels = col.state_labels()
+    n_value = len(labels) - (1 if col.nullable else 0)
+    out: list[tuple[np.ndarray | None, list[str], str]] = []
+    if col.kind == "numeric" and n_value > groups:
+        m, names = _runs(n_value, groups, labels, col.nullable)
+        out.append((m, names, f"~g{groups}"))
+    else:
+        out.append((None, labels, ""))
+    if col.kind == "numeric" and n_value > 3:
+        m, names = _runs(n_value, 3, labels, col.nullable)
+        out.append((m, names, "~g3"))
+    if col.nullable and n_value > 1:
+        m = np.zeros(len(labels), np.int64)
+        m[-1] = 1
+        out.append((m, ["<present>", MISSING], "~present"))
+    return out
+
+
+def _declared(spec: TableSpec, active: list[str]) -> dict[str, list[str]]:
+    """Public parent sets from the spec's ``structure: {column: [parents]}`` entry."""
+    raw = spec.options.get("structure") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("spec 'structure' must map a column to a list of parent columns")
+    modelled = {c.name for c in spec.modelled}
+    out: dict[str, list[str]] = {}
+    for child, ps in raw.items():
+        if not isinstance(ps, list):
+            raise ConfigError(f"spec structure for column {child!r} must be a list of columns")
+        for name in [child, *ps]:
+            if name not in modelled:
+                raise ConfigError(f"spec structure names {name!r}, which is not a modelled "
+                                  "column")
+        if child in active:
+            out[str(child)] = [str(p) for p in ps if p in active and p != child]
+    return out
+
+
+def _declared_items(
+    child: int, ps: list[int], cards: list[int], gcards: list[list[int]], config: LearnConfig,
+    cell_limit: float,
+) -> tuple[tuple[int, int], ...]:
+    """The finest variants of declared parents within ``max_parent_states``.
+
+    Declared parents are public knowledge of how the data are recorded; they are kept as
+    fine as the parent cap allows, without the theta-usefulness limit.
+    """
+    limit = config.max_parent_states
+    combos = list(itertools.product(*(range(len(gcards[p])) for p in ps)))
+    size = [math.prod(gcards[p][v] for p, v in zip(ps, c, strict=True)) for c in combos]
+    fits = [i for i in range(len(combos)) if size[i] <= limit]
+    best = max(fits, key=lambda i: size[i]) if fits else min(range(len(combos)),
+                                                              key=lambda i: size[i])
+    return tuple(sorted(zip(ps, combos[best], strict=True)))
+
+
+def _plan_tables(
+    total: float, order: list[int], cards: list[int], pc: list[tuple[np.ndarray, int]],
+    config: LearnConfig, split_missing: list[bool],
+) -> tuple[list[float], list[float]]:
+    """Epsilon of each column's table(s) and of its one-way histogram, adding up to total.
+
+    ``marginal_share`` of the total is split over the columns' one-way histograms in
+    proportion to sqrt(states), the rest over the tables in proportion to sqrt(cells).  A
+    column without parents measures its marginal in its table, and a nullable column with
+    a separate missing-or-not table is not raked (a noisy histogram over many sparse value
+    cells would push mass into structurally missing cells): both get both parts in their
+    tables.
+    """
+    if not order:
+        return [], []
+    e_marg_total = total * config.marginal_share
+    tables = split_budget(total - e_marg_total, [cards[j] * pc[j][1] for j in order])
+    margs = (split_budget(e_marg_total, [cards[j] for j in order]) if e_marg_total > 0
+             else [0.0] * len(order))
+    for i, j in enumerate(order):
+        if pc[j][1] == 1 or split_missing[j]:
+            tables[i] += margs[i]
+            margs[i] = 0.0
+    return tables, margs
+
+
+def _tables(
+    child: np.ndarray, card: int, pc: tuple[np.ndarray, int], col: Column, e_rest: float,
+    e_marg: float, config: LearnConfig, acc: Accountant, dp_rs: object, noiseless: bool,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Noisy conditional table of one column (and its one-way target when it has parents).
+
+    ``e_marg`` measures the one-way histogram (columns with parents); of ``e_rest``, for a
+    nullable column with two or more values, ``missing_share`` measures the (present,
+    missing) x parents table and the remainder the full table.
+    """
+    pcode, pcard = pc
+    kw = {"accountant": acc, "random_state": dp_rs, "noiseless": noiseless}
+
+    def eps(e: float) -> float | None:
+        return None if noiseless else e
+
+    if col.nullable and card > 2:
+        e_miss = e_rest * config.missing_share
+        e_full = e_rest - e_miss
+        ind = (child == card - 1).astype(np.int64)
+        noisy_m = noisy_joint(ind, 2, pcode, pcard, epsilon=e_miss,
+                              name=f"table {col.name} (missing or not)", **kw)
+        noisy = noisy_joint(child, card, pcode, pcard, epsilon=e_full,
+                            name=f"table {col.name}", **kw)
+        cpd = conditional_with_missing(noisy_m, noisy, eps(e_miss), eps(e_full))
+    else:
+        e_full = e_rest
+        noisy = noisy_joint(child, card, pcode, pcard, epsilon=e_full,
+                            name=f"table {col.name}", **kw)
+        cpd = conditional_from_counts(noisy, eps(e_full))
+    if e_marg <= 0:
+        return cpd, None
+    direct = noisy_joint(child, card, np.zeros(child.size, np.int64), 1, epsilon=e_marg,
+                         name=f"marginal {col.name}", **kw)[:, 0]
+    return cpd, combine_marginal(direct, eps(e_marg), noisy, eps(e_full))
+
+
+def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
+    if random_state is None:
+        return np.random.default_rng(), None
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise ConfigError(f"random_state ({random_state!r}) must be an integer or None")
+    return np.random.default_rng(int(random_state)), np.random.RandomState(int(random_state))
+
+
+def fit_model(
+    spec: TableSpec,
+    table: pd.DataFrame,
+    budget: PrivacyBudget,
+    config: LearnConfig | None = None,
+    *,
+    random_state: int | None = None,
+    version: str = "",
+    _noiseless: bool = False,
+) -> tuple[FittedModel, Accountant]:
+    """Fit the network; return the model and the accountant that recorded every step.
+
+    ``random_state`` None draws every random choice from the operating system (diffprivlib's
+    secure default for the noise); an integer makes the fit reproducible (tests and internal
+    runs only).  ``_noiseless`` is a test hook: exact counts and best-score selections,
+    with the steps still recorded; no public entry point sets it.
+    """
+    config = config or LearnConfig()
+    enc = encode(spec, table)
+    n = enc.n_rows
+    if n < config.min_rows:
+        if not config.allow_few_rows:
+            raise TooFewRowsError(
+                f"need at least {config.min_rows} rows to fit a DP model (min_rows); got {n}"
+            )
+        warnings.warn(
+            f"fitting {n} rows, below min_rows={config.min_rows}: the output will be "
+            "dominated by noise", LowUtilityWarning, stacklevel=2)
+    rng, dp_rs = _rngs(random_state)
+    acc = Accountant(budget)
+    cols = spec.modelled
+    active = [j for j, k in enumerate(enc.cards) if k >= 2]
+    d = len(active)
+    degree = AUTO_MAX_DEGREE if config.degree is None else config.degree
+    if config.degree is not None and config.degree > max(d - 1, 0):
+        raise ConfigError(
+            f"degree ({config.degree}) must be at most the number of varying modelled "
+            f"columns minus one ({max(d - 1, 0)})")
+    degree = min(degree, max(d - 1, 0))
+    eps = budget.epsilon
+    eps_count = config.count_share * eps if d else 0.0
+    declared_names = _declared(spec, [cols[j].name for j in active])
+    n_free = d - len(declared_names)
+    n_sel = max(n_free - 1, 0) if n_free else 0
+    # the share pays for d - 1 selections; declared (public) parents need fewer
+    eps_struct = (config.structure_share * eps * n_sel / (d - 1)
+                  if n_sel and degree >= 1 else 0.0)
+
+    noisy_n = float(n)
+    if eps_count > 0:
+        acc.check(eps_count, name="patient count")
+        if not _noiseless:
+            noisy_n = Laplace(epsilon=eps_count, sensitivity=1.0,
+                              random_state=dp_rs).randomise(float(n))
+        acc.spend(Step(name="patient count", mechanism="laplace (diffprivlib)",
+                       epsilon=eps_count, sensitivity=1.0,
+                       detail="noisy number of patients (sets table-size limits)"))
+    noisy_n = max(noisy_n, 1.0)
+
+    codes = [enc.codes[:, j].astype(np.int64) for j in active]
+    cards = [enc.cards[j] for j in active]
+    variants = [parent_variants(cols[j], config.parent_groups) for j in active]
+    gcodes = [[c if m is None else m[c] for m, _, _ in v] for c, v in zip(codes, variants,
+                                                                          strict=True)]
+    gcards = [[len(lab) for _, lab, _ in v] for v in variants]
+    eps_params_est = (eps - eps_count - eps_struct) / max(d, 1)
+    cell_limit = (noisy_n * eps_params_est / config.theta
+                  if config.theta > 0 and eps_count > 0 and not _noiseless else math.inf)
+
+    names = [cols[j].name for j in active]
+    declared = {names.index(c): _declared_items(names.index(c), [names.index(p) for p in ps],
+                                                cards, gcards, config, cell_limit)
+                for c, ps in declared_names.items()}
+    if d >= 2 and (eps_struct > 0 or declared):
+        structure = greedy_structure(
+            codes, cards, gcodes, gcards, degree=degree,
+            max_parent_states=config.max_parent_states, cell_limit=cell_limit,
+            max_candidates=config.max_candidates,
+            eps_per_selection=eps_struct / n_sel if n_sel else 0.0,
+            accountant=acc, rng=rng, random_state=dp_rs, noiseless=_noiseless,
+            declared=declared)
+        order, psets = list(structure.order), list(structure.parents)
+    else:
+        order, psets = list(rng.permutation(d)), [()] * d
+
+    pc = [parent_code([gcodes[i][v] for i, v in psets[j]], [gcards[i][v] for i, v in psets[j]],
+                      n) for j in range(d)]
+    split_missing = [cols[active[j]].nullable and cards[j] > 2 for j in range(d)]
+    eps_tables, eps_margs = _plan_tables(eps - acc.spent_epsilon, order, cards, pc, config,
+                                         split_missing)
+
+    nodes: list[Node] = []
+    for j in range(len(cols)):
+        if enc.cards[j] < 2:
+            nodes.append(Node(cols[j].name, cols[j].state_labels(), (), np.ones((1, 1))))
+    used_as_parent = {iv for ps in psets for iv in ps}
+    targets: dict[str, np.ndarray] = {}
+    for j, e_j, e_m in zip(order, eps_tables, eps_margs, strict=True):
+        col = cols[active[j]]
+        parents = tuple(cols[active[i]].name + variants[i][v][2] for i, v in psets[j])
+        cpd, target = _tables(codes[j], cards[j], pc[j], col, e_j, e_m, config, acc, dp_rs,
+                              _noiseless)
+        if target is not None:
+            targets[col.name] = target
+        nodes.append(Node(col.name, col.state_labels(), parents, cpd))
+        for v, (mapping, labels, suffix) in enumerate(variants[j]):
+            if (j, v) in used_as_parent and mapping is not None:
+                det = np.zeros((len(labels), mapping.size))
+                det[mapping, np.arange(mapping.size)] = 1.0
+                nodes.append(Node(col.name + suffix, labels, (col.name,), det, col.name,
+                                  mapping))
+    if targets:
+        rake_to_marginals(nodes, targets, rng)
+    info = {
+        "n_patients_noisy": None if eps_count == 0 else round(noisy_n),
+        "degree_max": degree,
+        "degree_used": max((len(p) for p in psets), default=0),
+        "declared_structure": declared_names,
+        "constant_columns": [cols[j].name for j in range(len(cols)) if enc.cards[j] < 2],
+        "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "delta_note": "delta is not used by the Laplace mechanism; it is left unspent",
+        "missing": "missing values are a state of their own of every nullable column",
+    }
+    if _noiseless:
+        info["noiseless_test_mode"] = True
+    logger.info("fitted %d columns, %d steps, epsilon spent %g", len(cols), len(acc.steps),
+                acc.spent_epsilon)
+    return FittedModel(spec=spec, nodes=nodes, budget=acc.table(), info=info,
+                       version=version), acc

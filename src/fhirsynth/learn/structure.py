@@ -1,0 +1,226 @@
+"""Greedy PrivBayes structure search with the exponential mechanism.
+
+This module owns the score of a (child, parent set) pair, its sensitivity, the candidate
+parent sets (bounded by degree, coarsened domain product and theta-usefulness) and the
+greedy loop that adds one column per exponential-mechanism selection.  The first column is
+chosen uniformly at random without looking at the data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from diffprivlib.mechanisms import Exponential
+
+from fhirsynth.privacy.budget import Accountant, Step
+
+__all__ = ["SCORE_SENSITIVITY", "Parents", "greedy_structure", "r_score"]
+
+logger = logging.getLogger(__name__)
+
+#: sensitivity of :func:`r_score` under adding or removing one patient (see r_score)
+SCORE_SENSITIVITY = 2.0
+
+
+def r_score(child: np.ndarray, child_card: int, pcode: np.ndarray, pcard: int) -> float:
+    """Dependence score ``f = 1/2 * sum_{x,p} |c_xp - c_x c_p / n|`` in counts (n times R).
+
+    ``R(X, Pi) = 1/2 ||P[X, Pi] - P[X] P[Pi]||_1`` is PrivBayes' score of low sensitivity;
+    in counts it does not grow with n.
+
+    Sensitivity: add one patient with cell (x0, p0) to a table C of n rows, giving C' with
+    n + 1 rows.  The count part changes by one in one cell (L1 change 1).  The product part
+    changes from ``c_x c_p^T / n`` to ``(c_x + e)(c_p + e)^T / (n + 1)``, i.e. by
+    ``A + B`` with ``A = -c_x c_p^T / (n (n + 1))`` (L1 mass ``n / (n + 1)``) and
+    ``B = (e c_p^T + c_x e^T + e e^T) / (n + 1)`` (L1 mass ``(2n + 1) / (n + 1)``).  By
+    the triangle inequality the L1 norm of the difference inside ``f`` changes by at most
+    ``1 + (3n + 1) / (n + 1) < 4``, so ``|f(C') - f(C)| < 2``.  Removing a patient is the
+    same bound read backwards.  Hence :data:`SCORE_SENSITIVITY` = 2 for every n; the test
+    suite checks it by brute force on random small neighbours.
+    """
+    n = child.shape[0]
+    if n == 0 or pcard <= 1 or child_card <= 1:
+        return 0.0
+    joint = np.bincount(child * pcard + pcode, minlength=child_card * pcard)
+    joint = joint.reshape(child_card, pcard).astype(float)
+    cx = joint.sum(axis=1)
+    cp = joint.sum(axis=0)
+    return 0.5 * float(np.abs(joint - np.outer(cx, cp) / n).sum())
+
+
+def parent_code(
+    gcodes: Sequence[np.ndarray], gcards: Sequence[int], n: int
+) -> tuple[np.ndarray, int]:
+    """Combined parent configuration (first parent slowest, as pgmpy orders its columns)."""
+    code = np.zeros(n, np.int64)
+    card = 1
+    for c, k in zip(gcodes, gcards, strict=True):
+        code = code * k + c
+        card *= k
+    return code, card
+
+
+#: a parent: (column index, variant index) - see fhirsynth.learn.parent_variants
+Item = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Parents:
+    """Chosen parent sets: ``parents[j]`` are (column, variant) items; ``order`` insertion."""
+
+    order: tuple[int, ...]
+    parents: tuple[tuple[Item, ...], ...]
+
+
+def greedy_structure(
+    codes: Sequence[np.ndarray],
+    cards: Sequence[int],
+    gcodes: Sequence[Sequence[np.ndarray]],
+    gcards: Sequence[Sequence[int]],
+    *,
+    degree: int,
+    max_parent_states: int,
+    cell_limit: float,
+    max_candidates: int,
+    eps_per_selection: float,
+    accountant: Accountant,
+    rng: np.random.Generator,
+    random_state: object,
+    noiseless: bool = False,
+    declared: dict[int, tuple[Item, ...]] | None = None,
+) -> Parents:
+    """Add columns one by one, each with its parent set chosen by the exponential mechanism.
+
+    Columns with ``declared`` (public) parents are added, with those parents and without
+    any spend, as soon as their parents are in the network; the others are chosen by the
+    mechanism, one selection each after the first (``eps_per_selection`` 0: uniformly at
+    random, without parents).
+
+    Parameters
+    ----------
+    codes, cards
+        Child codes and domain sizes of the columns (all with more than one state).
+    gcodes, gcards
+        Per column, the codes and sizes of each way it may enter a parent set
+        (``gcodes[j][v]``: variant v of column j, e.g. coarsened into contiguous groups).
+    degree
+        Largest parent set.
+    max_parent_states
+        Largest product of parent domain sizes.
+    cell_limit
+        Largest ``child_card * parent product`` (theta-usefulness); ``inf`` disables it.
+    max_candidates
+        Cap on scored candidates per selection (see :class:`~fhirsynth.config.LearnConfig`).
+    eps_per_selection
+        Epsilon of each exponential-mechanism selection (``len(codes) - 1`` of them).
+    accountant
+        Checked before and charged after each selection.
+    rng
+        Data-independent randomness: the first column and candidate subsampling.
+    random_state
+        Passed to diffprivlib (None: its secure default).
+    noiseless
+        Test hook: take the best candidate instead of the mechanism (still recorded).
+    declared
+        Public parent sets declared in the spec, by column.
+    """
+    from fhirsynth.errors import ConfigError
+
+    declared = declared or {}
+    d = len(codes)
+    n_rows = codes[0].shape[0] if d else 0
+    free = [j for j in range(d) if j not in declared]
+    roots = [j for j in declared if not declared[j]]
+    first = int(rng.choice(free or roots)) if (free or roots) else -1
+    if first < 0:
+        raise ConfigError("the declared structure has a cycle: every column has parents")
+    n_sel = len(free) - (1 if first in free else 0)
+    order = [first]
+    parents: dict[int, tuple[Item, ...]] = {first: declared.get(first, ())}
+    useful = min(max_parent_states, cell_limit / min(cards)) if d else 0
+    pool: list[tuple[Item, ...]] = []  # parent sets of two or more columns
+    prods: list[int] = []
+    cache: dict[tuple[int, tuple[Item, ...]], float] = {}
+
+    def score(child: int, pset: tuple[Item, ...]) -> float:
+        key = (child, pset)
+        if key not in cache:
+            pc, pk = parent_code([gcodes[i][v] for i, v in pset],
+                                 [gcards[i][v] for i, v in pset], n_rows)
+            cache[key] = r_score(codes[child], cards[child], pc, pk)
+        return cache[key]
+
+    def items(col: int) -> list[Item]:
+        return [(col, v) for v in range(len(gcards[col]))]
+
+    step = 0
+    while len(order) < d:
+        new = order[-1]
+        if degree >= 2:
+            others = order[:-1]
+            for size in range(1, degree):
+                for comb in itertools.combinations(others, size):
+                    for pick in itertools.product(*(items(c) for c in (*comb, new))):
+                        prod = math.prod(gcards[i][v] for i, v in pick)
+                        if prod <= useful:
+                            pool.append(tuple(sorted(pick)))
+                            prods.append(prod)
+        ready = [j for j in declared
+                 if j not in parents and all(p in parents for p, _ in declared[j])]
+        if ready:
+            order.append(ready[0])
+            parents[ready[0]] = declared[ready[0]]
+            continue
+        remaining = [j for j in free if j not in parents]
+        if not remaining:
+            raise ConfigError("the declared structure has a cycle")
+        step += 1
+        if eps_per_selection <= 0 and not noiseless:
+            child = int(rng.choice(remaining))
+            order.append(child)
+            parents[child] = ()
+            continue
+        parr = np.asarray(prods, float)
+        singles: list[tuple[int, tuple[Item, ...]]] = []
+        valid = []
+        for child in remaining:
+            limit = min(max_parent_states, cell_limit / cards[child])
+            ok = [(child, (it,)) for p in order for it in items(p)
+                  if degree >= 1 and gcards[it[0]][it[1]] <= limit]
+            singles.extend(ok or [(child, ())])
+            valid.append(np.flatnonzero(parr <= limit))
+        total = sum(len(v) for v in valid)
+        room = max(0, max_candidates - len(singles))
+        picks = np.arange(total) if total <= room else np.sort(
+            rng.choice(total, size=room, replace=False))
+        bounds = np.cumsum([0, *(len(v) for v in valid)])
+        multi = []
+        for idx in picks.tolist():
+            ci = int(np.searchsorted(bounds, idx, side="right")) - 1
+            multi.append((remaining[ci], pool[int(valid[ci][idx - int(bounds[ci])])]))
+        cands = singles + multi
+        utility = [score(c, p) for c, p in cands]
+        name = f"structure {step}/{n_sel}"
+        if noiseless:
+            idx = int(np.argmax(utility))
+        else:
+            accountant.check(eps_per_selection, name=name)
+            mech = Exponential(epsilon=eps_per_selection, sensitivity=SCORE_SENSITIVITY,
+                               utility=utility, random_state=random_state)
+            idx = int(mech.randomise())
+        accountant.spend(Step(
+            name=name, mechanism="exponential (diffprivlib)", epsilon=eps_per_selection,
+            sensitivity=SCORE_SENSITIVITY,
+            detail=f"chose 1 of {len(cands)} (column, parents) candidates by the R score"
+            + (" [noiseless test mode]" if noiseless else ""),
+        ))
+        child, pset = cands[idx]
+        order.append(child)
+        parents[child] = pset
+        logger.debug("structure step %d: column %d <- %s", step, child, pset)
+    return Parents(order=tuple(order), parents=tuple(parents[j] for j in range(d)))

@@ -1,0 +1,192 @@
+"""The fitted model: network structure, conditional tables, public spec and budget table.
+
+A :class:`FittedModel` holds only differentially private outputs and public facts: the
+parents of each node, the post-processed noisy conditional tables (in pgmpy's
+``TabularCPD`` layout), the public :class:`~fhirsynth.domain.TableSpec` and the
+accountant's budget table.  It never holds patient rows or exact counts.  It is saved as
+JSON (written to a temporary file and moved into place), never pickled, and is available as
+a pgmpy ``DiscreteBayesianNetwork`` for inference and cross-checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fhirsynth.domain import TableSpec
+from fhirsynth.errors import ModelError
+
+__all__ = ["FORMAT", "FittedModel", "Node"]
+
+FORMAT = "fhirsynth-model"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Node:
+    """One node: a spec column, or a public coarsening of one (``group_of`` set).
+
+    ``cpd`` has shape ``(len(states), prod(parent cards))``; parent configurations are
+    ordered with the first parent slowest, as in pgmpy.  A coarsening node has one parent,
+    its column, and a deterministic table given by ``mapping`` (state -> group).
+    """
+
+    name: str
+    states: list[str]
+    parents: tuple[str, ...]
+    cpd: np.ndarray
+    group_of: str | None = None
+    mapping: np.ndarray | None = None
+
+    @property
+    def card(self) -> int:
+        return len(self.states)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "states": self.states,
+                             "parents": list(self.parents)}
+        if self.group_of is not None:
+            assert self.mapping is not None
+            d["group_of"] = self.group_of
+            d["mapping"] = self.mapping.tolist()
+        else:
+            d["cpd"] = np.round(self.cpd, 12).tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], cards: dict[str, int]) -> Node:
+        parents = tuple(d["parents"])
+        if "group_of" in d:
+            mapping = np.asarray(d["mapping"], np.int64)
+            cpd = np.zeros((len(d["states"]), mapping.size))
+            cpd[mapping, np.arange(mapping.size)] = 1.0
+            return cls(d["name"], list(d["states"]), parents, cpd, d["group_of"], mapping)
+        cpd = np.asarray(d["cpd"], float)
+        want = (len(d["states"]), int(np.prod([cards[p] for p in parents], dtype=np.int64)))
+        if cpd.shape != want:
+            raise ModelError(f"node {d['name']!r}: table shape {cpd.shape}, expected {want}")
+        return cls(d["name"], list(d["states"]), parents, cpd)
+
+
+@dataclass
+class FittedModel:
+    """A fitted DP Bayesian network over the modelled columns of ``spec``.
+
+    Attributes
+    ----------
+    spec : TableSpec
+        The public domain the model was fitted on.
+    nodes : list of Node
+        All nodes in a topological order (columns and coarsening nodes).
+    budget : dict
+        The accountant's budget table (:meth:`fhirsynth.privacy.budget.Accountant.table`).
+    info : dict
+        Public facts about the fit (degree, configuration, the noisy patient count).
+    version : str
+        fhirsynth version that fitted the model.
+    """
+
+    spec: TableSpec
+    nodes: list[Node]
+    budget: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+    @cached_property
+    def by_name(self) -> dict[str, Node]:
+        return {n.name: n for n in self.nodes}
+
+    @property
+    def columns(self) -> list[str]:
+        """The modelled spec columns, in spec order."""
+        return [c.name for c in self.spec.modelled]
+
+    def graph(self) -> dict[str, list[str]]:
+        """Parents of each modelled column, through coarsening nodes (``age`` not ``age~g``)."""
+        out = {}
+        for name in self.columns:
+            out[name] = [self.by_name[p].group_of or p for p in self.by_name[name].parents]
+        return out
+
+    @cached_property
+    def network(self) -> Any:
+        """The model as a pgmpy ``DiscreteBayesianNetwork`` with ``TabularCPD`` s."""
+        from pgmpy.factors.discrete import TabularCPD
+        from pgmpy.models import DiscreteBayesianNetwork
+
+        net = DiscreteBayesianNetwork()
+        net.add_nodes_from([n.name for n in self.nodes])
+        net.add_edges_from([(p, n.name) for n in self.nodes for p in n.parents])
+        cpds = []
+        for n in self.nodes:
+            ev = list(n.parents)
+            names = {n.name: n.states, **{p: self.by_name[p].states for p in ev}}
+            cpds.append(TabularCPD(
+                n.name, n.card, n.cpd, evidence=ev or None,
+                evidence_card=[self.by_name[p].card for p in ev] or None, state_names=names,
+            ))
+        net.add_cpds(*cpds)
+        return net
+
+    # --------------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "fhirsynth": self.version,
+            "spec": self.spec.to_dict(), "info": self.info, "budget": self.budget,
+            "nodes": [n.to_dict() for n in self.nodes],
+        }
+
+    def to_json(self, path: str | Path) -> None:
+        """Write the model as JSON atomically (temporary file, then rename)."""
+        p = Path(path)
+        blob = json.dumps(self.to_dict(), separators=(",", ":")).encode()
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+        except OSError as exc:
+            raise ModelError(f"{p}: cannot write the model ({exc.strerror})") from None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(blob)
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], *, origin: str = "<model>") -> FittedModel:
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ModelError(f"{origin}: not a fhirsynth model file")
+        if d.get("format_version") != FORMAT_VERSION:
+            raise ModelError(f"{origin}: unsupported model format_version "
+                             f"{d.get('format_version')!r} (expected {FORMAT_VERSION})")
+        try:
+            spec = TableSpec.from_dict(d["spec"], origin=origin)
+            cards: dict[str, int] = {}
+            nodes = []
+            for nd in d["nodes"]:
+                node = Node.from_dict(nd, cards)
+                cards[node.name] = node.card
+                nodes.append(node)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{origin}: malformed model file ({type(exc).__name__}: {exc})") \
+                from None
+        return cls(spec=spec, nodes=nodes, budget=d["budget"], info=d.get("info", {}),
+                   version=str(d.get("fhirsynth", "")))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> FittedModel:
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(f"{p}: model file not found") from None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ModelError(f"{p}: not a JSON model file") from None
+        return cls.from_dict(data, origin=str(p))

@@ -1,0 +1,320 @@
+"""The persistent privacy ledger: every release per source dataset, against a custodian's cap.
+
+A SQLite file (default ``<platformdirs user data dir>/fhirsynth/ledger.sqlite``) keyed by a
+*source fingerprint*: the sha256 of the input's content, not its path (:func:`fingerprint_files`,
+:func:`fingerprint_table`).  :meth:`Ledger.charge` runs inside ``BEGIN IMMEDIATE``, so two
+processes on one source are serialised and never both slip under the cap; it is called
+BEFORE any noise is drawn and the charge stays even if the run crashes afterwards
+(:meth:`Ledger.complete` only marks it finished).  With no cap recorded, the first release's
+budget becomes the cap: a second run on the same data is refused until the custodian raises it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import hashlib
+import json
+import math
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fhirsynth.errors import BudgetExhaustedError, ConfigError, PrivacyBudgetError
+from fhirsynth.privacy.budget import PrivacyBudget
+
+__all__ = [
+    "Ledger",
+    "Release",
+    "SourceSummary",
+    "default_ledger_path",
+    "fingerprint_files",
+    "fingerprint_table",
+    "resolve_source",
+]
+
+_TOL = 1e-9
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sources (
+    fingerprint TEXT PRIMARY KEY,
+    label       TEXT NOT NULL DEFAULT '',
+    cap_epsilon REAL,
+    cap_delta   REAL,
+    cap_origin  TEXT NOT NULL DEFAULT '',
+    created     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS releases (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL REFERENCES sources(fingerprint),
+    run_id      TEXT NOT NULL UNIQUE,
+    epsilon     REAL NOT NULL,
+    delta       REAL NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('charged', 'completed')),
+    config_hash TEXT NOT NULL DEFAULT '',
+    outputs     TEXT NOT NULL DEFAULT '[]',
+    charged_at  TEXT NOT NULL,
+    completed_at TEXT
+);
+"""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def default_ledger_path() -> Path:
+    """``<user data dir>/fhirsynth/ledger.sqlite`` (platformdirs)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("fhirsynth", appauthor=False)) / "ledger.sqlite"
+
+
+def _content_digest(path: Path) -> str:
+    """sha256 of a file's content; gzip is decompressed and a UTF-8 BOM dropped."""
+    h = hashlib.sha256()
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        first = True
+        while chunk := fh.read(1 << 20):
+            if first and chunk.startswith(b"\xef\xbb\xbf"):
+                chunk = chunk[3:]
+            first = False
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint_files(paths: Iterable[str | Path]) -> str:
+    """Fingerprint of input files or directories: sha256 over the sorted content digests.
+
+    Renaming, moving, re-gzipping or listing files in another order leaves it unchanged;
+    any change of content changes it.  Hidden files (``.name``) are ignored.
+    """
+    digests = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = [q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")]
+        elif p.is_file():
+            files = [p]
+        else:
+            raise ConfigError(f"input {p.name!r} does not exist")
+        digests += [_content_digest(q) for q in files]
+    if not digests:
+        raise ConfigError("no input files to fingerprint")
+    return hashlib.sha256("\n".join(sorted(digests)).encode()).hexdigest()
+
+
+def fingerprint_table(table: pd.DataFrame) -> str:
+    """Fingerprint of a patient table, independent of row and column order."""
+    cols = sorted(map(str, table.columns))
+    t = table.set_axis(list(map(str, table.columns)), axis=1)[cols].astype("string")
+    rows = pd.util.hash_pandas_object(t, index=False).to_numpy()
+    h = hashlib.sha256(json.dumps(cols).encode())
+    h.update(b"".join(int(x).to_bytes(8, "little") for x in sorted(rows.tolist())))
+    return h.hexdigest()
+
+
+def resolve_source(source: str) -> str:
+    """A 64-hex fingerprint as given, or the fingerprint of an input path."""
+    s = source.strip().lower()
+    if len(s) == 64 and all(c in "0123456789abcdef" for c in s):
+        return s
+    return fingerprint_files([source])
+
+
+@dataclass(frozen=True)
+class Release:
+    """One charged release (``status`` is ``charged`` until the run completes)."""
+
+    fingerprint: str
+    run_id: str
+    epsilon: float
+    delta: float
+    status: str
+    charged_at: str
+    completed_at: str | None = None
+    config_hash: str = ""
+    outputs: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """Cap and spending of one source."""
+
+    fingerprint: str
+    label: str
+    cap_epsilon: float | None
+    cap_delta: float | None
+    cap_origin: str
+    spent_epsilon: float
+    spent_delta: float
+    releases: tuple[Release, ...]
+
+
+class Ledger:
+    """The SQLite privacy ledger at ``path`` (created on first use).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Ledger file; default :func:`default_ledger_path`.
+    timeout : float
+        Seconds to wait for another process holding the write lock.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, timeout: float = 30.0) -> None:
+        self.path = Path(path) if path is not None else default_ledger_path()
+        self.timeout = timeout
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._connect()
+        try:
+            con.executescript(_SCHEMA)
+        finally:
+            con.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            con = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"ledger {self.path.name!r} cannot be opened ({exc})") from None
+        con.row_factory = sqlite3.Row
+        return con
+
+    # ----------------------------------------------------------------- writes
+    def set_cap(self, fingerprint: str, epsilon: float, delta: float = 0.0, *,
+                label: str = "") -> None:
+        """Record the custodian's cap (total over all releases) for a source."""
+        cap = PrivacyBudget(epsilon=epsilon, delta=delta)
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            self._ensure_source(con, fingerprint, label)
+            con.execute(
+                "UPDATE sources SET cap_epsilon=?, cap_delta=?, cap_origin='custodian' "
+                "WHERE fingerprint=?", (cap.epsilon, cap.delta, fingerprint))
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    def charge(self, fingerprint: str, budget: PrivacyBudget, *, run_id: str | None = None,
+               label: str = "", config_hash: str = "") -> Release:
+        """Charge a release to its source before any noise is drawn.
+
+        ``run_id`` defaults to a random UUID (returned in the :class:`Release`); pass it to
+        :meth:`complete` when the run has written its outputs.
+
+        Raises
+        ------
+        BudgetExhaustedError
+            When the release would pass the source's cap; nothing is recorded then.
+        """
+        run_id = run_id or uuid.uuid4().hex
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            row = self._ensure_source(con, fingerprint, label)
+            spent_e, spent_d = self._spent(con, fingerprint)
+            cap_e, cap_d = row["cap_epsilon"], row["cap_delta"]
+            if cap_e is None:
+                cap_e, cap_d = budget.epsilon, budget.delta
+                con.execute("UPDATE sources SET cap_epsilon=?, cap_delta=?, "
+                            "cap_origin='first release' WHERE fingerprint=?",
+                            (cap_e, cap_d, fingerprint))
+            name = label or row["label"] or fingerprint[:12]
+            if spent_e + budget.epsilon > cap_e * (1 + _TOL) + _TOL:
+                con.execute("ROLLBACK")
+                raise BudgetExhaustedError(
+                    f"budget exhausted for dataset {name}: spent epsilon {spent_e:g} of cap "
+                    f"{cap_e:g}, this release needs {budget.epsilon:g} (raise the cap with "
+                    "'fhirsynth ledger set-cap' or reuse the released model)")
+            if spent_d + budget.delta > cap_d * (1 + _TOL) + 1e-15:
+                con.execute("ROLLBACK")
+                raise BudgetExhaustedError(
+                    f"budget exhausted for dataset {name}: spent delta {spent_d:g} of cap "
+                    f"{cap_d:g}, this release needs {budget.delta:g}")
+            now = _now()
+            try:
+                con.execute(
+                    "INSERT INTO releases (fingerprint, run_id, epsilon, delta, status, "
+                    "config_hash, charged_at) VALUES (?, ?, ?, ?, 'charged', ?, ?)",
+                    (fingerprint, run_id, budget.epsilon, budget.delta, config_hash, now))
+            except sqlite3.IntegrityError:
+                con.execute("ROLLBACK")
+                raise PrivacyBudgetError(f"run id {run_id!r} is already in the ledger") from None
+            con.execute("COMMIT")
+        finally:
+            con.close()
+        return Release(fingerprint, run_id, budget.epsilon, budget.delta, "charged", now,
+                       config_hash=config_hash)
+
+    def complete(self, run_id: str, outputs: Sequence[str] = ()) -> None:
+        """Mark a charged release as completed and record its outputs (relative paths)."""
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            cur = con.execute(
+                "UPDATE releases SET status='completed', completed_at=?, outputs=? "
+                "WHERE run_id=?", (_now(), json.dumps(list(outputs)), run_id))
+            if cur.rowcount != 1:
+                con.execute("ROLLBACK")
+                raise PrivacyBudgetError(f"run id {run_id!r} was never charged")
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    # ------------------------------------------------------------------ reads
+    def summary(self, fingerprint: str | None = None) -> list[SourceSummary]:
+        """Every source (or one) with its cap, totals and releases."""
+        con = self._connect()
+        try:
+            q = "SELECT * FROM sources" + (" WHERE fingerprint=?" if fingerprint else "")
+            srcs = con.execute(q + " ORDER BY created", (fingerprint,) if fingerprint else ())
+            out = []
+            for s in srcs.fetchall():
+                rels = tuple(_release(r) for r in con.execute(
+                    "SELECT * FROM releases WHERE fingerprint=? ORDER BY id", (s["fingerprint"],)))
+                out.append(SourceSummary(
+                    s["fingerprint"], s["label"], s["cap_epsilon"], s["cap_delta"],
+                    s["cap_origin"], math.fsum(r.epsilon for r in rels),
+                    math.fsum(r.delta for r in rels), rels))
+            return out
+        finally:
+            con.close()
+
+    def find_reusable(self, fingerprint: str, config_hash: str) -> Release | None:
+        """The latest completed release of this source made with this configuration."""
+        for s in self.summary(fingerprint):
+            done = [r for r in s.releases if r.status == "completed"
+                    and r.config_hash == config_hash]
+            if done:
+                return done[-1]
+        return None
+
+    # ---------------------------------------------------------------- helpers
+    @staticmethod
+    def _ensure_source(con: sqlite3.Connection, fingerprint: str, label: str) -> sqlite3.Row:
+        con.execute("INSERT OR IGNORE INTO sources (fingerprint, label, created) VALUES (?, ?, ?)",
+                    (fingerprint, label, _now()))
+        if label:
+            con.execute("UPDATE sources SET label=? WHERE fingerprint=? AND label=''",
+                        (label, fingerprint))
+        return con.execute("SELECT * FROM sources WHERE fingerprint=?", (fingerprint,)).fetchone()
+
+    @staticmethod
+    def _spent(con: sqlite3.Connection, fingerprint: str) -> tuple[float, float]:
+        rows = con.execute("SELECT epsilon, delta FROM releases WHERE fingerprint=?",
+                           (fingerprint,)).fetchall()
+        return math.fsum(r[0] for r in rows), math.fsum(r[1] for r in rows)
+
+
+def _release(r: sqlite3.Row) -> Release:
+    return Release(r["fingerprint"], r["run_id"], r["epsilon"], r["delta"], r["status"],
+                   r["charged_at"], r["completed_at"], r["config_hash"],
+                   tuple(json.loads(r["outputs"] or "[]")))

@@ -1,0 +1,248 @@
+"""The machine-readable audit record of a release, and its verification.
+
+:func:`build_audit` assembles the record described in ``docs/audit-schema.md``: the budget
+table (total, steps, composition), input and output files with sha256 and size, spec and
+configuration hashes, software versions, run id and creation time, and the shareable part
+of the evaluation.  Seeds are never written: :func:`public_config` removes them.
+:func:`write_json_atomic` writes through a temporary file; :func:`verify_release` recomputes
+the hashes of a release directory and lists files changed, missing or added.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from fhirsynth.errors import ReportError
+
+__all__ = [
+    "AUDIT_NAME",
+    "SCHEMA_VERSION",
+    "VerifyResult",
+    "build_audit",
+    "config_hash",
+    "file_entry",
+    "jsonable",
+    "public_config",
+    "record_digest",
+    "software_versions",
+    "verify_release",
+    "write_json_atomic",
+]
+
+AUDIT_NAME = "audit.json"
+SCHEMA_VERSION = "fhirsynth-audit/1"
+#: directories of a release dir that hold custodian-only files (not part of the release)
+INTERNAL_DIRS = ("internal",)
+_PACKAGES = ("fhirsynth", "numpy", "pandas", "pgmpy", "diffprivlib", "fhir.resources",
+             "scikit-learn", "reportlab", "matplotlib")
+_SEED_KEY = re.compile(r"(^|_)(seed|random_state|rng)($|_)", re.I)
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of Python and the packages that shape a release."""
+    out = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def public_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-ready copy of ``config`` without any seed (keys like ``seed``, ``random_state``)."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, Mapping):
+            return {str(k): clean(x) for k, x in v.items() if not _SEED_KEY.search(str(k))}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, Path):
+            return v.name
+        if isinstance(v, float) and not math.isfinite(v):
+            return str(v)
+        if v is None or isinstance(v, (str, int, float, bool)):
+            return v
+        return str(v)
+
+    return clean(config)
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars as Python numbers and NaN/inf as ``None`` (strict JSON)."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of the public configuration (seed excluded)."""
+    return hashlib.sha256(_canonical(public_config(config))).hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_entry(path: str | Path, root: str | Path | None = None) -> dict[str, Any]:
+    """``{"path", "sha256", "bytes"}`` of a file; ``path`` relative to ``root`` (else the
+    file name: absolute paths of the custodian's machine never enter the record)."""
+    p = Path(path)
+    try:
+        rel = p.resolve().relative_to(Path(root).resolve()) if root is not None else Path(p.name)
+    except ValueError:
+        rel = Path(p.name)
+    try:
+        return {"path": rel.as_posix(), "sha256": _sha256(p), "bytes": p.stat().st_size}
+    except OSError as exc:
+        raise ReportError(f"{p.name}: cannot be hashed ({exc.strerror or 'I/O error'})") from None
+
+
+def build_audit(
+    *,
+    run_id: str,
+    budget_table: Mapping[str, Any],
+    spec_fingerprint: str,
+    config: Mapping[str, Any],
+    inputs: Iterable[Mapping[str, Any]] = (),
+    outputs: Iterable[Mapping[str, Any]] = (),
+    evaluation: Mapping[str, Any] | None = None,
+    dataset: str = "",
+    source_fingerprint: str | None = None,
+    created: _dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The audit record (see ``docs/audit-schema.md``); JSON-ready, no seed, no raw data."""
+    steps = [
+        {k: s.get(k) for k in ("name", "mechanism", "epsilon", "delta", "sensitivity")}
+        | {k: s[k] for k in ("rho", "detail") if k in s}
+        for s in budget_table.get("steps", [])
+    ]
+    eps_total = float(budget_table["epsilon_total"])
+    cfg = public_config(config)
+    record: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "run_id": run_id,
+        "created": (created or _dt.datetime.now(_dt.UTC)).isoformat(timespec="seconds"),
+        "dataset": dataset,
+        "epsilon_total": eps_total,
+        "delta_total": float(budget_table.get("delta_total", 0.0)),
+        "epsilon_spent": float(budget_table.get("epsilon_spent",
+                                                math.fsum(s["epsilon"] or 0 for s in steps))),
+        "delta_spent": float(budget_table.get("delta_spent",
+                                              math.fsum(s["delta"] or 0 for s in steps))),
+        "composition": str(budget_table.get("composition", "")),
+        "unit_of_privacy": "patient (neighbouring datasets differ by one patient's whole record)",
+        "steps": steps,
+        "spec_sha256": spec_fingerprint,
+        "config_sha256": hashlib.sha256(_canonical(cfg)).hexdigest(),
+        "config": cfg,
+        "source_fingerprint": source_fingerprint,
+        "inputs": [dict(x) for x in inputs],
+        "outputs": [dict(x) for x in outputs],
+        "software": software_versions(),
+        "evaluation": dict(evaluation or {}),
+    }
+    record = jsonable(record)
+    record["record_sha256"] = record_digest(record)
+    return record
+
+
+def record_digest(record: Mapping[str, Any]) -> str:
+    """sha256 of the canonical record without its own ``record_sha256`` (detects edits)."""
+    return hashlib.sha256(_canonical({k: v for k, v in record.items()
+                                      if k != "record_sha256"})).hexdigest()
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented UTF-8 JSON through a temporary file in the same directory."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(jsonable(obj), fh, indent=2, ensure_ascii=False, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of :func:`verify_release`: ``ok`` when nothing changed, went missing or was added."""
+
+    directory: str
+    checked: int = 0
+    changed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.changed or self.missing or self.added)
+
+
+def verify_release(directory: str | Path) -> VerifyResult:
+    """Recompute the hashes of the outputs listed in ``directory/audit.json``.
+
+    Files under ``internal/`` (custodian-only) and the audit record itself are not part of
+    the release and are not reported as added.
+    """
+    d = Path(directory)
+    audit_path = d / AUDIT_NAME
+    try:
+        record = json.loads(audit_path.read_text(encoding="utf-8"))
+        listed = {o["path"]: o for o in record["outputs"]}
+    except FileNotFoundError:
+        raise ReportError(f"{d.name}: no {AUDIT_NAME} in the release directory") from None
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+        raise ReportError(f"{d.name}/{AUDIT_NAME}: not a readable audit record") from None
+    result = VerifyResult(directory=d.name)
+    if record.get("record_sha256") != record_digest(record):
+        result.changed.append(AUDIT_NAME)
+    for rel, entry in sorted(listed.items()):
+        p = d / rel
+        if not p.is_file():
+            result.missing.append(rel)
+            continue
+        result.checked += 1
+        if p.stat().st_size != entry.get("bytes") or _sha256(p) != entry.get("sha256"):
+            result.changed.append(rel)
+    for p in sorted(d.rglob("*")):
+        rel = p.relative_to(d).as_posix()
+        if not p.is_file() or rel == AUDIT_NAME or rel in listed:
+            continue
+        if rel.split("/", 1)[0] in INTERNAL_DIRS:
+            continue
+        result.added.append(rel)
+    return result

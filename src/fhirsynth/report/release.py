@@ -1,0 +1,207 @@
+"""Write the three report artefacts of a release: report.pdf, internal/validation.pdf, audit.json.
+
+:func:`write_reports` runs the evaluation (fidelity, privacy risk, Safe Harbor scan of the
+output files), writes the custodian's ``internal/evaluation.json`` and
+``internal/validation.pdf``, then the shareable ``report.pdf`` (fed only with the synthetic
+table, the public spec, the budget table and released measurements), and last the audit
+record listing every output with its hash.  Each file is written atomically.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fhirsynth.domain import TableSpec
+from fhirsynth.evaluate.discretise import discretise, eval_columns
+from fhirsynth.evaluate.fidelity import describe, evaluate_fidelity, marginal
+from fhirsynth.evaluate.privacy import evaluate_privacy
+from fhirsynth.evaluate.safe_harbor import SafeHarborReport, scan_fhir, scan_table
+from fhirsynth.report.audit import (
+    AUDIT_NAME,
+    build_audit,
+    file_entry,
+    public_config,
+    software_versions,
+    write_json_atomic,
+)
+from fhirsynth.report.internal import internal_story
+from fhirsynth.report.pdf import CUSTODIAN_BANNER, build_pdf
+from fhirsynth.report.shareable import ShareableContext, shareable_story
+from fhirsynth.report.text import clean
+
+__all__ = ["ReportPaths", "input_entries", "write_reports"]
+
+logger = logging.getLogger(__name__)
+
+REPORT_NAME = "report.pdf"
+VALIDATION_NAME = "internal/validation.pdf"
+EVALUATION_NAME = "internal/evaluation.json"
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Where :func:`write_reports` put its files."""
+
+    report: Path
+    validation: Path
+    evaluation: Path
+    audit: Path
+
+
+def input_entries(inputs: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Audit entries of the inputs: a file by name, a directory as one aggregate entry (file
+    names inside it are never written: Synthea names files after patients)."""
+    from fhirsynth.privacy.ledger import fingerprint_files
+
+    out = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            files = [q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")]
+            out.append({"path": p.name + "/", "files": len(files),
+                        "sha256": fingerprint_files([p]),
+                        "bytes": sum(q.stat().st_size for q in files)})
+        else:
+            out.append(file_entry(p))
+    return out
+
+
+def limitations_text() -> str:
+    """docs/limitations.md as bundled with the package."""
+    return resources.files("fhirsynth").joinpath("data/limitations.md").read_text("utf-8")
+
+
+def _shares(spec: TableSpec, real: pd.DataFrame, synth: pd.DataFrame) -> dict[str, Any]:
+    cols = eval_columns(spec, real, synth)
+    dr, ds = discretise(spec, real, cols), discretise(spec, synth, cols)
+    return {name: {"states": list(dr.labels[j]), "real": marginal(dr, (j,)).tolist(),
+                   "synthetic": marginal(ds, (j,)).tolist()}
+            for j, name in enumerate(dr.columns)}
+
+
+def _scan_outputs(spec: TableSpec, synthetic: pd.DataFrame, out_dir: Path,
+                  outputs: list[Path]) -> SafeHarborReport:
+    keys = [c.name for c in spec.columns if c.role == "key"]
+    table_name = next((p.name for p in outputs if p.suffix in (".csv", ".parquet")),
+                      "synthetic table")
+    from fhirsynth.export.harmonise import top_codes
+
+    report = scan_table(synthetic, location=table_name, exempt=keys, top_coded=top_codes(spec))
+    fhir = [p for p in outputs if p.name.endswith((".ndjson", ".ndjson.gz"))]
+    if fhir:
+        report = report.merge(scan_fhir(fhir))
+    return report
+
+
+def write_reports(
+    out_dir: str | Path,
+    *,
+    spec: TableSpec,
+    real_train: pd.DataFrame,
+    real_holdout: pd.DataFrame | None,
+    synthetic: pd.DataFrame,
+    budget_table: Mapping[str, Any],
+    model_summary: Mapping[str, Any] | None = None,
+    import_report: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    inputs: Iterable[str | Path] = (),
+    outputs: Iterable[str | Path] = (),
+    run_id: str | None = None,
+    dataset: str | None = None,
+    source_fingerprint: str | None = None,
+    sensitive: Iterable[str] | None = None,
+    created: _dt.datetime | None = None,
+) -> ReportPaths:
+    """Evaluate a release and write ``report.pdf``, ``internal/`` and ``audit.json``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Release directory; ``outputs`` should lie inside it.
+    spec : TableSpec
+        The public spec the model was fitted with.
+    real_train, real_holdout : pandas.DataFrame
+        Real rows the model saw, and real rows it did not (``None``: no privacy-risk tests,
+        TSTR tests on a split of ``real_train``).  Used for the internal report only.
+    synthetic : pandas.DataFrame
+        The released synthetic table.
+    budget_table : mapping
+        ``Accountant.table()`` of the run.
+    model_summary : mapping, optional
+        Public facts of the model: ``method`` (str), and ``released_marginals``, a list of
+        ``{"columns": [name], "values": [noisy shares in the column's state order]}`` that
+        are DP measurements already paid for; only these are compared in ``report.pdf``.
+    import_report : mapping, optional
+        Counts from ingest (resources read, rejected, patients...): internal report only.
+    config : mapping, optional
+        The run configuration; seeds are removed before anything is written.
+    inputs, outputs : iterable of path
+        Input files/directories and released files (hashed into the audit record).
+    run_id, dataset, source_fingerprint : str, optional
+        Identify the run (default: a random UUID), the dataset (default: ``spec.name``) and
+        the ledger key of the source.
+    sensitive : iterable of str, optional
+        Columns for the attribute-inference test.
+    created : datetime, optional
+        Creation time (default: now, UTC).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = run_id or uuid.uuid4().hex
+    created_at = (created or _dt.datetime.now(_dt.UTC)).replace(microsecond=0)
+    dataset = clean(dataset or spec.name)
+    out_paths = [Path(p) if Path(p).is_absolute() else out / p for p in outputs]
+    version = software_versions()["fhirsynth"]
+
+    logger.info("evaluating the release")
+    fidelity = evaluate_fidelity(spec, real_train, synthetic, real_test=real_holdout)
+    privacy = None
+    if real_holdout is not None and len(real_holdout) and len(real_train):
+        privacy = evaluate_privacy(spec, real_train, real_holdout, synthetic,
+                                   sensitive=list(sensitive) if sensitive else None)
+    sh = _scan_outputs(spec, synthetic, out, out_paths).to_dict()
+    evaluation = {"fidelity": fidelity, "privacy": privacy, "safe_harbor": sh}
+    eval_path = write_json_atomic(out / EVALUATION_NAME, evaluation)
+
+    ctx = {"dataset": dataset, "run_id": run_id, "created": created_at.isoformat(),
+           "n_holdout": None if real_holdout is None else len(real_holdout)}
+    validation = build_pdf(
+        out / VALIDATION_NAME, internal_story(evaluation, _shares(spec, real_train, synthetic),
+                                              ctx, import_report),
+        title=f"Internal validation: {dataset}", footer=f"fhirsynth {version} · {dataset}",
+        banner=CUSTODIAN_BANNER)
+
+    in_entries = input_entries(inputs)
+    out_entries = [file_entry(p, out) for p in out_paths]
+    cfg = public_config(config or {})
+    from fhirsynth.report.audit import config_hash
+
+    hashes = {"spec": spec.fingerprint(), "configuration": config_hash(cfg),
+              "inputs": in_entries, "outputs": out_entries}
+    synth_stats = describe(spec, synthetic)
+    share_ctx = ShareableContext(
+        dataset=dataset, created=created_at.date().isoformat(), run_id=run_id, version=version,
+        budget_table=budget_table, spec=spec, synthetic_stats=synth_stats,
+        synthetic_columns=[str(c) for c in synthetic.columns], n_synthetic=len(synthetic),
+        safe_harbor=sh, software=software_versions(), hashes=hashes, config=cfg,
+        limitations=limitations_text(), model_summary=dict(model_summary or {}))
+    report = build_pdf(out / REPORT_NAME, shareable_story(share_ctx),
+                       title=f"Synthetic data release: {dataset}",
+                       footer=f"fhirsynth {version} · {dataset} · run {run_id}")
+
+    record = build_audit(
+        run_id=run_id, budget_table=budget_table, spec_fingerprint=spec.fingerprint(),
+        config=cfg, inputs=in_entries, outputs=[*out_entries, file_entry(report, out)],
+        evaluation={"safe_harbor": sh, "synthetic_statistics": synth_stats,
+                    "internal_evaluation_sha256": file_entry(eval_path, out)["sha256"]},
+        dataset=dataset, source_fingerprint=source_fingerprint, created=created_at)
+    audit = write_json_atomic(out / AUDIT_NAME, record)
+    return ReportPaths(report=report, validation=validation, evaluation=eval_path, audit=audit)

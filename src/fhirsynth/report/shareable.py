@@ -1,0 +1,264 @@
+"""The shareable ``report.pdf``: only DP outputs and data-independent facts.
+
+Pages: title (dataset, date, version, epsilon and delta in large type), summary with
+pass/attention marks, the DP guarantee and every step of the budget, public facts (spec
+domains, software, hashes), the synthetic data's own statistics, fidelity against the
+model's released noisy measurements (or a statement that none is shown), the limitations
+quoted from ``docs/limitations.md``, and the configuration.  It never receives a real table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reportlab.platypus import PageBreak, Spacer
+
+from fhirsynth.domain import TableSpec
+from fhirsynth.privacy.budget import PrivacyBudget
+from fhirsynth.report import figures
+from fhirsynth.report.pdf import Styles, figure, para, table
+from fhirsynth.report.text import markup
+
+__all__ = ["ShareableContext", "shareable_story"]
+
+PASS, ATTENTION, INFO = "✓ pass", "! attention", "· info"
+
+
+@dataclass
+class ShareableContext:
+    """Everything the shareable report may show (no real data)."""
+
+    dataset: str
+    created: str
+    run_id: str
+    version: str
+    budget_table: Mapping[str, Any]
+    spec: TableSpec
+    synthetic_stats: list[dict[str, Any]]
+    synthetic_columns: list[str]
+    n_synthetic: int
+    safe_harbor: Mapping[str, Any]
+    software: Mapping[str, str]
+    hashes: Mapping[str, Any]
+    config: Mapping[str, Any]
+    limitations: str
+    model_summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _fmt_eps(x: float) -> str:
+    return f"{x:g}"
+
+
+def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
+    bt = ctx.budget_table
+    total, spent = float(bt["epsilon_total"]), float(bt.get("epsilon_spent", 0.0))
+    steps_sum = math.fsum(float(s.get("epsilon") or 0) for s in bt.get("steps", []))
+    out = []
+    tol = 1e-9 * max(1.0, total)
+    ok = abs(steps_sum - spent) <= tol and abs(spent - total) <= tol
+    detail = f"{len(bt.get('steps', []))} steps add up to epsilon {steps_sum:.6g} of {total:g}"
+    if spent < total - tol:
+        detail += f"; {total - spent:.6g} declared but not spent"
+    out.append(("Budget accounted", PASS if ok else ATTENTION, detail))
+    delta = float(bt.get("delta_total", 0.0))
+    notes = PrivacyBudget(epsilon=total, delta=delta).plausibility()
+    out.append(("Epsilon and delta in the usual range", ATTENTION if notes else PASS,
+                "; ".join(notes) or f"epsilon {total:g}, delta {delta:g}"))
+    sh = ctx.safe_harbor
+    n_find = len(sh.get("findings", []))
+    out.append(("Safe Harbor scan of the output", PASS if sh.get("passed") else ATTENTION,
+                "no identifier found" if sh.get("passed") else f"{n_find} finding(s), see below"))
+    excluded = [c.name for c in ctx.spec.columns if not c.modelled]
+    leaked = [c for c in excluded if c in ctx.synthetic_columns
+              and ctx.spec[c].role not in ("key",)]
+    unknown = [c for c in ctx.synthetic_columns if c not in ctx.spec]
+    out.append(("Identifier columns excluded from the model",
+                ATTENTION if leaked or unknown else PASS,
+                f"{len(excluded)} column(s) not modelled"
+                + (f"; present in output: {', '.join(leaked)}" if leaked else "")
+                + (f"; output columns not in the spec: {', '.join(unknown)}" if unknown else "")))
+    has_meas = bool(ctx.model_summary.get("released_marginals"))
+    out.append(("Fidelity shown only from released DP measurements", INFO,
+                "figures compare with the model's own noisy marginals" if has_meas
+                else "no fidelity figure: no released measurement was provided"))
+    out.append(("Synthetic patients", INFO, f"{ctx.n_synthetic} rows"))
+    return out
+
+
+def _domain_text(c: Any) -> str:
+    if c.kind == "categorical":
+        cats = list(c.categories)
+        shown = ", ".join(cats[:12]) + (f", … ({len(cats)} in all)" if len(cats) > 12 else "")
+        return shown + (" + other" if c.other else "")
+    if c.kind == "numeric" and c.bounds is not None:
+        unit = f" {c.unit}" if c.unit else ""
+        return (f"[{c.bounds[0]:g}, {c.bounds[1]:g}]{unit}, {c.n_states} states"
+                + (", integer" if c.integer else ""))
+    return "true / false" if c.kind == "boolean" else "—"
+
+
+def _guarantee(ctx: ShareableContext, s: Styles) -> list[Any]:
+    bt = ctx.budget_table
+    total = float(bt["epsilon_total"])
+    delta = float(bt.get("delta_total", 0.0))
+    text = (
+        f"This release satisfies ({_fmt_eps(total)}, {delta:g})-differential privacy. "
+        "<b>Unit of privacy: the patient.</b> Neighbouring datasets differ by adding or removing "
+        "one patient's whole record (all of their resources fold into one row before any "
+        "statistic is taken). Whatever one patient's data, the probability of any output "
+        f"changes by at most a factor e<super>{_fmt_eps(total)}</super>"
+        + (f", except with probability {delta:g}." if delta else ".")
+        + f" Composition: {markup(bt.get('composition', ''))}. The synthetic data, the model "
+        "and this report are post-processing of the noisy measurements below and spend no "
+        "further budget."
+    )
+    rows = []
+    for st in bt.get("steps", []):
+        eps = float(st.get("epsilon") or 0.0)
+        rows.append([st.get("name", ""), st.get("mechanism", ""), st.get("sensitivity"),
+                     eps, float(st.get("delta") or 0.0),
+                     f"{100 * eps / total:.1f} %" if total else "—"])
+    rows.append(["total spent", "", "", float(bt.get("epsilon_spent", 0.0)),
+                 float(bt.get("delta_spent", 0.0)),
+                 f"{100 * float(bt.get('epsilon_spent', 0.0)) / total:.1f} %" if total else "—"])
+    out = [para("The privacy guarantee", s.h1), para(text, s.body, raw=True), Spacer(1, 6),
+           table(["step", "mechanism", "sensitivity", "epsilon", "delta", "share"], rows,
+                 [3.2, 2.6, 1.2, 1.2, 1.2, 1.0], s, align_right=(2, 3, 4, 5))]
+    steps = list(bt.get("steps", []))
+    if steps and len(steps) <= 40:
+        out.append(Spacer(1, 6))
+        out.append(figure(figures.budget_bars(steps, total), caption="Share of the total "
+                          "epsilon spent by each step.", styles=s))
+    return out
+
+
+def _public_facts(ctx: ShareableContext, s: Styles) -> list[Any]:
+    rows = [[c.name, c.kind, c.role, _domain_text(c)] for c in ctx.spec.columns]
+    soft = [[k, v] for k, v in ctx.software.items()]
+    hashes = [[k, v] for k, v in ctx.hashes.items() if isinstance(v, str)]
+    for group in ("inputs", "outputs"):
+        for f in ctx.hashes.get(group, []):
+            hashes.append([f"{group[:-1]}: {f['path']} ({f['bytes']} bytes)", f["sha256"]])
+    return [
+        PageBreak(), para("Public facts", s.h1),
+        para("Everything on this page was declared before any data was read, or describes the "
+             "software and files: it holds no statistic of the patients.", s.body),
+        para("Columns and their public domains", s.h2),
+        table(["column", "kind", "role", "public domain"], rows, [2.2, 1.2, 1.2, 5.4], s),
+        para("Software", s.h2), table(["package", "version"], soft, [3, 7], s),
+        para("Hashes (sha256)", s.h2), table(["what", "sha256"], hashes, [3.2, 6.8], s),
+    ]
+
+
+def _synthetic_stats(ctx: ShareableContext, s: Styles) -> list[Any]:
+    rows = []
+    for st in ctx.synthetic_stats:
+        if st["kind"] == "numeric" and "mean" in st:
+            desc = (f"mean {st['mean']:.4g}, sd {st['sd']:.4g}, quartiles {st['q1']:.4g} / "
+                    f"{st['median']:.4g} / {st['q3']:.4g}")
+        else:
+            top = max(range(len(st["shares"])), key=lambda i: st["shares"][i])
+            desc = f"most frequent: {st['states'][top]} ({100 * st['shares'][top]:.1f} %)"
+        rows.append([st["column"], st["kind"], f"{100 * st['missing']:.1f} %", desc])
+    out = [PageBreak(), para("The synthetic data's own statistics", s.h1),
+           para("Computed from the synthetic table only. They describe the release, not the "
+                "patients.", s.body),
+           table(["column", "kind", "missing", "summary"], rows, [2.2, 1.2, 1, 5.6], s)]
+    panels = [(st["column"], st["states"][:-2] if st["shares"][-2] == 0 else st["states"],
+               {"synthetic": st["shares"][:-2] if st["shares"][-2] == 0 else st["shares"]})
+              for st in ctx.synthetic_stats[:12]]
+    if panels:
+        out.append(Spacer(1, 6))
+        out.append(figure(figures.bars(panels), caption="Distribution of each column in the "
+                          "synthetic data (first 12 columns).", styles=s))
+    return out
+
+
+def _fidelity(ctx: ShareableContext, s: Styles) -> list[Any]:
+    meas = ctx.model_summary.get("released_marginals") or []
+    out = [para("Fidelity against released measurements", s.h2)]
+    if not meas:
+        out.append(para(
+            "No fidelity figure is shown. This report may only compare the synthetic data with "
+            "measurements that were already released under differential privacy, and none was "
+            "provided with this release. The custodian's internal validation report compares "
+            "with the real data; it is not shareable.", s.body))
+        return out
+    by_name = {st["column"]: st for st in ctx.synthetic_stats}
+    panels = []
+    for m in meas[:12]:
+        cols = m.get("columns", [])
+        if len(cols) != 1 or cols[0] not in by_name:
+            continue
+        st = by_name[cols[0]]
+        vals = list(m.get("values", []))
+        n = min(len(vals), len(st["shares"]))
+        panels.append((cols[0], st["states"][:n],
+                       {"released (noisy)": vals[:n], "synthetic": st["shares"][:n]}))
+    out.append(para("The model's own noisy one-way marginals (released DP measurements, "
+                    "already paid for in the budget above) against the synthetic data.", s.body))
+    if panels:
+        out.append(figure(figures.bars(panels), styles=s))
+    return out
+
+
+def _limitations(text: str, s: Styles) -> list[Any]:
+    out: list[Any] = [PageBreak(), para("Limitations", s.h1),
+                      para("Quoted from docs/limitations.md.", s.small)]
+    buf: list[str] = []
+
+    def flush() -> None:
+        if buf:
+            out.append(para(" ".join(buf), s.quote))
+            buf.clear()
+
+    for line in text.splitlines():
+        t = line.strip()
+        if t.startswith("# "):
+            continue
+        if t.startswith("## "):
+            flush()
+            out.append(para(t[3:], s.h2))
+        elif t.startswith("- "):
+            flush()
+            buf.append("• " + t[2:])
+        elif not t:
+            flush()
+        else:
+            buf.append(t)
+    flush()
+    return out
+
+
+def shareable_story(ctx: ShareableContext) -> list[Any]:
+    """The flowables of ``report.pdf``."""
+    s = Styles()
+    bt = ctx.budget_table
+    story: list[Any] = [
+        Spacer(1, 90), para("Synthetic data release", s.title), para(ctx.dataset, s.title),
+        Spacer(1, 30), para(f"ε = {_fmt_eps(float(bt['epsilon_total']))}", s.big),
+        para(f"δ = {float(bt.get('delta_total', 0.0)):g}", s.big), Spacer(1, 40),
+        para(f"created {ctx.created} · fhirsynth {ctx.version}", s.center),
+        para(f"run {ctx.run_id}", s.center), Spacer(1, 20),
+        para("Differentially private synthetic patients. The unit of privacy is the patient.",
+             s.center),
+        PageBreak(), para("Summary", s.h1),
+        table(["check", "result", "detail"], [list(c) for c in _checks(ctx)], [3.2, 1.4, 5.4], s),
+    ]
+    findings = ctx.safe_harbor.get("findings", [])
+    if findings:
+        story += [para("Safe Harbor findings in the output (counts only)", s.h2),
+                  table(["kind", "file", "column / field", "count", "rule"],
+                        [[f["description"], f["location"], f["field"], f["count"], f["rule"]]
+                         for f in findings], [3.2, 2, 2.2, 0.9, 2], s, align_right=(3,))]
+    story += [PageBreak(), *_guarantee(ctx, s), *_public_facts(ctx, s),
+              *_synthetic_stats(ctx, s), *_fidelity(ctx, s), *_limitations(ctx.limitations, s),
+              PageBreak(), para("Appendix: configuration", s.h1),
+              para("The run's public configuration (no seed is ever written).", s.small)]
+    cfg = json.dumps(ctx.config, indent=1, ensure_ascii=False, sort_keys=True)
+    story += [para(line.replace(" ", "\u00a0") or " ", s.mono) for line in cfg.splitlines()]
+    return story

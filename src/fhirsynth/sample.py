@@ -1,0 +1,212 @@
+"""Vectorised sampling from a fitted model, with optional exact conditioning on evidence.
+
+Sampling is post-processing and spends no budget.  Every row is drawn independently:
+columns are filled in topological order, all rows at once, by inverse-CDF lookups into the
+conditional tables (one ``searchsorted`` per column over the tables' cumulative sums).
+
+With evidence, the ancestral set A of the evidence columns is sampled from its exact
+conditional P(A | e) by bucket elimination in reverse topological order followed by
+sampling forward through the stored buckets; the other columns are then sampled from their
+tables, which is exact because, in topological order, a column outside A is independent of
+the evidence given its parents.  The cost is the size of the largest bucket (bounded by
+``MAX_BUCKET_CELLS``); evidence whose elimination would exceed it raises EvidenceError.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from fhirsynth.domain import Column
+from fhirsynth.encode import decode_column
+from fhirsynth.errors import ConfigError, EvidenceError
+from fhirsynth.evidence import Constraint, decode_in_range, parse_evidence
+from fhirsynth.model import FittedModel, Node
+
+__all__ = ["MAX_BUCKET_CELLS", "conditional_plan", "sample_codes", "sample_model"]
+
+MAX_BUCKET_CELLS = 20_000_000
+_CHUNK = 1_000_000
+_GUIDE_CELLS = 4_000_000
+
+
+def _draw(table: np.ndarray, cfg: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Row i gets state s with probability ``table[s, cfg[i]]`` (columns need not sum to 1).
+
+    Inverse-CDF lookup with a guide table (Chen and Asau): ``guide[c, j]`` is the first
+    state whose cumulative probability exceeds ``j / m``; each row starts there and steps
+    forward while its cumulative probability is still <= u (about one step on average).
+    Zero-probability states are never returned.
+    """
+    card, ncfg = table.shape
+    cum = np.cumsum(table, axis=0)
+    tot = cum[-1].copy()
+    tot[tot <= 0] = 1.0
+    cum = np.ascontiguousarray((cum / tot).T)  # (ncfg, card)
+    cum[:, -1] = 1.0
+    m = 4 * card
+    if ncfg * m > _GUIDE_CELLS:
+        flat = (cum + np.arange(ncfg)[:, None]).ravel()
+        idx = np.searchsorted(flat, cfg + u, side="right")
+        return np.minimum(idx - cfg * card, card - 1)
+    grid = np.arange(m) / m
+    guide = np.stack([np.searchsorted(cum[c], grid, side="right") for c in range(ncfg)])
+    guide = np.minimum(guide, card - 1)
+    s = guide[cfg, (u * m).astype(np.int64)]
+    flat = cum.ravel()
+    base = cfg * card
+    todo = np.flatnonzero(flat[base + s] <= u)
+    while todo.size:
+        s[todo] += 1
+        np.minimum(s, card - 1, out=s)
+        todo = todo[(flat[base[todo] + s[todo]] <= u[todo]) & (s[todo] < card - 1)]
+    return s
+
+
+def decode_categorical(col: Column, codes: np.ndarray) -> pd.Series:
+    """Fast decoding of a categorical column through an Arrow dictionary array.
+
+    Same values and dtype as :func:`fhirsynth.encode.decode_column` (the tests compare
+    them); about ten times faster on a million rows because no Python strings are built.
+    """
+    labels = [*col.categories, *(["other"] if col.other else [])]  # as decode_column
+    miss = codes >= len(labels)
+    idx = pa.array(np.where(miss, 0, codes).astype(np.int32), mask=miss)
+    arr = pa.DictionaryArray.from_arrays(idx, pa.array(labels, pa.large_string()))
+    out = pd.Series(pd.arrays.ArrowStringArray(arr.cast(pa.large_string())), name=col.name)
+    return out.astype("string")
+
+
+def _decode(col: Column, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
+    if col.kind == "categorical":
+        return decode_categorical(col, codes)
+    return decode_column(col, codes, rng)
+
+
+def _config(node_parents: Sequence[str], cards: Mapping[str, int],
+            out: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    cfg = np.zeros(n, np.int64)
+    for p in node_parents:
+        cfg = cfg * cards[p] + out[p]
+    return cfg
+
+
+def _forward(node: Node, cards: Mapping[str, int], out: dict[str, np.ndarray], n: int,
+             rng: np.random.Generator) -> np.ndarray:
+    if node.mapping is not None:
+        return node.mapping[out[node.parents[0]]]
+    cfg = _config(node.parents, cards, out, n)
+    return _draw(node.cpd, cfg, rng.random(n))
+
+
+def _ancestors(model: FittedModel, names: Sequence[str]) -> list[str]:
+    keep: set[str] = set()
+    stack = list(names)
+    while stack:
+        x = stack.pop()
+        if x not in keep:
+            keep.add(x)
+            stack.extend(model.by_name[x].parents)
+    return [nd.name for nd in model.nodes if nd.name in keep]
+
+
+def conditional_plan(
+    model: FittedModel, constraints: Mapping[str, Constraint]
+) -> tuple[list[tuple[str, tuple[str, ...], np.ndarray]], float]:
+    """Buckets for exact sampling of the evidence's ancestral set, and P(evidence).
+
+    Returns ``[(node, scope, table)]`` in topological order, where ``table`` has axes
+    ``scope + (node,)`` and is proportional to P(node | scope values, e).
+    """
+    order = _ancestors(model, list(constraints))
+    cards = {nd.name: nd.card for nd in model.nodes}
+    factors: list[tuple[tuple[str, ...], np.ndarray]] = []
+    for name in order:
+        nd = model.by_name[name]
+        t = nd.cpd.reshape([nd.card] + [cards[p] for p in nd.parents])
+        if name in constraints:
+            t = t * constraints[name].weights.reshape([-1] + [1] * len(nd.parents))
+        factors.append(((name, *nd.parents), t))
+    buckets = []
+    for name in reversed(order):
+        mine = [f for f in factors if name in f[0]]
+        factors = [f for f in factors if name not in f[0]]
+        scope = tuple(sorted({v for s, _ in mine for v in s} - {name},
+                             key=order.index)) + (name,)
+        size = math.prod(cards[v] for v in scope)
+        if size > MAX_BUCKET_CELLS:
+            raise EvidenceError(
+                f"evidence is too entangled for exact conditional sampling (a table of "
+                f"{size} cells over {len(scope)} columns); condition on fewer columns")
+        if len(scope) > len(string.ascii_letters):
+            raise EvidenceError("evidence involves too many columns for exact sampling")
+        letters = {v: string.ascii_letters[i] for i, v in enumerate(scope)}
+        spec = ",".join("".join(letters[v] for v in s) for s, _ in mine)
+        out = "".join(letters[v] for v in scope)
+        phi = np.einsum(f"{spec}->{out}", *[t for _, t in mine], optimize=True)
+        buckets.append((name, scope[:-1], phi))
+        factors.append((scope[:-1], phi.sum(axis=-1)))
+    p_e = float(np.prod([float(t) for _, t in factors])) if factors else 1.0
+    return list(reversed(buckets)), p_e
+
+
+def sample_codes(
+    model: FittedModel,
+    n: int,
+    rng: np.random.Generator,
+    constraints: Mapping[str, Constraint] | None = None,
+) -> tuple[dict[str, np.ndarray], float]:
+    """Codes of every node for ``n`` independent rows; also P(evidence) (1 without)."""
+    cards = {nd.name: nd.card for nd in model.nodes}
+    buckets: list[tuple[str, tuple[str, ...], np.ndarray]] = []
+    p_e = 1.0
+    if constraints:
+        buckets, p_e = conditional_plan(model, constraints)
+        if not p_e > 0:
+            raise EvidenceError("the model gives the evidence probability zero")
+    out: dict[str, np.ndarray] = {}
+    done = set()
+    for name, scope, phi in buckets:
+        flat = phi.reshape(-1, cards[name]).T
+        cfg = _config(scope, cards, out, n)
+        out[name] = _draw(flat, cfg, rng.random(n))
+        done.add(name)
+    for nd in model.nodes:
+        if nd.name not in done:
+            out[nd.name] = _forward(nd, cards, out, n, rng)
+    return out, p_e
+
+
+def sample_model(
+    model: FittedModel,
+    n: int,
+    *,
+    evidence: Mapping[str, object] | Sequence[str] | str | None = None,
+    rng: np.random.Generator,
+) -> tuple[pd.DataFrame, float]:
+    """``n`` synthetic rows (decoded, spec column order) and the model's P(evidence)."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ConfigError(f"n ({n!r}) must be an integer >= 0")
+    constraints = parse_evidence(model.spec, evidence) if evidence else {}
+    parts = []
+    p_e = 1.0
+    for start in range(0, max(n, 1), _CHUNK):
+        m = min(_CHUNK, n - start)
+        codes, p_e = sample_codes(model, m, rng, constraints)
+        data = {}
+        for col in model.spec.modelled:
+            c = codes[col.name]
+            if col.name in constraints and col.kind == "numeric" and (
+                    math.isfinite(constraints[col.name].low)
+                    or math.isfinite(constraints[col.name].high)):
+                data[col.name] = decode_in_range(col, c, constraints[col.name], rng)
+            else:
+                data[col.name] = _decode(col, c, rng)
+        parts.append(pd.DataFrame(data))
+    df = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return df, p_e

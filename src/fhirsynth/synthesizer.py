@@ -1,0 +1,131 @@
+"""The Synthesizer: fit a DP Bayesian network to a patient table, sample, save, load.
+
+Orchestration only: validation of the budget (:class:`PrivacyBudget`), learning
+(:func:`fhirsynth.learn.fit_model`), sampling (:func:`fhirsynth.sample.sample_model`) and
+persistence (:class:`fhirsynth.model.FittedModel`).  ``fit`` is the only method that sees
+patient data and keeps no reference to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fhirsynth.config import LearnConfig
+from fhirsynth.domain import TableSpec
+from fhirsynth.errors import ConfigError, NotFittedError
+from fhirsynth.learn import fit_model
+from fhirsynth.model import FittedModel
+from fhirsynth.privacy.budget import Accountant, PrivacyBudget
+from fhirsynth.sample import sample_model
+
+__all__ = ["Synthesizer"]
+
+logger = logging.getLogger(__name__)
+
+
+def _generator(random_state: int | None) -> np.random.Generator:
+    if random_state is None:
+        return np.random.default_rng()
+    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+        raise ConfigError(f"random_state ({random_state!r}) must be an integer or None")
+    return np.random.default_rng(int(random_state))
+
+
+class Synthesizer:
+    """Differentially private synthetic patients from a table with a public spec.
+
+    Parameters
+    ----------
+    spec : TableSpec
+        Public domain of every column.
+    epsilon : float, > 0
+        Total privacy loss of the fit (per patient).
+    delta : float, in [0, 1)
+        Accepted for the budget record; the Laplace fit spends none of it.
+    config : LearnConfig, optional
+        Budget split and network shape.
+    random_state : int or None
+        None (default): all randomness from the operating system.  An integer makes the fit
+        reproducible; for tests and internal runs only.
+    """
+
+    def __init__(self, spec: TableSpec, *, epsilon: float, delta: float = 0.0,
+                 config: LearnConfig | None = None, random_state: int | None = None) -> None:
+        if not isinstance(spec, TableSpec):
+            raise ConfigError(f"spec ({type(spec).__name__}) must be a TableSpec")
+        self.spec = spec
+        self.budget = PrivacyBudget.parse(epsilon, delta)
+        for note in self.budget.plausibility():
+            warnings.warn(note, UserWarning, stacklevel=2)
+            logger.warning(note)
+        self.config = config or LearnConfig()
+        if not isinstance(self.config, LearnConfig):
+            raise ConfigError(f"config ({type(config).__name__}) must be a LearnConfig")
+        self.random_state = random_state
+
+    def fit(self, table: pd.DataFrame, *, _noiseless: bool = False) -> Synthesizer:
+        """Learn from ``table`` (one row per patient); sets ``model_`` and ``accountant_``."""
+        if not isinstance(table, pd.DataFrame):
+            raise ConfigError(f"table ({type(table).__name__}) must be a pandas DataFrame")
+        from fhirsynth import __version__
+
+        self.model_, self.accountant_ = fit_model(
+            self.spec, table, self.budget, self.config, random_state=self.random_state,
+            version=__version__, _noiseless=_noiseless)
+        return self
+
+    @property
+    def model(self) -> FittedModel:
+        model = getattr(self, "model_", None)
+        if model is None:
+            raise NotFittedError("this Synthesizer is not fitted yet: call fit(table) first")
+        return model
+
+    def sample(
+        self,
+        n: int,
+        *,
+        evidence: Mapping[str, object] | Sequence[str] | str | None = None,
+        random_state: int | None = None,
+    ) -> pd.DataFrame:
+        """``n`` synthetic patients; ``evidence`` restricts columns (see fhirsynth.evidence).
+
+        ``random_state`` None uses fresh OS randomness on every call; an integer gives
+        byte-identical output.  The model's probability of the evidence is stored in
+        ``last_evidence_probability_``.  Sampling spends no budget.
+        """
+        df, p_e = sample_model(self.model, n, evidence=evidence, rng=_generator(random_state))
+        self.last_evidence_probability_ = p_e
+        return df
+
+    def budget_table(self) -> dict[str, Any]:
+        return self.model.budget
+
+    def save(self, path: str | Path) -> None:
+        """Save the fitted model as JSON (atomic)."""
+        self.model.to_json(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Synthesizer:
+        """A fitted Synthesizer from a model saved by :meth:`save`."""
+        model = FittedModel.from_json(path)
+        b = model.budget
+        self = cls.__new__(cls)
+        self.spec = model.spec
+        self.budget = PrivacyBudget(epsilon=b["epsilon_total"], delta=b["delta_total"])
+        self.config = LearnConfig(**model.info.get("config", {}))
+        self.random_state = None
+        self.model_ = model
+        acc = Accountant(self.budget)
+        self.accountant_ = acc
+        from fhirsynth.privacy.budget import Step
+
+        acc.steps = [Step(**s) for s in b["steps"]]
+        return self

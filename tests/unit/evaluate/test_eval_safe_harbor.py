@@ -1,0 +1,142 @@
+"""Safe Harbor scan: a planted violation of every kind is found, clean outputs pass."""
+
+import datetime as dt
+import gzip
+import json
+
+import pandas as pd
+import pytest
+
+from fhirsynth.evaluate.safe_harbor import KINDS, load_restricted_zip3, scan_fhir, scan_table
+from fhirsynth.evaluate.safe_harbor_fhir import scan_resources
+
+TODAY = dt.date(2026, 1, 1)
+N = 3
+
+
+def _kinds(report):
+    return {(f.kind, f.field) for f in report.findings}
+
+
+PLANTED = {
+    # column: (values, expected kind)
+    "first_name": (["Ann"] * N, "names"),
+    "street": (["1 Main St"] * N, "geographic"),
+    "zip": (["02139"] * N, "geographic"),
+    "zip3": (["036", "059", "021"], "geographic"),
+    "visit": (["2020-03-04"] * N, "dates"),
+    "age": ([91, 40, 95], "ages_over_89"),
+    "birth_year": ([1920, 1990, 1991], "ages_over_89"),
+    "contact": (["(617) 555-0100"] * N, "phone"),
+    "fax": (["x"] * N, "fax"),
+    "note": (["write to a@b.org"] * N, "email"),
+    "misc": (["id 123-45-6789"] * N, "ssn"),
+    "mrn": (["x"] * N, "mrn"),
+    "member_id": (["x"] * N, "health_plan"),
+    "account": (["x"] * N, "account"),
+    "drivers_license": (["x"] * N, "licence"),
+    "vin": (["x"] * N, "vehicle"),
+    "device_id": (["x"] * N, "device"),
+    "homepage_text": (["see https://example.org/p"] * N, "url"),
+    "host": (["10.1.2.3"] * N, "ip"),
+    "fingerprint": (["x"] * N, "biometric"),
+    "photo": (["x"] * N, "photo"),
+    "thumb": (["data:image/png;base64,AAAA"] * N, "photo"),
+    "ref": (["1b4e28ba-2fa1-11d2-883f-0016d3cca427"] * N, "other_unique_id"),
+}
+
+
+def test_every_kind_is_planted():
+    assert {k for _, k in PLANTED.values()} == set(KINDS)
+
+
+@pytest.mark.parametrize("column", sorted(PLANTED))
+def test_planted_violation_is_found(column):
+    values, kind = PLANTED[column]
+    rep = scan_table(pd.DataFrame({column: values, "sex": ["f"] * N}), today=TODAY)
+    assert not rep.passed
+    assert (kind, column) in _kinds(rep)
+    assert {f.field for f in rep.findings} == {column}
+
+
+def test_counts_and_no_values_in_findings():
+    rep = scan_table(pd.DataFrame({c: v for c, (v, _) in PLANTED.items()}), today=TODAY)
+    by_field = {f.field: f for f in rep.findings}
+    assert by_field["age"].count == 2 and by_field["birth_year"].count == 1
+    assert by_field["zip3"].count == 2  # 036 and 059 restricted, 021 allowed
+    text = json.dumps(rep.to_dict())
+    for values, _ in PLANTED.values():
+        for v in values:
+            if isinstance(v, str) and len(v) > 2:
+                assert v not in text
+
+
+def test_clean_table_passes_and_exempt_key():
+    df = pd.DataFrame({
+        "id": ["1b4e28ba-2fa1-11d2-883f-0016d3cca427", "2b4e28ba-2fa1-11d2-883f-0016d3cca427"],
+        "sex": ["f", "m"], "age": [44, 89], "zip3": ["000", "021"], "birth_year": [1990, 2000],
+        "bmi": [22.5, 30.1], "smoking": ["never", "former"],
+    })
+    rep = scan_table(df, exempt=["id"], today=TODAY)
+    assert rep.passed, rep.findings
+    assert not scan_table(df, today=TODAY).passed  # without the exemption the id is flagged
+
+
+def test_restricted_list_matches_compliance_copy(root):
+    zips = load_restricted_zip3()
+    assert len(zips) == 17 and "036" in zips and "893" in zips
+    assert load_restricted_zip3(root / "compliance" / "restricted-zip3.csv") == zips
+
+
+PATIENT = {
+    "resourceType": "Patient", "id": "p1",
+    "name": [{"family": "Doe", "given": ["Ann"]}],
+    "telecom": [{"system": "phone", "value": "555-0100"}, {"system": "fax", "value": "1"},
+                {"system": "email", "value": "a@b.org"}],
+    "address": [{"line": ["1 Main"], "city": "Town", "state": "MA", "postalCode": "02139"}],
+    "birthDate": "1920-05-01",
+    "identifier": [
+        {"type": {"coding": [{"code": "MR"}]}, "value": "m1"},
+        {"system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-00-0000"},
+        {"type": {"coding": [{"code": "DL"}]}, "value": "d1"},
+    ],
+    "photo": [{"contentType": "image/jpeg", "data": "AAAA"}],
+}
+
+
+def test_fhir_planted_violations(tmp_path):
+    device = {"resourceType": "Device", "id": "d", "serialNumber": "s"}
+    obs = {"resourceType": "Observation", "id": "o", "effectiveDateTime": "2020-01-02T10:00:00Z",
+           "note": [{"text": "call 617-555-0100 or see http://x.org from 10.0.0.1"}]}
+    f = tmp_path / "Patient.ndjson.gz"
+    f.write_bytes(gzip.compress("\n".join(json.dumps(r) for r in (PATIENT, device, obs)).encode()))
+    rep = scan_fhir([tmp_path], today=TODAY)
+    kinds = {f.kind for f in rep.findings}
+    assert {"names", "phone", "fax", "email", "geographic", "dates", "ages_over_89", "mrn",
+            "ssn", "licence", "photo", "device", "url", "ip"} <= kinds
+    assert all(f.location == "Patient.ndjson.gz" for f in rep.findings)
+    assert "Doe" not in json.dumps(rep.to_dict())
+
+
+def test_clean_fhir_passes():
+    patient = {"resourceType": "Patient", "id": "p2", "gender": "female", "birthDate": "1980",
+               "meta": {"lastUpdated": "2026-01-01T00:00:00Z",
+                        "profile": ["http://hl7.org/fhir/StructureDefinition/Patient"]},
+               "address": [{"state": "MA", "postalCode": "021"}]}
+    cond = {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/p2"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
+            "onsetDateTime": "2015"}
+    bundle = {"resourceType": "Bundle", "entry": [{"fullUrl": "urn:uuid:1", "resource": patient},
+                                                  {"resource": cond}]}
+    rep = scan_resources([bundle], today=TODAY)
+    assert rep.passed, rep.findings
+
+
+@pytest.mark.parametrize(("value", "is_date"), [
+    ("2020-03-04", True), ("2020-03", True), ("03/04/2020", True), ("2020.03.04", True),
+    ("20200304T1000", True), ("2020-03-04T10:00:00Z", True),
+    ("2010.05", False), ("12.5", False), ("1.2.10.5", False), ("2020", False),
+])
+def test_date_rule_precision(value, is_date):
+    rep = scan_table(pd.DataFrame({"v": [value]}), today=TODAY)
+    assert (("dates", "v") in _kinds(rep)) is is_date

@@ -1,0 +1,234 @@
+import csv
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fhirsynth.domain import TableSpec, load_spec
+from fhirsynth.encode import encode
+from fhirsynth.errors import SpecError, TableInputError
+from fhirsynth.ingest.columns import restricted_zip3, year_of, zip3
+from fhirsynth.ingest.csv import classify_columns, read_csv_table
+
+ROOT = Path(__file__).resolve().parents[3]
+C021 = "021-identifier-columns"
+C023 = "023-unicode-names-and-text"
+
+
+def _spec(**columns) -> TableSpec:
+    return TableSpec.from_dict({"name": "t", "columns": columns})
+
+
+def _write(tmp_path: Path, text: str, name: str = "t.csv", bom: bool = False) -> Path:
+    p = tmp_path / name
+    p.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return p
+
+
+PATIENT_SPEC = {
+    "Id": {"role": "key"},
+    "GENDER": {"type": "categorical", "domain": ["F", "M"], "nullable": False},
+    "birth_year": {"type": "integer", "bounds": [1900, 2026],
+                   "source": {"column": "BIRTHDATE", "transform": "year"}},
+    "state": {"type": "categorical", "domain": ["MA", "NY"],
+              "source": {"column": "STATE", "transform": "state"}},
+    "zip3": {"type": "categorical", "other": True, "domain": ["000", "010", "021"],
+             "source": {"column": "ZIP", "transform": "zip3"}},
+    "HEALTHCARE_EXPENSES": {"type": "numeric", "bounds": [0, 2000000]},
+}
+
+
+# ------------------------------------------------------------------- classification
+def test_case_021_classification(shared_cases):
+    header = (shared_cases / C021 / "input-patients.csv").read_text().splitlines()[0].split(",")
+    c = classify_columns(header)
+    assert c["Id"].role == "key" and c["Id"].treatment == "regenerate"
+    for name in ("SSN", "DRIVERS", "FIRST", "LAST", "ADDRESS", "LAT", "LON"):
+        assert c[name].role == "identifier", name
+    assert (c["ZIP"].role, c["ZIP"].treatment) == ("quasi_identifier", "zip3")
+    assert (c["CITY"].role, c["CITY"].treatment) == ("quasi_identifier", "drop")
+    assert c["STATE"].role == "quasi_identifier"
+    assert c["BIRTHDATE"].treatment == "year"
+    assert c["HEALTHCARE_EXPENSES"].role == "feature" and c["GENDER"].role == "feature"
+
+
+def test_classification_sibling_names():
+    c = classify_columns(["patient_name", "Home Phone", "e-mail", "admission_date", "zip_code",
+                          "last_visit_count", "long_term_care", "Clinical Notes", "MRN", "bmi"])
+    roles = {k: v.role for k, v in c.items()}
+    assert roles == {"patient_name": "identifier", "Home Phone": "identifier",
+                     "e-mail": "identifier", "admission_date": "quasi_identifier",
+                     "zip_code": "quasi_identifier", "last_visit_count": "feature",
+                     "long_term_care": "feature", "Clinical Notes": "identifier",
+                     "MRN": "identifier", "bmi": "feature"}
+
+
+def test_zip3_restricted_prefixes():
+    restricted = restricted_zip3()
+    assert len(restricted) == 17 and {"036", "059", "893"} <= restricted
+    assert zip3("03601") == "000" and zip3("89301-1234") == "000"
+    assert zip3("02115") == "021" and zip3("1028") == "010"
+    assert zip3("ABCDE") is None and zip3("") is None
+    text = (ROOT / "compliance" / "restricted-zip3.csv").read_text()
+    assert "2000 Census" in text and "HHS" in text
+    assert year_of("1974-12") == 1974 and year_of("1974-12-01T10:00:00Z") == 1974
+    assert year_of("12/01/1974") is None
+
+
+# ------------------------------------------------------------------------ case 021
+def test_case_021_read_with_schema_never_models_identifiers(shared_cases):
+    path = shared_cases / C021 / "input-patients.csv"
+    df, rep = read_csv_table(path, _spec(**PATIENT_SPEC))
+    assert list(df.columns) == ["GENDER", "birth_year", "state", "zip3", "HEALTHCARE_EXPENSES"]
+    assert len(df) == 80
+    assert df["zip3"].str.fullmatch(r"\d{3}").all()
+    assert df["state"].eq("MA").all()
+    raw = pd.read_csv(path, dtype=str)
+    blob = df.to_csv(index=False)
+    for col in ("Id", "SSN", "DRIVERS", "FIRST", "LAST", "ADDRESS", "LAT", "LON"):
+        leaked = [v for v in raw[col].dropna() if v in blob]
+        assert not leaked, col
+    assert rep.columns["SSN"].role == "identifier" and rep.columns["Id"].role == "key"
+    encode(_spec(**PATIENT_SPEC), df)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [({"FIRST": {"type": "categorical", "domain": ["x"]}}, "looks like a direct identifier"),
+     ({"ZIP": {"type": "categorical", "domain": ["x"]}}, "declare source: {transform: zip3}"),
+     ({"CITY": {"type": "categorical", "domain": ["x"]}}, "which Safe Harbor removes")],
+)
+def test_case_021_schema_modelling_an_identifier_is_refused(shared_cases, extra, message):
+    path = shared_cases / C021 / "input-patients.csv"
+    with pytest.raises(SpecError, match=re.escape(message)):
+        read_csv_table(path, _spec(**PATIENT_SPEC, **extra))
+
+
+def test_identifier_override_is_explicit(tmp_path):
+    p = _write(tmp_path, "last,y\n1,2\n")
+    spec = _spec(last={"type": "integer", "bounds": [0, 9]}, y={"type": "integer",
+                                                              "bounds": [0, 9]})
+    with pytest.raises(SpecError, match="allow_identifiers"):
+        read_csv_table(p, spec)
+    df, _ = read_csv_table(p, spec, allow_identifiers={"last"})
+    assert df["last"].tolist() == [1]
+
+
+# ------------------------------------------------------------------------ case 023
+UNICODE_SPEC = {
+    "Id": {"role": "key"},
+    "GENDER": {"type": "categorical", "domain": ["female", "male", "other"]},
+    "RACE": {"type": "categorical", "domain": ["white", "asian", "other"]},
+    "birth_year": {"type": "integer", "bounds": [1900, 2026],
+                   "source": {"column": "BIRTHDATE", "transform": "year"}},
+}
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_case_023_unicode_and_bom(shared_cases, tmp_path, bom):
+    text = (shared_cases / C023 / "input-patients.csv").read_text(encoding="utf-8")
+    path = _write(tmp_path, text, bom=bom)
+    df, rep = read_csv_table(path, _spec(**UNICODE_SPEC))
+    assert len(df) == 10 and list(df.columns) == ["GENDER", "RACE", "birth_year"]
+    assert df["birth_year"].tolist()[:2] == [1950, 1955]
+    assert {rep.columns[c].role for c in ("FIRST", "LAST", "NOTE")} == {"identifier"}
+    assert rep.columns["CITY"].treatment == "drop"
+    blob = df.to_csv(index=False)
+    for word in ("Ibáñez", "周", "Łódź", "embedded newline", "\u202e"):
+        assert word not in blob
+
+
+def test_case_023_sibling_header_bom_and_quoted_fields(tmp_path):
+    text = ('Id,GENDER,RACE,BIRTHDATE,NOTE\r\n'
+            'a,female,asian,1999-01-01,"多行\r\nnote, ""quoted"""\r\n'
+            'b,male,white,2001,\u200bzero width\r\n')
+    df, _ = read_csv_table(_write(tmp_path, text, bom=True), _spec(**UNICODE_SPEC))
+    assert df["RACE"].tolist() == ["asian", "white"]
+    assert df["birth_year"].tolist() == [1999, 2001]
+
+
+# ---------------------------------------------------------------- schema and errors
+def test_shared_schemas_load_as_they_are(shared_data):
+    spec = load_spec(shared_data / "tabular" / "stroke.schema.json")
+    df, _ = read_csv_table(shared_data / "tabular" / "stroke.csv", spec)
+    assert "id" not in df.columns and len(df) == 5110
+    assert df["bmi"].isna().sum() > 0 and df["bmi"].dtype == "float64"
+    assert df["hypertension"].dtype == pd.StringDtype()
+    encode(spec, df)
+
+
+def test_bad_cell_names_file_line_column_not_value(tmp_path):
+    p = _write(tmp_path, 'a,b\n1,x\n"2\nstill 2",y\n3,SECRET-VALUE\n')
+    spec = _spec(a={"type": "categorical", "domain": ["1", "2\nstill 2", "3"]},
+                 b={"type": "categorical", "domain": ["x", "y"]})
+    with pytest.raises(TableInputError) as err:
+        read_csv_table(p, spec)
+    msg = str(err.value)
+    assert "t.csv line 5: b: value not in the declared category list" in msg
+    assert "SECRET" not in msg
+    df, rep = read_csv_table(p, spec, strict=False)
+    assert len(df) == 2 and rep.rows_dropped == 1 and len(rep.issues) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("a\n1.5\n", "line 2: a: not a whole number"), ("a\nabc\n", "line 2: a: not a number"),
+     ("a\n1\n\n2,3\n", "line 4: expected 1 fields, found 2"),
+     ("a\nN/A\n", "line 2: a: missing value in a non-nullable column"),
+     ("b\n1\n", "the header lacks schema column(s) ['a']")],
+)
+def test_malformed_rows(tmp_path, text, message):
+    spec = _spec(a={"type": "integer", "bounds": [0, 9], "nullable": False})
+    with pytest.raises(TableInputError, match=re.escape(message)):
+        read_csv_table(_write(tmp_path, text), spec)
+
+
+def test_missing_tokens_and_not_utf8(tmp_path):
+    spec = _spec(a={"type": "numeric", "bounds": [0, 9]}, b={"type": "boolean"})
+    df, _ = read_csv_table(_write(tmp_path, "a,b\nN/A,yes\n,NO\n2.5,?\n"), spec)
+    assert df["a"].isna().tolist() == [True, True, False]
+    assert df["b"].tolist()[:2] == [True, False] and df["b"].isna().tolist()[2]
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes("a,b\n1,\xe9\n".encode("latin-1"))
+    with pytest.raises(TableInputError, match="not UTF-8"):
+        read_csv_table(bad, spec)
+
+
+# --------------------------------------------------------------------------- folding
+def test_rows_of_one_patient_fold_or_are_rejected(tmp_path):
+    p = _write(tmp_path, "pid,x\np1,1\np2,2\np1,3\n")
+    spec = _spec(pid={"role": "key"}, x={"type": "integer", "bounds": [0, 9]})
+    with pytest.raises(TableInputError, match=r"1 patient id\(s\) appear on more than one row "
+                                              r"\(first repeat at line 4\)"):
+        read_csv_table(p, spec)
+    first, rep = read_csv_table(p, spec, fold="first")
+    assert first["x"].tolist() == [1, 2] and rep.rows_folded == 1
+    last, _ = read_csv_table(p, spec, fold="last")
+    assert last["x"].tolist() == [2, 3]
+    assert "pid" not in first.columns
+
+
+def test_csv_round_trip_through_csv_module(tmp_path):
+    buf = io.StringIO()
+    csv.writer(buf).writerows([["k", "v"], ["1", "a"], ["2", "b"]])
+    df, _ = read_csv_table(_write(tmp_path, buf.getvalue()),
+                           _spec(k={"role": "key"}, v={"domain": ["a", "b"]}))
+    assert df["v"].tolist() == ["a", "b"]
+
+
+def test_other_category_encodes_from_string_dtype(tmp_path):
+    # regression: encode wrote into a read-only array for 'other' values of a string column
+    spec = _spec(z={"domain": ["010"], "other": True,
+                    "source": {"column": "ZIP", "transform": "zip3"}})
+    df, _ = read_csv_table(_write(tmp_path, "ZIP\n01028\n02115\n"), spec)
+    assert encode(spec, df).codes[:, 0].tolist() == [0, 1]
+
+
+def test_lenient_mode_drops_rows_with_wrong_field_count(tmp_path):
+    spec = _spec(a={"type": "integer", "bounds": [0, 9]})
+    df, rep = read_csv_table(_write(tmp_path, "a\n1\n2,3\n4\n"), spec, strict=False)
+    assert df["a"].tolist() == [1, 4]
+    assert rep.rows_read == 3 and rep.rows_dropped == 1
+    assert str(rep.issues[0]) == "t.csv line 3: expected 1 fields, found 2"

@@ -1,0 +1,87 @@
+"""CLI: fhirsynth fit / sample / inspect end to end on a small generated table."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fhirsynth.cli import app
+from fhirsynth.sample import sample_model
+from learn_nets import SPEC, known_model
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    df, _ = sample_model(known_model(), 2000, rng=np.random.default_rng(0))
+    df.to_csv(d / "t.csv", index=False)
+    (d / "t.schema.json").write_text(json.dumps(SPEC.to_dict()))
+    return d
+
+
+def _fit(files, *extra: str):
+    return runner.invoke(app, ["fit", str(files / "t.csv"), "--schema",
+                               str(files / "t.schema.json"), "--out", str(files / "m.json"),
+                               *extra])
+
+
+def test_fit_sample_inspect(files) -> None:
+    r = _fit(files, "--epsilon", "1.5", "--seed", "3", "--degree", "2")
+    assert r.exit_code == 0, r.output
+    m = json.loads((files / "m.json").read_text())
+    assert m["budget"]["epsilon_total"] == 1.5
+    out = files / "s.csv"
+    r = runner.invoke(app, ["sample", str(files / "m.json"), "-n", "300", "--out", str(out),
+                            "--where", "D=true", "--where", "E>=4", "--seed", "1"])
+    assert r.exit_code == 0, r.output
+    s = pd.read_csv(out)
+    assert len(s) == 300 and s["D"].all() and (s["E"] >= 4).all()
+    r = runner.invoke(app, ["sample", str(files / "m.json"), "-n", "50", "--out",
+                            str(files / "s.parquet")])
+    assert r.exit_code == 0 and len(pd.read_parquet(files / "s.parquet")) == 50
+    r = runner.invoke(app, ["inspect", str(files / "m.json")])
+    assert r.exit_code == 0
+    assert "parents" in r.output and "patient count" in r.output and "of 1.5" in r.output
+
+
+@pytest.mark.parametrize("eps", ["0", "-1", "abc", "nan"])
+def test_bad_epsilon_exits_2(files, eps) -> None:
+    r = _fit(files, f"--epsilon={eps}")
+    assert r.exit_code == 2
+    assert "epsilon" in r.output and "Traceback" not in r.output
+
+
+def test_bad_delta_and_bad_evidence_exit_2(files) -> None:
+    r = _fit(files, "--epsilon", "1", "--delta", "1")
+    assert r.exit_code == 2 and "delta" in r.output
+    assert _fit(files, "--epsilon", "1", "--seed", "0").exit_code == 0
+    r = runner.invoke(app, ["sample", str(files / "m.json"), "-n", "5", "--out",
+                            str(files / "x.csv"), "--where", "A=zzz"])
+    assert r.exit_code == 2 and "allowed: a0, a1, a2" in r.output
+    assert not (files / "x.csv").exists()
+
+
+def test_error_messages_keep_square_brackets(tmp_path) -> None:
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps({"columns": {"x": {"type": "numeric"}}}))
+    (tmp_path / "t.csv").write_text("x\n1\n")
+    r = runner.invoke(app, ["fit", str(tmp_path / "t.csv"), "--schema", str(schema),
+                            "--epsilon", "1", "--out", str(tmp_path / "m.json")])
+    assert r.exit_code == 2 and "bounds: [low, high]" in r.output
+
+
+def test_allow_few_rows_flag(files, tmp_path) -> None:
+    small = tmp_path / "small.csv"
+    pd.read_csv(files / "t.csv").head(12).to_csv(small, index=False)
+    args = ["fit", str(small), "--schema", str(files / "t.schema.json"), "--epsilon", "1",
+            "--out", str(tmp_path / "m.json")]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "need at least 50 rows" in r.output
+    r = runner.invoke(app, [*args, "--allow-few-rows"])
+    assert r.exit_code == 0 and (tmp_path / "m.json").exists()

@@ -1,0 +1,104 @@
+import gzip
+import multiprocessing as mp
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from fhirsynth.errors import BudgetExhaustedError
+from fhirsynth.privacy.budget import PrivacyBudget
+from fhirsynth.privacy.ledger import Ledger, fingerprint_files, fingerprint_table, resolve_source
+
+FP = "a" * 64
+
+
+def test_cap_refuses_before_recording(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite")
+    led.set_cap(FP, 1.0, 1e-6, label="cohort-a")
+    led.charge(FP, PrivacyBudget(epsilon=0.6, delta=5e-7), run_id="r1")
+    with pytest.raises(BudgetExhaustedError) as exc:
+        led.charge(FP, PrivacyBudget(epsilon=0.5), run_id="r2")
+    msg = str(exc.value)
+    assert "budget exhausted for dataset cohort-a" in msg
+    assert "spent epsilon 0.6 of cap 1" in msg and "needs 0.5" in msg
+    (s,) = led.summary()
+    assert [r.run_id for r in s.releases] == ["r1"]
+    led.charge(FP, PrivacyBudget(epsilon=0.4, delta=5e-7), run_id="r3")  # exactly at the cap
+    assert led.summary()[0].spent_epsilon == pytest.approx(1.0)
+
+
+def test_delta_cap_is_enforced(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite")
+    led.set_cap(FP, 10.0, 1e-6)
+    led.charge(FP, PrivacyBudget(epsilon=1, delta=8e-7), run_id="r1")
+    with pytest.raises(BudgetExhaustedError, match="delta"):
+        led.charge(FP, PrivacyBudget(epsilon=1, delta=8e-7), run_id="r2")
+
+
+def test_first_release_sets_the_cap_so_a_second_run_is_refused(tmp_path):
+    """Case 018: the same data twice -> refused until the custodian raises the cap."""
+    led = Ledger(tmp_path / "l.sqlite")
+    led.charge(FP, PrivacyBudget(epsilon=1.5), run_id="r1", config_hash="c1")
+    led.complete("r1", ["synthetic.csv"])
+    with pytest.raises(BudgetExhaustedError, match="spent epsilon 1.5 of cap 1.5"):
+        Ledger(tmp_path / "l.sqlite").charge(FP, PrivacyBudget(epsilon=1.5), run_id="r2")
+    assert led.find_reusable(FP, "c1").outputs == ("synthetic.csv",)
+    assert led.find_reusable(FP, "other") is None
+    led.set_cap(FP, 3.0)
+    led.charge(FP, PrivacyBudget(epsilon=1.5), run_id="r2")
+
+
+def test_crash_after_charge_keeps_the_charge(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite")
+    led.set_cap(FP, 1.0)
+    led.charge(FP, PrivacyBudget(epsilon=0.7), run_id="crashed")  # never completed
+    (s,) = Ledger(tmp_path / "l.sqlite").summary()
+    assert s.releases[0].status == "charged" and s.spent_epsilon == pytest.approx(0.7)
+    with pytest.raises(BudgetExhaustedError):
+        led.charge(FP, PrivacyBudget(epsilon=0.7), run_id="retry")
+
+
+def _worker(args):
+    path, i = args
+    try:
+        Ledger(path).charge(FP, PrivacyBudget(epsilon=0.4), run_id=f"p{i}")
+        return True
+    except BudgetExhaustedError:
+        return False
+
+
+def test_concurrent_processes_never_both_slip_under_the_cap(tmp_path):
+    path = tmp_path / "l.sqlite"
+    Ledger(path).set_cap(FP, 1.0)
+    with mp.get_context("spawn").Pool(4) as pool:
+        ok = pool.map(_worker, [(path, i) for i in range(8)])
+    assert sum(ok) == 2
+    with sqlite3.connect(path) as con:
+        (total,) = con.execute("SELECT SUM(epsilon) FROM releases").fetchone()
+    assert total == pytest.approx(0.8)
+
+
+def test_fingerprint_is_content_not_path(tmp_path):
+    a = tmp_path / "a.csv"
+    a.write_bytes(b"x,y\n1,2\n")
+    b = tmp_path / "sub" / "renamed.csv.gz"
+    b.parent.mkdir()
+    b.write_bytes(gzip.compress(b"\xef\xbb\xbfx,y\n1,2\n"))
+    assert fingerprint_files([a]) == fingerprint_files([b]) == resolve_source(str(a))
+    a.write_bytes(b"x,y\n1,3\n")
+    assert fingerprint_files([a]) != fingerprint_files([b])
+    assert resolve_source("B" * 64) == "b" * 64
+
+
+def test_table_fingerprint_ignores_row_and_column_order():
+    t = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    assert fingerprint_table(t) == fingerprint_table(t.iloc[::-1][["b", "a"]])
+    assert fingerprint_table(t) != fingerprint_table(t.assign(a=[1, 2, 4]))
+
+
+def test_charge_without_run_id_gets_one(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite")
+    rel = led.charge(FP, PrivacyBudget(epsilon=0.1))
+    assert len(rel.run_id) == 32
+    led.complete(rel.run_id, ["a.csv"])
+    assert led.summary(FP)[0].releases[0].status == "completed"

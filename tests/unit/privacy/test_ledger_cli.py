@@ -1,0 +1,46 @@
+"""The ledger on the command line, and case 018 (a second run on the same data)."""
+
+import pytest
+from typer.testing import CliRunner
+
+from fhirsynth.cli import app
+from fhirsynth.errors import BudgetExhaustedError
+from fhirsynth.privacy.budget import PrivacyBudget
+from fhirsynth.privacy.ledger import Ledger, fingerprint_files
+
+
+def test_set_cap_and_show(tmp_path):
+    src = tmp_path / "cohort.csv"
+    src.write_text("a\n1\n", encoding="utf-8")
+    led = tmp_path / "ledger.sqlite"
+    runner = CliRunner()
+    res = runner.invoke(app, ["ledger", "set-cap", str(src), "--epsilon", "2", "--delta",
+                              "1e-6", "--label", "cohort", "--ledger", str(led)])
+    assert res.exit_code == 0, res.output
+    fp = fingerprint_files([src])
+    Ledger(led).charge(fp, PrivacyBudget(epsilon=0.5), run_id="run-1")
+    Ledger(led).complete("run-1", ["synthetic.csv", "report.pdf"])
+    out = runner.invoke(app, ["ledger", "show", "--ledger", str(led)]).output
+    assert fp in out and "cap: epsilon 2, delta 1e-06 (custodian)" in out
+    assert "spent: epsilon 0.5, delta 0 in 1 release(s)" in out
+    assert "run run-1" in out and "completed" in out and "synthetic.csv" in out
+
+
+def test_bad_cap_is_one_clear_error(tmp_path):
+    res = CliRunner().invoke(app, ["ledger", "set-cap", "f" * 64, "--epsilon", "nan",
+                                   "--ledger", str(tmp_path / "l.sqlite")])
+    assert res.exit_code == 2 and "epsilon" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.shared_data
+def test_case_018_second_run_is_refused(shared_cases, tmp_path):
+    case = shared_cases / "018-epsilon-budget-split-and-exhaustion"
+    led = Ledger(tmp_path / "ledger.sqlite")
+    fp = fingerprint_files([case / "input.csv"])
+    led.charge(fp, PrivacyBudget(epsilon=1.5), run_id="first", label="018")
+    led.complete("first", ["synthetic.csv"])
+    with pytest.raises(BudgetExhaustedError,
+                       match=r"budget exhausted for dataset 018: spent epsilon 1.5 of cap 1.5, "
+                             r"this release needs 1.5"):
+        led.charge(fp, PrivacyBudget(epsilon=1.5), run_id="second")
+    assert [r.run_id for r in led.summary(fp)[0].releases] == ["first"]
