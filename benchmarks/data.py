@@ -1,25 +1,23 @@
 """Benchmark inputs: the shared tabular datasets, their fixed 80/20 split and public domains.
 
-Owns the dataset registry (Adult, stroke), the seeded split every method shares, the
+Owns the dataset registry (Adult, stroke), the seeded split every method shares and the
 public-domain JSON handed to the peer adapters (states taken from the fhirsynth spec, never
-from the data) and the <= 16-bin metric discretisation that every method is scored on.
+from the data).  Scoring (and its <= 16-bin discretisation) is fhirsynth.evaluate's.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fhirsynth.domain import Column, TableSpec, load_spec
+from fhirsynth.domain import TableSpec, load_spec
 
 SHARED_TABULAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "tabular"
 SPLIT_SEED = 20261204
-METRIC_BINS = 16
 _NA = ["", "N/A", "NA", "NaN", "nan", "null", "None"]
 
 
@@ -92,32 +90,3 @@ def public_domain(spec: TableSpec) -> dict:
 def write_public_domain(spec: TableSpec, path: Path) -> Path:
     path.write_text(json.dumps(public_domain(spec), indent=1))
     return path
-
-
-def metric_edges(c: Column, bins: int = METRIC_BINS) -> np.ndarray:
-    """Public metric bins of a numeric column: one per integer for <= ``bins`` integers,
-    else ``bins`` equal-width bins over the public bounds."""
-    assert c.bounds is not None
-    lo, hi = c.bounds
-    if c.integer and math.floor(hi) - math.ceil(lo) + 1 <= bins:
-        return np.arange(math.ceil(lo), math.floor(hi) + 2, dtype=float) - 0.5
-    return np.linspace(lo, hi, bins + 1)
-
-
-def discretise(df: pd.DataFrame, spec: TableSpec, bins: int = METRIC_BINS) -> pd.DataFrame:
-    """Integer states for the metrics (same cut for every method; missing is its own state)."""
-    out = {}
-    for c in spec.modelled:
-        s = df[c.name]
-        miss = s.isna().to_numpy()
-        if c.kind == "numeric":
-            e = metric_edges(c, bins)
-            x = pd.to_numeric(s, errors="coerce").to_numpy(float)
-            k = np.searchsorted(e[1:-1], np.nan_to_num(x, nan=e[0]), side="right")
-            out[c.name] = np.where(miss, len(e) - 1, k)
-        else:
-            cats = list(c.categories) if c.kind == "categorical" else ["false", "true"]
-            lookup = {v: i for i, v in enumerate(cats)}
-            k = s.astype(object).map(lambda v, lk=lookup: lk.get(str(v), len(lk)))
-            out[c.name] = np.where(miss, len(cats) + 1, k.to_numpy(np.int64))
-    return pd.DataFrame(out)

@@ -42,7 +42,14 @@ def load(paths: list[Path]) -> tuple[pd.DataFrame, dict, list[dict]]:
     return df, floors, meta
 
 
+def _fmt(v: object, digits: int) -> str:
+    return "–" if v is None or pd.isna(v) else f"{float(v):.{digits}f}"
+
+
 def _cell(g: pd.Series, digits: int) -> str:
+    g = pd.to_numeric(g, errors="coerce")
+    if g.isna().all():
+        return "–"
     m = g.mean()
     return f"{m:.{digits}f}" + (f" ± {g.std():.{digits}f}" if len(g) > 1 else "")
 
@@ -56,7 +63,7 @@ def table(df: pd.DataFrame, floors: dict, dataset: str) -> str:
         lines.append(f"| {method} | {eps:g} | {len(g)} | " + " | ".join(cells) + " |")
     f = floors.get(dataset)
     if f:
-        cells = [f"{f[c]:.{d}f}" if c in f else "" for c, _, d in COLS]
+        cells = [_fmt(f.get(c), d) for c, _, d in COLS]
         lines.append("| *real holdout (floor; AUC = TRTR)* | – | – | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from benchmarks.baseline import IndependentMarginals
 from benchmarks.data import Dataset, load_dataset, read_table, write_public_domain
-from benchmarks.metrics import SOURCE, evaluate, tstr_auc
+from benchmarks.metrics import SOURCE, evaluate, floor
 
 HERE = Path(__file__).resolve().parent
 PEERS_PY = HERE / ".peers-venv" / "bin" / "python"
@@ -65,8 +65,9 @@ def run_in_process(method: str, ds: Dataset, eps: float, seed: int, n: int) -> d
 
 
 def run_peer(method: str, ds: Dataset, eps: float, seed: int, n: int,
-             timeout: float) -> dict:
-    """Run one peer adapter in the peers venv and read back its CSV(s) and meta JSON."""
+             timeout: float, reuse: bool = False) -> dict:
+    """Run one peer adapter in the peers venv and read back its CSV(s) and meta JSON
+    (``reuse``: rescore the outputs of an earlier run of the same cell instead)."""
     work = RAW / ds.name
     work.mkdir(parents=True, exist_ok=True)
     train_csv = work / "train.csv"
@@ -78,8 +79,10 @@ def run_peer(method: str, ds: Dataset, eps: float, seed: int, n: int,
            "--train", str(train_csv), "--domain", str(domain), "--epsilon", str(eps),
            "--seed", str(seed), "--n", str(n), "--out", f"{stem}.csv",
            "--meta", f"{stem}.json"]
-    with open(f"{stem}.log", "w") as log:
-        subprocess.run(cmd, check=True, timeout=timeout, stdout=log, stderr=subprocess.STDOUT)
+    if not (reuse and Path(f"{stem}.json").exists()):
+        with open(f"{stem}.log", "w") as log:
+            subprocess.run(cmd, check=True, timeout=timeout, stdout=log,
+                           stderr=subprocess.STDOUT)
     meta = json.loads(Path(f"{stem}.json").read_text())
     samp = meta["sample_seconds"]
     if isinstance(samp, dict):  # mst/aim: one CSV per sampling kind
@@ -112,17 +115,17 @@ def decoding_checks(ds: Dataset, syn: pd.DataFrame, raw: pd.DataFrame | None) ->
 
 
 def run(datasets: list[str], epsilons: list[float], seeds: list[int], methods: list[str],
-        *, subsample: int | None, n_rows: int | None, timeout: float, out: Path) -> dict:
+        *, subsample: int | None, n_rows: int | None, timeout: float, out: Path,
+        reuse: bool = False) -> dict:
     results: dict = {"metrics_source": SOURCE, "epsilons": epsilons, "seeds": seeds,
                      "records": [], "floors": {}, "skipped": {}}
     for name in datasets:
         ds = load_dataset(name, subsample=subsample)
         n = n_rows or len(ds.holdout)
-        floor = evaluate(ds.train, ds.holdout, ds.holdout, ds.spec)
-        floor["tstr_auc"] = tstr_auc(ds.train, ds.holdout, ds.spec)  # TRTR
-        results["floors"][name] = floor
-        print(f"[{name}] holdout floor: tvd2 {floor['tvd2_mean']:.4f} TRTR "
-              f"{floor['tstr_auc']:.3f}", flush=True)
+        fl = floor(ds.train, ds.holdout, ds.spec)
+        results["floors"][name] = fl
+        print(f"[{name}] holdout floor: tvd2 {fl['tvd2_mean']:.4f} TRTR "
+              f"{fl['tstr_auc']:.3f}", flush=True)
         for method in methods:
             for eps in epsilons:
                 for seed in seeds:
@@ -130,7 +133,7 @@ def run(datasets: list[str], epsilons: list[float], seeds: list[int], methods: l
                         if method in IN_PROCESS:
                             res = run_in_process(method, ds, eps, seed, n)
                         else:
-                            res = run_peer(method, ds, eps, seed, n, timeout)
+                            res = run_peer(method, ds, eps, seed, n, timeout, reuse)
                     except (subprocess.SubprocessError, OSError, ValueError) as exc:
                         results["skipped"][f"{name}/{method}/eps{eps:g}/seed{seed}"] = \
                             f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -173,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="epsilon = 1000 on Adult, one seed: each method should reach the floor")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per peer run")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--reuse", action="store_true",
+                   help="rescore peer outputs already in results/raw instead of refitting")
     a = p.parse_args(argv)
     methods = a.methods or ([*(["fhirsynth"] if fhirsynth_available() else []),
                              "independent", *PEERS])
@@ -188,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if a.quick else "wiring" if a.wiring else "full"
     out = a.out or HERE / "results" / f"{mode}.json"
     res = run(a.datasets, a.epsilons, a.seeds, methods, subsample=subsample, n_rows=n_rows,
-              timeout=a.timeout, out=out)
+              timeout=a.timeout, out=out, reuse=a.reuse)
     res["skipped"].update(skipped)
     res["mode"] = mode
     _write(res, out)
