@@ -31,6 +31,8 @@ def load(paths: list[Path]) -> tuple[pd.DataFrame, dict, list[dict]]:
     recs, floors, meta = [], {}, []
     for p in paths:
         r = json.loads(p.read_text())
+        if not isinstance(r, dict) or "records" not in r:
+            continue  # another benchmark's result file
         for rec in r["records"]:
             recs.append({**rec, "file": p.name})
         floors.update(r["floors"])
