@@ -26,3 +26,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-output demo-ledger.sqlite .pytest_cache
+
+bench: $(STAMP)
+	bash benchmarks/peers/setup.sh
+	$(BIN)/python -m benchmarks.run_peers
+	$(BIN)/python -m benchmarks.make_report
