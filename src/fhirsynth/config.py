@@ -65,6 +65,9 @@ class LearnConfig:
         on a separate (present, missing) x parents table; the rest measures the values.
         Structural missingness (a death year only for the deceased) then survives the noise
         of the many value cells.
+    target_first : bool, default True
+        Start the network with the spec's target column (public), so that every other
+        column may take it as a parent; False: the first column is chosen at random.
     mechanism : {"laplace"}
         Noise for the conditional tables.  Only pure epsilon-DP Laplace is implemented;
         a positive delta is accepted by the budget and left unspent (recorded as such).
@@ -86,6 +89,7 @@ class LearnConfig:
     max_candidates: int = 2000
     marginal_share: float = 0.4
     missing_share: float = 0.5
+    target_first: bool = True
     mechanism: Literal["laplace"] = "laplace"
     min_rows: int = 50
     allow_few_rows: bool = False

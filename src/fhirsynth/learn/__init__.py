@@ -269,7 +269,9 @@ def fit_model(
             max_candidates=config.max_candidates,
             eps_per_selection=eps_struct / n_sel if n_sel else 0.0,
             accountant=acc, rng=rng, random_state=dp_rs, noiseless=_noiseless,
-            declared=declared)
+            declared=declared,
+            first=(names.index(spec.target) if config.target_first and spec.target in names
+                   else None))
         order, psets = list(structure.order), list(structure.parents)
     else:
         order, psets = list(rng.permutation(d)), [()] * d

@@ -93,6 +93,7 @@ def greedy_structure(
     random_state: object,
     noiseless: bool = False,
     declared: dict[int, tuple[Item, ...]] | None = None,
+    first: int | None = None,
 ) -> Parents:
     """Add columns one by one, each with its parent set chosen by the exponential mechanism.
 
@@ -128,6 +129,9 @@ def greedy_structure(
         Test hook: take the best candidate instead of the mechanism (still recorded).
     declared
         Public parent sets declared in the spec, by column.
+    first
+        Column to start the network with (public, e.g. the spec's target), if it has no
+        declared parents; None: chosen uniformly at random.
     """
     from fhirsynth.errors import ConfigError
 
@@ -136,7 +140,8 @@ def greedy_structure(
     n_rows = codes[0].shape[0] if d else 0
     free = [j for j in range(d) if j not in declared]
     roots = [j for j in declared if not declared[j]]
-    first = int(rng.choice(free or roots)) if (free or roots) else -1
+    if first is None or first not in (free or roots):
+        first = int(rng.choice(free or roots)) if (free or roots) else -1
     if first < 0:
         raise ConfigError("the declared structure has a cycle: every column has parents")
     n_sel = len(free) - (1 if first in free else 0)
