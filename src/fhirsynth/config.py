@@ -31,11 +31,11 @@ class LearnConfig:
 
     Parameters
     ----------
-    structure_share : float, in [0, 1), default 0.3
+    structure_share : float, in [0, 1), default 0.1
         Share of epsilon for the greedy structure search (exponential mechanism, one
         selection per column after the first).  0 gives a network without edges (every
         column independent); the share is then given to the conditional tables.
-    count_share : float, in [0, 1), default 0.05
+    count_share : float, in [0, 1), default 0.02
         Share of epsilon for one noisy patient count (Laplace, sensitivity 1).  The count
         sets the theta-usefulness limit on table sizes and, when ``degree`` is None, the
         degree.  0 skips the count: ``degree`` must then be given and only
@@ -56,7 +56,7 @@ class LearnConfig:
         Cap on the (child, parents) candidates scored per selection.  Every one-parent
         candidate is always scored; larger parent sets above the cap are sampled uniformly
         at random with data-independent randomness.
-    marginal_share : float, in [0, 1), default 0.4
+    marginal_share : float, in [0, 1), default 0.6
         For a column with parents: the share of its table budget spent on a separate
         one-way histogram, which the conditional table is then raked to (post-processing).
         0 skips it (classic PrivBayes).
@@ -65,6 +65,10 @@ class LearnConfig:
         on a separate (present, missing) x parents table; the rest measures the values.
         Structural missingness (a death year only for the deceased) then survives the noise
         of the many value cells.
+    pool_total : bool, default True
+        Project every noisy histogram onto the total pooled (inverse-variance) from the
+        noisy count and every noisy table's sum (post-processing), instead of its own
+        noisy total.
     target_first : bool, default True
         Start the network with the spec's target column (public), so that every other
         column may take it as a parent; False: the first column is chosen at random.
@@ -80,15 +84,16 @@ class LearnConfig:
         Fit cohorts below ``min_rows`` anyway (with a :class:`LowUtilityWarning`).
     """
 
-    structure_share: float = 0.3
-    count_share: float = 0.05
+    structure_share: float = 0.1
+    count_share: float = 0.02
     degree: int | None = None
     max_parent_states: int = 64
     parent_groups: int = 8
     theta: float = 4.0
     max_candidates: int = 2000
-    marginal_share: float = 0.4
+    marginal_share: float = 0.6
     missing_share: float = 0.5
+    pool_total: bool = True
     target_first: bool = True
     mechanism: Literal["laplace"] = "laplace"
     min_rows: int = 50

@@ -27,6 +27,7 @@ from fhirsynth.learn.parameters import (
     conditional_from_counts,
     conditional_with_missing,
     noisy_joint,
+    pooled_total,
     split_budget,
 )
 from fhirsynth.learn.structure import greedy_structure, parent_code
@@ -147,12 +148,14 @@ def _plan_tables(
 def _tables(
     child: np.ndarray, card: int, pc: tuple[np.ndarray, int], col: Column, e_rest: float,
     e_marg: float, config: LearnConfig, acc: Accountant, dp_rs: object, noiseless: bool,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Noisy conditional table of one column (and its one-way target when it has parents).
+) -> dict[str, object]:
+    """Noisy tables of one column (and its one-way histogram when it has parents).
 
     ``e_marg`` measures the one-way histogram (columns with parents); of ``e_rest``, for a
     nullable column with two or more values, ``missing_share`` measures the (present,
-    missing) x parents table and the remainder the full table.
+    missing) x parents table and the remainder the full table.  Returns the released
+    noisy arrays and their epsilons (None: noiseless test mode); :func:`_build` turns
+    them into a conditional table.
     """
     pcode, pcard = pc
     kw = {"accountant": acc, "random_state": dp_rs, "noiseless": noiseless}
@@ -160,25 +163,49 @@ def _tables(
     def eps(e: float) -> float | None:
         return None if noiseless else e
 
+    out: dict[str, object] = {"noisy_m": None, "direct": None}
     if col.nullable and card > 2:
         e_miss = e_rest * config.missing_share
         e_full = e_rest - e_miss
         ind = (child == card - 1).astype(np.int64)
-        noisy_m = noisy_joint(ind, 2, pcode, pcard, epsilon=e_miss,
-                              name=f"table {col.name} (missing or not)", **kw)
-        noisy = noisy_joint(child, card, pcode, pcard, epsilon=e_full,
-                            name=f"table {col.name}", **kw)
-        cpd = conditional_with_missing(noisy_m, noisy, eps(e_miss), eps(e_full))
+        out["noisy_m"] = noisy_joint(ind, 2, pcode, pcard, epsilon=e_miss,
+                                     name=f"table {col.name} (missing or not)", **kw)
+        out["e_miss"] = eps(e_miss)
     else:
         e_full = e_rest
-        noisy = noisy_joint(child, card, pcode, pcard, epsilon=e_full,
-                            name=f"table {col.name}", **kw)
-        cpd = conditional_from_counts(noisy, eps(e_full))
-    if e_marg <= 0:
+    out["noisy"] = noisy_joint(child, card, pcode, pcard, epsilon=e_full,
+                               name=f"table {col.name}", **kw)
+    out["e_full"] = eps(e_full)
+    if e_marg > 0:
+        out["direct"] = noisy_joint(child, card, np.zeros(child.size, np.int64), 1,
+                                    epsilon=e_marg, name=f"marginal {col.name}", **kw)[:, 0]
+        out["e_marg"] = eps(e_marg)
+    return out
+
+
+def _totals(meas: dict[str, object]) -> list[tuple[float, float]]:
+    """(noisy total, variance) of every table of one column (Laplace: 2 cells / eps^2)."""
+    out = []
+    for key, e_key in (("noisy_m", "e_miss"), ("noisy", "e_full"), ("direct", "e_marg")):
+        arr = meas.get(key)
+        e = meas.get(e_key)
+        if arr is not None and e:
+            a = np.asarray(arr)
+            out.append((float(a.sum()), 2.0 * a.size / float(e) ** 2))
+    return out
+
+
+def _build(meas: dict[str, object], total: float | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Conditional table and one-way target of one column from its noisy tables."""
+    noisy = meas["noisy"]
+    if meas["noisy_m"] is not None:
+        cpd = conditional_with_missing(meas["noisy_m"], noisy, meas["e_miss"], meas["e_full"],
+                                       total)
+    else:
+        cpd = conditional_from_counts(noisy, meas["e_full"], total)
+    if meas["direct"] is None:
         return cpd, None
-    direct = noisy_joint(child, card, np.zeros(child.size, np.int64), 1, epsilon=e_marg,
-                         name=f"marginal {col.name}", **kw)[:, 0]
-    return cpd, combine_marginal(direct, eps(e_marg), noisy, eps(e_full))
+    return cpd, combine_marginal(meas["direct"], meas["e_marg"], noisy, meas["e_full"], total)
 
 
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
@@ -288,11 +315,18 @@ def fit_model(
             nodes.append(Node(cols[j].name, cols[j].state_labels(), (), np.ones((1, 1))))
     used_as_parent = {iv for ps in psets for iv in ps}
     targets: dict[str, np.ndarray] = {}
-    for j, e_j, e_m in zip(order, eps_tables, eps_margs, strict=True):
+    meas = [_tables(codes[j], cards[j], pc[j], cols[active[j]], e_j, e_m, config, acc, dp_rs,
+                    _noiseless) for j, e_j, e_m in zip(order, eps_tables, eps_margs, strict=True)]
+    total = None
+    if not _noiseless and config.pool_total:
+        pool = [t for m in meas for t in _totals(m)]
+        if eps_count > 0:
+            pool.append((noisy_n, 2.0 / eps_count**2))
+        total = pooled_total(pool)
+    for j, m in zip(order, meas, strict=True):
         col = cols[active[j]]
         parents = tuple(cols[active[i]].name + variants[i][v][2] for i, v in psets[j])
-        cpd, target = _tables(codes[j], cards[j], pc[j], col, e_j, e_m, config, acc, dp_rs,
-                              _noiseless)
+        cpd, target = _build(m, total)
         if target is not None:
             targets[col.name] = target
         nodes.append(Node(col.name, col.state_labels(), parents, cpd))

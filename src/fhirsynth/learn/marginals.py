@@ -24,13 +24,15 @@ _IPF_ROUNDS = 20
 
 
 def combine_marginal(
-    direct: np.ndarray, eps_direct: float | None, table: np.ndarray, eps_table: float | None
+    direct: np.ndarray, eps_direct: float | None, table: np.ndarray, eps_table: float | None,
+    total: float | None = None,
 ) -> np.ndarray:
     """Inverse-variance combination of a noisy histogram and a noisy table's row sums.
 
     ``direct`` has Laplace variance ``2 / eps_direct**2`` per cell; the row sums of
     ``table`` (child x configurations) have ``configs * 2 / eps_table**2``.  None (no
-    noise) means an exact measurement, which is then used alone.
+    noise) means an exact measurement, which is then used alone.  ``total`` (an estimate
+    of the number of rows) is the total the estimate is projected to.
     """
     rows = table.sum(axis=1)
     if eps_direct is None or eps_table is None:
@@ -39,7 +41,7 @@ def combine_marginal(
         w1 = eps_direct**2
         w2 = eps_table**2 / table.shape[1]
         est = (w1 * direct + w2 * rows) / (w1 + w2)
-    p = project_counts(est)
+    p = project_counts(est, total)
     return p / p.sum() if p.sum() > 0 else np.full(p.size, 1.0 / p.size)
 
 

@@ -209,6 +209,13 @@ def greedy_structure(
             ci = int(np.searchsorted(bounds, idx, side="right")) - 1
             multi.append((remaining[ci], pool[int(valid[ci][idx - int(bounds[ci])])]))
         cands = singles + multi
+        if not multi and all(not p for _, p in singles) and not noiseless:
+            # no candidate has parents: the choice does not depend on the data, so it is
+            # made at random and spends nothing (the budget is left to the tables)
+            child = int(rng.choice(remaining))
+            order.append(child)
+            parents[child] = ()
+            continue
         utility = [score(c, p) for c, p in cands]
         name = f"structure {step}/{n_sel}"
         if noiseless:
