@@ -71,7 +71,8 @@ def scores(spec, real, synth, test, utility: bool) -> dict[str, float]:
 
 
 def baseline_config() -> LearnConfig:
-    return LearnConfig(structure_share=0.0, count_share=0.0, degree=0, marginal_share=0.0)
+    return LearnConfig(structure_share=0.0, count_share=0.0, degree=0, marginal_share=0.0,
+                       coarse_share=0.0, pool_total=False)
 
 
 def run(spec, train, test, eps: float, seed: int, config: LearnConfig, utility: bool):

@@ -52,6 +52,11 @@ class LearnConfig:
     theta : float, >= 0, default 4.0
         Theta-usefulness: a (child, parents) table is a candidate only if
         ``noisy_count * epsilon_per_table / cells >= theta``.  0 disables the filter.
+    min_table_cells : int, >= 1, default 16
+        When ``degree`` is None and theta-usefulness (from the noisy count) allows no
+        table of this many cells, the structure search is skipped and its share goes to
+        the one-way tables: with so little signal per cell, an independent model is more
+        accurate than noisy dependencies.
     max_candidates : int, >= 1, default 2000
         Cap on the (child, parents) candidates scored per selection.  Every one-parent
         candidate is always scored; larger parent sets above the cap are sampled uniformly
@@ -60,6 +65,11 @@ class LearnConfig:
         For a column with parents: the share of its table budget spent on a separate
         one-way histogram, which the conditional table is then raked to (post-processing).
         0 skips it (classic PrivBayes).
+    coarse_share : float, in [0, 1), default 0.75
+        For a numeric column with 32 or more value states (and no separate missing
+        table): the share of its one-way budget spent on a histogram over 16 equal-width
+        groups of its states; the fine histogram then shares each group's combined total
+        among its states (post-processing).  0 skips it.
     missing_share : float, in (0, 1), default 0.5
         For a nullable column with two or more values: the share of its table budget spent
         on a separate (present, missing) x parents table; the rest measures the values.
@@ -90,8 +100,10 @@ class LearnConfig:
     max_parent_states: int = 64
     parent_groups: int = 8
     theta: float = 4.0
+    min_table_cells: int = 16
     max_candidates: int = 2000
     marginal_share: float = 0.6
+    coarse_share: float = 0.75
     missing_share: float = 0.5
     pool_total: bool = True
     target_first: bool = True
@@ -104,13 +116,14 @@ class LearnConfig:
         _share("count_share", self.count_share, zero_ok=True)
         _share("missing_share", self.missing_share, zero_ok=False)
         _share("marginal_share", self.marginal_share, zero_ok=True)
+        _share("coarse_share", self.coarse_share, zero_ok=True)
         if self.structure_share + self.count_share >= 1:
             raise ConfigError(
                 f"structure_share + count_share ({self.structure_share + self.count_share:g}) "
                 "must be < 1 so that the conditional tables get budget"
             )
         for name, low in (("max_parent_states", 2), ("parent_groups", 2),
-                          ("max_candidates", 1), ("min_rows", 1)):
+                          ("max_candidates", 1), ("min_rows", 1), ("min_table_cells", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"{name} ({v!r}) must be an integer >= {low}")

@@ -22,7 +22,7 @@ from fhirsynth.config import LearnConfig
 from fhirsynth.domain import MISSING, Column, TableSpec
 from fhirsynth.encode import encode
 from fhirsynth.errors import ConfigError, LowUtilityWarning, TooFewRowsError
-from fhirsynth.learn.marginals import combine_marginal, rake_to_marginals
+from fhirsynth.learn.marginals import coarse_groups, combine_marginal, rake_to_marginals
 from fhirsynth.learn.parameters import (
     conditional_from_counts,
     conditional_with_missing,
@@ -121,33 +121,39 @@ def _declared_items(
 
 def _plan_tables(
     total: float, order: list[int], cards: list[int], pc: list[tuple[np.ndarray, int]],
-    config: LearnConfig, split_missing: list[bool],
-) -> tuple[list[float], list[float]]:
-    """Epsilon of each column's table(s) and of its one-way histogram, adding up to total.
+    config: LearnConfig, split_missing: list[bool], coarse: list[bool],
+) -> tuple[list[float], list[float], list[float]]:
+    """Epsilon of each column's table(s), one-way histogram and coarse histogram.
 
     ``marginal_share`` of the total is split over the columns' one-way histograms in
     proportion to sqrt(states), the rest over the tables in proportion to sqrt(cells).  A
     column without parents measures its marginal in its table, and a nullable column with
     a separate missing-or-not table is not raked (a noisy histogram over many sparse value
     cells would push mass into structurally missing cells): both get both parts in their
-    tables.
+    tables.  A column with a coarse histogram (``coarse[j]``) spends ``coarse_share`` of
+    its one-way part on it.  The parts add up to ``total``.
     """
     if not order:
-        return [], []
+        return [], [], []
     e_marg_total = total * config.marginal_share
     tables = split_budget(total - e_marg_total, [cards[j] * pc[j][1] for j in order])
     margs = (split_budget(e_marg_total, [cards[j] for j in order]) if e_marg_total > 0
              else [0.0] * len(order))
+    coarses = [0.0] * len(order)
     for i, j in enumerate(order):
+        if coarse[j] and not split_missing[j]:
+            coarses[i] = margs[i] * config.coarse_share
+            margs[i] -= coarses[i]
         if pc[j][1] == 1 or split_missing[j]:
             tables[i] += margs[i]
             margs[i] = 0.0
-    return tables, margs
+    return tables, margs, coarses
 
 
 def _tables(
     child: np.ndarray, card: int, pc: tuple[np.ndarray, int], col: Column, e_rest: float,
-    e_marg: float, config: LearnConfig, acc: Accountant, dp_rs: object, noiseless: bool,
+    e_marg: float, e_coarse: float, groups: np.ndarray | None, config: LearnConfig,
+    acc: Accountant, dp_rs: object, noiseless: bool,
 ) -> dict[str, object]:
     """Noisy tables of one column (and its one-way histogram when it has parents).
 
@@ -163,7 +169,8 @@ def _tables(
     def eps(e: float) -> float | None:
         return None if noiseless else e
 
-    out: dict[str, object] = {"noisy_m": None, "direct": None}
+    out: dict[str, object] = {"noisy_m": None, "direct": None, "coarse": None,
+                              "has_parents": pcard > 1}
     if col.nullable and card > 2:
         e_miss = e_rest * config.missing_share
         e_full = e_rest - e_miss
@@ -180,13 +187,20 @@ def _tables(
         out["direct"] = noisy_joint(child, card, np.zeros(child.size, np.int64), 1,
                                     epsilon=e_marg, name=f"marginal {col.name}", **kw)[:, 0]
         out["e_marg"] = eps(e_marg)
+    if e_coarse > 0 and groups is not None:
+        out["coarse"] = noisy_joint(groups[child], int(groups.max()) + 1,
+                                    np.zeros(child.size, np.int64), 1, epsilon=e_coarse,
+                                    name=f"marginal {col.name} (coarse)", **kw)[:, 0]
+        out["e_coarse"] = eps(e_coarse)
+        out["groups"] = groups
     return out
 
 
 def _totals(meas: dict[str, object]) -> list[tuple[float, float]]:
     """(noisy total, variance) of every table of one column (Laplace: 2 cells / eps^2)."""
     out = []
-    for key, e_key in (("noisy_m", "e_miss"), ("noisy", "e_full"), ("direct", "e_marg")):
+    for key, e_key in (("noisy_m", "e_miss"), ("noisy", "e_full"), ("direct", "e_marg"),
+                       ("coarse", "e_coarse")):
         arr = meas.get(key)
         e = meas.get(e_key)
         if arr is not None and e:
@@ -203,9 +217,17 @@ def _build(meas: dict[str, object], total: float | None) -> tuple[np.ndarray, np
                                        total)
     else:
         cpd = conditional_from_counts(noisy, meas["e_full"], total)
+    kw = {}
+    if meas["coarse"] is not None:
+        kw = {"coarse": meas["coarse"], "eps_coarse": meas["e_coarse"],
+              "groups": meas["groups"]}
+    if not meas["has_parents"] and kw:
+        target = combine_marginal(None, None, noisy, meas["e_full"], total, **kw)
+        return target[:, None], None
     if meas["direct"] is None:
         return cpd, None
-    return cpd, combine_marginal(meas["direct"], meas["e_marg"], noisy, meas["e_full"], total)
+    return cpd, combine_marginal(meas["direct"], meas["e_marg"], noisy, meas["e_full"], total,
+                                 **kw)
 
 
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
@@ -285,6 +307,12 @@ def fit_model(
     cell_limit = (noisy_n * eps_params_est / config.theta
                   if config.theta > 0 and eps_count > 0 and not _noiseless else math.inf)
 
+    if (config.degree is None and cell_limit < config.min_table_cells and eps_struct > 0):
+        # too few noisy rows per unit of budget for any useful table with parents (public:
+        # noisy count, budget, spec): no search; its share goes to the one-way tables
+        logger.info("cell limit %.1f below min_table_cells: fitting without structure",
+                    cell_limit)
+        eps_struct = 0.0
     names = [cols[j].name for j in active]
     declared = {names.index(c): _declared_items(names.index(c), [names.index(p) for p in ps],
                                                 cards, gcards, config, cell_limit)
@@ -306,8 +334,11 @@ def fit_model(
     pc = [parent_code([gcodes[i][v] for i, v in psets[j]], [gcards[i][v] for i, v in psets[j]],
                       n) for j in range(d)]
     split_missing = [cols[active[j]].nullable and cards[j] > 2 for j in range(d)]
-    eps_tables, eps_margs = _plan_tables(eps - acc.spent_epsilon, order, cards, pc, config,
-                                         split_missing)
+    groups = [coarse_groups(cols[active[j]]) if config.coarse_share > 0 else None
+              for j in range(d)]
+    eps_tables, eps_margs, eps_coarse = _plan_tables(
+        eps - acc.spent_epsilon, order, cards, pc, config, split_missing,
+        [g is not None for g in groups])
 
     nodes: list[Node] = []
     for j in range(len(cols)):
@@ -315,8 +346,9 @@ def fit_model(
             nodes.append(Node(cols[j].name, cols[j].state_labels(), (), np.ones((1, 1))))
     used_as_parent = {iv for ps in psets for iv in ps}
     targets: dict[str, np.ndarray] = {}
-    meas = [_tables(codes[j], cards[j], pc[j], cols[active[j]], e_j, e_m, config, acc, dp_rs,
-                    _noiseless) for j, e_j, e_m in zip(order, eps_tables, eps_margs, strict=True)]
+    meas = [_tables(codes[j], cards[j], pc[j], cols[active[j]], e_j, e_m, e_c, groups[j],
+                    config, acc, dp_rs, _noiseless)
+            for j, e_j, e_m, e_c in zip(order, eps_tables, eps_margs, eps_coarse, strict=True)]
     total = None
     if not _noiseless and config.pool_total:
         pool = [t for m in meas for t in _totals(m)]
