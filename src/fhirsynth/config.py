@@ -79,6 +79,13 @@ class LearnConfig:
         Project every noisy histogram onto the total pooled (inverse-variance) from the
         noisy count and every noisy table's sum (post-processing), instead of its own
         noisy total.
+    pool_parents : bool, default True
+        Also estimate a column's one-way histogram from every noisy table in which it is an
+        (uncoarsened) parent, combined by inverse variance (post-processing).
+    rake_missing : bool, default True
+        Give a nullable column with a missing-or-not table (and parents) a one-way
+        histogram of its values too, and rake the distribution of its values to it
+        (P(missing | parents) is kept from the missing-or-not table).
     target_first : bool, default True
         Start the network with the spec's target column (public), so that every other
         column may take it as a parent; False: the first column is chosen at random.
@@ -106,6 +113,8 @@ class LearnConfig:
     coarse_share: float = 0.75
     missing_share: float = 0.5
     pool_total: bool = True
+    pool_parents: bool = True
+    rake_missing: bool = True
     target_first: bool = True
     mechanism: Literal["laplace"] = "laplace"
     min_rows: int = 50

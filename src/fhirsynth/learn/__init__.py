@@ -22,7 +22,12 @@ from fhirsynth.config import LearnConfig
 from fhirsynth.domain import MISSING, Column, TableSpec
 from fhirsynth.encode import encode
 from fhirsynth.errors import ConfigError, LowUtilityWarning, TooFewRowsError
-from fhirsynth.learn.marginals import coarse_groups, combine_marginal, rake_to_marginals
+from fhirsynth.learn.marginals import (
+    coarse_groups,
+    combine_marginal,
+    parent_sums,
+    rake_to_marginals,
+)
 from fhirsynth.learn.parameters import (
     conditional_from_counts,
     conditional_with_missing,
@@ -159,9 +164,10 @@ def _tables(
 
     ``e_marg`` measures the one-way histogram (columns with parents); of ``e_rest``, for a
     nullable column with two or more values, ``missing_share`` measures the (present,
-    missing) x parents table and the remainder the full table.  Returns the released
-    noisy arrays and their epsilons (None: noiseless test mode); :func:`_build` turns
-    them into a conditional table.
+    missing) x parents table and the remainder the full table (with parents and
+    ``rake_missing``: ``marginal_share`` of that remainder measures a one-way histogram).
+    Returns the released noisy arrays and their epsilons (None: noiseless test mode);
+    :func:`_build` turns them into a conditional table.
     """
     pcode, pcard = pc
     kw = {"accountant": acc, "random_state": dp_rs, "noiseless": noiseless}
@@ -174,6 +180,10 @@ def _tables(
     if col.nullable and card > 2:
         e_miss = e_rest * config.missing_share
         e_full = e_rest - e_miss
+        if config.rake_missing and pcard > 1:
+            # the values' part pays for a histogram of the values (raked to later)
+            e_marg = e_full * config.marginal_share
+            e_full -= e_marg
         ind = (child == card - 1).astype(np.int64)
         out["noisy_m"] = noisy_joint(ind, 2, pcode, pcard, epsilon=e_miss,
                                      name=f"table {col.name} (missing or not)", **kw)
@@ -209,25 +219,56 @@ def _totals(meas: dict[str, object]) -> list[tuple[float, float]]:
     return out
 
 
-def _build(meas: dict[str, object], total: float | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Conditional table and one-way target of one column from its noisy tables."""
+def _build(
+    meas: dict[str, object], total: float | None, extra: list[tuple[np.ndarray, float]],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Conditional table and one-way target of one column from its noisy tables.
+
+    ``extra``: estimates of the column's histogram from the tables where it is a parent.
+    """
     noisy = meas["noisy"]
     if meas["noisy_m"] is not None:
         cpd = conditional_with_missing(meas["noisy_m"], noisy, meas["e_miss"], meas["e_full"],
                                        total)
     else:
         cpd = conditional_from_counts(noisy, meas["e_full"], total)
-    kw = {}
+    kw: dict[str, object] = {"extra": extra}
     if meas["coarse"] is not None:
-        kw = {"coarse": meas["coarse"], "eps_coarse": meas["e_coarse"],
-              "groups": meas["groups"]}
-    if not meas["has_parents"] and kw:
+        kw.update(coarse=meas["coarse"], eps_coarse=meas["e_coarse"], groups=meas["groups"])
+    if not meas["has_parents"] and (extra or meas["coarse"] is not None) \
+            and meas["noisy_m"] is None:
         target = combine_marginal(None, None, noisy, meas["e_full"], total, **kw)
         return target[:, None], None
     if meas["direct"] is None:
         return cpd, None
+    if meas["noisy_m"] is not None:
+        return cpd, _missing_target(meas, total)
     return cpd, combine_marginal(meas["direct"], meas["e_marg"], noisy, meas["e_full"], total,
                                  **kw)
+
+
+def _missing_target(meas: dict[str, object], total: float | None) -> np.ndarray:
+    """One-way target of a nullable column with a missing-or-not table.
+
+    The share missing comes from the missing-or-not table's row sums, combined with the
+    histogram's ``<missing>`` cell; the distribution of the values from the histogram's
+    value cells and the value table's row sums.  Raking uses the values' part only and
+    keeps P(missing | parents), so structural missingness survives.
+    """
+    direct, noisy, noisy_m = meas["direct"], meas["noisy"], meas["noisy_m"]
+    e_d, e_f, e_m = meas["e_marg"], meas["e_full"], meas["e_miss"]
+    rows_m = noisy_m.sum(axis=1)
+    if e_d is None or e_m is None:
+        miss = rows_m[1] / max(rows_m.sum(), 1.0)
+    else:
+        w1 = e_m**2 / noisy_m.shape[1]
+        w2 = e_d**2
+        n_hat = total if total is not None else rows_m.sum()
+        miss = (w1 * rows_m[1] + w2 * direct[-1]) / (w1 + w2) / max(n_hat, 1.0)
+    miss = float(np.clip(miss, 0.0, 1.0))
+    values = combine_marginal(direct[:-1], e_d, noisy[:-1], e_f,
+                              None if total is None else total * (1.0 - miss))
+    return np.append(values * (1.0 - miss), miss)
 
 
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
@@ -355,10 +396,20 @@ def fit_model(
         if eps_count > 0:
             pool.append((noisy_n, 2.0 / eps_count**2))
         total = pooled_total(pool)
+    extra: dict[int, list[tuple[np.ndarray, float]]] = {j: [] for j in range(d)}
+    for c, m in zip(order, meas, strict=True):
+        if not config.pool_parents or m["noisy_m"] is not None:
+            continue
+        pcards = [gcards[i][v] for i, v in psets[c]]
+        for pos, (i, v) in enumerate(psets[c]):
+            if variants[i][v][0] is None and not split_missing[i]:
+                got = parent_sums(m["noisy"], m["e_full"], pcards, pos)
+                if got is not None:
+                    extra[i].append(got)
     for j, m in zip(order, meas, strict=True):
         col = cols[active[j]]
         parents = tuple(cols[active[i]].name + variants[i][v][2] for i, v in psets[j])
-        cpd, target = _build(m, total)
+        cpd, target = _build(m, total, extra[j])
         if target is not None:
             targets[col.name] = target
         nodes.append(Node(col.name, col.state_labels(), parents, cpd))
@@ -369,7 +420,8 @@ def fit_model(
                 nodes.append(Node(col.name + suffix, labels, (col.name,), det, col.name,
                                   mapping))
     if targets:
-        rake_to_marginals(nodes, targets, rng)
+        rake_to_marginals(nodes, targets, rng, frozenset(
+            cols[active[j]].name for j in range(d) if split_missing[j]))
     info = {
         "n_patients_noisy": None if eps_count == 0 else round(noisy_n),
         "degree_max": degree,

@@ -11,14 +11,16 @@ its parent-to-child association is kept.  Post-processing only: no budget is spe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from fhirsynth.domain import Column
 from fhirsynth.learn.parameters import project_counts
 from fhirsynth.model import Node
 
-__all__ = ["COARSE_GROUPS", "coarse_groups", "combine_marginal", "rake_to_marginals",
-           "refine_with_coarse"]
+__all__ = ["COARSE_GROUPS", "coarse_groups", "combine_marginal", "parent_sums",
+           "rake_to_marginals", "refine_with_coarse"]
 
 #: numeric columns with at least twice this many value states also get a coarse histogram
 COARSE_GROUPS = 16
@@ -81,7 +83,7 @@ def combine_marginal(
     direct: np.ndarray | None, eps_direct: float | None, table: np.ndarray,
     eps_table: float | None, total: float | None = None, *,
     coarse: np.ndarray | None = None, eps_coarse: float | None = None,
-    groups: np.ndarray | None = None,
+    groups: np.ndarray | None = None, extra: Sequence[tuple[np.ndarray, float]] = (),
 ) -> np.ndarray:
     """Inverse-variance combination of a noisy histogram and a noisy table's row sums.
 
@@ -90,7 +92,9 @@ def combine_marginal(
     noise) means an exact measurement, which is then used alone; ``direct`` None uses the
     row sums alone.  ``total`` (an estimate of the number of rows) is the total the
     estimate is projected to.  ``coarse`` (a noisy histogram over the ``groups`` of the
-    states, at ``eps_coarse``) is merged in by :func:`refine_with_coarse`.
+    states, at ``eps_coarse``) is merged in by :func:`refine_with_coarse`.  ``extra``:
+    further unbiased estimates ``(counts, variance per cell)`` of the same histogram, e.g.
+    the sums of the tables in which the column is a parent (:func:`parent_sums`).
     """
     rows = table.sum(axis=1)
     if eps_table is None:
@@ -104,11 +108,33 @@ def combine_marginal(
         w2 = eps_table**2 / table.shape[1]
         est = (w1 * direct + w2 * rows) / (w1 + w2)
         var = 2.0 / (w1 + w2)
+    if var > 0 and extra:
+        parts = [(est, var), *extra]
+        w = np.array([1.0 / v for _, v in parts])
+        est = sum(wi * e for wi, (e, _) in zip(w, parts, strict=True)) / w.sum()
+        var = 1.0 / float(w.sum())
     if coarse is not None and groups is not None and eps_coarse is not None and var > 0:
         p = refine_with_coarse(est, var, coarse, 2.0 / eps_coarse**2, groups, total)
     else:
         p = project_counts(est, total)
     return p / p.sum() if p.sum() > 0 else np.full(p.size, 1.0 / p.size)
+
+
+def parent_sums(
+    table: np.ndarray, eps: float | None, parent_cards: Sequence[int], pos: int
+) -> tuple[np.ndarray, float] | None:
+    """A parent's histogram from a noisy (child x parent configurations) table.
+
+    Summing the table over the child and the other parents gives an unbiased estimate of
+    the ``pos``-th parent's one-way histogram, with Laplace variance ``2 * m / eps**2`` per
+    cell (m cells summed).  Post-processing of a released table; None without noise.
+    """
+    if eps is None:
+        return None
+    shape = (table.shape[0], *parent_cards)
+    axes = tuple(a for a in range(len(shape)) if a != pos + 1)
+    est = table.reshape(shape).sum(axis=axes)
+    return est, 2.0 * (table.size / est.size) / eps**2
 
 
 def _ipf(cond: np.ndarray, weights: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -128,13 +154,30 @@ def _ipf(cond: np.ndarray, weights: np.ndarray, target: np.ndarray) -> np.ndarra
     return out
 
 
+def _ipf_values(cond: np.ndarray, weights: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """:func:`_ipf` of the value rows only: P(missing | p) (the last row) is kept as is."""
+    present = 1.0 - cond[-1]
+    ok = present > 0
+    sub = np.zeros_like(cond[:-1])
+    sub[:, ok] = cond[:-1, ok] / present[ok]
+    tv = target[:-1]
+    if tv.sum() <= 0 or not ok.any():
+        return cond
+    out = cond.copy()
+    out[:-1, ok] = _ipf(sub, weights * present, tv / tv.sum())[:, ok] * present[ok]
+    return out
+
+
 def rake_to_marginals(
-    nodes: list[Node], targets: dict[str, np.ndarray], rng: np.random.Generator
+    nodes: list[Node], targets: dict[str, np.ndarray], rng: np.random.Generator,
+    values_only: frozenset[str] = frozenset(),
 ) -> None:
     """Adjust, in place and in topological order, the tables of the columns in ``targets``.
 
     The parents' joint distribution is estimated from ``RAKE_ROWS`` rows drawn from the
-    model as adjusted so far (post-processing of DP outputs only).
+    model as adjusted so far (post-processing of DP outputs only).  For the columns in
+    ``values_only`` (``<missing>`` last) only the distribution of the values is raked and
+    P(missing | parents) is kept: structural missingness stays where the tables put it.
     """
     from fhirsynth.sample import _config, _forward
 
@@ -144,5 +187,6 @@ def rake_to_marginals(
         if nd.name in targets and nd.parents:
             cfg = _config(nd.parents, cards, out, RAKE_ROWS)
             weights = np.bincount(cfg, minlength=nd.cpd.shape[1]) / RAKE_ROWS
-            nd.cpd = _ipf(nd.cpd, weights, targets[nd.name])
+            ipf = _ipf_values if nd.name in values_only else _ipf
+            nd.cpd = ipf(nd.cpd, weights, targets[nd.name])
         out[nd.name] = _forward(nd, cards, out, RAKE_ROWS, rng)
