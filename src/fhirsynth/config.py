@@ -86,6 +86,10 @@ class LearnConfig:
         Give a nullable column with a missing-or-not table (and parents) a one-way
         histogram of its values too, and rake the distribution of its values to it
         (P(missing | parents) is kept from the missing-or-not table).
+    backoff : bool, default True
+        A sparse parent configuration of a table with two or more parents falls back to
+        the mean of the one-parent conditionals (from the same noisy table) rather than to
+        the child's marginal (post-processing).
     target_first : bool, default True
         Start the network with the spec's target column (public), so that every other
         column may take it as a parent; False: the first column is chosen at random.
@@ -115,6 +119,7 @@ class LearnConfig:
     pool_total: bool = True
     pool_parents: bool = True
     rake_missing: bool = True
+    backoff: bool = True
     target_first: bool = True
     mechanism: Literal["laplace"] = "laplace"
     min_rows: int = 50

@@ -227,11 +227,12 @@ def _build(
     ``extra``: estimates of the column's histogram from the tables where it is a parent.
     """
     noisy = meas["noisy"]
+    pcards = meas.get("pcards")
     if meas["noisy_m"] is not None:
         cpd = conditional_with_missing(meas["noisy_m"], noisy, meas["e_miss"], meas["e_full"],
-                                       total)
+                                       total, pcards)
     else:
-        cpd = conditional_from_counts(noisy, meas["e_full"], total)
+        cpd = conditional_from_counts(noisy, meas["e_full"], total, pcards)
     kw: dict[str, object] = {"extra": extra}
     if meas["coarse"] is not None:
         kw.update(coarse=meas["coarse"], eps_coarse=meas["e_coarse"], groups=meas["groups"])
@@ -398,6 +399,8 @@ def fit_model(
         total = pooled_total(pool)
     extra: dict[int, list[tuple[np.ndarray, float]]] = {j: [] for j in range(d)}
     for c, m in zip(order, meas, strict=True):
+        if config.backoff:
+            m["pcards"] = [gcards[i][v] for i, v in psets[c]]
         if not config.pool_parents or m["noisy_m"] is not None:
             continue
         pcards = [gcards[i][v] for i, v in psets[c]]

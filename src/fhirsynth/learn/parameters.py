@@ -89,8 +89,31 @@ def project_counts(v: np.ndarray, total: float | None = None) -> np.ndarray:
     return np.maximum(v - tau, 0.0)
 
 
+def _backoff(
+    noisy: np.ndarray, epsilon: float, parent_cards: Sequence[int], summed: int,
+    total: float | None,
+) -> np.ndarray:
+    """Fallback of each configuration: the mean over parents i of P(child | parent i).
+
+    Each one-parent table is the noisy table summed over the other parents (each of its
+    cells sums ``summed * (configs / parent i's states)`` noisy cells); it falls back to
+    the child's marginal itself.  Post-processing only.
+    """
+    card, pcard = noisy.shape
+    cube = noisy.reshape(card, *parent_cards)
+    fb = np.zeros((card, pcard))
+    for i, k in enumerate(parent_cards):
+        axes = tuple(a + 1 for a in range(len(parent_cards)) if a != i)
+        one = conditional_from_counts(cube.sum(axis=axes), epsilon, total,
+                                      summed=summed * (pcard // k))
+        idx = np.unravel_index(np.arange(pcard), tuple(parent_cards))[i]
+        fb += one[:, idx]
+    return fb / len(parent_cards)
+
+
 def conditional_from_counts(
-    noisy: np.ndarray, epsilon: float | None, total: float | None = None
+    noisy: np.ndarray, epsilon: float | None, total: float | None = None,
+    parent_cards: Sequence[int] | None = None, *, summed: int = 1,
 ) -> np.ndarray:
     """P(child | parent configuration) from noisy joint counts (columns sum to one).
 
@@ -101,27 +124,36 @@ def conditional_from_counts(
     back to the child's noisy marginal; with ``epsilon=None`` (no noise) only empty
     configurations do.  ``total`` (an estimate of the number of rows, post-processing of
     released values) is the total the child's marginal is projected to.
+
+    With two or more parents (``parent_cards``, first parent slowest) a configuration
+    falls back, instead, to the mean of the one-parent conditionals (:func:`_backoff`), so
+    a sparse configuration keeps its association with each parent.  ``summed``: noisy
+    cells summed into each cell (scales ``a``).
     """
     card, pcard = noisy.shape
     marginal = project_counts(noisy.sum(axis=1), total)
     if marginal.sum() <= 0:
         marginal = np.ones(card)
     marginal = marginal / marginal.sum()
-    a = 0.0 if epsilon is None else MIX * math.sqrt(2.0 * card) / epsilon
+    a = 0.0 if epsilon is None else MIX * math.sqrt(2.0 * card * summed) / epsilon
+    fallback = np.repeat(marginal[:, None], pcard, axis=1)
+    if epsilon is not None and parent_cards is not None and len(parent_cards) > 1:
+        fallback = _backoff(noisy, epsilon, parent_cards, summed, total)
     out = np.empty_like(noisy)
     for p in range(pcard):
         col = project_counts(noisy[:, p], total if pcard == 1 else None)
         mass = col.sum()
         if mass + a <= 0:
-            out[:, p] = marginal
+            out[:, p] = fallback[:, p]
         else:
-            out[:, p] = (col + a * marginal) / (mass + a)
+            out[:, p] = (col + a * fallback[:, p]) / (mass + a)
     return out
 
 
 def conditional_with_missing(
     noisy_missing: np.ndarray, noisy_full: np.ndarray, eps_missing: float | None,
     eps_full: float | None, total: float | None = None,
+    parent_cards: Sequence[int] | None = None,
 ) -> np.ndarray:
     """P(child | parents) of a nullable child from two noisy tables.
 
@@ -132,10 +164,10 @@ def conditional_with_missing(
     structurally missing (a death year for the living).  ``total``: see
     :func:`conditional_from_counts`; the values' total is then its present share.
     """
-    pm = conditional_from_counts(noisy_missing, eps_missing, total)
+    pm = conditional_from_counts(noisy_missing, eps_missing, total, parent_cards)
     present = None if total is None else total * float(pm[0].mean())
     pv = conditional_from_counts(noisy_full[:-1], eps_full,
-                                 present if noisy_full.shape[1] == 1 else None)
+                                 present if noisy_full.shape[1] == 1 else None, parent_cards)
     return np.vstack([pv * pm[0], pm[1:2]])
 
 
