@@ -153,5 +153,7 @@ class LearnConfig:
             raise ConfigError(f"theta ({t!r}) must be a finite number >= 0")
         if self.mechanism != "laplace":
             raise ConfigError(f"mechanism ({self.mechanism!r}) must be 'laplace'")
-        if not isinstance(self.allow_few_rows, bool):
-            raise ConfigError(f"allow_few_rows ({self.allow_few_rows!r}) must be true or false")
+        for name in ("allow_few_rows", "pool_total", "pool_parents", "rake_missing", "backoff",
+                     "target_first"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} ({getattr(self, name)!r}) must be true or false")
