@@ -70,6 +70,12 @@ class LearnConfig:
         table): the share of its one-way budget spent on a histogram over 16 equal-width
         groups of its states; the fine histogram then shares each group's combined total
         among its states (post-processing).  0 skips it.
+    child_theta : float, >= 0, default 4.0
+        A numeric column without parents whose histogram would have fewer than
+        ``child_theta`` noisy rows per unit of noise scale per state
+        (``noisy_count * epsilon / states``) is measured over 16, 8, 4 or 2 equal-width
+        groups of its states instead, each group's mass spread evenly over its states.
+        0 disables it.
     missing_share : float, in (0, 1), default 0.5
         For a nullable column with two or more values: the share of its table budget spent
         on a separate (present, missing) x parents table; the rest measures the values.
@@ -115,6 +121,7 @@ class LearnConfig:
     max_candidates: int = 2000
     marginal_share: float = 0.6
     coarse_share: float = 0.75
+    child_theta: float = 4.0
     missing_share: float = 0.5
     pool_total: bool = True
     pool_parents: bool = True
@@ -147,10 +154,11 @@ class LearnConfig:
             raise ConfigError(f"degree ({self.degree!r}) must be an integer >= 0 or None")
         if self.degree is None and self.count_share == 0:
             raise ConfigError("degree (None) must be given when count_share is 0")
-        t = self.theta
-        bad = isinstance(t, bool) or not isinstance(t, int | float)
-        if bad or not (t >= 0 and math.isfinite(t)):
-            raise ConfigError(f"theta ({t!r}) must be a finite number >= 0")
+        for name in ("theta", "child_theta"):
+            t = getattr(self, name)
+            bad = isinstance(t, bool) or not isinstance(t, int | float)
+            if bad or not (t >= 0 and math.isfinite(t)):
+                raise ConfigError(f"{name} ({t!r}) must be a finite number >= 0")
         if self.mechanism != "laplace":
             raise ConfigError(f"mechanism ({self.mechanism!r}) must be 'laplace'")
         for name in ("allow_few_rows", "pool_total", "pool_parents", "rake_missing", "backoff",

@@ -272,6 +272,25 @@ def _missing_target(meas: dict[str, object], total: float | None) -> np.ndarray:
     return np.append(values * (1.0 - miss), miss)
 
 
+def _adaptive_groups(
+    col: Column, noisy_n: float, e_table: float, child_theta: float
+) -> np.ndarray | None:
+    """Coarser groups of a numeric column whose fine histogram would drown in noise.
+
+    The largest of 16, 8, 4 or 2 equal-width groups (fewer than the column's value
+    states) with ``noisy_n * e_table / groups >= child_theta``; None when the fine
+    histogram already passes or the column is not numeric.  Depends only on the spec,
+    the budget plan and the noisy count.
+    """
+    n_value = col.n_states - (1 if col.nullable else 0)
+    if col.kind != "numeric" or noisy_n * e_table / n_value >= child_theta:
+        return None
+    for g in (16, 8, 4, 2):
+        if g < n_value and (noisy_n * e_table / g >= child_theta or g == 2):
+            return coarse_groups(col, g, min_states=g + 1)
+    return None
+
+
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
     if random_state is None:
         return np.random.default_rng(), None
@@ -378,9 +397,20 @@ def fit_model(
     split_missing = [cols[active[j]].nullable and cards[j] > 2 for j in range(d)]
     groups = [coarse_groups(cols[active[j]]) if config.coarse_share > 0 else None
               for j in range(d)]
+    e_left = eps - acc.spent_epsilon
     eps_tables, eps_margs, eps_coarse = _plan_tables(
-        eps - acc.spent_epsilon, order, cards, pc, config, split_missing,
-        [g is not None for g in groups])
+        e_left, order, cards, pc, config, split_missing, [g is not None for g in groups])
+    adapt: list[np.ndarray | None] = [None] * d
+    if config.child_theta > 0 and not _noiseless:
+        for i, j in enumerate(order):
+            if pc[j][1] == 1:
+                adapt[j] = _adaptive_groups(cols[active[j]], noisy_n,
+                                            eps_tables[i] + eps_coarse[i], config.child_theta)
+        if any(a is not None for a in adapt):
+            groups = [None if adapt[j] is not None else groups[j] for j in range(d)]
+            eps_tables, eps_margs, eps_coarse = _plan_tables(
+                e_left, order, cards, pc, config, split_missing,
+                [g is not None for g in groups])
 
     nodes: list[Node] = []
     for j in range(len(cols)):
@@ -388,8 +418,9 @@ def fit_model(
             nodes.append(Node(cols[j].name, cols[j].state_labels(), (), np.ones((1, 1))))
     used_as_parent = {iv for ps in psets for iv in ps}
     targets: dict[str, np.ndarray] = {}
-    meas = [_tables(codes[j], cards[j], pc[j], cols[active[j]], e_j, e_m, e_c, groups[j],
-                    config, acc, dp_rs, _noiseless)
+    meas = [_tables(codes[j] if adapt[j] is None else adapt[j][codes[j]],
+                    cards[j] if adapt[j] is None else int(adapt[j].max()) + 1, pc[j],
+                    cols[active[j]], e_j, e_m, e_c, groups[j], config, acc, dp_rs, _noiseless)
             for j, e_j, e_m, e_c in zip(order, eps_tables, eps_margs, eps_coarse, strict=True)]
     total = None
     if not _noiseless and config.pool_total:
@@ -405,7 +436,7 @@ def fit_model(
             continue
         pcards = [gcards[i][v] for i, v in psets[c]]
         for pos, (i, v) in enumerate(psets[c]):
-            if variants[i][v][0] is None and not split_missing[i]:
+            if variants[i][v][0] is None and not split_missing[i] and adapt[i] is None:
                 got = parent_sums(m["noisy"], m["e_full"], pcards, pos)
                 if got is not None:
                     extra[i].append(got)
@@ -413,6 +444,10 @@ def fit_model(
         col = cols[active[j]]
         parents = tuple(cols[active[i]].name + variants[i][v][2] for i, v in psets[j])
         cpd, target = _build(m, total, extra[j])
+        if adapt[j] is not None:
+            # measured over groups of states: each group's mass shared evenly within it
+            size = np.bincount(adapt[j])
+            cpd = cpd[adapt[j]] / size[adapt[j]][:, None]
         if target is not None:
             targets[col.name] = target
         nodes.append(Node(col.name, col.state_labels(), parents, cpd))

@@ -30,17 +30,19 @@ RAKE_ROWS = 100_000
 _IPF_ROUNDS = 20
 
 
-def coarse_groups(col: Column, max_groups: int = COARSE_GROUPS) -> np.ndarray | None:
+def coarse_groups(
+    col: Column, max_groups: int = COARSE_GROUPS, min_states: int | None = None
+) -> np.ndarray | None:
     """``groups[state]``: the state's equal-width bin (of ``max_groups``) over the bounds.
 
-    None unless the column is numeric with at least twice ``max_groups`` value states
-    (fewer gain too little from grouping).  A ``<missing>`` state gets a group of its own.
-    Depends on the spec only.
+    None unless the column is numeric with at least ``min_states`` value states (default
+    twice ``max_groups``: fewer gain too little from grouping).  A ``<missing>`` state gets
+    a group of its own.  Depends on the spec only.
     """
     if col.kind != "numeric" or col.bounds is None:
         return None
     n_value = col.n_states - (1 if col.nullable else 0)
-    if n_value < 2 * max_groups:
+    if n_value < (2 * max_groups if min_states is None else min_states):
         return None
     e = col.bin_edges()
     values = np.array([*col.point_masses, *((e[:-1] + e[1:]) / 2)], float)
