@@ -99,6 +99,9 @@ class LearnConfig:
     target_first : bool, default True
         Start the network with the spec's target column (public), so that every other
         column may take it as a parent; False: the first column is chosen at random.
+    target_parent : bool, default True
+        With ``target_first``: only parent sets that contain the target are candidates
+        (when the size limits allow one), so the target is a parent of every column.
     mechanism : {"laplace"}
         Noise for the conditional tables.  Only pure epsilon-DP Laplace is implemented;
         a positive delta is accepted by the budget and left unspent (recorded as such).
@@ -128,6 +131,7 @@ class LearnConfig:
     rake_missing: bool = True
     backoff: bool = True
     target_first: bool = True
+    target_parent: bool = True
     mechanism: Literal["laplace"] = "laplace"
     min_rows: int = 50
     allow_few_rows: bool = False
@@ -162,6 +166,6 @@ class LearnConfig:
         if self.mechanism != "laplace":
             raise ConfigError(f"mechanism ({self.mechanism!r}) must be 'laplace'")
         for name in ("allow_few_rows", "pool_total", "pool_parents", "rake_missing", "backoff",
-                     "target_first"):
+                     "target_first", "target_parent"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} ({getattr(self, name)!r}) must be true or false")

@@ -387,7 +387,9 @@ def fit_model(
             accountant=acc, rng=rng, random_state=dp_rs, noiseless=_noiseless,
             declared=declared,
             first=(names.index(spec.target) if config.target_first and spec.target in names
-                   else None))
+                   else None),
+            first_in_every_set=(config.target_parent and config.target_first
+                                and spec.target in names))
         order, psets = list(structure.order), list(structure.parents)
     else:
         order, psets = list(rng.permutation(d)), [()] * d

@@ -94,6 +94,7 @@ def greedy_structure(
     noiseless: bool = False,
     declared: dict[int, tuple[Item, ...]] | None = None,
     first: int | None = None,
+    first_in_every_set: bool = False,
 ) -> Parents:
     """Add columns one by one, each with its parent set chosen by the exponential mechanism.
 
@@ -132,6 +133,9 @@ def greedy_structure(
     first
         Column to start the network with (public, e.g. the spec's target), if it has no
         declared parents; None: chosen uniformly at random.
+    first_in_every_set
+        Keep only candidates whose parent set contains the first column (when any does):
+        the target then is a parent of every column (a tree-augmented naive Bayes shape).
     """
     from fhirsynth.errors import ConfigError
 
@@ -209,6 +213,9 @@ def greedy_structure(
             ci = int(np.searchsorted(bounds, idx, side="right")) - 1
             multi.append((remaining[ci], pool[int(valid[ci][idx - int(bounds[ci])])]))
         cands = singles + multi
+        if first_in_every_set:
+            # public constraint: every parent set contains the first column (the target)
+            cands = [c for c in cands if any(i == order[0] for i, _ in c[1])] or cands
         if not multi and all(not p for _, p in singles) and not noiseless:
             # no candidate has parents: the choice does not depend on the data, so it is
             # made at random and spends nothing (the budget is left to the tables)

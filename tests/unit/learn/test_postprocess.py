@@ -186,6 +186,9 @@ def test_target_starts_the_network_and_small_cohorts_skip_the_search() -> None:
     spec, df = _wide_table(3000, 5)
     s = Synthesizer(spec, epsilon=1.0, random_state=0).fit(df)
     assert not s.model_.by_name["y"].parents
+    # target_parent: the target is in every parent set the search chose
+    chosen = [nd for nd in s.model_.nodes if nd.mapping is None and nd.parents]
+    assert chosen and all(any(p.split("~")[0] == "y" for p in nd.parents) for nd in chosen)
     assert any(st.name.startswith("structure") for st in s.accountant_.steps)
     small = Synthesizer(spec, epsilon=0.05, random_state=0).fit(df.iloc[:300])
     # noisy n * eps per table far below min_table_cells * theta: no search, no spend
