@@ -3,7 +3,7 @@
 This module owns the score of a (child, parent set) pair, its sensitivity, the candidate
 parent sets (bounded by degree, coarsened domain product and theta-usefulness) and the
 greedy loop that adds one column per exponential-mechanism selection.  The first column is
-chosen uniformly at random without looking at the data.
+the spec's target (public) or else chosen uniformly at random without looking at the data.
 """
 
 from __future__ import annotations
