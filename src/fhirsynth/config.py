@@ -31,11 +31,11 @@ class LearnConfig:
 
     Parameters
     ----------
-    structure_share : float, in [0, 1), default 0.3
+    structure_share : float, in [0, 1), default 0.1
         Share of epsilon for the greedy structure search (exponential mechanism, one
         selection per column after the first).  0 gives a network without edges (every
         column independent); the share is then given to the conditional tables.
-    count_share : float, in [0, 1), default 0.05
+    count_share : float, in [0, 1), default 0.02
         Share of epsilon for one noisy patient count (Laplace, sensitivity 1).  The count
         sets the theta-usefulness limit on table sizes and, when ``degree`` is None, the
         degree.  0 skips the count: ``degree`` must then be given and only
@@ -52,19 +52,56 @@ class LearnConfig:
     theta : float, >= 0, default 4.0
         Theta-usefulness: a (child, parents) table is a candidate only if
         ``noisy_count * epsilon_per_table / cells >= theta``.  0 disables the filter.
+    min_table_cells : int, >= 1, default 16
+        When ``degree`` is None and theta-usefulness (from the noisy count) allows no
+        table of this many cells, the structure search is skipped and its share goes to
+        the one-way tables: with so little signal per cell, an independent model is more
+        accurate than noisy dependencies.
     max_candidates : int, >= 1, default 2000
         Cap on the (child, parents) candidates scored per selection.  Every one-parent
         candidate is always scored; larger parent sets above the cap are sampled uniformly
         at random with data-independent randomness.
-    marginal_share : float, in [0, 1), default 0.4
+    marginal_share : float, in [0, 1), default 0.6
         For a column with parents: the share of its table budget spent on a separate
         one-way histogram, which the conditional table is then raked to (post-processing).
         0 skips it (classic PrivBayes).
+    coarse_share : float, in [0, 1), default 0.75
+        For a numeric column with 32 or more value states (and no separate missing
+        table): the share of its one-way budget spent on a histogram over 16 equal-width
+        groups of its states; the fine histogram then shares each group's combined total
+        among its states (post-processing).  0 skips it.
+    child_theta : float, >= 0, default 4.0
+        A numeric column without parents whose histogram would have fewer than
+        ``child_theta`` noisy rows per unit of noise scale per state
+        (``noisy_count * epsilon / states``) is measured over 16, 8, 4 or 2 equal-width
+        groups of its states instead, each group's mass spread evenly over its states.
+        0 disables it.
     missing_share : float, in (0, 1), default 0.5
         For a nullable column with two or more values: the share of its table budget spent
         on a separate (present, missing) x parents table; the rest measures the values.
         Structural missingness (a death year only for the deceased) then survives the noise
         of the many value cells.
+    pool_total : bool, default True
+        Project every noisy histogram onto the total pooled (inverse-variance) from the
+        noisy count and every noisy table's sum (post-processing), instead of its own
+        noisy total.
+    pool_parents : bool, default True
+        Also estimate a column's one-way histogram from every noisy table in which it is an
+        (uncoarsened) parent, combined by inverse variance (post-processing).
+    rake_missing : bool, default True
+        Give a nullable column with a missing-or-not table (and parents) a one-way
+        histogram of its values too, and rake the distribution of its values to it
+        (P(missing | parents) is kept from the missing-or-not table).
+    backoff : bool, default True
+        A sparse parent configuration of a table with two or more parents falls back to
+        the mean of the one-parent conditionals (from the same noisy table) rather than to
+        the child's marginal (post-processing).
+    target_first : bool, default True
+        Start the network with the spec's target column (public), so that every other
+        column may take it as a parent; False: the first column is chosen at random.
+    target_parent : bool, default True
+        With ``target_first``: only parent sets that contain the target are candidates
+        (when the size limits allow one), so the target is a parent of every column.
     mechanism : {"laplace"}
         Noise for the conditional tables.  Only pure epsilon-DP Laplace is implemented;
         a positive delta is accepted by the budget and left unspent (recorded as such).
@@ -77,15 +114,24 @@ class LearnConfig:
         Fit cohorts below ``min_rows`` anyway (with a :class:`LowUtilityWarning`).
     """
 
-    structure_share: float = 0.3
-    count_share: float = 0.05
+    structure_share: float = 0.1
+    count_share: float = 0.02
     degree: int | None = None
     max_parent_states: int = 64
     parent_groups: int = 8
     theta: float = 4.0
+    min_table_cells: int = 16
     max_candidates: int = 2000
-    marginal_share: float = 0.4
+    marginal_share: float = 0.6
+    coarse_share: float = 0.75
+    child_theta: float = 4.0
     missing_share: float = 0.5
+    pool_total: bool = True
+    pool_parents: bool = True
+    rake_missing: bool = True
+    backoff: bool = True
+    target_first: bool = True
+    target_parent: bool = True
     mechanism: Literal["laplace"] = "laplace"
     min_rows: int = 50
     allow_few_rows: bool = False
@@ -95,13 +141,14 @@ class LearnConfig:
         _share("count_share", self.count_share, zero_ok=True)
         _share("missing_share", self.missing_share, zero_ok=False)
         _share("marginal_share", self.marginal_share, zero_ok=True)
+        _share("coarse_share", self.coarse_share, zero_ok=True)
         if self.structure_share + self.count_share >= 1:
             raise ConfigError(
                 f"structure_share + count_share ({self.structure_share + self.count_share:g}) "
                 "must be < 1 so that the conditional tables get budget"
             )
         for name, low in (("max_parent_states", 2), ("parent_groups", 2),
-                          ("max_candidates", 1), ("min_rows", 1)):
+                          ("max_candidates", 1), ("min_rows", 1), ("min_table_cells", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"{name} ({v!r}) must be an integer >= {low}")
@@ -111,11 +158,14 @@ class LearnConfig:
             raise ConfigError(f"degree ({self.degree!r}) must be an integer >= 0 or None")
         if self.degree is None and self.count_share == 0:
             raise ConfigError("degree (None) must be given when count_share is 0")
-        t = self.theta
-        bad = isinstance(t, bool) or not isinstance(t, int | float)
-        if bad or not (t >= 0 and math.isfinite(t)):
-            raise ConfigError(f"theta ({t!r}) must be a finite number >= 0")
+        for name in ("theta", "child_theta"):
+            t = getattr(self, name)
+            bad = isinstance(t, bool) or not isinstance(t, int | float)
+            if bad or not (t >= 0 and math.isfinite(t)):
+                raise ConfigError(f"{name} ({t!r}) must be a finite number >= 0")
         if self.mechanism != "laplace":
             raise ConfigError(f"mechanism ({self.mechanism!r}) must be 'laplace'")
-        if not isinstance(self.allow_few_rows, bool):
-            raise ConfigError(f"allow_few_rows ({self.allow_few_rows!r}) must be true or false")
+        for name in ("allow_few_rows", "pool_total", "pool_parents", "rake_missing", "backoff",
+                     "target_first", "target_parent"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} ({getattr(self, name)!r}) must be true or false")

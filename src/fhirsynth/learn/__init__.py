@@ -3,8 +3,9 @@
 :func:`fit_model` is the only function of the package that reads patient rows for
 learning.  It plans the budget split before touching the data (noisy count, structure,
 one conditional table per column), runs the structure search (:mod:`.structure`) and the
-noisy tables (:mod:`.parameters`) through one :class:`~fhirsynth.privacy.budget.Accountant`,
-and returns a :class:`~fhirsynth.model.FittedModel` that holds DP outputs only.
+noisy tables (:mod:`.tables`, :mod:`.parameters`, :mod:`.marginals`) through one
+:class:`~fhirsynth.privacy.budget.Accountant`, and returns a
+:class:`~fhirsynth.model.FittedModel` that holds DP outputs only.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from fhirsynth.config import LearnConfig
 from fhirsynth.domain import MISSING, Column, TableSpec
 from fhirsynth.encode import encode
 from fhirsynth.errors import ConfigError, LowUtilityWarning, TooFewRowsError
-from fhirsynth.learn.marginals import combine_marginal, rake_to_marginals
-from fhirsynth.learn.parameters import (
-    conditional_from_counts,
-    conditional_with_missing,
-    noisy_joint,
-    split_budget,
-)
+from fhirsynth.learn.marginals import coarse_groups, parent_sums, rake_to_marginals
+from fhirsynth.learn.parameters import pooled_total
 from fhirsynth.learn.structure import greedy_structure, parent_code
+from fhirsynth.learn.tables import (
+    adaptive_groups,
+    build_column,
+    measure_column,
+    noisy_totals,
+    plan_tables,
+)
 from fhirsynth.model import FittedModel, Node
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget, Step
 
@@ -118,69 +121,6 @@ def _declared_items(
     return tuple(sorted(zip(ps, combos[best], strict=True)))
 
 
-def _plan_tables(
-    total: float, order: list[int], cards: list[int], pc: list[tuple[np.ndarray, int]],
-    config: LearnConfig, split_missing: list[bool],
-) -> tuple[list[float], list[float]]:
-    """Epsilon of each column's table(s) and of its one-way histogram, adding up to total.
-
-    ``marginal_share`` of the total is split over the columns' one-way histograms in
-    proportion to sqrt(states), the rest over the tables in proportion to sqrt(cells).  A
-    column without parents measures its marginal in its table, and a nullable column with
-    a separate missing-or-not table is not raked (a noisy histogram over many sparse value
-    cells would push mass into structurally missing cells): both get both parts in their
-    tables.
-    """
-    if not order:
-        return [], []
-    e_marg_total = total * config.marginal_share
-    tables = split_budget(total - e_marg_total, [cards[j] * pc[j][1] for j in order])
-    margs = (split_budget(e_marg_total, [cards[j] for j in order]) if e_marg_total > 0
-             else [0.0] * len(order))
-    for i, j in enumerate(order):
-        if pc[j][1] == 1 or split_missing[j]:
-            tables[i] += margs[i]
-            margs[i] = 0.0
-    return tables, margs
-
-
-def _tables(
-    child: np.ndarray, card: int, pc: tuple[np.ndarray, int], col: Column, e_rest: float,
-    e_marg: float, config: LearnConfig, acc: Accountant, dp_rs: object, noiseless: bool,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Noisy conditional table of one column (and its one-way target when it has parents).
-
-    ``e_marg`` measures the one-way histogram (columns with parents); of ``e_rest``, for a
-    nullable column with two or more values, ``missing_share`` measures the (present,
-    missing) x parents table and the remainder the full table.
-    """
-    pcode, pcard = pc
-    kw = {"accountant": acc, "random_state": dp_rs, "noiseless": noiseless}
-
-    def eps(e: float) -> float | None:
-        return None if noiseless else e
-
-    if col.nullable and card > 2:
-        e_miss = e_rest * config.missing_share
-        e_full = e_rest - e_miss
-        ind = (child == card - 1).astype(np.int64)
-        noisy_m = noisy_joint(ind, 2, pcode, pcard, epsilon=e_miss,
-                              name=f"table {col.name} (missing or not)", **kw)
-        noisy = noisy_joint(child, card, pcode, pcard, epsilon=e_full,
-                            name=f"table {col.name}", **kw)
-        cpd = conditional_with_missing(noisy_m, noisy, eps(e_miss), eps(e_full))
-    else:
-        e_full = e_rest
-        noisy = noisy_joint(child, card, pcode, pcard, epsilon=e_full,
-                            name=f"table {col.name}", **kw)
-        cpd = conditional_from_counts(noisy, eps(e_full))
-    if e_marg <= 0:
-        return cpd, None
-    direct = noisy_joint(child, card, np.zeros(child.size, np.int64), 1, epsilon=e_marg,
-                         name=f"marginal {col.name}", **kw)[:, 0]
-    return cpd, combine_marginal(direct, eps(e_marg), noisy, eps(e_full))
-
-
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
     if random_state is None:
         return np.random.default_rng(), None
@@ -258,6 +198,12 @@ def fit_model(
     cell_limit = (noisy_n * eps_params_est / config.theta
                   if config.theta > 0 and eps_count > 0 and not _noiseless else math.inf)
 
+    if (config.degree is None and cell_limit < config.min_table_cells and eps_struct > 0):
+        # too few noisy rows per unit of budget for any useful table with parents (public:
+        # noisy count, budget, spec): no search; its share goes to the one-way tables
+        logger.info("cell limit %.1f below min_table_cells: fitting without structure",
+                    cell_limit)
+        eps_struct = 0.0
     names = [cols[j].name for j in active]
     declared = {names.index(c): _declared_items(names.index(c), [names.index(p) for p in ps],
                                                 cards, gcards, config, cell_limit)
@@ -269,7 +215,11 @@ def fit_model(
             max_candidates=config.max_candidates,
             eps_per_selection=eps_struct / n_sel if n_sel else 0.0,
             accountant=acc, rng=rng, random_state=dp_rs, noiseless=_noiseless,
-            declared=declared)
+            declared=declared,
+            first=(names.index(spec.target) if config.target_first and spec.target in names
+                   else None),
+            first_in_every_set=(config.target_parent and config.target_first
+                                and spec.target in names))
         order, psets = list(structure.order), list(structure.parents)
     else:
         order, psets = list(rng.permutation(d)), [()] * d
@@ -277,8 +227,22 @@ def fit_model(
     pc = [parent_code([gcodes[i][v] for i, v in psets[j]], [gcards[i][v] for i, v in psets[j]],
                       n) for j in range(d)]
     split_missing = [cols[active[j]].nullable and cards[j] > 2 for j in range(d)]
-    eps_tables, eps_margs = _plan_tables(eps - acc.spent_epsilon, order, cards, pc, config,
-                                         split_missing)
+    groups = [coarse_groups(cols[active[j]]) if config.coarse_share > 0 else None
+              for j in range(d)]
+    e_left = eps - acc.spent_epsilon
+    eps_tables, eps_margs, eps_coarse = plan_tables(
+        e_left, order, cards, pc, config, split_missing, [g is not None for g in groups])
+    adapt: list[np.ndarray | None] = [None] * d
+    if config.child_theta > 0 and not _noiseless:
+        for i, j in enumerate(order):
+            if pc[j][1] == 1:
+                adapt[j] = adaptive_groups(cols[active[j]], noisy_n,
+                                            eps_tables[i] + eps_coarse[i], config.child_theta)
+        if any(a is not None for a in adapt):
+            groups = [None if adapt[j] is not None else groups[j] for j in range(d)]
+            eps_tables, eps_margs, eps_coarse = plan_tables(
+                e_left, order, cards, pc, config, split_missing,
+                [g is not None for g in groups])
 
     nodes: list[Node] = []
     for j in range(len(cols)):
@@ -286,11 +250,36 @@ def fit_model(
             nodes.append(Node(cols[j].name, cols[j].state_labels(), (), np.ones((1, 1))))
     used_as_parent = {iv for ps in psets for iv in ps}
     targets: dict[str, np.ndarray] = {}
-    for j, e_j, e_m in zip(order, eps_tables, eps_margs, strict=True):
+    meas = [measure_column(codes[j] if adapt[j] is None else adapt[j][codes[j]],
+                    cards[j] if adapt[j] is None else int(adapt[j].max()) + 1, pc[j],
+                    cols[active[j]], e_j, e_m, e_c, groups[j], config, acc, dp_rs, _noiseless)
+            for j, e_j, e_m, e_c in zip(order, eps_tables, eps_margs, eps_coarse, strict=True)]
+    total = None
+    if not _noiseless and config.pool_total:
+        pool = [t for m in meas for t in noisy_totals(m)]
+        if eps_count > 0:
+            pool.append((noisy_n, 2.0 / eps_count**2))
+        total = pooled_total(pool)
+    extra: dict[int, list[tuple[np.ndarray, float]]] = {j: [] for j in range(d)}
+    for c, m in zip(order, meas, strict=True):
+        if config.backoff:
+            m["pcards"] = [gcards[i][v] for i, v in psets[c]]
+        if not config.pool_parents or m["noisy_m"] is not None:
+            continue
+        pcards = [gcards[i][v] for i, v in psets[c]]
+        for pos, (i, v) in enumerate(psets[c]):
+            if variants[i][v][0] is None and not split_missing[i] and adapt[i] is None:
+                got = parent_sums(m["noisy"], m["e_full"], pcards, pos)
+                if got is not None:
+                    extra[i].append(got)
+    for j, m in zip(order, meas, strict=True):
         col = cols[active[j]]
         parents = tuple(cols[active[i]].name + variants[i][v][2] for i, v in psets[j])
-        cpd, target = _tables(codes[j], cards[j], pc[j], col, e_j, e_m, config, acc, dp_rs,
-                              _noiseless)
+        cpd, target = build_column(m, total, extra[j])
+        if adapt[j] is not None:
+            # measured over groups of states: each group's mass shared evenly within it
+            size = np.bincount(adapt[j])
+            cpd = cpd[adapt[j]] / size[adapt[j]][:, None]
         if target is not None:
             targets[col.name] = target
         nodes.append(Node(col.name, col.state_labels(), parents, cpd))
@@ -301,7 +290,8 @@ def fit_model(
                 nodes.append(Node(col.name + suffix, labels, (col.name,), det, col.name,
                                   mapping))
     if targets:
-        rake_to_marginals(nodes, targets, rng)
+        rake_to_marginals(nodes, targets, rng, frozenset(
+            cols[active[j]].name for j in range(d) if split_missing[j]))
     info = {
         "n_patients_noisy": None if eps_count == 0 else round(noisy_n),
         "degree_max": degree,

@@ -3,7 +3,7 @@
 This module owns the score of a (child, parent set) pair, its sensitivity, the candidate
 parent sets (bounded by degree, coarsened domain product and theta-usefulness) and the
 greedy loop that adds one column per exponential-mechanism selection.  The first column is
-chosen uniformly at random without looking at the data.
+the spec's target (public) or else chosen uniformly at random without looking at the data.
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ def greedy_structure(
     random_state: object,
     noiseless: bool = False,
     declared: dict[int, tuple[Item, ...]] | None = None,
+    first: int | None = None,
+    first_in_every_set: bool = False,
 ) -> Parents:
     """Add columns one by one, each with its parent set chosen by the exponential mechanism.
 
@@ -128,6 +130,12 @@ def greedy_structure(
         Test hook: take the best candidate instead of the mechanism (still recorded).
     declared
         Public parent sets declared in the spec, by column.
+    first
+        Column to start the network with (public, e.g. the spec's target), if it has no
+        declared parents; None: chosen uniformly at random.
+    first_in_every_set
+        Keep only candidates whose parent set contains the first column (when any does):
+        the target then is a parent of every column (a tree-augmented naive Bayes shape).
     """
     from fhirsynth.errors import ConfigError
 
@@ -136,7 +144,8 @@ def greedy_structure(
     n_rows = codes[0].shape[0] if d else 0
     free = [j for j in range(d) if j not in declared]
     roots = [j for j in declared if not declared[j]]
-    first = int(rng.choice(free or roots)) if (free or roots) else -1
+    if first is None or first not in (free or roots):
+        first = int(rng.choice(free or roots)) if (free or roots) else -1
     if first < 0:
         raise ConfigError("the declared structure has a cycle: every column has parents")
     n_sel = len(free) - (1 if first in free else 0)
@@ -204,6 +213,16 @@ def greedy_structure(
             ci = int(np.searchsorted(bounds, idx, side="right")) - 1
             multi.append((remaining[ci], pool[int(valid[ci][idx - int(bounds[ci])])]))
         cands = singles + multi
+        if first_in_every_set:
+            # public constraint: every parent set contains the first column (the target)
+            cands = [c for c in cands if any(i == order[0] for i, _ in c[1])] or cands
+        if not multi and all(not p for _, p in singles) and not noiseless:
+            # no candidate has parents: the choice does not depend on the data, so it is
+            # made at random and spends nothing (the budget is left to the tables)
+            child = int(rng.choice(remaining))
+            order.append(child)
+            parents[child] = ()
+            continue
         utility = [score(c, p) for c, p in cands]
         name = f"structure {step}/{n_sel}"
         if noiseless:

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from fhirsynth.config import LearnConfig
 from fhirsynth.learn.structure import SCORE_SENSITIVITY, r_score
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.synthesizer import Synthesizer
@@ -74,5 +75,5 @@ def test_structure_selections_are_charged(known_data) -> None:
     sel = [st for st in steps if st.name.startswith("structure")]
     assert len(sel) == len(SPEC.columns) - 1
     assert all(st.sensitivity == SCORE_SENSITIVITY for st in sel)
-    assert sum(st.epsilon for st in sel) == pytest.approx(0.3 * 2.0)
+    assert sum(st.epsilon for st in sel) == pytest.approx(LearnConfig().structure_share * 2.0)
     assert s.accountant_.spent_epsilon == pytest.approx(PrivacyBudget(epsilon=2.0).epsilon)

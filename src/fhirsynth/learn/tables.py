@@ -1,0 +1,191 @@
+"""Per-column noisy measurements of the fit and the tables built from them.
+
+This module owns the budget plan of the parameter step (table, one-way and coarse
+histograms per column), the noisy measurements of one column (recorded steps), the choice
+of coarser groups for a numeric column that would drown in noise, and the post-processing
+that turns a column's released noisy arrays into its conditional table and one-way target.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fhirsynth.config import LearnConfig
+from fhirsynth.domain import Column
+from fhirsynth.learn.marginals import coarse_groups, combine_marginal
+from fhirsynth.learn.parameters import (
+    conditional_from_counts,
+    conditional_with_missing,
+    noisy_joint,
+    split_budget,
+)
+from fhirsynth.privacy.budget import Accountant
+
+__all__ = ["adaptive_groups", "build_column", "measure_column", "noisy_totals", "plan_tables"]
+
+
+def plan_tables(
+    total: float, order: list[int], cards: list[int], pc: list[tuple[np.ndarray, int]],
+    config: LearnConfig, split_missing: list[bool], coarse: list[bool],
+) -> tuple[list[float], list[float], list[float]]:
+    """Epsilon of each column's table(s), one-way histogram and coarse histogram.
+
+    ``marginal_share`` of the total is split over the columns' one-way histograms in
+    proportion to sqrt(states), the rest over the tables in proportion to sqrt(cells).  A
+    column without parents measures its marginal in its table, and a nullable column with
+    a separate missing-or-not table is not raked (a noisy histogram over many sparse value
+    cells would push mass into structurally missing cells): both get both parts in their
+    tables.  A column with a coarse histogram (``coarse[j]``) spends ``coarse_share`` of
+    its one-way part on it.  The parts add up to ``total``.
+    """
+    if not order:
+        return [], [], []
+    e_marg_total = total * config.marginal_share
+    tables = split_budget(total - e_marg_total, [cards[j] * pc[j][1] for j in order])
+    margs = (split_budget(e_marg_total, [cards[j] for j in order]) if e_marg_total > 0
+             else [0.0] * len(order))
+    coarses = [0.0] * len(order)
+    for i, j in enumerate(order):
+        if coarse[j] and not split_missing[j]:
+            coarses[i] = margs[i] * config.coarse_share
+            margs[i] -= coarses[i]
+        if pc[j][1] == 1 or split_missing[j]:
+            tables[i] += margs[i]
+            margs[i] = 0.0
+    return tables, margs, coarses
+
+
+def measure_column(
+    child: np.ndarray, card: int, pc: tuple[np.ndarray, int], col: Column, e_rest: float,
+    e_marg: float, e_coarse: float, groups: np.ndarray | None, config: LearnConfig,
+    acc: Accountant, dp_rs: object, noiseless: bool,
+) -> dict[str, object]:
+    """Noisy tables of one column (and its one-way histogram when it has parents).
+
+    ``e_marg`` measures the one-way histogram (columns with parents); of ``e_rest``, for a
+    nullable column with two or more values, ``missing_share`` measures the (present,
+    missing) x parents table and the remainder the full table (with parents and
+    ``rake_missing``: ``marginal_share`` of that remainder measures a one-way histogram).
+    Returns the released noisy arrays and their epsilons (None: noiseless test mode);
+    :func:`build_column` turns them into a conditional table.
+    """
+    pcode, pcard = pc
+    kw = {"accountant": acc, "random_state": dp_rs, "noiseless": noiseless}
+
+    def eps(e: float) -> float | None:
+        return None if noiseless else e
+
+    out: dict[str, object] = {"noisy_m": None, "direct": None, "coarse": None,
+                              "has_parents": pcard > 1}
+    if col.nullable and card > 2:
+        e_miss = e_rest * config.missing_share
+        e_full = e_rest - e_miss
+        if config.rake_missing and pcard > 1:
+            # the values' part pays for a histogram of the values (raked to later)
+            e_marg = e_full * config.marginal_share
+            e_full -= e_marg
+        ind = (child == card - 1).astype(np.int64)
+        out["noisy_m"] = noisy_joint(ind, 2, pcode, pcard, epsilon=e_miss,
+                                     name=f"table {col.name} (missing or not)", **kw)
+        out["e_miss"] = eps(e_miss)
+    else:
+        e_full = e_rest
+    out["noisy"] = noisy_joint(child, card, pcode, pcard, epsilon=e_full,
+                               name=f"table {col.name}", **kw)
+    out["e_full"] = eps(e_full)
+    if e_marg > 0:
+        out["direct"] = noisy_joint(child, card, np.zeros(child.size, np.int64), 1,
+                                    epsilon=e_marg, name=f"marginal {col.name}", **kw)[:, 0]
+        out["e_marg"] = eps(e_marg)
+    if e_coarse > 0 and groups is not None:
+        out["coarse"] = noisy_joint(groups[child], int(groups.max()) + 1,
+                                    np.zeros(child.size, np.int64), 1, epsilon=e_coarse,
+                                    name=f"marginal {col.name} (coarse)", **kw)[:, 0]
+        out["e_coarse"] = eps(e_coarse)
+        out["groups"] = groups
+    return out
+
+
+def noisy_totals(meas: dict[str, object]) -> list[tuple[float, float]]:
+    """(noisy total, variance) of every table of one column (Laplace: 2 cells / eps^2)."""
+    out = []
+    for key, e_key in (("noisy_m", "e_miss"), ("noisy", "e_full"), ("direct", "e_marg"),
+                       ("coarse", "e_coarse")):
+        arr = meas.get(key)
+        e = meas.get(e_key)
+        if arr is not None and e:
+            a = np.asarray(arr)
+            out.append((float(a.sum()), 2.0 * a.size / float(e) ** 2))
+    return out
+
+
+def build_column(
+    meas: dict[str, object], total: float | None, extra: list[tuple[np.ndarray, float]],
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Conditional table and one-way target of one column from its noisy tables.
+
+    ``extra``: estimates of the column's histogram from the tables where it is a parent.
+    """
+    noisy = meas["noisy"]
+    pcards = meas.get("pcards")
+    if meas["noisy_m"] is not None:
+        cpd = conditional_with_missing(meas["noisy_m"], noisy, meas["e_miss"], meas["e_full"],
+                                       total, pcards)
+    else:
+        cpd = conditional_from_counts(noisy, meas["e_full"], total, pcards)
+    kw: dict[str, object] = {"extra": extra}
+    if meas["coarse"] is not None:
+        kw.update(coarse=meas["coarse"], eps_coarse=meas["e_coarse"], groups=meas["groups"])
+    if not meas["has_parents"] and (extra or meas["coarse"] is not None) \
+            and meas["noisy_m"] is None:
+        target = combine_marginal(None, None, noisy, meas["e_full"], total, **kw)
+        return target[:, None], None
+    if meas["direct"] is None:
+        return cpd, None
+    if meas["noisy_m"] is not None:
+        return cpd, _missing_target(meas, total)
+    return cpd, combine_marginal(meas["direct"], meas["e_marg"], noisy, meas["e_full"], total,
+                                 **kw)
+
+
+def _missing_target(meas: dict[str, object], total: float | None) -> np.ndarray:
+    """One-way target of a nullable column with a missing-or-not table.
+
+    The share missing comes from the missing-or-not table's row sums, combined with the
+    histogram's ``<missing>`` cell; the distribution of the values from the histogram's
+    value cells and the value table's row sums.  Raking uses the values' part only and
+    keeps P(missing | parents), so structural missingness survives.
+    """
+    direct, noisy, noisy_m = meas["direct"], meas["noisy"], meas["noisy_m"]
+    e_d, e_f, e_m = meas["e_marg"], meas["e_full"], meas["e_miss"]
+    rows_m = noisy_m.sum(axis=1)
+    if e_d is None or e_m is None:
+        miss = rows_m[1] / max(rows_m.sum(), 1.0)
+    else:
+        w1 = e_m**2 / noisy_m.shape[1]
+        w2 = e_d**2
+        n_hat = total if total is not None else rows_m.sum()
+        miss = (w1 * rows_m[1] + w2 * direct[-1]) / (w1 + w2) / max(n_hat, 1.0)
+    miss = float(np.clip(miss, 0.0, 1.0))
+    values = combine_marginal(direct[:-1], e_d, noisy[:-1], e_f,
+                              None if total is None else total * (1.0 - miss))
+    return np.append(values * (1.0 - miss), miss)
+
+
+def adaptive_groups(
+    col: Column, noisy_n: float, e_table: float, child_theta: float
+) -> np.ndarray | None:
+    """Coarser groups of a numeric column whose fine histogram would drown in noise.
+
+    The largest of 16, 8, 4 or 2 equal-width groups (fewer than the column's value
+    states) with ``noisy_n * e_table / groups >= child_theta``; None when the fine
+    histogram already passes or the column is not numeric.  Depends only on the spec,
+    the budget plan and the noisy count.
+    """
+    n_value = col.n_states - (1 if col.nullable else 0)
+    if col.kind != "numeric" or noisy_n * e_table / n_value >= child_theta:
+        return None
+    for g in (16, 8, 4, 2):
+        if g < n_value and (noisy_n * e_table / g >= child_theta or g == 2):
+            return coarse_groups(col, g, min_states=g + 1)
+    return None
