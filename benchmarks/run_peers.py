@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
                              "independent", *PEERS])
     skipped = {}
     if not PEERS_PY.exists():
-        skipped = {m: "peers venv absent (run benchmarks/peers/setup.sh)" for m in PEERS}
+        skipped = {m: "peers venv absent (run benchmarks/peers/setup.sh)"
+                   for m in PEERS if m in methods}
         methods = [m for m in methods if m not in PEERS]
     subsample = n_rows = None
     if a.quick:
