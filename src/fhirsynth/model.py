@@ -11,8 +11,6 @@ a pgmpy ``DiscreteBayesianNetwork`` for inference and cross-checks.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from fhirsynth._atomic import write_bytes_atomic
 from fhirsynth.domain import TableSpec
 from fhirsynth.errors import ModelError
 
@@ -148,16 +147,9 @@ class FittedModel:
         p = Path(path)
         blob = json.dumps(self.to_dict(), separators=(",", ":")).encode()
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+            write_bytes_atomic(p, blob)
         except OSError as exc:
             raise ModelError(f"{p}: cannot write the model ({exc.strerror})") from None
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(blob)
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, origin: str = "<model>") -> FittedModel:

@@ -371,7 +371,8 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         paths = write_reports(
             tmp, spec=spec, real_train=train, real_holdout=holdout, synthetic=synthetic,
             budget_table=model.budget,
-            model_summary=model_summary(model, notes=_notes(cfg) + utility_notes(model), import_report=import_report),
+            model_summary=model_summary(model, notes=_notes(cfg) + utility_notes(model),
+                                        import_report=import_report),
             import_report=import_report, config=cfg.public(), inputs=inputs,
             outputs=list(outputs.values()), run_id=run_id, dataset=spec.name,
             source_fingerprint=source)

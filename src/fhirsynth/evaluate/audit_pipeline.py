@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fhirsynth._atomic import write_bytes_atomic
 from fhirsynth.domain import TableSpec
 from fhirsynth.errors import ConfigError, InputError, ReportError
 from fhirsynth.evaluate.audit import (
@@ -120,13 +119,6 @@ def write_result(result: AuditResult, path: str | Path) -> None:
             for k, v in result.to_dict().items()}  # strict JSON: "inf" instead of Infinity
     blob = json.dumps(data, indent=2, sort_keys=True, allow_nan=False).encode()
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        write_bytes_atomic(p, blob)
     except OSError as exc:
         raise ReportError(f"{p}: cannot write the audit result ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

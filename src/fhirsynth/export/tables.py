@@ -11,15 +11,15 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Literal
 
 import numpy as np
 import pandas as pd
 
+from fhirsynth._atomic import atomic_path
 from fhirsynth.errors import ConfigError
 
 __all__ = ["atomic_path", "with_fresh_ids", "write_table"]
@@ -28,21 +28,6 @@ Format = Literal["csv", "parquet"]
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it onto ``path``."""
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, dest)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
 def _fsync_write(tmp: Path, write: Callable[[IO[str]], None]) -> None:
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         write(fh)

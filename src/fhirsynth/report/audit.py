@@ -14,16 +14,15 @@ import datetime as _dt
 import hashlib
 import json
 import math
-import os
 import platform
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fhirsynth._atomic import write_bytes_atomic
 from fhirsynth.errors import ReportError
 
 __all__ = [
@@ -181,20 +180,8 @@ def record_digest(record: Mapping[str, Any]) -> str:
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as indented UTF-8 JSON through a temporary file in the same directory."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(jsonable(obj), fh, indent=2, ensure_ascii=False, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    text = json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 @dataclass
