@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
+#: the report's figures use the evaluation's public bins
+MAX_EVAL_BINS_FOR_REPORT = 16
 #: a CSV run fails when more than this share of rows do not fit the schema
 MAX_DROPPED_SHARE = 0.05
 #: the default number of synthetic rows never falls below this
@@ -467,6 +469,30 @@ MISSINGNESS = (
     "have no missing state.")
 
 
+def _on_eval_states(col: Any, values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """A model marginal moved onto the evaluation states of the column (the same states as
+    the synthetic statistics beside it): each model state goes where its representative value
+    (point mass, integer, or bin midpoint) falls."""
+    from fhirsynth.domain import MISSING, OTHER
+    from fhirsynth.evaluate.discretise import _labels, discretise_column
+
+    labels = _labels(col, MAX_EVAL_BINS_FOR_REPORT)
+    out = np.zeros(len(labels))
+    model_labels = col.state_labels()
+    if col.kind == "numeric":
+        edges = col.bin_edges()
+        reps = [float(p) for p in col.point_masses]
+        reps += [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=False)]
+        reps += [float("nan")] * (len(model_labels) - len(reps))
+        codes = discretise_column(col, pd.Series(reps, dtype="float64"))
+    else:
+        index = {lab: i for i, lab in enumerate(labels)}
+        codes = np.array([index.get(lab, index[OTHER] if lab != MISSING else index[MISSING])
+                          for lab in model_labels])
+    np.add.at(out, codes, values[: len(codes)])
+    return labels, out
+
+
 def model_summary(model: Any, *, notes: Sequence[str] = (),
                   import_report: dict[str, Any] | None = None) -> dict[str, Any]:
     """Public facts of a fitted model for the shareable report.
@@ -489,7 +515,8 @@ def model_summary(model: Any, *, notes: Sequence[str] = (),
             values = np.asarray(factor.values, float)
         else:
             values = np.asarray(node.cpd[:, 0], float)
-        marginals.append({"columns": [name], "states": list(node.states),
+        states, values = _on_eval_states(model.spec[name], values)
+        marginals.append({"columns": [name], "states": states,
                           "values": np.round(values, 6).tolist()})
     return {
         "method": "PrivBayes-style DP Bayesian network (fhirsynth)",

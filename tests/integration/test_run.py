@@ -151,3 +151,17 @@ def test_report_command_rebuilds_reports_for_an_existing_release(release, tmp_pa
     audit = json.loads((out / "audit.json").read_text())
     assert audit["epsilon_total"] == 1.0
     assert subprocess.run([*CLI, "verify", str(out)], capture_output=True).returncode == 0
+
+
+def test_released_marginals_sit_on_the_evaluation_states(release):
+    from fhirsynth.evaluate.discretise import _labels
+    from fhirsynth.model import FittedModel
+    from fhirsynth.pipeline import model_summary
+
+    model = FittedModel.from_json(release[0].out / "model.json")
+    summary = model_summary(model)
+    assert len(summary["released_marginals"]) == len(model.columns)
+    for m in summary["released_marginals"]:
+        col = model.spec[m["columns"][0]]
+        assert m["states"] == _labels(col, 16)
+        assert sum(m["values"]) == pytest.approx(1.0, abs=1e-4)
