@@ -30,6 +30,7 @@ from fhirsynth.export.harmonise import harmonise
 from fhirsynth.ingest import read_input
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import Ledger, default_ledger_path, fingerprint_files
+from fhirsynth.report.summary import model_summary, utility_notes
 
 __all__ = ["RunConfig", "RunResult", "load_run_spec", "model_summary", "run_release",
            "with_fresh_keys"]
@@ -38,14 +39,10 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 
-#: the report's figures use the evaluation's public bins
-MAX_EVAL_BINS_FOR_REPORT = 16
 #: a CSV run fails when more than this share of rows do not fit the schema
 MAX_DROPPED_SHARE = 0.05
 #: the default number of synthetic rows never falls below this
 MIN_DEFAULT_ROWS = 100
-#: noisy patients x median table epsilon below which the run warns that noise dominates
-LOW_SIGNAL = 10.0
 
 #: the stages of a run, in order (the CLI shows them)
 STAGES = ("ingest", "charge", "learn", "sample", "export", "evaluate", "finish")
@@ -242,22 +239,6 @@ def _default_rows(model: Any, cfg: RunConfig, notes: list[str]) -> int:
                      "rows (use --rows to choose)")
         return floor
     return int(noisy)
-
-
-def utility_notes(model: Any) -> list[str]:
-    """Warnings from public and released facts only: is noise likely to dominate?"""
-    noisy = model.info.get("n_patients_noisy")
-    steps = [s for s in model.budget.get("steps", []) if s["name"].startswith("table ")]
-    if not noisy or not steps:
-        return []
-    eps = sorted(s["epsilon"] for s in steps)[len(steps) // 2]
-    signal = noisy * eps
-    if signal < LOW_SIGNAL:
-        return [f"noise is likely to dominate: with about {noisy} patients and epsilon "
-                f"{eps:.3g} per table, each table has about {signal:.1f} patients of signal per "
-                "unit of noise; raise epsilon, use fewer columns, or check the internal "
-                "report before sharing"]
-    return []
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
@@ -459,78 +440,6 @@ def _headline(tmp_eval: Path) -> dict[str, Any]:
         out[f"tvd_{k}_mean"] = (tvd.get(k) or {}).get("mean")
     out["cramers_v_mad"] = (fid.get("cramers_v") or {}).get("mean_abs_diff")
     return out
-
-
-MISSINGNESS = (
-    "Missing values are modelled, not imputed: in every nullable column \"missing\" is a "
-    "state of its own, learned jointly with the other columns by the same DP measurements, "
-    "so missingness that depends on other columns (not missing at random) can be kept as "
-    "far as the network's structure and the noise allow. Columns declared not nullable "
-    "have no missing state.")
-
-
-def _on_eval_states(col: Any, values: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """A model marginal moved onto the evaluation states of the column (the same states as
-    the synthetic statistics beside it): each model state goes where its representative value
-    (point mass, integer, or bin midpoint) falls."""
-    from fhirsynth.domain import MISSING, OTHER
-    from fhirsynth.evaluate.discretise import _labels, discretise_column
-
-    labels = _labels(col, MAX_EVAL_BINS_FOR_REPORT)
-    out = np.zeros(len(labels))
-    model_labels = col.state_labels()
-    if col.kind == "numeric":
-        edges = col.bin_edges()
-        reps = [float(p) for p in col.point_masses]
-        reps += [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=False)]
-        reps += [float("nan")] * (len(model_labels) - len(reps))
-        codes = discretise_column(col, pd.Series(reps, dtype="float64"))
-    else:
-        index = {lab: i for i, lab in enumerate(labels)}
-        codes = np.array([index.get(lab, index[OTHER] if lab != MISSING else index[MISSING])
-                          for lab in model_labels])
-    np.add.at(out, codes, values[: len(codes)])
-    return labels, out
-
-
-def model_summary(model: Any, *, notes: Sequence[str] = (),
-                  import_report: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Public facts of a fitted model for the shareable report.
-
-    ``released_marginals`` are the one-way marginals the released model implies, computed
-    exactly from its noisy conditional tables by variable elimination: post-processing of
-    DP outputs, so they may be shown beside the synthetic data's own shares.  The rest is
-    data-independent: how missingness is modelled, the columns the public schema declares
-    constant (one state), warnings of the fit (``notes``) and, for CSV input, the class and
-    treatment of each input column (read from the header, never from cell values).
-    """
-    from pgmpy.inference import VariableElimination
-
-    infer = VariableElimination(model.network)
-    marginals = []
-    for name in model.columns:
-        node = model.by_name[name]
-        if node.parents:
-            factor = infer.query([name], show_progress=False)
-            values = np.asarray(factor.values, float)
-        else:
-            values = np.asarray(node.cpd[:, 0], float)
-        states, values = _on_eval_states(model.spec[name], values)
-        marginals.append({"columns": [name], "states": states,
-                          "values": np.round(values, 6).tolist()})
-    return {
-        "method": "PrivBayes-style DP Bayesian network (fhirsynth)",
-        "graph": model.graph(),
-        "released_marginals": marginals,
-        "n_patients_noisy": model.info.get("n_patients_noisy"),
-        "missingness": MISSINGNESS,
-        "constant_columns": [c.name for c in model.spec.modelled if c.n_states == 1],
-        "notes": list(notes),
-        "input_columns": [
-            {"column": k, **v, **({"treatment": "regenerate (fresh UUIDv4 per synthetic "
-                                                "patient)"} if v.get("role") == "key" else {})}
-            for k, v in ((import_report or {}).get("columns") or {}).items()],
-    }
 
 
 def report_release(
