@@ -76,6 +76,13 @@ class LearnConfig:
         (``noisy_count * epsilon / states``) is measured over 16, 8, 4 or 2 equal-width
         groups of its states instead, each group's mass spread evenly over its states.
         0 disables it.
+    child_groups : int, 0 or >= 2, default 8
+        A numeric column with more value states than this, when it has parents, has its
+        conditional table measured over this many equal-width groups of its states (plus
+        ``<missing>``); the states within a group share the group's mass in proportion to
+        the column's one-way estimate, and raking then matches the fine marginal.  The
+        structure search scores and sizes such a child on its groups, so it can afford
+        more parents.  Grouping is public (spec only).  0 keeps every state.
     missing_share : float, in (0, 1), default 0.5
         For a nullable column with two or more values: the share of its table budget spent
         on a separate (present, missing) x parents table; the rest measures the values.
@@ -125,6 +132,7 @@ class LearnConfig:
     marginal_share: float = 0.6
     coarse_share: float = 0.75
     child_theta: float = 4.0
+    child_groups: int = 8
     missing_share: float = 0.5
     pool_total: bool = True
     pool_parents: bool = True
@@ -152,6 +160,9 @@ class LearnConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"{name} ({v!r}) must be an integer >= {low}")
+        cg = self.child_groups
+        if isinstance(cg, bool) or not isinstance(cg, int) or not (cg == 0 or cg >= 2):
+            raise ConfigError(f"child_groups ({cg!r}) must be 0 or an integer >= 2")
         if self.degree is not None and (
             isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 0
         ):
