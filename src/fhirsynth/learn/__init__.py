@@ -127,12 +127,12 @@ def _child_groups(
     """Public groups over which a numeric child's tables are measured (None: every state).
 
     ``child_groups`` equal-width groups (twice as many for columns with more than four
-    times that many states), when the fine child times a full parent set
-    (``max_parent_states``) exceeds the theta-usefulness limit ``cell_limit`` (from the
-    noisy count and the budget plan).  Depends on public values only.
+    times that many states), when the fine child could not carry even one numeric parent
+    in its ``parent_groups`` groups within the theta-usefulness limit ``cell_limit`` (from
+    the noisy count and the budget plan).  Depends on public values only.
     """
     g = config.child_groups
-    if g == 0 or config.marginal_share == 0 or cell_limit >= card * config.max_parent_states:
+    if g == 0 or config.marginal_share == 0 or cell_limit >= card * config.parent_groups:
         return None
     g = g if card <= 4 * g else 2 * g
     return coarse_groups(col, g, min_states=g + 1)
@@ -215,7 +215,7 @@ def fit_model(
     cell_limit = (noisy_n * eps_params_est / config.theta
                   if config.theta > 0 and eps_count > 0 and not _noiseless else math.inf)
     # numeric children with many states: tables over public groups (child_groups) while
-    # the fine child could not carry a full parent set within the theta-usefulness limit
+    # the fine child could not carry one grouped numeric parent (theta-usefulness)
     cgroups = [_child_groups(cols[j], cards[i], cell_limit, config)
                for i, j in enumerate(active)]
     scodes = [c if g is None else g[c] for c, g in zip(codes, cgroups, strict=True)]

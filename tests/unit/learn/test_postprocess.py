@@ -213,7 +213,7 @@ def test_drowning_numeric_roots_are_measured_over_groups() -> None:
     assert len(np.unique(np.round(fine.model_.by_name["age"].cpd[:, 0], 12))) > 16
 
 
-def test_child_groups_only_while_the_fine_child_cannot_carry_a_full_parent_set() -> None:
+def test_child_groups_only_while_the_fine_child_cannot_carry_a_grouped_parent() -> None:
     from fhirsynth.learn import _child_groups
 
     spec, _ = _wide_table(10, 0)
@@ -222,7 +222,8 @@ def test_child_groups_only_while_the_fine_child_cannot_carry_a_full_parent_set()
     g = _child_groups(age, 85, 100.0, cfg)
     assert g is not None and int(g.max()) + 1 == 16
     assert np.all(np.diff(g) >= 0)  # contiguous runs of states
-    assert _child_groups(age, 85, 85.0 * 64, cfg) is None  # the fine table fits
+    assert _child_groups(age, 85, 85.0 * 8, cfg) is None  # fine child x 8 groups fits
+    assert _child_groups(age, 85, 85.0 * 8 - 1, cfg) is not None
     assert _child_groups(age, 85, 100.0, LearnConfig(child_groups=0)) is None
     assert _child_groups(spec.columns[3], 3, 1.0, cfg) is None  # categorical
     small = Column(name="s", kind="numeric", bounds=(0.0, 19.0), integer=True, nullable=True)
