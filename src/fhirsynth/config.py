@@ -77,12 +77,14 @@ class LearnConfig:
         groups of its states instead, each group's mass spread evenly over its states.
         0 disables it.
     child_groups : int, 0 or >= 2, default 8
-        A numeric column with more value states than this, when it has parents, has its
-        conditional table measured over this many equal-width groups of its states (plus
-        ``<missing>``); the states within a group share the group's mass in proportion to
-        the column's one-way estimate, and raking then matches the fine marginal.  The
-        structure search scores and sizes such a child on its groups, so it can afford
-        more parents.  Grouping is public (spec only).  0 keeps every state.
+        While the theta-usefulness limit (from the noisy count) is below a numeric column's
+        states times ``parent_groups``, a numeric child with more value states than this has
+        its tables measured over this many equal-width groups of its states (twice as many
+        above four times this many states; ``<missing>`` apart).  The states within a group
+        share its mass in proportion to the column's one-way estimate and raking matches the
+        fine marginal; the structure search scores and sizes the child on its groups, so it
+        can afford more parents.  Grouping is public (spec, budget, noisy count).  0 keeps
+        every state.
     missing_share : float, in (0, 1), default 0.5
         For a nullable column with two or more values: the share of its table budget spent
         on a separate (present, missing) x parents table; the rest measures the values.
