@@ -43,7 +43,7 @@ class LearnConfig:
     degree : int or None, default None
         Largest number of parents of a column (PrivBayes' k).  None: up to 3, each
         candidate limited by theta-usefulness computed from the noisy count.
-    max_parent_states : int, >= 2, default 64
+    max_parent_states : int, >= 2, default 128
         Largest product of the (coarsened) domain sizes of a parent set.
     parent_groups : int, >= 2, default 8
         Numeric columns with more states than this enter a parent set coarsened into this
@@ -126,7 +126,7 @@ class LearnConfig:
     structure_share: float = 0.1
     count_share: float = 0.02
     degree: int | None = None
-    max_parent_states: int = 64
+    max_parent_states: int = 128
     parent_groups: int = 8
     theta: float = 4.0
     min_table_cells: int = 16
