@@ -43,7 +43,7 @@ class LearnConfig:
     degree : int or None, default None
         Largest number of parents of a column (PrivBayes' k).  None: up to 3, each
         candidate limited by theta-usefulness computed from the noisy count.
-    max_parent_states : int, >= 2, default 64
+    max_parent_states : int, >= 2, default 128
         Largest product of the (coarsened) domain sizes of a parent set.
     parent_groups : int, >= 2, default 8
         Numeric columns with more states than this enter a parent set coarsened into this
@@ -76,6 +76,15 @@ class LearnConfig:
         (``noisy_count * epsilon / states``) is measured over 16, 8, 4 or 2 equal-width
         groups of its states instead, each group's mass spread evenly over its states.
         0 disables it.
+    child_groups : int, 0 or >= 2, default 8
+        While the theta-usefulness limit (from the noisy count) is below a numeric column's
+        states times ``parent_groups``, a numeric child with more value states than this has
+        its tables measured over this many equal-width groups of its states (twice as many
+        above four times this many states; ``<missing>`` apart).  The states within a group
+        share its mass in proportion to the column's one-way estimate and raking matches the
+        fine marginal; the structure search scores and sizes the child on its groups, so it
+        can afford more parents.  Grouping is public (spec, budget, noisy count).  0 keeps
+        every state.
     missing_share : float, in (0, 1), default 0.5
         For a nullable column with two or more values: the share of its table budget spent
         on a separate (present, missing) x parents table; the rest measures the values.
@@ -117,7 +126,7 @@ class LearnConfig:
     structure_share: float = 0.1
     count_share: float = 0.02
     degree: int | None = None
-    max_parent_states: int = 64
+    max_parent_states: int = 128
     parent_groups: int = 8
     theta: float = 4.0
     min_table_cells: int = 16
@@ -125,6 +134,7 @@ class LearnConfig:
     marginal_share: float = 0.6
     coarse_share: float = 0.75
     child_theta: float = 4.0
+    child_groups: int = 8
     missing_share: float = 0.5
     pool_total: bool = True
     pool_parents: bool = True
@@ -152,6 +162,9 @@ class LearnConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"{name} ({v!r}) must be an integer >= {low}")
+        cg = self.child_groups
+        if isinstance(cg, bool) or not isinstance(cg, int) or not (cg == 0 or cg >= 2):
+            raise ConfigError(f"child_groups ({cg!r}) must be 0 or an integer >= 2")
         if self.degree is not None and (
             isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 0
         ):

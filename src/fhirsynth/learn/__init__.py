@@ -121,6 +121,23 @@ def _declared_items(
     return tuple(sorted(zip(ps, combos[best], strict=True)))
 
 
+def _child_groups(
+    col: Column, card: int, cell_limit: float, config: LearnConfig
+) -> np.ndarray | None:
+    """Public groups over which a numeric child's tables are measured (None: every state).
+
+    ``child_groups`` equal-width groups (twice as many for columns with more than four
+    times that many states), when the fine child could not carry even one numeric parent
+    in its ``parent_groups`` groups within the theta-usefulness limit ``cell_limit`` (from
+    the noisy count and the budget plan).  Depends on public values only.
+    """
+    g = config.child_groups
+    if g == 0 or config.marginal_share == 0 or cell_limit >= card * config.parent_groups:
+        return None
+    g = g if card <= 4 * g else 2 * g
+    return coarse_groups(col, g, min_states=g + 1)
+
+
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
     if random_state is None:
         return np.random.default_rng(), None
@@ -197,6 +214,12 @@ def fit_model(
     eps_params_est = (eps - eps_count - eps_struct) / max(d, 1)
     cell_limit = (noisy_n * eps_params_est / config.theta
                   if config.theta > 0 and eps_count > 0 and not _noiseless else math.inf)
+    # numeric children with many states: tables over public groups (child_groups) while
+    # the fine child could not carry one grouped numeric parent (theta-usefulness)
+    cgroups = [_child_groups(cols[j], cards[i], cell_limit, config)
+               for i, j in enumerate(active)]
+    scodes = [c if g is None else g[c] for c, g in zip(codes, cgroups, strict=True)]
+    scards = [k if g is None else int(g.max()) + 1 for k, g in zip(cards, cgroups, strict=True)]
 
     if (config.degree is None and cell_limit < config.min_table_cells and eps_struct > 0):
         # too few noisy rows per unit of budget for any useful table with parents (public:
@@ -210,7 +233,7 @@ def fit_model(
                 for c, ps in declared_names.items()}
     if d >= 2 and (eps_struct > 0 or declared):
         structure = greedy_structure(
-            codes, cards, gcodes, gcards, degree=degree,
+            scodes, scards, gcodes, gcards, degree=degree,
             max_parent_states=config.max_parent_states, cell_limit=cell_limit,
             max_candidates=config.max_candidates,
             eps_per_selection=eps_struct / n_sel if n_sel else 0.0,
@@ -229,9 +252,13 @@ def fit_model(
     split_missing = [cols[active[j]].nullable and cards[j] > 2 for j in range(d)]
     groups = [coarse_groups(cols[active[j]]) if config.coarse_share > 0 else None
               for j in range(d)]
+    tgroups = [cgroups[j] if pc[j][1] > 1 and (config.rake_missing or not split_missing[j])
+               else None for j in range(d)]
+    tcards = [cards[j] if tgroups[j] is None else scards[j] for j in range(d)]
     e_left = eps - acc.spent_epsilon
     eps_tables, eps_margs, eps_coarse = plan_tables(
-        e_left, order, cards, pc, config, split_missing, [g is not None for g in groups])
+        e_left, order, cards, pc, config, split_missing, [g is not None for g in groups],
+        tcards)
     adapt: list[np.ndarray | None] = [None] * d
     if config.child_theta > 0 and not _noiseless:
         for i, j in enumerate(order):
@@ -242,7 +269,7 @@ def fit_model(
             groups = [None if adapt[j] is not None else groups[j] for j in range(d)]
             eps_tables, eps_margs, eps_coarse = plan_tables(
                 e_left, order, cards, pc, config, split_missing,
-                [g is not None for g in groups])
+                [g is not None for g in groups], tcards)
 
     nodes: list[Node] = []
     for j in range(len(cols)):
@@ -252,7 +279,8 @@ def fit_model(
     targets: dict[str, np.ndarray] = {}
     meas = [measure_column(codes[j] if adapt[j] is None else adapt[j][codes[j]],
                     cards[j] if adapt[j] is None else int(adapt[j].max()) + 1, pc[j],
-                    cols[active[j]], e_j, e_m, e_c, groups[j], config, acc, dp_rs, _noiseless)
+                    cols[active[j]], e_j, e_m, e_c, groups[j], config, acc, dp_rs, _noiseless,
+                    tgroups[j])
             for j, e_j, e_m, e_c in zip(order, eps_tables, eps_margs, eps_coarse, strict=True)]
     total = None
     if not _noiseless and config.pool_total:

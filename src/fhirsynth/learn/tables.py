@@ -27,6 +27,7 @@ __all__ = ["adaptive_groups", "build_column", "measure_column", "noisy_totals", 
 def plan_tables(
     total: float, order: list[int], cards: list[int], pc: list[tuple[np.ndarray, int]],
     config: LearnConfig, split_missing: list[bool], coarse: list[bool],
+    tcards: list[int] | None = None,
 ) -> tuple[list[float], list[float], list[float]]:
     """Epsilon of each column's table(s), one-way histogram and coarse histogram.
 
@@ -36,12 +37,14 @@ def plan_tables(
     a separate missing-or-not table is not raked (a noisy histogram over many sparse value
     cells would push mass into structurally missing cells): both get both parts in their
     tables.  A column with a coarse histogram (``coarse[j]``) spends ``coarse_share`` of
-    its one-way part on it.  The parts add up to ``total``.
+    its one-way part on it.  ``tcards``: states of each column's table (its groups when
+    the table is measured over groups; default ``cards``).  The parts add up to ``total``.
     """
     if not order:
         return [], [], []
     e_marg_total = total * config.marginal_share
-    tables = split_budget(total - e_marg_total, [cards[j] * pc[j][1] for j in order])
+    tcards = cards if tcards is None else tcards
+    tables = split_budget(total - e_marg_total, [tcards[j] * pc[j][1] for j in order])
     margs = (split_budget(e_marg_total, [cards[j] for j in order]) if e_marg_total > 0
              else [0.0] * len(order))
     coarses = [0.0] * len(order)
@@ -58,7 +61,7 @@ def plan_tables(
 def measure_column(
     child: np.ndarray, card: int, pc: tuple[np.ndarray, int], col: Column, e_rest: float,
     e_marg: float, e_coarse: float, groups: np.ndarray | None, config: LearnConfig,
-    acc: Accountant, dp_rs: object, noiseless: bool,
+    acc: Accountant, dp_rs: object, noiseless: bool, tgroups: np.ndarray | None = None,
 ) -> dict[str, object]:
     """Noisy tables of one column (and its one-way histogram when it has parents).
 
@@ -66,6 +69,8 @@ def measure_column(
     nullable column with two or more values, ``missing_share`` measures the (present,
     missing) x parents table and the remainder the full table (with parents and
     ``rake_missing``: ``marginal_share`` of that remainder measures a one-way histogram).
+    ``tgroups`` (public, ``<missing>`` last in its own group): the tables are measured
+    over these groups of the child's states; the one-way histograms keep every state.
     Returns the released noisy arrays and their epsilons (None: noiseless test mode);
     :func:`build_column` turns them into a conditional table.
     """
@@ -76,7 +81,10 @@ def measure_column(
         return None if noiseless else e
 
     out: dict[str, object] = {"noisy_m": None, "direct": None, "coarse": None,
-                              "has_parents": pcard > 1}
+                              "has_parents": pcard > 1, "tgroups": tgroups}
+    fine = child
+    if tgroups is not None:
+        child, card = tgroups[child], int(tgroups.max()) + 1
     if col.nullable and card > 2:
         e_miss = e_rest * config.missing_share
         e_full = e_rest - e_miss
@@ -93,6 +101,7 @@ def measure_column(
     out["noisy"] = noisy_joint(child, card, pcode, pcard, epsilon=e_full,
                                name=f"table {col.name}", **kw)
     out["e_full"] = eps(e_full)
+    child, card = fine, (card if tgroups is None else tgroups.size)
     if e_marg > 0:
         out["direct"] = noisy_joint(child, card, np.zeros(child.size, np.int64), 1,
                                     epsilon=e_marg, name=f"marginal {col.name}", **kw)[:, 0]
@@ -140,12 +149,50 @@ def build_column(
             and meas["noisy_m"] is None:
         target = combine_marginal(None, None, noisy, meas["e_full"], total, **kw)
         return target[:, None], None
+    tg = meas.get("tgroups")
     if meas["direct"] is None:
+        if tg is not None:
+            size = np.bincount(tg).astype(float)
+            cpd = cpd[tg] / size[tg][:, None]
         return cpd, None
+    if tg is not None:
+        return _expand(cpd, tg, meas, total, kw)
     if meas["noisy_m"] is not None:
         return cpd, _missing_target(meas, total)
     return cpd, combine_marginal(meas["direct"], meas["e_marg"], noisy, meas["e_full"], total,
                                  **kw)
+
+
+def _expand(
+    cpd: np.ndarray, tg: np.ndarray, meas: dict[str, object], total: float | None,
+    kw: dict[str, object],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fine table and target of a child whose table was measured over groups ``tg``.
+
+    The target comes from the fine one-way histogram (with the coarse one and the parent
+    sums); each group's conditional mass is shared among its states in proportion to the
+    target.  Post-processing only.
+    """
+    direct, e_d = meas["direct"], meas["e_marg"]
+    if meas["noisy_m"] is not None:
+        # missing share from the missing-or-not table and the histogram's last cell
+        rows_m = meas["noisy_m"].sum(axis=1)
+        miss_t = float(rows_m[1] / max(rows_m.sum(), 1.0))
+        if e_d is not None and meas["e_miss"] is not None:
+            w1 = meas["e_miss"] ** 2 / meas["noisy_m"].shape[1]
+            n_hat = total if total is not None else rows_m.sum()
+            miss_t = (w1 * rows_m[1] + e_d**2 * direct[-1]) / (w1 + e_d**2) / max(n_hat, 1.0)
+        miss = float(np.clip(miss_t, 0.0, 1.0))
+        values = combine_marginal(None, None, direct[:-1, None], e_d,
+                                  None if total is None else total * (1.0 - miss))
+        target = np.append(values * (1.0 - miss), miss)
+    else:
+        target = combine_marginal(None, None, direct[:, None], e_d, total, **kw)
+    gsum = np.bincount(tg, weights=target, minlength=cpd.shape[0])
+    size = np.bincount(tg, minlength=cpd.shape[0]).astype(float)
+    share = np.where(gsum[tg] > 0, target / np.where(gsum[tg] > 0, gsum[tg], 1.0),
+                     1.0 / size[tg])
+    return cpd[tg] * share[:, None], target
 
 
 def _missing_target(meas: dict[str, object], total: float | None) -> np.ndarray:

@@ -12,6 +12,7 @@ import pytest
 
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import Column, TableSpec
+from fhirsynth.errors import ConfigError
 from fhirsynth.learn.marginals import (
     _ipf_values,
     coarse_groups,
@@ -210,3 +211,47 @@ def test_drowning_numeric_roots_are_measured_over_groups() -> None:
     fine = Synthesizer(spec, epsilon=0.2, random_state=0,
                        config=LearnConfig(child_theta=0.0)).fit(df)
     assert len(np.unique(np.round(fine.model_.by_name["age"].cpd[:, 0], 12))) > 16
+
+
+def test_child_groups_only_while_the_fine_child_cannot_carry_a_grouped_parent() -> None:
+    from fhirsynth.learn import _child_groups
+
+    spec, _ = _wide_table(10, 0)
+    age = spec.columns[1]  # 85 states: more than 4 x 8, so 16 groups
+    cfg = LearnConfig()
+    g = _child_groups(age, 85, 100.0, cfg)
+    assert g is not None and int(g.max()) + 1 == 16
+    assert np.all(np.diff(g) >= 0)  # contiguous runs of states
+    assert _child_groups(age, 85, 85.0 * 8, cfg) is None  # fine child x 8 groups fits
+    assert _child_groups(age, 85, 85.0 * 8 - 1, cfg) is not None
+    assert _child_groups(age, 85, 100.0, LearnConfig(child_groups=0)) is None
+    assert _child_groups(spec.columns[3], 3, 1.0, cfg) is None  # categorical
+    small = Column(name="s", kind="numeric", bounds=(0.0, 19.0), integer=True, nullable=True)
+    gs = _child_groups(small, small.n_states, 10.0, cfg)
+    assert gs is not None and int(gs.max()) + 1 == 9 and gs[-1] == 8  # <missing> alone
+    with pytest.raises(ConfigError):
+        LearnConfig(child_groups=1)
+
+
+def test_grouped_children_keep_every_state_and_the_budget() -> None:
+    spec, df = _wide_table(3000, 7)
+    fits = {}
+    for cg in (8, 0):
+        s = Synthesizer(spec, epsilon=1.0, random_state=0,
+                        config=LearnConfig(child_groups=cg)).fit(df)
+        assert math.fsum(st.epsilon for st in s.accountant_.steps) == pytest.approx(1.0)
+        fits[cg] = s
+    for name, n_states in (("age", 85), ("lab", 42)):
+        nd = fits[8].model_.by_name[name]
+        assert nd.parents and nd.cpd.shape[0] == n_states
+        assert np.allclose(nd.cpd.sum(axis=0), 1.0) and np.all(nd.cpd >= 0)
+    cells = {cg: int(next(st for st in s.accountant_.steps if st.name == "table age")
+                     .detail.split()[0]) for cg, s in fits.items()}
+    pcard = fits[8].model_.by_name["age"].cpd.shape[1]
+    assert cells[8] == 16 * pcard  # measured over 16 groups
+    assert cells[0] % 85 == 0  # every state
+    # structural missingness of lab (missing exactly when y is false) survives grouping
+    out = fits[8].sample(4000, random_state=3)
+    miss = out["lab"].isna().to_numpy()
+    y = out["y"].to_numpy(dtype=bool)
+    assert miss[~y].mean() > 0.9 and miss[y].mean() < 0.1
