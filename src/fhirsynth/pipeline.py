@@ -471,8 +471,11 @@ def report_release(
     except (OSError, ValueError) as exc:
         raise InputError(f"{sp}: cannot read the synthetic table ({type(exc).__name__})") \
             from None
-    real, import_report = read_input(inputs, table_spec or load_run_spec(inputs, None),
-                                     validation=validation)
+    read_spec = table_spec or load_run_spec(inputs, None)
+    real, import_report = read_input(inputs, read_spec, validation=validation)
+    # the model keeps the public domain but not the extraction rules; use the read spec when
+    # it describes the same domain (it carries the Safe Harbor top codes of the FHIR rules)
+    spec_used = read_spec if read_spec.fingerprint() == model.spec.fingerprint() else model.spec
     dest = Path(out).resolve()
     tmp = _prepare_out(dest, _check_out(dest, overwrite=False))
     try:
@@ -481,8 +484,10 @@ def report_release(
         shutil.copyfile(model_path, tmp / "model.json")
         outputs.append(tmp / "model.json")
         paths = write_reports(
-            tmp, spec=model.spec, real_train=real, real_holdout=None,
-            synthetic=synthetic, budget_table=model.budget, model_summary=model_summary(model),
+            tmp, spec=spec_used, real_train=real, real_holdout=None,
+            synthetic=synthetic, budget_table=model.budget,
+            model_summary=model_summary(model, notes=utility_notes(model),
+                                        import_report=import_report),
             import_report=import_report, config={"report_only": True}, inputs=inputs,
             outputs=outputs, dataset=model.spec.name,
             source_fingerprint=fingerprint_files([Path(p) for p in inputs]))

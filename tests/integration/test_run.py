@@ -150,6 +150,8 @@ def test_report_command_rebuilds_reports_for_an_existing_release(release, tmp_pa
         assert (out / rel).is_file()
     audit = json.loads((out / "audit.json").read_text())
     assert audit["epsilon_total"] == 1.0
+    # the read spec's Safe Harbor rules (age 90 = "90 or older") apply to the rebuilt scan
+    assert audit["evaluation"]["safe_harbor"]["passed"], audit["evaluation"]["safe_harbor"]
     assert subprocess.run([*CLI, "verify", str(out)], capture_output=True).returncode == 0
 
 

@@ -86,6 +86,8 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
                 "figures compare with the model's own noisy marginals" if has_meas
                 else "no fidelity figure: no released measurement was provided"))
     out.append(("Synthetic patients", INFO, f"{ctx.n_synthetic} rows"))
+    for note in ctx.model_summary.get("notes") or []:
+        out.append(("Utility of this release", ATTENTION, str(note)))
     return out
 
 
