@@ -64,21 +64,30 @@ def run_in_process(method: str, ds: Dataset, eps: float, seed: int, n: int) -> d
             "rss_note": "in-process: high-water mark of the runner"}
 
 
+def peer_label(method: str, aim_rounds: int | None) -> tuple[str, list[str]]:
+    """Method label and extra adapter arguments: AIM with a set number of rounds is reported
+    as ``aim-r<rounds>`` so it is never mistaken for AIM's default (16 rounds per column)."""
+    if method == "aim" and aim_rounds is not None:
+        return f"aim-r{aim_rounds}", ["--aim-rounds", str(aim_rounds)]
+    return method, []
+
+
 def run_peer(method: str, ds: Dataset, eps: float, seed: int, n: int,
-             timeout: float, reuse: bool = False) -> dict:
+             timeout: float, reuse: bool = False, aim_rounds: int | None = None) -> dict:
     """Run one peer adapter in the peers venv and read back its CSV(s) and meta JSON
     (``reuse``: rescore the outputs of an earlier run of the same cell instead)."""
+    label, extra = peer_label(method, aim_rounds)
     work = RAW / ds.name
     work.mkdir(parents=True, exist_ok=True)
     train_csv = work / "train.csv"
     if not train_csv.exists():
         ds.train.to_csv(train_csv, index=False)
     domain = write_public_domain(ds.spec, work / "domain.json")
-    stem = work / f"{method}-eps{eps:g}-seed{seed}"
+    stem = work / f"{label}-eps{eps:g}-seed{seed}"
     cmd = [str(PEERS_PY), str(HERE / "peers" / PEERS[method][0]), *PEERS[method][1:],
            "--train", str(train_csv), "--domain", str(domain), "--epsilon", str(eps),
            "--seed", str(seed), "--n", str(n), "--out", f"{stem}.csv",
-           "--meta", f"{stem}.json"]
+           "--meta", f"{stem}.json", *extra]
     if not (reuse and Path(f"{stem}.json").exists()):
         with open(f"{stem}.log", "w") as log:
             subprocess.run(cmd, check=True, timeout=timeout, stdout=log,
@@ -86,10 +95,10 @@ def run_peer(method: str, ds: Dataset, eps: float, seed: int, n: int,
     meta = json.loads(Path(f"{stem}.json").read_text())
     samp = meta["sample_seconds"]
     if isinstance(samp, dict):  # mst/aim: one CSV per sampling kind
-        outputs = {f"{method}-{k}": f"{stem}.{k}.csv" for k in samp}
-        samp = {f"{method}-{k}": v for k, v in samp.items()}
+        outputs = {f"{label}-{k}": f"{stem}.{k}.csv" for k in samp}
+        samp = {f"{label}-{k}": v for k, v in samp.items()}
     else:
-        outputs, samp = {method: f"{stem}.csv"}, {method: samp}
+        outputs, samp = {label: f"{stem}.csv"}, {label: samp}
     frames = {name: read_table(Path(path), ds.spec) for name, path in outputs.items()}
     raw = {name: pd.read_csv(path, dtype=str, keep_default_na=False)
            for name, path in outputs.items()}
@@ -116,9 +125,9 @@ def decoding_checks(ds: Dataset, syn: pd.DataFrame, raw: pd.DataFrame | None) ->
 
 def run(datasets: list[str], epsilons: list[float], seeds: list[int], methods: list[str],
         *, subsample: int | None, n_rows: int | None, timeout: float, out: Path,
-        reuse: bool = False) -> dict:
+        reuse: bool = False, aim_rounds: int | None = None) -> dict:
     results: dict = {"metrics_source": SOURCE, "epsilons": epsilons, "seeds": seeds,
-                     "records": [], "floors": {}, "skipped": {}}
+                     "aim_rounds": aim_rounds, "records": [], "floors": {}, "skipped": {}}
     for name in datasets:
         ds = load_dataset(name, subsample=subsample)
         n = n_rows or len(ds.holdout)
@@ -133,9 +142,11 @@ def run(datasets: list[str], epsilons: list[float], seeds: list[int], methods: l
                         if method in IN_PROCESS:
                             res = run_in_process(method, ds, eps, seed, n)
                         else:
-                            res = run_peer(method, ds, eps, seed, n, timeout, reuse)
+                            res = run_peer(method, ds, eps, seed, n, timeout, reuse,
+                                           aim_rounds)
                     except (subprocess.SubprocessError, OSError, ValueError) as exc:
-                        results["skipped"][f"{name}/{method}/eps{eps:g}/seed{seed}"] = \
+                        label = peer_label(method, aim_rounds)[0]
+                        results["skipped"][f"{name}/{label}/eps{eps:g}/seed{seed}"] = \
                             f"{type(exc).__name__}: {str(exc)[:300]}"
                         print(f"[{name}] {method} eps={eps:g} seed={seed}: FAILED {exc}",
                               flush=True)
@@ -178,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--reuse", action="store_true",
                    help="rescore peer outputs already in results/raw instead of refitting")
+    p.add_argument("--aim-rounds", type=int, default=None,
+                   help="AIM's number of rounds (smartnoise default: 16 per column); "
+                        "reported as method aim-r<N>")
     a = p.parse_args(argv)
     methods = a.methods or ([*(["fhirsynth"] if fhirsynth_available() else []),
                              "independent", *PEERS])
@@ -194,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick" if a.quick else "wiring" if a.wiring else "full"
     out = a.out or HERE / "results" / f"{mode}.json"
     res = run(a.datasets, a.epsilons, a.seeds, methods, subsample=subsample, n_rows=n_rows,
-              timeout=a.timeout, out=out, reuse=a.reuse)
+              timeout=a.timeout, out=out, reuse=a.reuse, aim_rounds=a.aim_rounds)
     res["skipped"].update(skipped)
     res["mode"] = mode
     _write(res, out)

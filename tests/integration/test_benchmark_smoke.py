@@ -77,3 +77,10 @@ def test_runner_quick_with_baseline_and_report(tmp_path, monkeypatch, shared_dat
     md = tmp_path / "bench.md"
     assert make_report.main([str(out), "--out", str(md)]) == 0
     assert "| independent | 1 | 1 |" in md.read_text()
+
+
+def test_aim_rounds_are_passed_to_aim_only_and_labelled():
+    from benchmarks.run_peers import peer_label
+    assert peer_label("aim", 32) == ("aim-r32", ["--aim-rounds", "32"])
+    assert peer_label("aim", None) == ("aim", [])
+    assert peer_label("mst", 32) == ("mst", [])
