@@ -47,17 +47,8 @@ def read_fhir(
     table = extract_table(records, spec, extract)
     out = report.to_dict()
     out["extraction"] = {"counts": dict(sorted(extract.counts.items())),
-                         "issues": [_anonymise(str(i), report.files)
-                                    for i in extract.issues[:200]]}
+                         "issues": [report.anonymise(str(i)) for i in extract.issues[:200]]}
     return table, out
-
-
-def _anonymise(text: str, files: Sequence[str]) -> str:
-    """Replace input file names (exports name files after patients) by ``file[i]``."""
-    for i in sorted(range(len(files)), key=lambda j: -len(files[j])):
-        if files[i]:
-            text = text.replace(files[i], f"file[{i}]")
-    return text
 
 
 def _counting(records: Any, callback: Callable[[int], None]) -> Any:

@@ -75,6 +75,14 @@ class ImportReport:
         """Count one dropped resource."""
         self.dropped[f"{resource_type}: {reason}"] += 1
 
+    def anonymise(self, text: str) -> str:
+        """``text`` with every input file name replaced by ``file[i]`` (exports name files
+        after patients)."""
+        for i in sorted(range(len(self.files)), key=lambda j: -len(self.files[j])):
+            if self.files[i]:
+                text = text.replace(self.files[i], f"file[{i}]")
+        return text
+
     def to_dict(self, *, file_names: bool = False) -> dict[str, Any]:
         """The report as plain JSON-ready data.
 
@@ -86,11 +94,7 @@ class ImportReport:
         """
 
         def where(text: str) -> str:
-            if file_names:
-                return text
-            for i in sorted(range(len(self.files)), key=lambda j: -len(self.files[j])):
-                text = text.replace(self.files[i], f"file[{i}]")
-            return text
+            return text if file_names else self.anonymise(text)
 
         return {
             "files_read": len(self.files),
