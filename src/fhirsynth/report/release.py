@@ -58,20 +58,16 @@ class ReportPaths:
 
 
 def input_entries(inputs: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """Audit entries of the inputs: a file by name, a directory as one aggregate entry (file
-    names inside it are never written: Synthea names files after patients)."""
+    """Audit entries of the inputs: name and content fingerprint only.
+
+    A directory is one entry whose file names are never written (Synthea names files after
+    patients).  Sizes and file counts are left out: with one bundle per patient they are the
+    exact cohort size, a statistic of the private data that no mechanism has noised.
+    """
     from fhirsynth.privacy.ledger import fingerprint_files
 
-    out = []
-    for p in map(Path, inputs):
-        if p.is_dir():
-            files = [q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")]
-            out.append({"path": p.name + "/", "files": len(files),
-                        "sha256": fingerprint_files([p]),
-                        "bytes": sum(q.stat().st_size for q in files)})
-        else:
-            out.append(file_entry(p))
-    return out
+    return [{"path": p.name + ("/" if p.is_dir() else ""), "sha256": fingerprint_files([p])}
+            for p in map(Path, inputs)]
 
 
 def limitations_text() -> str:

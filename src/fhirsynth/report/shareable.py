@@ -144,7 +144,8 @@ def _public_facts(ctx: ShareableContext, s: Styles) -> list[Any]:
     hashes = [[k, v] for k, v in ctx.hashes.items() if isinstance(v, str)]
     for group in ("inputs", "outputs"):
         for f in ctx.hashes.get(group, []):
-            hashes.append([f"{group[:-1]}: {f['path']} ({f['bytes']} bytes)", f["sha256"]])
+            size = f" ({f['bytes']} bytes)" if "bytes" in f else ""  # outputs only
+            hashes.append([f"{group[:-1]}: {f['path']}{size}", f["sha256"]])
     return [
         PageBreak(), para("Public facts", s.h1),
         para("Everything on this page was declared before any data was read, or describes the "
