@@ -8,7 +8,9 @@ unlisted categories go to ``<other>`` where the spec allows it; missing values g
 kept in :class:`EncodeStats` for the custodian's internal report only.
 
 Decoding is post-processing: point masses give their exact value, integer bins give an
-integer drawn uniformly inside the bin, other bins a float drawn uniformly inside the bin.
+integer and other bins a float drawn inside the bin, uniformly or, given the bins' relative
+slopes (:func:`bin_slopes`, from the model's own one-way marginal), from a linear density
+that keeps each bin's mass and follows the trend of its neighbours.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import pandas as pd
 from fhirsynth.domain import Column, TableSpec, _category_str
 from fhirsynth.errors import TableInputError
 
-__all__ = ["EncodeStats", "EncodedTable", "decode", "decode_column", "encode", "encode_column"]
+__all__ = ["EncodeStats", "EncodedTable", "bin_slopes", "decode", "decode_column", "encode",
+           "encode_column"]
 
 #: decimals kept when a float is drawn inside its bin
 DECIMALS = 2
@@ -148,8 +151,44 @@ def encode(spec: TableSpec, table: pd.DataFrame) -> EncodedTable:
     )
 
 
-def decode_column(col: Column, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
-    """Values of one column from its codes (post-processing; ``rng`` draws within bins)."""
+def bin_slopes(mass: np.ndarray) -> np.ndarray:
+    """Relative slope of a linear density inside each bin of an equal-width histogram.
+
+    ``mass`` holds the (model) probabilities of consecutive value bins.  Inside bin ``k``
+    the density is taken as ``1 + a_k (t - 1/2)`` for ``t`` in [0, 1] (so the bin keeps
+    its mass), with ``a_k`` the central difference of the neighbouring masses over twice
+    the bin's own (the end bins repeat their own mass outside), clipped to [-2, 2] so the
+    density stays non-negative.  An empty bin gets 0 (uniform).
+    """
+    m = np.asarray(mass, float)
+    if m.size < 2:
+        return np.zeros(m.size)
+    left = np.r_[m[0], m[:-1]]
+    right = np.r_[m[1:], m[-1]]
+    a = np.divide(right - left, 2.0 * m, out=np.zeros_like(m), where=m > 0)
+    return np.clip(a, -2.0, 2.0)
+
+
+def _within(a: np.ndarray | None, u: np.ndarray) -> np.ndarray:
+    """Position in [0, 1) inside a bin of relative slope ``a`` for uniform ``u`` (inverse CDF)."""
+    if a is None:
+        return u
+    t = u.copy()
+    nz = np.abs(a) > 1e-9
+    b = 1.0 - a[nz] / 2.0
+    t[nz] = (np.sqrt(b * b + 2.0 * a[nz] * u[nz]) - b) / a[nz]
+    return np.clip(t, 0.0, np.nextafter(1.0, 0.0))
+
+
+def decode_column(
+    col: Column, codes: np.ndarray, rng: np.random.Generator,
+    slopes: np.ndarray | None = None,
+) -> pd.Series:
+    """Values of one column from its codes (post-processing; ``rng`` draws within bins).
+
+    ``slopes`` (numeric columns: one per value bin, see :func:`bin_slopes`) shapes the draw
+    inside each bin; None draws uniformly.
+    """
     codes = np.asarray(codes)
     n_states = col.n_states
     if codes.size and (codes.min() < 0 or codes.max() >= n_states):
@@ -165,11 +204,12 @@ def decode_column(col: Column, codes: np.ndarray, rng: np.random.Generator) -> p
         s = pd.Series(vals, name=col.name, dtype="string")
         s[miss] = pd.NA
         return s
-    return _decode_numeric(col, codes, miss, rng)
+    return _decode_numeric(col, codes, miss, rng, slopes)
 
 
 def _decode_numeric(
-    col: Column, codes: np.ndarray, miss: np.ndarray, rng: np.random.Generator
+    col: Column, codes: np.ndarray, miss: np.ndarray, rng: np.random.Generator,
+    slopes: np.ndarray | None = None,
 ) -> pd.Series:
     n_pm = len(col.point_masses)
     edges = col.bin_edges()
@@ -183,6 +223,13 @@ def _decode_numeric(
     k = codes[b] - n_pm
     lo = np.maximum(edges[k], lo_b)
     hi = np.minimum(edges[k + 1], hi_b)
+    a = None
+    if slopes is not None:
+        slopes = np.asarray(slopes, float)
+        if slopes.shape != (len(edges) - 1,):
+            raise ValueError(f"column {col.name!r}: {slopes.size} bin slopes for "
+                             f"{len(edges) - 1} bins")
+        a = slopes[k]
     if col.integer:
         ilo = np.ceil(lo)
         ihi = np.floor(hi)
@@ -190,13 +237,13 @@ def _decode_numeric(
         last = k == len(edges) - 2
         ihi = np.where(~last & (ihi == hi) & (ihi > ilo), ihi - 1, ihi)
         ihi = np.maximum(ihi, ilo)
-        draw = ilo + np.floor(rng.random(k.shape) * (ihi - ilo + 1))
+        draw = ilo + np.floor(_within(a, rng.random(k.shape)) * (ihi - ilo + 1))
         out[b] = np.minimum(draw, ihi)
         s = pd.Series(pd.array(np.round(out), dtype="Int64"), name=col.name)
         if miss.any():
             s[miss] = pd.NA
         return s
-    x = lo + rng.random(k.shape) * (hi - lo)
+    x = lo + _within(a, rng.random(k.shape)) * (hi - lo)
     # report-friendly precision, kept inside the bin (a rounded value never changes state)
     step = 10.0 ** -DECIMALS
     x = np.round(x, DECIMALS)

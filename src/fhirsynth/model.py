@@ -34,7 +34,10 @@ class Node:
 
     ``cpd`` has shape ``(len(states), prod(parent cards))``; parent configurations are
     ordered with the first parent slowest, as in pgmpy.  A coarsening node has one parent,
-    its column, and a deterministic table given by ``mapping`` (state -> group).
+    its column, and a deterministic table given by ``mapping`` (state -> group).  ``slopes``
+    (numeric columns with value bins): the relative slope of the density inside each bin,
+    from the model's own one-way marginal (:func:`fhirsynth.encode.bin_slopes`); decoding
+    draws inside a bin from it (None: uniformly).
     """
 
     name: str
@@ -43,6 +46,7 @@ class Node:
     cpd: np.ndarray
     group_of: str | None = None
     mapping: np.ndarray | None = None
+    slopes: np.ndarray | None = None
 
     @property
     def card(self) -> int:
@@ -57,6 +61,8 @@ class Node:
             d["mapping"] = self.mapping.tolist()
         else:
             d["cpd"] = np.round(self.cpd, 12).tolist()
+        if self.slopes is not None:
+            d["slopes"] = np.round(self.slopes, 4).tolist()
         return d
 
     @classmethod
@@ -71,7 +77,11 @@ class Node:
         want = (len(d["states"]), int(np.prod([cards[p] for p in parents], dtype=np.int64)))
         if cpd.shape != want:
             raise ModelError(f"node {d['name']!r}: table shape {cpd.shape}, expected {want}")
-        return cls(d["name"], list(d["states"]), parents, cpd)
+        slopes = None if d.get("slopes") is None else np.asarray(d["slopes"], float)
+        if slopes is not None and (slopes.ndim != 1 or not np.all(np.abs(slopes) <= 2.0)):
+            raise ModelError(f"node {d['name']!r}: bin slopes must be a list of numbers "
+                             "in [-2, 2]")
+        return cls(d["name"], list(d["states"]), parents, cpd, slopes=slopes)
 
 
 @dataclass

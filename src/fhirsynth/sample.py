@@ -82,10 +82,11 @@ def decode_categorical(col: Column, codes: np.ndarray) -> pd.Series:
     return out.astype("string")
 
 
-def _decode(col: Column, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
+def _decode(col: Column, codes: np.ndarray, rng: np.random.Generator,
+            slopes: np.ndarray | None = None) -> pd.Series:
     if col.kind == "categorical":
         return decode_categorical(col, codes)
-    return decode_column(col, codes, rng)
+    return decode_column(col, codes, rng, slopes)
 
 
 def _config(node_parents: Sequence[str], cards: Mapping[str, int],
@@ -212,7 +213,7 @@ def sample_model(
                     or math.isfinite(constraints[col.name].high)):
                 data[col.name] = decode_in_range(col, c, constraints[col.name], rng)
             else:
-                data[col.name] = _decode(col, c, rng)
+                data[col.name] = _decode(col, c, rng, model.by_name[col.name].slopes)
         parts.append(pd.DataFrame(data))
     df = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     return df, p_e

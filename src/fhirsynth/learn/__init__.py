@@ -23,7 +23,12 @@ from fhirsynth.config import LearnConfig
 from fhirsynth.domain import MISSING, Column, TableSpec
 from fhirsynth.encode import encode
 from fhirsynth.errors import ConfigError, LowUtilityWarning, TooFewRowsError
-from fhirsynth.learn.marginals import coarse_groups, parent_sums, rake_to_marginals
+from fhirsynth.learn.marginals import (
+    coarse_groups,
+    parent_sums,
+    rake_to_marginals,
+    set_bin_slopes,
+)
 from fhirsynth.learn.parameters import pooled_total
 from fhirsynth.learn.structure import greedy_structure, parent_code
 from fhirsynth.learn.tables import (
@@ -320,6 +325,7 @@ def fit_model(
     if targets:
         rake_to_marginals(nodes, targets, rng, frozenset(
             cols[active[j]].name for j in range(d) if split_missing[j]))
+    set_bin_slopes(nodes, cols, rng)
     info = {
         "n_patients_noisy": None if eps_count == 0 else round(noisy_n),
         "degree_max": degree,

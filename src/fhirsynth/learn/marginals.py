@@ -20,7 +20,7 @@ from fhirsynth.learn.parameters import project_counts
 from fhirsynth.model import Node
 
 __all__ = ["COARSE_GROUPS", "coarse_groups", "combine_marginal", "parent_sums",
-           "rake_to_marginals", "refine_with_coarse"]
+           "rake_to_marginals", "refine_with_coarse", "set_bin_slopes"]
 
 #: numeric columns with at least twice this many value states also get a coarse histogram
 COARSE_GROUPS = 16
@@ -192,3 +192,40 @@ def rake_to_marginals(
             ipf = _ipf_values if nd.name in values_only else _ipf
             nd.cpd = ipf(nd.cpd, weights, targets[nd.name])
         out[nd.name] = _forward(nd, cards, out, RAKE_ROWS, rng)
+
+
+def _wide_bins(col: Column) -> bool:
+    """True when a numeric column has value bins that hold more than one possible value."""
+    if col.kind != "numeric" or col.bounds is None:
+        return False
+    e = col.bin_edges()
+    if len(e) < 3:
+        return False
+    if col.integer:
+        return bool(np.any(np.floor(e[1:]) - np.ceil(e[:-1]) >= 1))
+    return True
+
+
+def set_bin_slopes(nodes: list[Node], columns: Sequence[Column],
+                   rng: np.random.Generator) -> None:
+    """Give each numeric column node the slopes of its within-bin densities, in place.
+
+    The slopes (:func:`fhirsynth.encode.bin_slopes`) come from the model's own one-way
+    marginal of the column, estimated from ``RAKE_ROWS`` rows drawn from the finished model:
+    post-processing of DP outputs only.  Columns whose bins hold one value each keep None.
+    """
+    from fhirsynth.encode import bin_slopes
+    from fhirsynth.sample import _forward
+
+    by_col = {c.name: c for c in columns}
+    cards = {nd.name: nd.card for nd in nodes}
+    out: dict[str, np.ndarray] = {}
+    for nd in nodes:
+        out[nd.name] = _forward(nd, cards, out, RAKE_ROWS, rng)
+        col = by_col.get(nd.name)
+        if nd.group_of is not None or col is None or not _wide_bins(col):
+            continue
+        n_pm = len(col.point_masses)
+        n_bins = len(col.bin_edges()) - 1
+        hist = np.bincount(out[nd.name], minlength=nd.card)[n_pm:n_pm + n_bins]
+        nd.slopes = np.round(bin_slopes(hist / RAKE_ROWS), 4)
