@@ -61,10 +61,14 @@ class LearnConfig:
         Cap on the (child, parents) candidates scored per selection.  Every one-parent
         candidate is always scored; larger parent sets above the cap are sampled uniformly
         at random with data-independent randomness.
-    marginal_share : float, in [0, 1), default 0.6
+    marginal_share : float in [0, 1), or None (default)
         For a column with parents: the share of its table budget spent on a separate
         one-way histogram, which the conditional table is then raked to (post-processing).
-        0 skips it (classic PrivBayes).
+        0 skips it (classic PrivBayes).  None sets it from the signal per column, the noisy
+        patient count times the budget of one column's tables
+        (:func:`fhirsynth.learn.tables.auto_marginal_share`): 0.6 where the tables are
+        noise-bound (up to 400), 0.3 where they are not (3,000 and more), log-linear
+        between; 0.6 when the count is skipped.
     coarse_share : float, in [0, 1), default 0.75
         For a numeric column with 32 or more value states (and no separate missing
         table): the share of its one-way budget spent on a histogram over 16 equal-width
@@ -131,7 +135,7 @@ class LearnConfig:
     theta: float = 4.0
     min_table_cells: int = 16
     max_candidates: int = 2000
-    marginal_share: float = 0.6
+    marginal_share: float | None = None
     coarse_share: float = 0.75
     child_theta: float = 4.0
     child_groups: int = 8
@@ -150,7 +154,8 @@ class LearnConfig:
         _share("structure_share", self.structure_share, zero_ok=True)
         _share("count_share", self.count_share, zero_ok=True)
         _share("missing_share", self.missing_share, zero_ok=False)
-        _share("marginal_share", self.marginal_share, zero_ok=True)
+        if self.marginal_share is not None:
+            _share("marginal_share", self.marginal_share, zero_ok=True)
         _share("coarse_share", self.coarse_share, zero_ok=True)
         if self.structure_share + self.count_share >= 1:
             raise ConfigError(

@@ -10,6 +10,7 @@ noisy tables (:mod:`.tables`, :mod:`.parameters`, :mod:`.marginals`) through one
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
@@ -33,6 +34,7 @@ from fhirsynth.learn.parameters import pooled_total
 from fhirsynth.learn.structure import greedy_structure, parent_code
 from fhirsynth.learn.tables import (
     adaptive_groups,
+    auto_marginal_share,
     build_column,
     measure_column,
     noisy_totals,
@@ -217,6 +219,9 @@ def fit_model(
                                                                           strict=True)]
     gcards = [[len(lab) for _, lab, _ in v] for v in variants]
     eps_params_est = (eps - eps_count - eps_struct) / max(d, 1)
+    if config.marginal_share is None:
+        config = dataclasses.replace(config, marginal_share=auto_marginal_share(
+            noisy_n if eps_count > 0 and not _noiseless else None, eps_params_est))
     cell_limit = (noisy_n * eps_params_est / config.theta
                   if config.theta > 0 and eps_count > 0 and not _noiseless else math.inf)
     # numeric children with many states: tables over public groups (child_groups) while
@@ -265,7 +270,8 @@ def fit_model(
         e_left, order, cards, pc, config, split_missing, [g is not None for g in groups],
         tcards)
     adapt: list[np.ndarray | None] = [None] * d
-    if config.child_theta > 0 and not _noiseless:
+    # the grouping depends on the row count: only on a released (noisy) one
+    if config.child_theta > 0 and not _noiseless and eps_count > 0:
         for i, j in enumerate(order):
             if pc[j][1] == 1:
                 adapt[j] = adaptive_groups(cols[active[j]], noisy_n,

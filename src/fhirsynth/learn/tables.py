@@ -21,7 +21,30 @@ from fhirsynth.learn.parameters import (
 )
 from fhirsynth.privacy.budget import Accountant
 
-__all__ = ["adaptive_groups", "build_column", "measure_column", "noisy_totals", "plan_tables"]
+__all__ = ["adaptive_groups", "auto_marginal_share", "build_column", "measure_column",
+           "noisy_totals", "plan_tables"]
+
+#: marginal_share where the tables are noise-bound and where they are not (see below)
+SHARE_NOISY, SHARE_CLEAR = 0.6, 0.3
+#: signal (noisy rows x epsilon of one column) below / above which those shares apply
+SIGNAL_NOISY, SIGNAL_CLEAR = 400.0, 3000.0
+
+
+def auto_marginal_share(noisy_n: float | None, eps_per_column: float) -> float:
+    """``marginal_share`` from the signal per column, ``noisy_n * eps_per_column``.
+
+    Where each column's tables carry a few hundred noisy rows per unit of noise scale, the
+    noise of their row sums is large and a separate one-way histogram pays; where they
+    carry thousands, the row sums are precise and the budget is better spent on the
+    association.  Measured on Adult and stroke (docs/learning.md): 0.6 at a signal of
+    400 or less, 0.3 at 3,000 or more, log-linear between.  ``noisy_n`` None (no noisy
+    count was released): 0.6.  Depends on released and public values only.
+    """
+    if noisy_n is None or eps_per_column <= 0:
+        return SHARE_NOISY
+    s = noisy_n * eps_per_column
+    t = float(np.clip(np.log(s / SIGNAL_NOISY) / np.log(SIGNAL_CLEAR / SIGNAL_NOISY), 0, 1))
+    return SHARE_NOISY + t * (SHARE_CLEAR - SHARE_NOISY)
 
 
 def plan_tables(

@@ -255,3 +255,58 @@ def test_grouped_children_keep_every_state_and_the_budget() -> None:
     miss = out["lab"].isna().to_numpy()
     y = out["y"].to_numpy(dtype=bool)
     assert miss[~y].mean() > 0.9 and miss[y].mean() < 0.1
+
+
+def test_auto_marginal_share_follows_the_signal_per_column() -> None:
+    from fhirsynth.learn.tables import SHARE_CLEAR, SHARE_NOISY, auto_marginal_share
+
+    assert auto_marginal_share(None, 0.1) == SHARE_NOISY
+    assert auto_marginal_share(1000.0, 0.0) == SHARE_NOISY
+    assert auto_marginal_share(4000.0, 0.1) == SHARE_NOISY  # signal 400
+    assert auto_marginal_share(30_000.0, 0.1) == pytest.approx(SHARE_CLEAR)  # 3,000
+    assert auto_marginal_share(1e7, 1.0) == pytest.approx(SHARE_CLEAR)
+    shares = [auto_marginal_share(n, 0.1) for n in np.geomspace(1_000, 100_000, 30)]
+    assert all(a >= b for a, b in zip(shares, shares[1:], strict=False))  # monotone
+    mid = auto_marginal_share(math.sqrt(400 * 3000) / 0.1, 0.1)  # log-midpoint
+    assert mid == pytest.approx((SHARE_NOISY + SHARE_CLEAR) / 2)
+
+
+def test_auto_share_is_resolved_in_the_model_and_an_explicit_one_is_kept() -> None:
+    rng = np.random.default_rng(0)
+    n = 20_000
+    x = rng.integers(0, 4, n)
+    df = pd.DataFrame({"a": np.where(x > 1, "p", "q"), "b": (x + rng.integers(0, 2, n)) % 4,
+                       "c": rng.random(n) < 0.3})
+    spec = TableSpec(name="t", target=None, columns=(
+        Column(name="a", categories=("p", "q"), nullable=False),
+        Column(name="b", kind="numeric", bounds=(0.0, 3.0), integer=True, nullable=False),
+        Column(name="c", kind="boolean", nullable=False)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = Synthesizer(spec, epsilon=4.0, random_state=0).fit(df)
+        fixed = Synthesizer(spec, epsilon=4.0, random_state=0,
+                            config=LearnConfig(marginal_share=0.45)).fit(df)
+    # 20,000 noisy rows x ~1.2 epsilon per column: far above 3,000, the clear-signal share
+    assert auto.model.info["config"]["marginal_share"] == pytest.approx(0.3)
+    assert fixed.model.info["config"]["marginal_share"] == 0.45
+    with pytest.raises(ConfigError, match="marginal_share"):
+        LearnConfig(marginal_share=1.0)
+
+
+def test_without_a_noisy_count_the_plan_does_not_depend_on_the_row_count() -> None:
+    # count_share 0 releases no count: nothing may be sized by the exact number of rows
+    spec = TableSpec(name="t", target=None, columns=(
+        Column(name="v", kind="numeric", bounds=(0.0, 100.0), bins=40, nullable=False),
+        Column(name="w", kind="numeric", bounds=(0.0, 100.0), bins=40, nullable=False)))
+    cfg = LearnConfig(count_share=0.0, degree=1, structure_share=0.0)
+    plans = []
+    for n in (60, 60_000):
+        rng = np.random.default_rng(1)
+        df = pd.DataFrame({"v": rng.uniform(0, 100, n), "w": rng.uniform(0, 100, n)})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            syn = Synthesizer(spec, epsilon=1.0, random_state=0, config=cfg).fit(df)
+        plans.append([(s["name"], s["epsilon"], s.get("detail")) for s in
+                      syn.model.budget["steps"]])
+        assert syn.model.info["config"]["marginal_share"] == 0.6
+    assert plans[0] == plans[1]
