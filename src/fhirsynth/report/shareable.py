@@ -162,6 +162,8 @@ def _modelling(ctx: ShareableContext, s: Styles) -> list[Any]:
     out: list[Any] = [para("How the model was built", s.h2)]
     if ms.get("missingness"):
         out.append(para(ms["missingness"], s.body))
+    for line in ms.get("missingness_by_column") or []:
+        out.append(para(line + ".", s.body))
     const = ms.get("constant_columns") or []
     if const:
         out.append(para("Constant by declaration (one state in the public schema, so not "

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MISSINGNESS", "model_summary", "utility_notes"]
+__all__ = ["MISSINGNESS", "missingness_by_column", "model_summary", "utility_notes"]
 
 #: the report's figures use the evaluation's public bins
 MAX_EVAL_BINS_FOR_REPORT = 16
@@ -54,6 +54,31 @@ def _on_eval_states(col: Any, values: np.ndarray) -> tuple[list[str], np.ndarray
     return labels, out
 
 
+def missingness_by_column(model: Any) -> list[dict[str, Any]]:
+    """How each nullable modelled column's missingness was modelled: its parents in the
+    released network and whether the schema declared them (public and DP facts only)."""
+    declared = model.info.get("declared_structure") or {}
+    graph = model.graph()
+    out = []
+    for col in model.spec.modelled:
+        if not col.nullable or col.n_states < 2:
+            continue
+        parents = graph.get(col.name, [])
+        out.append({"column": col.name, "parents": parents,
+                    "source": ("declared" if col.name in declared else
+                               "learned" if parents else "none")})
+    return out
+
+
+def _missingness_line(m: dict[str, Any]) -> str:
+    if not m["parents"]:
+        return (f"{m['column']}: missing or not is independent of the other columns in the "
+                "model (no parent)")
+    how = ("declared in the schema" if m["source"] == "declared"
+           else "chosen by the DP structure search")
+    return f"{m['column']}: missing or not depends on {', '.join(m['parents'])} ({how})"
+
+
 def model_summary(model: Any, *, notes: Sequence[str] = (),
                   import_report: dict[str, Any] | None = None) -> dict[str, Any]:
     """Public facts of a fitted model for the shareable report.
@@ -85,6 +110,7 @@ def model_summary(model: Any, *, notes: Sequence[str] = (),
         "released_marginals": marginals,
         "n_patients_noisy": model.info.get("n_patients_noisy"),
         "missingness": MISSINGNESS,
+        "missingness_by_column": [_missingness_line(m) for m in missingness_by_column(model)],
         "constant_columns": [c.name for c in model.spec.modelled if c.n_states == 1],
         "notes": list(notes),
         "input_columns": [
@@ -95,16 +121,26 @@ def model_summary(model: Any, *, notes: Sequence[str] = (),
 
 
 def utility_notes(model: Any) -> list[str]:
-    """Warnings from public and released facts only: is noise likely to dominate?"""
+    """Warnings from public and released facts only: is noise likely to dominate, and is
+    the missingness of some column modelled as independent of everything else?"""
+    out = []
+    alone = [m["column"] for m in missingness_by_column(model) if m["source"] == "none"]
+    if alone:
+        out.append(
+            f"the missingness of {', '.join(alone)} is modelled as independent of the other "
+            "columns (the structure search gave no parent); if it is known to depend on "
+            "another column (a death year only for the deceased, a lab value only for a "
+            "diagnosis), declare that in the schema's 'structure' entry (docs/learning.md) "
+            "so that impossible combinations stay rare")
     noisy = model.info.get("n_patients_noisy")
     steps = [s for s in model.budget.get("steps", []) if s["name"].startswith("table ")]
     if not noisy or not steps:
-        return []
+        return out
     eps = sorted(s["epsilon"] for s in steps)[len(steps) // 2]
     signal = noisy * eps
     if signal < LOW_SIGNAL:
-        return [f"noise is likely to dominate: with about {noisy} patients and epsilon "
-                f"{eps:.3g} per table, each table has about {signal:.1f} patients of signal per "
-                "unit of noise; raise epsilon, use fewer columns, or check the internal "
-                "report before sharing"]
-    return []
+        out.append(f"noise is likely to dominate: with about {noisy} patients and epsilon "
+                   f"{eps:.3g} per table, each table has about {signal:.1f} patients of signal "
+                   "per unit of noise; raise epsilon, use fewer columns, or check the internal "
+                   "report before sharing")
+    return out
