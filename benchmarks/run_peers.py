@@ -35,6 +35,7 @@ PEERS = {
     "datasynthesizer": ["datasynthesizer_adapter.py"],
     "mst": ["mbi_adapter.py", "--method", "mst"],
     "aim": ["mbi_adapter.py", "--method", "aim"],
+    "sdv": ["sdv_adapter.py"],  # GaussianCopula, not private: epsilon is ignored
 }
 IN_PROCESS = ("independent", "fhirsynth")
 

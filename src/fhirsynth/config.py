@@ -41,9 +41,9 @@ class LearnConfig:
         degree.  0 skips the count: ``degree`` must then be given and only
         ``max_parent_states`` limits the tables.
     degree : int or None, default None
-        Largest number of parents of a column (PrivBayes' k).  None: up to 3, each
+        Largest number of parents of a column (PrivBayes' k).  None: up to 4, each
         candidate limited by theta-usefulness computed from the noisy count.
-    max_parent_states : int, >= 2, default 128
+    max_parent_states : int, >= 2, default 256
         Largest product of the (coarsened) domain sizes of a parent set.
     parent_groups : int, >= 2, default 8
         Numeric columns with more states than this enter a parent set coarsened into this
@@ -130,7 +130,7 @@ class LearnConfig:
     structure_share: float = 0.1
     count_share: float = 0.02
     degree: int | None = None
-    max_parent_states: int = 128
+    max_parent_states: int = 256
     parent_groups: int = 8
     theta: float = 4.0
     min_table_cells: int = 16

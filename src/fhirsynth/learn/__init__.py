@@ -48,7 +48,7 @@ __all__ = ["fit_model", "parent_variants"]
 logger = logging.getLogger(__name__)
 
 #: largest degree tried when LearnConfig.degree is None
-AUTO_MAX_DEGREE = 3
+AUTO_MAX_DEGREE = 4
 
 
 def _runs(n_value: int, k: int, labels: list[str], nullable: bool) -> tuple[np.ndarray, list[str]]:
