@@ -15,8 +15,9 @@ that keeps each bin's mass and follows the trend of its neighbours.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,28 @@ def _is_missing(values: pd.Series) -> np.ndarray:
     return miss
 
 
+def _per_unique(vals: pd.Series, f: Callable[[Any], Any], dtype: Any) -> np.ndarray:
+    """``f`` applied to each distinct value once, spread back to every row (vectorised).
+
+    Hashing equates True with 1 and False with 0, which ``f`` may not: in an object column
+    holding both, the booleans are factorised apart from the rest.
+    """
+    out = np.empty(len(vals), dtype=dtype)
+    idx, uniques = pd.factorize(vals)
+    if not len(idx):
+        return out
+    if vals.dtype == object and any(type(u) is bool for u in uniques):
+        # a True unique may stand for 1s as well: split by type, row by row
+        arr = vals.to_numpy(dtype=object)
+        isb = np.fromiter((type(v) is bool for v in arr), bool, len(arr))
+        for part in (isb, ~isb):
+            pidx, puniq = pd.factorize(vals[part])
+            out[part] = np.asarray([f(u) for u in puniq], dtype=dtype).reshape(-1)[pidx]
+        return out
+    out[:] = np.asarray([f(u) for u in uniques], dtype=dtype).reshape(-1)[idx]
+    return out
+
+
 def encode_column(col: Column, values: pd.Series, stats: EncodeStats | None = None) -> np.ndarray:
     """Codes of one column (``int32``), over ``col.state_labels()``."""
     n = len(values)
@@ -79,8 +102,8 @@ def encode_column(col: Column, values: pd.Series, stats: EncodeStats | None = No
     present = ~miss
     vals = values[present]
     if col.kind == "boolean":
-        s = vals.map(_category_str).str.strip().str.lower()
-        is_t, is_f = s.isin(_TRUE).to_numpy(), s.isin(_FALSE).to_numpy()
+        s = _per_unique(vals, lambda v: _category_str(v).strip().lower(), object)
+        is_t, is_f = np.isin(s, list(_TRUE)), np.isin(s, list(_FALSE))
         bad = ~(is_t | is_f)
         if bad.any():
             raise TableInputError(
@@ -89,10 +112,8 @@ def encode_column(col: Column, values: pd.Series, stats: EncodeStats | None = No
         codes[present] = is_t.astype(np.int32)
     elif col.kind == "categorical":
         lookup = {c: i for i, c in enumerate(col.categories)}
-        # a copy: under copy-on-write .to_numpy() may hand back a read-only view
-        mapped = vals.map(lambda v: lookup.get(_category_str(v).strip(), -1)).to_numpy(
-            np.int64, copy=True
-        )
+        mapped = _per_unique(vals, lambda v: lookup.get(_category_str(v).strip(), -1),
+                             np.int64)
         unlisted = mapped < 0
         if unlisted.any():
             if not col.other:

@@ -223,6 +223,16 @@ def greedy_structure(
             order.append(child)
             parents[child] = ()
             continue
+        # one parent code per distinct parent set, scored for every child that needs it
+        todo: dict[tuple[Item, ...], list[int]] = {}
+        for c, p in cands:
+            if (c, p) not in cache:
+                todo.setdefault(p, []).append(c)
+        for pset, children in todo.items():
+            pc, pk = parent_code([gcodes[i][v] for i, v in pset],
+                                 [gcards[i][v] for i, v in pset], n_rows)
+            for c in children:
+                cache[(c, pset)] = r_score(codes[c], cards[c], pc, pk)
         utility = [score(c, p) for c, p in cands]
         name = f"structure {step}/{n_sel}"
         if noiseless:

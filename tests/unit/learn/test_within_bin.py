@@ -103,3 +103,21 @@ def test_slopes_round_trip_and_old_models_decode_uniformly(tmp_path) -> None:
     d["nodes"][[n["name"] for n in d["nodes"]].index("bmi")]["slopes"] = [3.0] * 20
     with pytest.raises(ModelError, match="slopes"):
         FittedModel.from_dict(d)
+
+
+def test_vectorised_encoding_keeps_booleans_apart_from_ones_and_zeros() -> None:
+    # hashing makes True == 1: the per-distinct-value encoding must still tell them apart
+    from fhirsynth.domain import _category_str
+
+    cat = Column(name="c", categories=("true", "1", "false", "0", "x"), nullable=False)
+    rng = np.random.default_rng(4)
+    pool = np.array([True, 1, "1", 1.0, False, 0, "0", " x ", "x"], dtype=object)
+    vals = pd.Series(pool[rng.integers(0, pool.size, 5_000)], dtype=object)
+    lookup = {c: i for i, c in enumerate(cat.categories)}
+    per_row = np.array([lookup[_category_str(v).strip()] for v in vals])
+    assert np.array_equal(encode_column(cat, vals), per_row)
+    flag = Column(name="b", kind="boolean", nullable=False)
+    got = encode_column(flag, pd.Series([True, 1, "yes", 0, False, "N", "T"], dtype=object))
+    assert got.tolist() == [1, 1, 1, 0, 0, 0, 1]
+    # only booleans and ones: factorising alone would fold the 1 into True
+    assert encode_column(cat, pd.Series([True, 1, True], dtype=object)).tolist() == [0, 1, 0]
