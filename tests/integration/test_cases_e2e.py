@@ -94,11 +94,15 @@ def output_texts(out: Path) -> Iterator[tuple[str, str]]:
             yield rel, p.read_bytes().decode("utf-8", "replace")
 
 
+def _canary(value: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)" + re.escape(value) + r"(?![0-9A-Za-z])")
+
+
 def leaks(out: Path, values: set[str], *, internal: bool = False) -> dict[str, list[str]]:
-    """Canary values found in the outputs (whole tokens: a value inside a fresh UUID is not
-    a leak); the custodian's internal/ folder is skipped unless ``internal``."""
-    pats = {v: re.compile(r"(?<![0-9A-Za-z])" + re.escape(v) + r"(?![0-9A-Za-z])")
-            for v in values}
+    """Canary values found in the outputs (whole tokens: a value inside a fresh UUID, or the
+    decimals of another number, as 119 in a share of 0.119, is not a leak; 119 and 119.0
+    are); the custodian's internal/ folder is skipped unless ``internal``."""
+    pats = {v: _canary(v) for v in values}
     found: dict[str, list[str]] = {}
     for rel, text in output_texts(out):
         if rel.startswith("internal/") != internal:
@@ -107,6 +111,12 @@ def leaks(out: Path, values: set[str], *, internal: bool = False) -> dict[str, l
         if hit:
             found.setdefault(rel, []).extend(hit)
     return found
+
+
+def test_canary_matching_tells_a_value_from_the_decimals_of_another() -> None:
+    pat = _canary("119")
+    assert pat.search("age 119") and pat.search('"max": 119.0,') and pat.search("[119]")
+    assert not pat.search("0.119") and not pat.search("1119") and not pat.search("a119b")
 
 
 def no_partial(parent: Path) -> None:
