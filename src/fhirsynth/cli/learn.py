@@ -99,17 +99,20 @@ def inspect_cmd(
 
     m = FittedModel.from_json(model)
     out = Console(highlight=False)
+    # names (columns, steps) fold onto the next line instead of being cut with an ellipsis
     graph = Table(title="network: parents of each column")
-    graph.add_column("column")
-    graph.add_column("states", justify="right")
-    graph.add_column("parents")
+    graph.add_column("column", overflow="fold")
+    graph.add_column("states", justify="right", no_wrap=True)
+    graph.add_column("parents", overflow="fold")
     for col, parents in m.graph().items():
         graph.add_row(col, str(m.by_name[col].card), ", ".join(parents) or "-")
     out.print(graph)
     b = m.budget
     tab = Table(title=f"privacy budget ({b['composition']})")
-    for h in ("step", "mechanism", "epsilon", "sensitivity"):
-        tab.add_column(h)
+    tab.add_column("step", overflow="fold")
+    tab.add_column("mechanism", overflow="fold", max_width=13)  # wraps "laplace (diffprivlib)"
+    tab.add_column("epsilon", no_wrap=True)
+    tab.add_column("sensitivity", no_wrap=True)
     for s in b["steps"]:
         tab.add_row(s["name"], s["mechanism"], f"{s['epsilon']:.6g}", f"{s['sensitivity']:g}")
     tab.add_row("total", "", f"{b['epsilon_spent']:.6g} of {b['epsilon_total']:g}", "")
