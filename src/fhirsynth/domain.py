@@ -31,6 +31,7 @@ from fhirsynth.errors import SpecError
 __all__ = [
     "MISSING",
     "OTHER",
+    "PLACEHOLDER_KEY",
     "Column",
     "TableSpec",
     "load_spec",
@@ -41,6 +42,8 @@ Role = Literal["feature", "target", "drop", "key", "identifier", "quasi_identifi
 
 MISSING = "<missing>"
 OTHER = "<other>"
+#: a column entry holding this key is an unedited skeleton placeholder: the loader refuses it
+PLACEHOLDER_KEY = "fill_in"
 
 _KINDS = ("categorical", "numeric", "boolean")
 _ROLES = ("feature", "target", "drop", "key", "identifier", "quasi_identifier", "derived")
@@ -287,6 +290,14 @@ class TableSpec:
                 items.append((str(entry["name"]), entry))
         else:
             raise SpecError(f"{origin}: 'columns' must be a mapping or a list")
+        pending = [n for n, e in items if isinstance(e, Mapping) and PLACEHOLDER_KEY in e]
+        if pending:
+            more = f" ({len(pending) - 1} more after it)" if len(pending) > 1 else ""
+            raise SpecError(
+                f"{origin}: column {pending[0]!r} is still to be filled in{more}: declare its "
+                "type and public domain (or a role such as identifier or drop), then delete "
+                f"its {PLACEHOLDER_KEY!r} entry"
+            )
         target = data.get("target")
         columns = []
         for name, entry in items:

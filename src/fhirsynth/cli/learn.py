@@ -125,20 +125,23 @@ def inspect_cmd(
 @friendly_errors
 def columns_command(
     csv_path: str = typer.Argument(..., help="A clinical CSV; only its header is read."),
+    write_schema: Path | None = typer.Option(
+        None, "--write-schema", help="Also write a *.schema.json skeleton of the column names "
+        "for you to fill in (no value of the data goes into it)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing "
+                                   "--write-schema file."),
 ) -> None:
     """Propose a class (key, identifier, quasi-identifier, feature) for each CSV column."""
-    import csv
-    from pathlib import Path
-
-    from fhirsynth.errors import TableInputError
     from fhirsynth.ingest.csv import classify_columns
+    from fhirsynth.schema_skeleton import read_csv_header, write_skeleton
 
-    path = Path(csv_path)
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), [])
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TableInputError(f"{path}: cannot read the header ({type(exc).__name__})") from None
+    header = read_csv_header(csv_path)
+    if write_schema is not None:
+        write_skeleton(write_schema, header, overwrite=overwrite)
     for name, cls in classify_columns(header).items():
         typer.echo(f"{name}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
+    if write_schema is not None:
+        console.print(f"schema skeleton written to {write_schema}: decide each column (its "
+                      "'fill_in' says how), then delete the 'fill_in' entries; until then "
+                      "the schema is refused", soft_wrap=True)
 # ------------------------------------------------------------- end features helper: columns
