@@ -12,6 +12,9 @@ Two file forms load into a :class:`TableSpec`:
   nullable}}, "target": ..., "drop": [...]}``), read as it is;
 * the YAML feature-spec form (``columns:`` as a list of mappings with ``name``), whose
   extra keys (``source:`` and the like) are kept opaque for the FHIR feature extractor.
+
+A column entry that still holds :data:`PLACEHOLDER_KEY` (an unedited schema skeleton) is
+refused, naming the first such column.
 """
 
 from __future__ import annotations
