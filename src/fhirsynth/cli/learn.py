@@ -128,10 +128,13 @@ def columns_command(
     write_schema: Path | None = typer.Option(
         None, "--write-schema", help="Also write a *.schema.json skeleton of the column names "
         "for you to fill in (no value of the data goes into it)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing "
-                                   "--write-schema file."),
+    overwrite: bool = typer.Option(False, "--overwrite", metavar="",  # a flag: no <bool>
+                                   help="Replace an existing --write-schema file."),
 ) -> None:
-    """Propose a class (key, identifier, quasi-identifier, feature) for each CSV column."""
+    """Propose a class (key, identifier, quasi-identifier, feature) for each CSV column.
+
+    With --write-schema, also write a schema skeleton of the column names to fill in.
+    """
     from fhirsynth.ingest.csv import classify_columns
     from fhirsynth.schema_skeleton import read_csv_header, write_skeleton
 
