@@ -12,6 +12,9 @@ Two file forms load into a :class:`TableSpec`:
   nullable}}, "target": ..., "drop": [...]}``), read as it is;
 * the YAML feature-spec form (``columns:`` as a list of mappings with ``name``), whose
   extra keys (``source:`` and the like) are kept opaque for the FHIR feature extractor.
+
+A column entry that still holds :data:`PLACEHOLDER_KEY` (an unedited schema skeleton) is
+refused, naming the first such column.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from fhirsynth.errors import SpecError
 __all__ = [
     "MISSING",
     "OTHER",
+    "PLACEHOLDER_KEY",
     "Column",
     "TableSpec",
     "load_spec",
@@ -41,6 +45,8 @@ Role = Literal["feature", "target", "drop", "key", "identifier", "quasi_identifi
 
 MISSING = "<missing>"
 OTHER = "<other>"
+#: a column entry holding this key is an unedited skeleton placeholder: the loader refuses it
+PLACEHOLDER_KEY = "fill_in"
 
 _KINDS = ("categorical", "numeric", "boolean")
 _ROLES = ("feature", "target", "drop", "key", "identifier", "quasi_identifier", "derived")
@@ -287,6 +293,14 @@ class TableSpec:
                 items.append((str(entry["name"]), entry))
         else:
             raise SpecError(f"{origin}: 'columns' must be a mapping or a list")
+        pending = [n for n, e in items if isinstance(e, Mapping) and PLACEHOLDER_KEY in e]
+        if pending:
+            more = f" ({len(pending) - 1} more after it)" if len(pending) > 1 else ""
+            raise SpecError(
+                f"{origin}: column {pending[0]!r} is still to be filled in{more}: declare its "
+                "type and public domain (or a role such as identifier or drop), then delete "
+                f"its {PLACEHOLDER_KEY!r} entry"
+            )
         target = data.get("target")
         columns = []
         for name, entry in items:

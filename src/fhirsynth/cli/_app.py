@@ -87,9 +87,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
+    # metavar="" because typer's rich help shows a type placeholder (<int>, <bool>) even for
+    # options that take no value (fastapi/typer issue 1869); these two are flags
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, metavar="", show_default=False,
+        help="More log output; a flag, repeat it: -v INFO, -vv DEBUG (no value).",
+    ),
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
+        False, "--version", callback=_version, is_eager=True, metavar="",
+        help="Print the version.",
     ),
 ) -> None:
     _setup_logging(verbose)

@@ -99,17 +99,20 @@ def inspect_cmd(
 
     m = FittedModel.from_json(model)
     out = Console(highlight=False)
+    # names (columns, steps) fold onto the next line instead of being cut with an ellipsis
     graph = Table(title="network: parents of each column")
-    graph.add_column("column")
-    graph.add_column("states", justify="right")
-    graph.add_column("parents")
+    graph.add_column("column", overflow="fold")
+    graph.add_column("states", justify="right", no_wrap=True)
+    graph.add_column("parents", overflow="fold")
     for col, parents in m.graph().items():
         graph.add_row(col, str(m.by_name[col].card), ", ".join(parents) or "-")
     out.print(graph)
     b = m.budget
     tab = Table(title=f"privacy budget ({b['composition']})")
-    for h in ("step", "mechanism", "epsilon", "sensitivity"):
-        tab.add_column(h)
+    tab.add_column("step", overflow="fold")
+    tab.add_column("mechanism", overflow="fold", max_width=13)  # wraps "laplace (diffprivlib)"
+    tab.add_column("epsilon", no_wrap=True)
+    tab.add_column("sensitivity", no_wrap=True)
     for s in b["steps"]:
         tab.add_row(s["name"], s["mechanism"], f"{s['epsilon']:.6g}", f"{s['sensitivity']:g}")
     tab.add_row("total", "", f"{b['epsilon_spent']:.6g} of {b['epsilon_total']:g}", "")
@@ -122,20 +125,26 @@ def inspect_cmd(
 @friendly_errors
 def columns_command(
     csv_path: str = typer.Argument(..., help="A clinical CSV; only its header is read."),
+    write_schema: Path | None = typer.Option(
+        None, "--write-schema", help="Also write a *.schema.json skeleton of the column names "
+        "for you to fill in (no value of the data goes into it)."),
+    overwrite: bool = typer.Option(False, "--overwrite", metavar="",  # a flag: no <bool>
+                                   help="Replace an existing --write-schema file."),
 ) -> None:
-    """Propose a class (key, identifier, quasi-identifier, feature) for each CSV column."""
-    import csv
-    from pathlib import Path
+    """Propose a class (key, identifier, quasi-identifier, feature) for each CSV column.
 
-    from fhirsynth.errors import TableInputError
+    With --write-schema, also write a schema skeleton of the column names to fill in.
+    """
     from fhirsynth.ingest.csv import classify_columns
+    from fhirsynth.schema_skeleton import read_csv_header, write_skeleton
 
-    path = Path(csv_path)
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh), [])
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TableInputError(f"{path}: cannot read the header ({type(exc).__name__})") from None
+    header = read_csv_header(csv_path)
+    if write_schema is not None:
+        write_skeleton(write_schema, header, overwrite=overwrite)
     for name, cls in classify_columns(header).items():
         typer.echo(f"{name}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
+    if write_schema is not None:
+        console.print(f"schema skeleton written to {write_schema}: decide each column (its "
+                      "'fill_in' says how), then delete the 'fill_in' entries; until then "
+                      "the schema is refused", soft_wrap=True)
 # ------------------------------------------------------------- end features helper: columns

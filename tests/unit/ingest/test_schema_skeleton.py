@@ -1,0 +1,131 @@
+"""``fhirsynth columns --write-schema``: a schema skeleton from the header names only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from fhirsynth.cli import app
+from fhirsynth.domain import PLACEHOLDER_KEY, load_spec
+from fhirsynth.errors import ConfigError, SpecError
+from fhirsynth.ingest.csv import read_csv_table
+from fhirsynth.schema_skeleton import write_skeleton
+
+runner = CliRunner()
+HEADER = ["patient_name", "MRN", "birth_date", "email", "glucose", "diagnosis"]
+ROWS_A = [
+    ["Zebulon Quartermaine", "MRN-884211", "1957-06-21", "zq@example.org", "187.3", "rarecat_x"],
+    ["Philippa Oyelaran", "MRN-550917", "1983-11-02", "po@example.net", "92.6", "commoncat"],
+]
+ROWS_B = [["Ada Vantongeren", "MRN-000042", "2001-01-30", "av@example.com", "55", "other_y"]]
+PLANTED = [v for row in ROWS_A for v in row] + ["884211", "1957", "187", "Quartermaine"]
+
+
+def _csv(path, rows) -> str:
+    path.write_text(",".join(HEADER) + "\n" + "".join(",".join(r) + "\n" for r in rows),
+                    encoding="utf-8")
+    return str(path)
+
+
+def _write(tmp_path, rows=ROWS_A, name="out.schema.json", *extra: str):
+    src = _csv(tmp_path / f"in{len(rows)}.csv", rows)
+    return runner.invoke(app, ["columns", src, "--write-schema", str(tmp_path / name), *extra])
+
+
+def test_skeleton_holds_only_the_column_names(tmp_path) -> None:
+    r = _write(tmp_path)
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "out.schema.json").read_text(encoding="utf-8")
+    for value in PLANTED:
+        assert value not in text, value
+        assert value not in r.output, value
+    data = json.loads(text)
+    assert list(data["columns"]) == HEADER
+    for entry in data["columns"].values():
+        assert entry["domain"] == [] and "bounds" not in entry and PLACEHOLDER_KEY in entry
+    # data-independent: another table with the same header gives the same bytes
+    other = tmp_path / "b"
+    other.mkdir()
+    assert _write(other, ROWS_B).exit_code == 0
+    assert (other / "out.schema.json").read_text(encoding="utf-8") == text
+
+
+def test_unedited_skeleton_is_refused_naming_the_column(tmp_path) -> None:
+    assert _write(tmp_path).exit_code == 0
+    path = tmp_path / "out.schema.json"
+    with pytest.raises(SpecError, match=r"column 'patient_name' is still to be filled in "
+                                        r"\(5 more after it\)"):
+        load_spec(path)
+    data = json.loads(path.read_text())
+    data["columns"]["patient_name"] = {"role": "identifier"}
+    path.write_text(json.dumps(data))
+    with pytest.raises(SpecError, match="column 'MRN' is still to be filled in"):
+        load_spec(path)
+    # deleting the marker without declaring a domain is refused too, not modelled as nothing
+    for entry in data["columns"].values():
+        entry.pop(PLACEHOLDER_KEY, None)
+    path.write_text(json.dumps(data))
+    with pytest.raises(SpecError, match="column 'MRN'.*category list"):
+        load_spec(path)
+
+
+def test_edited_skeleton_loads_and_reads_the_csv(tmp_path) -> None:
+    assert _write(tmp_path).exit_code == 0
+    path = tmp_path / "out.schema.json"
+    data = json.loads(path.read_text())
+    cols = data["columns"]
+    for name in ("patient_name", "MRN", "email"):
+        cols[name] = {"role": "identifier"}
+    cols["birth_date"] = {"role": "drop"}
+    cols["glucose"].update(type="numeric", bounds=[20, 600])
+    cols["diagnosis"]["domain"] = ["a", "b"]
+    cols["diagnosis"]["other"] = True
+    for entry in cols.values():
+        entry.pop(PLACEHOLDER_KEY, None)
+    path.write_text(json.dumps(data))
+    spec = load_spec(path)
+    assert [c.name for c in spec.modelled] == ["glucose", "diagnosis"]
+    assert spec["glucose"].kind == "numeric" and spec["glucose"].bounds == (20.0, 600.0)
+    table, _ = read_csv_table(tmp_path / "in2.csv", spec)
+    assert list(table.columns) == ["glucose", "diagnosis"] and len(table) == 2
+
+
+def test_existing_file_needs_overwrite(tmp_path) -> None:
+    target = tmp_path / "out.schema.json"
+    target.write_text("{}", encoding="utf-8")
+    r = _write(tmp_path)
+    assert r.exit_code == 2 and "already exists" in r.output and "--overwrite" in r.output
+    assert target.read_text() == "{}"
+    r = _write(tmp_path, ROWS_A, "out.schema.json", "--overwrite")
+    assert r.exit_code == 0, r.output
+    assert list(json.loads(target.read_text())["columns"]) == HEADER
+
+
+@pytest.mark.parametrize("where", ["dir", "under_file", "not_json"])
+def test_unwritable_path_is_a_clear_error(tmp_path, where) -> None:
+    blocker = tmp_path / "plain.txt"
+    blocker.write_text("x")
+    (tmp_path / "adir.json").mkdir()
+    name = {"dir": "adir.json", "under_file": "plain.txt/s.schema.json",
+            "not_json": "s.schema.yaml"}[where]
+    r = _write(tmp_path, ROWS_A, name)
+    assert r.exit_code == 2, r.output
+    assert "error:" in r.output and "Traceback" not in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.json", "in2.csv", "plain.txt"]
+    assert list((tmp_path / "adir.json").iterdir()) == []
+
+
+def test_headerless_csv_is_refused_without_quoting_it(tmp_path) -> None:
+    src = tmp_path / "nohead.csv"
+    src.write_text("Zebulon Quartermaine,1957-06-21,187.3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="header field 2 looks like a data value") as exc:
+        write_skeleton(tmp_path / "s.schema.json", ["Zebulon Quartermaine", "1957-06-21",
+                                                    "187.3"])
+    assert "1957" not in str(exc.value) and "Zebulon" not in str(exc.value)
+    r = runner.invoke(app, ["columns", str(src), "--write-schema",
+                            str(tmp_path / "s.schema.json")])
+    assert r.exit_code == 2 and "header line" in r.output
+    assert "1957" not in r.output and "Zebulon" not in r.output
+    assert not (tmp_path / "s.schema.json").exists()
