@@ -272,6 +272,10 @@ class Validator:
                 info.model.reject_null_complex_elements({name: value})
         except ValidationError as exc:
             found = tuple(_located(e, name) for e in exc.errors(include_url=False))
+        except (KeyError, TypeError):
+            # fhir_core looks a nested resource's resourceType up in its type map and raises
+            # KeyError / TypeError, not a ValidationError, when it is unknown, empty or null
+            found = (((), "a nested resource has an unknown or missing resourceType"),)
         if key is not None:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()

@@ -56,3 +56,20 @@ def test_any_element_value_never_crashes(tmp_path, which, key, value, full, loos
     for rec in records:
         orjson.dumps([rec.patient, rec.resources])  # records stay plain JSON
     orjson.dumps(report.to_dict())
+
+
+def test_contained_resource_with_a_bad_resource_type_is_an_issue_not_a_crash(tmp_path):
+    # found by the property above: the R4B models raise KeyError / TypeError here
+    for bad in ("", "zz", None):
+        resources = [dict(r) for r in TEMPLATE]
+        resources[2]["contained"] = [{"resourceType": bad, "id": "x"}]
+        path = tmp_path / "x.ndjson"
+        path.write_bytes(b"\n".join(orjson.dumps(r) for r in resources))
+        report = ImportReport()
+        try:
+            list(iter_patients(path, report=report, config=ReaderConfig(validation="full")))
+        except FhirsynthError as exc:
+            assert "resourceType" in str(exc) or "contained" in str(exc)
+            continue
+        text = orjson.dumps(report.to_dict()).decode()
+        assert '"field":"contained"' in text and "unknown or missing resourceType" in text
