@@ -112,6 +112,18 @@ def plots(df: pd.DataFrame, floors: dict, out: Path) -> list[str]:
     return names
 
 
+def growth(path: Path) -> str:
+    """Table of ``benchmarks/growth.py``'s runs (rows and columns against time and memory)."""
+    runs = json.loads(path.read_text())["runs"]
+    lines = ["| table | rows | columns | fit s | sample s | fit s per 100k rows | peak MB |",
+             "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['table']} | {r['rows']:,} | {r['columns']} | "
+                     f"{r['fit_seconds']:.2f} | {r['sample_seconds']:.2f} | "
+                     f"{r['fit_seconds'] / r['rows'] * 1e5:.2f} | {r['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("results", nargs="*", type=Path)
@@ -137,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
                 parts += [f"## {ds}", "", table(g, floors, ds), ""]
         for name in plots(df, floors, a.out.parent):
             parts += [f"![{name}]({name})", ""]
+    if (RESULTS / "growth.json").exists():
+        parts += ["## Growth with rows and columns (`benchmarks/growth.py`)", "",
+                  "Adult bootstrapped to each size (rows drawn with replacement), fitted at "
+                  "ε = 1 and sampled to the same number of rows, each size in its own process; "
+                  "a generated 50-column table for columns.", "",
+                  growth(RESULTS / "growth.json"), ""]
     skipped = {k: v for m in meta for k, v in m["skipped"].items()}
     if skipped:
         parts += ["## Skipped or failed runs", ""] + [f"- `{k}`: {v}" for k, v in skipped.items()]
