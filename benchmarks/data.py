@@ -17,6 +17,10 @@ import pandas as pd
 from fhirsynth.domain import TableSpec, load_spec
 
 SHARED_TABULAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "tabular"
+SHARED_SYNTHEA = (Path(__file__).resolve().parents[2] / "shared" / "data" / "fhir" / "synthea-r4"
+                  / "bundles")
+#: the Synthea patient table's outcome for TSTR (the default feature spec declares none)
+SYNTHEA_TARGET = "hypertension"
 SPLIT_SEED = 20261204
 _NA = ["", "N/A", "NA", "NaN", "nan", "null", "None"]
 
@@ -47,12 +51,43 @@ def read_table(csv_path: Path, spec: TableSpec) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def read_synthea(bundles: Path = SHARED_SYNTHEA) -> tuple[TableSpec, Path, pd.DataFrame]:
+    """The shared Synthea cohort folded into fhirsynth's default patient table.
+
+    Booleans become the strings ``true`` / ``false`` (the peers' declared categories),
+    categoricals strings, numerics floats; the default spec gets ``hypertension`` as its
+    outcome so that TSTR has a label (a public choice of the benchmark, not of the data).
+    """
+    import dataclasses
+
+    from fhirsynth.ingest import read_fhir
+    from fhirsynth.ingest.features import default_spec_path
+
+    spec = load_spec(default_spec_path())
+    spec = dataclasses.replace(spec, target=SYNTHEA_TARGET, positive="true")
+    raw, _ = read_fhir([bundles], spec)
+    out = pd.DataFrame(index=raw.index)
+    for c in spec.modelled:
+        s = raw[c.name]
+        if c.kind == "numeric":
+            out[c.name] = pd.to_numeric(s, errors="coerce").astype(float)
+        elif c.kind == "boolean":
+            out[c.name] = s.map(lambda v: v if pd.isna(v) else ("true" if v else "false"))
+            out[c.name] = out[c.name].astype(object)
+        else:
+            out[c.name] = s.astype(object).where(s.notna(), None)
+    return spec, default_spec_path(), out.reset_index(drop=True)
+
+
 def load_dataset(name: str, *, root: Path = SHARED_TABULAR, subsample: int | None = None,
                  seed: int = SPLIT_SEED) -> Dataset:
-    """Load ``name`` from ``root`` and split it 80/20 with a fixed seed."""
-    schema = root / f"{name}.schema.json"
-    spec = load_spec(schema)
-    df = read_table(root / f"{name}.csv", spec)
+    """Load ``name`` (a table in ``root``, or ``synthea``) and split it 80/20 (fixed seed)."""
+    if name == "synthea":
+        spec, schema, df = read_synthea()
+    else:
+        schema = root / f"{name}.schema.json"
+        spec = load_spec(schema)
+        df = read_table(root / f"{name}.csv", spec)
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(df))
     if subsample is not None:

@@ -194,10 +194,13 @@ def _prepare_out(out: Path, replace: bool) -> Path:
 
 
 def _label(inputs: Sequence[Path]) -> str:
-    """A name for the source in ledger messages (the input's folder or file name)."""
+    """A name for the source in ledger messages: a folder's name, or the folder holding the
+    input files (file names may be patient names, as Synthea's are)."""
     first = inputs[0]
-    name = first.name or str(first)
-    return name if len(inputs) == 1 else f"{name} and {len(inputs) - 1} more"
+    if len(inputs) == 1 and first.is_dir():
+        return first.name or str(first)
+    parent = first.resolve().parent
+    return f"files in {parent.name or str(parent)}/"
 
 
 def _precheck_cap(ledger: Ledger, source: str, budget: PrivacyBudget) -> None:

@@ -110,3 +110,38 @@ def test_no_canary_in_the_error_of_a_broken_input(planted, tmp_path):
     assert "broken.json" in proc.stderr and "Traceback" not in proc.stderr
     assert not [c for c in canaries if c in proc.stderr + proc.stdout]
     assert not (tmp_path / "o").exists()
+
+
+def test_input_file_names_and_per_file_hashes_never_reach_shareable_outputs(planted, tmp_path):
+    # Synthea names each bundle after its patient; passed as files, the names, one hash per
+    # file (a membership test for anyone holding one record) and their count must stay out
+    import hashlib
+
+    src, _ = planted
+    named = tmp_path / "named"
+    named.mkdir()
+    files = []
+    for i, p in enumerate(sorted(src.iterdir())[:70]):
+        q = named / f"Zorblat{i:03d}_Quenty_{i:03d}.json"
+        q.write_bytes(p.read_bytes())
+        files.append(q)
+    out = tmp_path / "release"
+    proc = subprocess.run(
+        [sys.executable, "-m", "fhirsynth", "run", *map(str, files), "--epsilon", "2",
+         "--out", str(out), "--ledger", str(tmp_path / "l.sqlite"), "--seed", "5",
+         "--holdout", "0"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from pypdf import PdfReader
+
+    shareable = {"audit.json": (out / "audit.json").read_text(encoding="utf-8"),
+                 "report.pdf": "\n".join(pg.extract_text() or ""
+                                         for pg in PdfReader(out / "report.pdf").pages),
+                 "console": proc.stdout + proc.stderr}
+    digests = [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
+    for name, text in shareable.items():
+        assert "Zorblat" not in text and "Quenty" not in text, name
+        assert not any(d in text for d in digests), name
+    audit = json.loads(shareable["audit.json"])
+    assert len(audit["inputs"]) == 1 and audit["inputs"][0]["sha256"] == \
+        audit["source_fingerprint"]

@@ -18,6 +18,7 @@ import json
 import math
 import sqlite3
 import uuid
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from fhirsynth.errors import BudgetExhaustedError, ConfigError, PrivacyBudgetError
+from fhirsynth.errors import BudgetExhaustedError, ConfigError, InputError, PrivacyBudgetError
 from fhirsynth.privacy.budget import PrivacyBudget
 
 __all__ = [
@@ -78,13 +79,20 @@ def _content_digest(path: Path) -> str:
     """sha256 of a file's content; gzip is decompressed and a UTF-8 BOM dropped."""
     h = hashlib.sha256()
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        first = True
-        while chunk := fh.read(1 << 20):
-            if first and chunk.startswith(b"\xef\xbb\xbf"):
-                chunk = chunk[3:]
-            first = False
-            h.update(chunk)
+    try:
+        with opener(path, "rb") as fh:
+            first = True
+            while chunk := fh.read(1 << 20):
+                if first and chunk.startswith(b"\xef\xbb\xbf"):
+                    chunk = chunk[3:]
+                first = False
+                h.update(chunk)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        # the same words as the reader's, before anything is read or charged
+        raise InputError(f"{path.name}: truncated or corrupt gzip file "
+                         f"({type(exc).__name__})") from None
+    except OSError as exc:
+        raise InputError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from None
     return h.hexdigest()
 
 

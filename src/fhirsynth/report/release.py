@@ -57,17 +57,26 @@ class ReportPaths:
     audit: Path
 
 
-def input_entries(inputs: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """Audit entries of the inputs: name and content fingerprint only.
+#: the one ``inputs`` entry of a shareable record: no input file or folder is named
+INPUTS_LABEL = "all inputs (combined content fingerprint)"
 
-    A directory is one entry whose file names are never written (Synthea names files after
-    patients).  Sizes and file counts are left out: with one bundle per patient they are the
-    exact cohort size, a statistic of the private data that no mechanism has noised.
+
+def input_entries(inputs: Iterable[str | Path]) -> list[dict[str, Any]]:
+    """Audit entry of the inputs: one content fingerprint over all of them, and no name.
+
+    Input names are private: Synthea names each bundle after its patient, and a folder name
+    may state the cohort size ("25-patients").  A hash per file would let anyone holding one
+    patient's record confirm that patient's membership, and the number of entries would be the
+    exact cohort size when each patient has a file.  So the record holds one fingerprint of
+    the whole input (:func:`fhirsynth.privacy.ledger.fingerprint_files`), which confirms the
+    source only to someone who holds all of it.
     """
     from fhirsynth.privacy.ledger import fingerprint_files
 
-    return [{"path": p.name + ("/" if p.is_dir() else ""), "sha256": fingerprint_files([p])}
-            for p in map(Path, inputs)]
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        return []
+    return [{"path": INPUTS_LABEL, "sha256": fingerprint_files(paths)}]
 
 
 def limitations_text() -> str:

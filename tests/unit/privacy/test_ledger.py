@@ -5,7 +5,7 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from fhirsynth.errors import BudgetExhaustedError
+from fhirsynth.errors import BudgetExhaustedError, InputError
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import Ledger, fingerprint_files, fingerprint_table, resolve_source
 
@@ -88,6 +88,18 @@ def test_fingerprint_is_content_not_path(tmp_path):
     a.write_bytes(b"x,y\n1,3\n")
     assert fingerprint_files([a]) != fingerprint_files([b])
     assert resolve_source("B" * 64) == "b" * 64
+
+
+_GZ = gzip.compress(b"".join(b'{"resourceType": "Patient", "id": "%d"}\n' % i
+                             for i in range(2000)))
+
+
+@pytest.mark.parametrize("blob", [_GZ[: len(_GZ) // 2], b"not gzip at all"])
+def test_fingerprint_of_a_corrupt_gzip_is_a_clear_input_error(tmp_path, blob):
+    bad = tmp_path / "Condition.000.ndjson.gz"
+    bad.write_bytes(blob)
+    with pytest.raises(InputError, match=r"Condition\.000\.ndjson\.gz: truncated or corrupt gzip"):
+        fingerprint_files([tmp_path])
 
 
 def test_table_fingerprint_ignores_row_and_column_order():

@@ -128,7 +128,9 @@ def test_audit_record(release):
     data = (out / "synthetic.csv").read_bytes()
     assert outs["synthetic.csv"] == {"path": "synthetic.csv", "bytes": len(data),
                                      "sha256": hashlib.sha256(data).hexdigest()}
-    assert rec["inputs"][0]["path"] == "input.csv"
+    assert rec["inputs"] == [{"path": "all inputs (combined content fingerprint)",
+                             "sha256": rec["inputs"][0]["sha256"]}]
+    assert "input.csv" not in paths.audit.read_text(encoding="utf-8")
     assert rec["spec_sha256"] == SPEC.fingerprint()
     assert {"python", "fhirsynth", "numpy", "pandas", "pgmpy", "diffprivlib", "fhir.resources",
             "scikit-learn", "reportlab"} <= set(rec["software"])
