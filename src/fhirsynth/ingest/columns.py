@@ -47,7 +47,8 @@ NAME_PATTERNS: tuple[tuple[str, str, str, str], ...] = (
      "key", "regenerate", "record key (fresh UUIDv4 per synthetic patient)"),
     (r"zip|zip_?code|zip5|postal(_?code)?|postcode",
      "quasi_identifier", "zip3", "ZIP code: keep the first 3 digits, restricted prefixes -> 000"),
-    (r"city|town|county|municipality|district|neighbou?rhood|precinct|census_?tract|fips",
+    (r"city|town|county|municipality|district|neighbou?rhood|precinct|census_?tract|fips"
+     r"|birth_?place|place_?of_?birth|pob|home_?town|birth_?city",
      "quasi_identifier", "drop", "geography below state"),
     (r"state|province|region",
      "quasi_identifier", "state", "state (the coarsest geography kept)"),

@@ -65,6 +65,16 @@ def test_classification_sibling_names():
                      "MRN": "identifier", "bmi": "feature"}
 
 
+def test_birthplace_is_geography_below_state():
+    # Synthea's BIRTHPLACE holds "town  state  country": a Safe Harbor geography
+    c = classify_columns(["BIRTHPLACE", "place_of_birth", "birth_city", "hometown", "pob",
+                          "birth_weight"])
+    assert {k: (v.role, v.treatment) for k, v in c.items()} == {
+        "BIRTHPLACE": ("quasi_identifier", "drop"), "place_of_birth": ("quasi_identifier", "drop"),
+        "birth_city": ("quasi_identifier", "drop"), "hometown": ("quasi_identifier", "drop"),
+        "pob": ("quasi_identifier", "drop"), "birth_weight": ("feature", "model")}
+
+
 def test_zip3_restricted_prefixes():
     restricted = restricted_zip3()
     assert len(restricted) == 17 and {"036", "059", "893"} <= restricted
