@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -315,6 +315,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         ledger = Ledger(ledger_path)
         label = spec.name if cfg.spec is not None else _label(inputs)
         ledger.charge(source, budget, run_id=run_id, label=label)
+        history = _history(ledger.summary(source)[0])
 
         note("learn")
         t = time.perf_counter()
@@ -357,11 +358,12 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         paths = write_reports(
             tmp, spec=spec, real_train=train, real_holdout=holdout, synthetic=synthetic,
             budget_table=model.budget,
-            model_summary=model_summary(model, notes=_notes(cfg) + utility_notes(model),
-                                        import_report=import_report),
+            model_summary=model_summary(
+                model, notes=_notes(cfg) + utility_notes(model) + _history_notes(history),
+                import_report=import_report),
             import_report=import_report, config=cfg.public(), inputs=inputs,
             outputs=list(outputs.values()), run_id=run_id, dataset=spec.name,
-            source_fingerprint=source)
+            source_fingerprint=source, source_history=history)
         seconds["evaluate"] = time.perf_counter() - t
 
         note("finish")
@@ -399,6 +401,26 @@ def _check_size(n: int, cfg: RunConfig) -> None:
             f"need at least {lc.min_rows} rows to fit a DP model (min_rows); got {n}, of which "
             f"{n - n_train} are held out for internal validation (--holdout 0 fits on every "
             "patient); no budget was spent")
+
+
+def _history(summary: Any) -> dict[str, Any]:
+    """The ledger's account of the source after this release (the custodian's own budget
+    decisions, not a statistic of the data)."""
+    return {"releases": len(summary.releases), "epsilon_spent_total": summary.spent_epsilon,
+            "delta_spent_total": summary.spent_delta, "cap_epsilon": summary.cap_epsilon,
+            "cap_delta": summary.cap_delta}
+
+
+def _history_notes(h: Mapping[str, Any]) -> list[str]:
+    """A report note when earlier releases were made from the same source."""
+    if h["releases"] <= 1:
+        return []
+    cap = "" if h["cap_epsilon"] is None else f", of the custodian's cap of epsilon " \
+        f"{h['cap_epsilon']:g}"
+    return [f"the ledger has charged {h['releases']} releases (this one included) from the "
+            f"same source data: by sequential "
+            f"composition all of them together satisfy ({h['epsilon_spent_total']:g}, "
+            f"{h['delta_spent_total']:g})-DP, not this release's budget alone{cap}"]
 
 
 def _notes(cfg: RunConfig) -> list[str]:

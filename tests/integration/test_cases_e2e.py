@@ -779,6 +779,26 @@ def test_018_split_adds_up_composition_named_second_run_refused(shared_cases, tm
     assert Ledger(tmp_path / "out.ledger.sqlite").summary()[0].spent_epsilon == 1.5
 
 
+def test_018_second_release_states_what_all_releases_spend_together(shared_cases, tmp_path):
+    src = case_file(shared_cases, "018", "input.csv")
+    ledger = tmp_path / "l.sqlite"
+    r = cli("ledger", "set-cap", src, "--epsilon", "3", "--ledger", ledger)
+    assert r.exit_code == 0, r.output
+    audits = []
+    for i in range(2):
+        r = cli("run", src, "--epsilon", "1", "--out", tmp_path / f"r{i}", "--spec",
+                LEARN / "case018.schema.json", "--ledger", ledger, "--seed", str(i))
+        assert r.exit_code == 0, r.output
+        audits.append(json.loads((tmp_path / f"r{i}" / "audit.json").read_text()))
+    first, second = (a["source_history"] for a in audits)
+    assert first["releases"] == 1 and first["epsilon_spent_total"] == pytest.approx(1.0)
+    assert second["releases"] == 2 and second["epsilon_spent_total"] == pytest.approx(2.0)
+    assert second["cap_epsilon"] == 3.0
+    text = " ".join(pdf_text(tmp_path / "r1" / "report.pdf").split())
+    assert "charged 2 releases" in text and "(2, 0)-DP" in text
+    assert "charged 2 releases" not in " ".join(pdf_text(tmp_path / "r0" / "report.pdf").split())
+
+
 @pytest.mark.parametrize(("option", "value", "name"), [
     ("--epsilon", "0", "epsilon"), ("--epsilon", "-1", "epsilon"),
     ("--epsilon", "nan", "epsilon"), ("--delta", "1", "delta"), ("--delta", "-0.1", "delta"),

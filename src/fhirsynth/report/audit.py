@@ -135,8 +135,14 @@ def build_audit(
     dataset: str = "",
     source_fingerprint: str | None = None,
     created: _dt.datetime | None = None,
+    source_history: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The audit record (see ``docs/audit-schema.md``); JSON-ready, no seed, no raw data."""
+    """The audit record (see ``docs/audit-schema.md``); JSON-ready, no seed, no raw data.
+
+    ``source_history``: the ledger's account of the source after this release (releases so
+    far, total epsilon and delta spent, the cap), so that a reader of one release sees what
+    all releases from the same data spend together.
+    """
     steps = [
         {k: s.get(k) for k in ("name", "mechanism", "epsilon", "delta", "sensitivity")}
         | {k: s[k] for k in ("rho", "detail") if k in s}
@@ -167,6 +173,8 @@ def build_audit(
         "software": software_versions(),
         "evaluation": dict(evaluation or {}),
     }
+    if source_history is not None:
+        record["source_history"] = dict(source_history)
     record = jsonable(record)
     record["record_sha256"] = record_digest(record)
     return record

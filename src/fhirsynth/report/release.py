@@ -133,6 +133,7 @@ def write_reports(
     import_report: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
     inputs: Iterable[str | Path] = (),
+    source_history: Mapping[str, Any] | None = None,
     outputs: Iterable[str | Path] = (),
     run_id: str | None = None,
     dataset: str | None = None,
@@ -223,6 +224,7 @@ def write_reports(
         config=cfg, inputs=in_entries, outputs=[*out_entries, file_entry(report, out)],
         evaluation={"safe_harbor": sh, "synthetic_statistics": synth_stats,
                     "internal_evaluation_sha256": file_entry(eval_path, out)["sha256"]},
-        dataset=dataset, source_fingerprint=source_fingerprint, created=created_at)
+        dataset=dataset, source_fingerprint=source_fingerprint, created=created_at,
+        source_history=source_history)
     audit = write_json_atomic(out / AUDIT_NAME, record)
     return ReportPaths(report=report, validation=validation, evaluation=eval_path, audit=audit)
