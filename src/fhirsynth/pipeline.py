@@ -26,6 +26,7 @@ import pandas as pd
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec, load_spec
 from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
+from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
 from fhirsynth.export.harmonise import harmonise
 from fhirsynth.ingest import read_input
 from fhirsynth.privacy.budget import PrivacyBudget
@@ -145,6 +146,13 @@ class RunResult:
     headline: dict[str, Any]
     seconds: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    #: the Safe Harbor scan of the outputs (``passed``, ``findings`` with kinds and counts)
+    safe_harbor: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shareable(self) -> bool:
+        """Whether the Safe Harbor scan of the outputs passed (nothing found)."""
+        return bool(self.safe_harbor.get("passed", True))
 
 
 def _is_csv(inputs: Sequence[Path]) -> bool:
@@ -304,6 +312,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     seconds["ingest"] = time.perf_counter() - t0
     logger.info("ingested %d patients, %d columns", len(table), table.shape[1])
     warnings_: list[str] = _check_rows_dropped(import_report, len(table))
+    warnings_ += list(import_report.get("warnings") or [])
     if len(table) == 0:
         raise InputError("no patients found in the input (no Patient resources, or no rows)")
     _check_size(len(table), cfg)
@@ -377,13 +386,15 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
                 "audit.json": out / paths.audit.relative_to(tmp)})
     ledger.complete(run_id, sorted(str(p.relative_to(out)) for p in rel.values()))
     summary = ledger.summary(source)[0]
+    evaluation = _evaluation(out / paths.evaluation.relative_to(tmp))
     seconds["total"] = time.perf_counter() - t0
     return RunResult(
         out=out, run_id=run_id, n_patients_in=len(table), n_patients_out=len(synthetic),
         epsilon_spent=model.budget["epsilon_spent"], delta_spent=model.budget["delta_spent"],
         ledger_epsilon_total=summary.spent_epsilon, ledger_epsilon_cap=summary.cap_epsilon,
-        outputs=rel, headline=_headline(tmp_eval=out / paths.evaluation.relative_to(tmp)),
-        seconds=seconds, notes=warnings_)
+        outputs=rel, headline=_headline(evaluation), seconds=seconds,
+        notes=warnings_ + scan_warnings(evaluation.get("safe_harbor") or {}),
+        safe_harbor=dict(evaluation.get("safe_harbor") or {}))
 
 
 def _check_size(n: int, cfg: RunConfig) -> None:
@@ -451,13 +462,17 @@ def with_fresh_keys(spec: TableSpec, df: pd.DataFrame, rng: np.random.Generator)
     return out[order + [c for c in out.columns if c not in order]]
 
 
-def _headline(tmp_eval: Path) -> dict[str, Any]:
+def _evaluation(path: Path) -> dict[str, Any]:
     import json
 
     try:
-        ev = json.loads(tmp_eval.read_text("utf-8"))
+        ev = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return {}
+    return ev if isinstance(ev, dict) else {}
+
+
+def _headline(ev: dict[str, Any]) -> dict[str, Any]:
     fid = ev.get("fidelity") or {}
     out: dict[str, Any] = {}
     tvd = fid.get("tvd") or {}

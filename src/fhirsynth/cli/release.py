@@ -76,9 +76,16 @@ def _print_import_summary(table: Any, report: dict[str, Any], secs: float) -> No
         vals = report.get(key) or {}
         if vals:
             summary.add_row(key, ", ".join(f"{k}: {v}" for k, v in sorted(vals.items())))
-    issues = report.get("issues") or []
-    summary.add_row("issues", f"{len(issues)}")
+    from fhirsynth.ingest.coverage import extraction_issue_count
+
+    summary.add_row("issues", f"{extraction_issue_count(report):,}")
+    by_kind = (report.get("extraction") or {}).get("counts") or {}
+    if by_kind:
+        summary.add_row("extraction issues", ", ".join(
+            f"{k}: {v:,}" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])))
     console.print(summary)
+    for warning in report.get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @app.command("run")
@@ -171,8 +178,16 @@ def _print_run_summary(r: Any) -> None:
     for name in sorted(str(p.relative_to(r.out)) for p in r.outputs.values()):
         t.add_row("", name)
     console.print(t)
-    console.print("[bold]report.pdf, audit.json, model.json and synthetic/ may be shared; "
-                  "internal/ stays with the custodian.[/]")
+    if r.shareable:
+        console.print("[bold]report.pdf, audit.json, model.json and synthetic/ may be shared; "
+                      "internal/ stays with the custodian.[/]")
+    else:
+        kinds = sorted({f.get("description", f.get("kind", "?"))
+                        for f in r.safe_harbor.get("findings") or []})
+        console.print(f"[bold red]do not share this release yet:[/] the Safe Harbor scan of "
+                      f"the output found {escape('; '.join(kinds))} (see the warnings above "
+                      "and report.pdf); fix the schema or spec as suggested and run again. "
+                      "internal/ stays with the custodian.")
 
 
 @app.command("report")

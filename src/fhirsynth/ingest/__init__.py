@@ -3,7 +3,8 @@
 :func:`read_input` is the one entry point the pipeline and the CLI use: FHIR files and
 folders go through the streaming reader (:mod:`.fhir`) and the feature extractor
 (:mod:`.features`); one clinical CSV goes through :mod:`.csv`.  It returns the patient table
-and a JSON-ready import report (counts and issue locations, never patient values).
+and a JSON-ready import report (counts and issue locations, never patient values), whose
+``warnings`` name columns that extraction left empty for (nearly) every patient.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def read_fhir(
     every resource.  ``on_patient(patients, resources)`` is called after each patient with
     the running counts (progress).
     """
+    from fhirsynth.ingest.coverage import empty_column_warnings
     from fhirsynth.ingest.features import ExtractReport, extract_table, spec_reads
     from fhirsynth.ingest.fhir import ImportReport, ReaderConfig, iter_patients
 
@@ -48,6 +50,8 @@ def read_fhir(
     out = report.to_dict()
     out["extraction"] = {"counts": dict(sorted(extract.counts.items())),
                          "issues": [report.anonymise(str(i)) for i in extract.issues[:200]]}
+    # custodian only (console, internal report): columns extraction left (nearly) empty
+    out["warnings"] = empty_column_warnings(table, extract.counts, spec)
     return table, out
 
 

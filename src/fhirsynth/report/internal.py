@@ -190,7 +190,13 @@ def _import_report(rep: Mapping[str, Any] | None, s: Styles) -> list[Any]:
         return out + [para("No import report was given.", s.body)]
     rows: list[Sequence[Any]] = []
     issues: list[str] = []
+    warnings = [str(w) for w in rep.get("warnings") or []]
+    if warnings:
+        out.append(para("Warnings: columns that extraction left (nearly) empty", s.h2))
+        out += [para(w, s.body) for w in warnings]
     for k, v in rep.items():
+        if k == "warnings":
+            continue
         if k == "issues" and isinstance(v, list):
             issues += [str(i) for i in v]
         elif k == "columns" and isinstance(v, Mapping):

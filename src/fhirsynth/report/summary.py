@@ -3,7 +3,7 @@
 Everything here is computed from the released model (DP outputs) and the public spec:
 :func:`model_summary` gives the report its method, graph, the model's one-way marginals on
 the evaluation's public bins, and how missingness was modelled; :func:`utility_notes` warns,
-from the noisy patient count and the budget plan, when noise is likely to dominate.
+from the noisy count and the budget plan, when noise dominates or no structure search ran.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MISSINGNESS", "missingness_by_column", "model_summary", "utility_notes"]
+__all__ = ["MISSINGNESS", "independent_columns", "missingness_by_column", "model_summary",
+           "structure_searched", "utility_notes"]
 
 #: the report's figures use the evaluation's public bins
 MAX_EVAL_BINS_FOR_REPORT = 16
@@ -120,15 +121,43 @@ def model_summary(model: Any, *, notes: Sequence[str] = (),
     }
 
 
+def structure_searched(model: Any) -> bool:
+    """Whether the fit ran the DP structure search (a ``structure`` step in its budget)."""
+    return any(str(s.get("name", "")).startswith("structure")
+               for s in model.budget.get("steps", []))
+
+
+def independent_columns(model: Any) -> bool:
+    """Whether every column was sampled on its own: no structure search ran and the released
+    network has no parent anywhere (the fit found too little signal for tables with parents)."""
+    return (not structure_searched(model) and not model.info.get("degree_used")
+            and len(model.columns) > 1)
+
+
 def utility_notes(model: Any) -> list[str]:
-    """Warnings from public and released facts only: is noise likely to dominate, and is
-    the missingness of some column modelled as independent of everything else?"""
+    """Warnings from public and released facts only (the model's budget steps and info): is
+    noise likely to dominate, were all columns sampled independently, and is the missingness
+    of some column modelled as independent of everything else?"""
     out = []
+    if independent_columns(model):
+        config = model.info.get("config") or {}
+        if model.info.get("degree_max") == 0 or config.get("structure_share") == 0:
+            out.append("every column was sampled independently of the others: no association "
+                       "between columns is kept, because the configuration gives the structure "
+                       "search no budget or no parents (structure_share or degree 0)")
+        else:
+            out.append(
+                "every column was sampled independently of the others: no association between "
+                "columns is kept, because the signal (noisy patient count times the budget per "
+                "table) was too small for any table with parents, so no structure search ran; "
+                "use a larger epsilon, fewer columns or a larger cohort")
     alone = [m["column"] for m in missingness_by_column(model) if m["source"] == "none"]
     if alone:
+        why = ("no structure search ran" if not structure_searched(model)
+               else "the structure search gave no parent")
         out.append(
             f"the missingness of {', '.join(alone)} is modelled as independent of the other "
-            "columns (the structure search gave no parent); if it is known to depend on "
+            f"columns ({why}); if it is known to depend on "
             "another column (a death year only for the deceased, a lab value only for a "
             "diagnosis), declare that in the schema's 'structure' entry (docs/learning.md) "
             "so that impossible combinations stay rare")

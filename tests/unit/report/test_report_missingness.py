@@ -10,7 +10,12 @@ import pandas as pd
 
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import Column, TableSpec
-from fhirsynth.report.summary import missingness_by_column, model_summary, utility_notes
+from fhirsynth.report.summary import (
+    missingness_by_column,
+    model_summary,
+    structure_searched,
+    utility_notes,
+)
 from fhirsynth.synthesizer import Synthesizer
 
 COLS = (
@@ -29,10 +34,12 @@ def _data(n: int = 3000) -> pd.DataFrame:
                          "sex": rng.choice(["f", "m"], n)})
 
 
-def _fit(spec: TableSpec, config: LearnConfig | None = None) -> Synthesizer:
+def _fit(spec: TableSpec, config: LearnConfig | None = None, *, n: int = 3000,
+         epsilon: float = 1.0, seed: int = 0) -> Synthesizer:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return Synthesizer(spec, epsilon=1.0, random_state=0, config=config).fit(_data())
+        return Synthesizer(spec, epsilon=epsilon, random_state=seed, config=config).fit(
+            _data(n))
 
 
 def test_declared_missingness_is_stated_and_not_warned() -> None:
@@ -53,3 +60,36 @@ def test_missingness_without_parents_is_stated_and_warned() -> None:
     assert "independent of the other columns" in model_summary(model)["missingness_by_column"][0]
     notes = [n for n in utility_notes(model) if "missingness" in n]
     assert len(notes) == 1 and "death_year" in notes[0] and "'structure'" in notes[0]
+    # structure_share 0: no search ran, and the reason is the configuration, not the data
+    assert "no structure search ran" in notes[0]
+    alone = [n for n in utility_notes(model) if n.startswith("every column was sampled")]
+    assert len(alone) == 1 and "structure_share or degree 0" in alone[0]
+
+
+def test_no_structure_search_says_columns_are_independent() -> None:
+    # 60 patients at epsilon 0.2: noisy count x budget too small for any table with parents,
+    # so the fit skips the structure search (learn: "fitting without structure")
+    model = _fit(TableSpec(name="t", columns=COLS), n=60, epsilon=0.2).model
+    assert not structure_searched(model) and model.info["degree_used"] == 0
+    assert all(not p for p in model.graph().values())
+    notes = utility_notes(model)
+    alone = [n for n in notes if n.startswith("every column was sampled independently")]
+    assert len(alone) == 1
+    assert "no association between columns is kept" in alone[0]
+    assert "signal" in alone[0] and "larger epsilon" in alone[0] and "larger cohort" in alone[0]
+    miss = [n for n in notes if n.startswith("the missingness of death_year")]
+    assert len(miss) == 1 and "no structure search ran" in miss[0]
+    assert "gave no parent" not in miss[0]
+    # the same notes reach the shareable report's model summary
+    assert alone[0] in model_summary(model, notes=notes)["notes"]
+
+
+def test_structure_search_without_parent_keeps_its_wording() -> None:
+    # a real search that happens to leave death_year first in the order (fixed seed)
+    model = _fit(TableSpec(name="t", columns=COLS), seed=1).model
+    assert structure_searched(model) and model.info["degree_used"] >= 1
+    assert missingness_by_column(model)[0]["source"] == "none"
+    notes = utility_notes(model)
+    assert not any(n.startswith("every column was sampled") for n in notes)
+    miss = [n for n in notes if n.startswith("the missingness of death_year")]
+    assert len(miss) == 1 and "the structure search gave no parent" in miss[0]

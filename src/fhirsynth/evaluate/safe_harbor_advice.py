@@ -1,0 +1,49 @@
+"""What to tell the custodian when the Safe Harbor scan of an output fails.
+
+Owns :func:`scan_warnings`: one line per finding of a scan (``SafeHarborReport.to_dict()``),
+naming the identifier kind, the file and column, the count and what to change in the
+schema or spec before sharing.  Never a value: findings carry none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["FIXES", "fix_for", "scan_warnings"]
+
+#: finding kind -> what to change before sharing (rules for ages and birth years differ)
+FIXES = {
+    "age above 89": ("top-code the age: end the column's bounds at 89 in the schema (larger "
+                     "values are clipped into the top bin), or drop the column"),
+    "birth year implies age > 89": ("drop the birth-year column, or raise its lower bound "
+                                    "so that no birth year implies an age over 89"),
+    "dates": "release years only: drop the date column or reduce it to a year",
+    "geographic": ("keep nothing below a state and at most ZIP3 (restricted prefixes as 000): "
+                   "coarsen or drop the column"),
+    "other_unique_id": ("declare a record key as role 'key' (a fresh UUID per synthetic "
+                        "patient) or drop the column"),
+}
+DEFAULT_FIX = "drop the column (role 'drop' in the schema) or leave it out of the spec"
+
+
+def fix_for(finding: Mapping[str, Any]) -> str:
+    """What to change for one finding (by its rule, then its kind)."""
+    return FIXES.get(str(finding.get("rule")), FIXES.get(str(finding.get("kind")), DEFAULT_FIX))
+
+
+def scan_warnings(safe_harbor: Mapping[str, Any]) -> list[str]:
+    """One warning per finding of a failed scan; empty when the scan passed.
+
+    Parameters
+    ----------
+    safe_harbor : mapping
+        ``SafeHarborReport.to_dict()`` of the release's outputs.
+    """
+    out = []
+    for f in safe_harbor.get("findings") or []:
+        where = f"{f.get('location', '?')}, column {f.get('field', '?')}"
+        out.append(f"Safe Harbor scan of the output failed: {f.get('description', f.get('kind'))}"
+                   f" ({f.get('count', '?')} in {where}; rule: {f.get('rule', '?')}); "
+                   f"fix: {fix_for(f)}")
+    return out

@@ -1,0 +1,101 @@
+"""Warnings for columns that extraction left empty for (nearly) every patient.
+
+Owns :func:`empty_column_warnings`: a spec column missing for all or nearly all input
+patients while extraction reported issues for it (a birth date after the spec's
+``reference_date``, an unknown unit...) is a problem of the spec or of the input, not of
+the cohort.  The warnings are for the custodian (console and internal report): they carry
+counts and column names and kinds of problem, never a patient value, id or date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from fhirsynth.domain import TableSpec
+
+__all__ = ["NEARLY_ALL", "empty_column_warnings", "extraction_issue_count", "issue_hint"]
+
+#: a column missing for at least this share of the patients counts as "nearly all" empty
+NEARLY_ALL = 0.95
+
+#: issue kind (the part of the count key after "column: ") -> (what it means, what to do)
+HINTS: dict[str, tuple[str, str]] = {
+    "born after the reference date": (
+        "birth date after the spec's reference_date",
+        "set reference_date in the feature spec to a date after every date in the input "
+        "(date-shifted exports such as MIMIC lie in the future)"),
+    "invalid birthDate": ("birthDate is not a FHIR date",
+                          "fix the export (YYYY, YYYY-MM or YYYY-MM-DD)"),
+    "unknown unit": ("values in a unit the spec does not convert",
+                     "add the unit to the column's rule in the feature spec"),
+    "unknown state": ("address state is not a US state name or code", "check the export"),
+    "value outside the declared categories": (
+        "values outside the declared categories",
+        "add them to the column's categories in the spec (or allow 'other')"),
+}
+
+
+def issue_hint(kind: str, count: int | None = None) -> str:
+    """The issue kind in words, its count if given, and what to do about it when known."""
+    what, fix = HINTS.get(kind, (kind, ""))
+    n = "" if count is None else f" ({count} issue(s))"
+    return f"{what}{n}" + (f": {fix}" if fix else "")
+
+
+def _by_column(counts: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for key, n in counts.items():
+        column, sep, kind = str(key).partition(": ")
+        if sep and n:
+            out.setdefault(column, {})[kind] = int(n)
+    return out
+
+
+def extraction_issue_count(report: Mapping[str, Any]) -> int:
+    """All issues of an import report: the reader's and the extraction's."""
+    reader = report.get("issue_count")
+    if reader is None:
+        reader = len(report.get("issues") or [])
+    counts = (report.get("extraction") or {}).get("counts") or {}
+    return int(reader) + sum(int(v) for v in counts.values())
+
+
+def empty_column_warnings(table: pd.DataFrame, counts: Mapping[str, int],
+                          spec: TableSpec) -> list[str]:
+    """One warning per spec column empty for all or nearly all patients with extraction issues.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The patient table (one row per patient).
+    counts : mapping of str to int
+        Extraction issue counts keyed ``"<column>: <kind>"`` (``ExtractReport.counts``).
+    spec : TableSpec
+        The feature spec; only its columns present in ``table`` are checked.
+
+    Returns
+    -------
+    list of str
+        Custodian-only text: column name, how many patients lack it, the issue kinds with
+        their counts and what to do.  No patient value, id or date.
+    """
+    n = len(table)
+    if n == 0:
+        return []
+    issues = _by_column(counts)
+    out = []
+    for col in spec.columns:
+        if col.name not in table.columns or col.name not in issues:
+            continue
+        missing = int(table[col.name].isna().sum())
+        if missing < NEARLY_ALL * n:
+            continue
+        how = "all" if missing == n else f"{missing} of"
+        kinds = "; ".join(issue_hint(k, v) for k, v in
+                          sorted(issues[col.name].items(), key=lambda kv: -kv[1]))
+        out.append(f"column {col.name} is empty for {how} {n} input patients; extraction "
+                   f"issue: {kinds}")
+    return out

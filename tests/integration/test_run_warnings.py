@@ -1,0 +1,103 @@
+"""Warnings of ``fhirsynth run`` that a new user must not miss: columns extraction left empty
+(console and internal report only) and a failed Safe Harbor scan of the output (console, and
+the closing line no longer says the outputs may be shared)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fhirsynth.cli import app
+from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
+from fhirsynth.ingest.features import default_spec_path
+
+pypdf = pytest.importorskip("pypdf")
+
+ROOT = Path(__file__).resolve().parents[2]
+COHORT = ROOT / "fixtures" / "cohort"
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def _pdf_text(path: Path) -> str:
+    return _flat(" ".join(p.extract_text() or "" for p in pypdf.PdfReader(str(path)).pages))
+
+
+def test_run_warns_about_empty_columns_on_the_console_and_internally_only(tmp_path) -> None:
+    text = default_spec_path().read_text("utf-8")
+    text = re.sub(r'(?m)^reference_date: .*$', 'reference_date: "1900-01-01"', text)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text, "utf-8")
+    out = tmp_path / "rel"
+    result = CliRunner().invoke(app, ["run", str(COHORT), "--spec", str(spec), "--epsilon", "1",
+                                      "--out", str(out), "--ledger", str(tmp_path / "l.sqlite"),
+                                      "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    console = _flat(result.output)
+    assert "warning: column age is empty for all" in console
+    assert "set reference_date in the feature spec" in console
+    assert "column age is empty" in _pdf_text(out / "internal" / "validation.pdf")
+    # the shareable outputs gain no count of the real data from this warning
+    assert "is empty for" not in _pdf_text(out / "report.pdf")
+    assert "is empty for" not in (out / "audit.json").read_text("utf-8")
+
+
+def _csv(tmp_path: Path, upper: float) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    n = 300
+    pd.DataFrame({"age": rng.integers(88, 110, n),
+                  "sex": rng.choice(["f", "m"], n)}).to_csv(tmp_path / "p.csv", index=False)
+    schema = {"name": "old", "columns": {
+        "age": {"type": "numeric", "bounds": [0, upper], "integer": True, "nullable": False},
+        "sex": {"type": "categorical", "domain": ["f", "m"], "nullable": False}}}
+    (tmp_path / "p.schema.json").write_text(json.dumps(schema), "utf-8")
+    return tmp_path / "p.csv", tmp_path / "p.schema.json"
+
+
+def _run_csv(tmp_path: Path, upper: float) -> tuple[int, str, Path]:
+    data, schema = _csv(tmp_path, upper)
+    out = tmp_path / "rel"
+    result = CliRunner().invoke(app, ["run", str(data), "--schema", str(schema), "--epsilon",
+                                      "1", "--out", str(out), "--ledger",
+                                      str(tmp_path / "l.sqlite"), "--seed", "2"])
+    return result.exit_code, _flat(result.output), out
+
+
+def test_failed_safe_harbor_scan_is_warned_and_not_called_shareable(tmp_path) -> None:
+    code, console, out = _run_csv(tmp_path, upper=120)
+    assert code == 0, console
+    audit = json.loads((out / "audit.json").read_text("utf-8"))
+    assert audit["evaluation"]["safe_harbor"]["passed"] is False
+    assert "warning: Safe Harbor scan of the output failed: 3. ages over 89" in console
+    assert "column age" in console and "end the column's bounds at 89" in console
+    assert "do not share this release yet" in console
+    assert "may be shared" not in console
+
+
+def test_passed_safe_harbor_scan_keeps_the_closing_line(tmp_path) -> None:
+    code, console, out = _run_csv(tmp_path, upper=89)
+    assert code == 0, console
+    assert json.loads((out / "audit.json").read_text("utf-8"))["evaluation"]["safe_harbor"][
+        "passed"] is True
+    assert "Safe Harbor scan of the output failed" not in console
+    assert "may be shared" in console and "do not share" not in console
+
+
+def test_scan_warnings_name_kind_place_and_fix_without_values() -> None:
+    sh = {"passed": False, "findings": [
+        {"kind": "ages_over_89", "location": "patients.csv", "field": "age", "count": 3,
+         "rule": "age above 89", "description": "3. ages over 89"},
+        {"kind": "email", "location": "patients.csv", "field": "contact", "count": 2,
+         "rule": "value pattern", "description": "6. e-mail addresses"}]}
+    first, second = scan_warnings(sh)
+    assert "3. ages over 89 (3 in patients.csv, column age" in first and "bounds at 89" in first
+    assert "6. e-mail addresses" in second and "drop the column" in second
+    assert scan_warnings({"passed": True, "findings": []}) == []
