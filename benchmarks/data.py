@@ -8,6 +8,7 @@ from the data).  Scoring (and its <= 16-bin discretisation) is fhirsynth.evaluat
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,11 @@ import pandas as pd
 
 from fhirsynth.domain import TableSpec, load_spec
 
-SHARED_TABULAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "tabular"
+#: the shared folder (holding data/ and cases/): $FHIRSYNTH_SHARED, else ../shared beside the repo
+SHARED = Path(os.environ.get("FHIRSYNTH_SHARED") or
+              Path(__file__).resolve().parents[2] / "shared").expanduser()
+SHARED_TABULAR = SHARED / "data" / "tabular"
+SHARED_SYNTHEA = SHARED / "data" / "fhir" / "synthea-r4"
 SPLIT_SEED = 20261204
 _NA = ["", "N/A", "NA", "NaN", "nan", "null", "None"]
 
