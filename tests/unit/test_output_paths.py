@@ -77,6 +77,12 @@ def test_report_out_that_is_a_regular_file_is_refused(tmp_path, afile):
     assert code == 2 and "is a file, not an earlier release" in text
 
 
+def test_audit_out_under_a_regular_file_is_refused_before_fitting(tmp_path, afile):
+    code, text = _invoke("audit", tmp_path / "t.csv", "--spec", SCHEMA, "--epsilon", "1",
+                         "--out", afile / "a.json")
+    assert code == 2 and f"{afile} is a file, not a folder" in text
+
+
 def test_check_output_path_accepts_new_nested_paths(tmp_path):
     check_output_path(tmp_path / "new" / "deeper" / "x.csv", kind="file")
     check_output_path(tmp_path / "new" / "release", kind="folder")
