@@ -46,6 +46,11 @@ def write_table(df: pd.DataFrame, path: str | Path, format: Format | None = "csv
         Destination file.
     format : {"csv", "parquet"}, optional
         Output format; ``None`` picks it from the suffix (``.parquet`` / ``.pq`` -> parquet).
+
+    Raises
+    ------
+    ConfigError
+        An unknown format, or a destination that cannot be written (named, with the reason).
     """
     dest = Path(path)
     if format is None:
