@@ -8,6 +8,7 @@ from the data).  Scoring (and its <= 16-bin discretisation) is fhirsynth.evaluat
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +17,12 @@ import pandas as pd
 
 from fhirsynth.domain import TableSpec, load_spec
 
-SHARED_TABULAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "tabular"
-SHARED_SYNTHEA = (Path(__file__).resolve().parents[2] / "shared" / "data" / "fhir" / "synthea-r4"
-                  / "bundles")
+#: the shared folder (holding data/ and cases/): $FHIRSYNTH_SHARED, else ../shared beside the repo
+SHARED = Path(os.environ.get("FHIRSYNTH_SHARED") or
+              Path(__file__).resolve().parents[2] / "shared").expanduser()
+SHARED_TABULAR = SHARED / "data" / "tabular"
+#: the shared Synthea cohort: one FHIR bundle per patient
+SHARED_SYNTHEA = SHARED / "data" / "fhir" / "synthea-r4" / "bundles"
 #: the Synthea patient table's outcome for TSTR (the default feature spec declares none)
 SYNTHEA_TARGET = "hypertension"
 SPLIT_SEED = 20261204

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import random
 import resource
 import shutil
@@ -26,7 +27,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BUNDLES = ROOT.parent / "shared" / "data" / "fhir" / "synthea-r4" / "bundles"
+#: the shared folder: $FHIRSYNTH_SHARED, else ../shared beside the repository
+SHARED = Path(os.environ.get("FHIRSYNTH_SHARED") or
+              ROOT.parent / "shared").expanduser()
+DEFAULT_BUNDLES = SHARED / "data" / "fhir" / "synthea-r4" / "bundles"
 
 
 def read_all(path: Path, validation: str) -> dict[str, float]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import time
 import warnings
 from pathlib import Path
@@ -22,7 +23,10 @@ from fhirsynth.model import FittedModel, Node
 from fhirsynth.sample import sample_model
 from fhirsynth.synthesizer import Synthesizer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tabular"
+#: the shared folder: $FHIRSYNTH_SHARED, else ../shared beside the repository
+SHARED = Path(os.environ.get("FHIRSYNTH_SHARED") or
+              Path(__file__).resolve().parents[2] / "shared").expanduser()
+DATA = SHARED / "data" / "tabular"
 
 
 def random_network(d: int, seed: int = 0) -> FittedModel:

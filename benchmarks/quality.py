@@ -16,6 +16,7 @@ Numbers are mean +- sd over seeds.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 from pathlib import Path
@@ -28,7 +29,10 @@ from fhirsynth.domain import load_spec
 from fhirsynth.evaluate.fidelity import evaluate_fidelity
 from fhirsynth.synthesizer import Synthesizer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: the shared folder: $FHIRSYNTH_SHARED, else ../shared beside the repository
+SHARED = Path(os.environ.get("FHIRSYNTH_SHARED") or
+              Path(__file__).resolve().parents[2] / "shared").expanduser()
+DATA = SHARED / "data"
 SYNTHEA_CACHE = Path("/tmp/q_synthea300.parquet")
 METRICS = ("1way", "2way", "3way", "cramer", "tstr")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -35,7 +36,10 @@ from fhirsynth.evaluate.audit import (
 from fhirsynth.evaluate.audit_pipeline import audit_synthesizer
 
 ROOT = Path(__file__).resolve().parents[2]
-STROKE = ROOT.parent / "shared" / "data" / "tabular"
+#: the shared folder: $FHIRSYNTH_SHARED, else ../shared beside the repository
+SHARED = Path(os.environ.get("FHIRSYNTH_SHARED") or
+              ROOT.parent / "shared").expanduser()
+STROKE = SHARED / "data" / "tabular"
 
 
 def toy(epsilon: float, trials: int, columns: tuple[str, ...] = ()):

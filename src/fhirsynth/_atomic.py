@@ -1,6 +1,8 @@
 """Atomic file writes: every output is written beside its destination and renamed into place.
 
 A reader never sees a half-written file, and a failure leaves no temporary file behind.
+:func:`check_output_path` refuses, before any work, a destination that cannot be created
+(a regular file where a folder is needed, or a folder where a file is).
 """
 
 from __future__ import annotations
@@ -10,8 +12,42 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
-__all__ = ["atomic_path", "write_bytes_atomic"]
+from fhirsynth.errors import ConfigError
+
+__all__ = ["atomic_path", "check_output_path", "write_bytes_atomic"]
+
+
+def check_output_path(path: str | Path, *, kind: Literal["file", "folder"],
+                      option: str = "--out") -> None:
+    """Refuse an output ``path`` that cannot be written as a ``kind``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The destination the user named.
+    kind : {"file", "folder"}
+        What will be written there.  An existing regular file in place of a folder is left
+        to the caller (it knows whether an earlier output may be replaced).
+    option : str
+        The option named in the message.
+
+    Raises
+    ------
+    ConfigError
+        A parent of ``path`` is an existing regular file (nothing can be created under it),
+        or ``kind`` is ``"file"`` and ``path`` is an existing folder.
+    """
+    dest = Path(path)
+    for parent in dest.parents:
+        if os.path.lexists(parent):
+            if not parent.is_dir():
+                raise ConfigError(f"{option} ({dest}): {parent} is a file, not a folder, so "
+                                  "nothing can be created under it")
+            break
+    if kind == "file" and dest.is_dir():
+        raise ConfigError(f"{option} ({dest}) is a folder; give a file name")
 
 
 @contextmanager

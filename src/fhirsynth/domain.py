@@ -14,11 +14,13 @@ Two file forms load into a :class:`TableSpec`:
   extra keys (``source:`` and the like) are kept opaque for the FHIR feature extractor.
 
 A column entry that still holds :data:`PLACEHOLDER_KEY` (an unedited schema skeleton) is
-refused, naming the first such column.
+refused, naming the first such column.  A key the loader does not know (at the top level or in
+a column entry, e.g. ``nulable``) is refused too, naming it and the closest known key.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +36,9 @@ from fhirsynth.errors import SpecError
 __all__ = [
     "MISSING",
     "OTHER",
+    "COLUMN_KEYS",
     "PLACEHOLDER_KEY",
+    "TOP_LEVEL_KEYS",
     "Column",
     "TableSpec",
     "load_spec",
@@ -47,6 +51,21 @@ MISSING = "<missing>"
 OTHER = "<other>"
 #: a column entry holding this key is an unedited skeleton placeholder: the loader refuses it
 PLACEHOLDER_KEY = "fill_in"
+
+#: keys a column entry may hold (both file forms, ``Column.to_dict`` output, skeleton hints);
+#: ``source`` is the opaque FHIR extraction rule, its own keys are not checked here
+COLUMN_KEYS = frozenset({
+    "name", "type", "kind", "domain", "categories", "other", "bounds", "integer", "edges",
+    "bins", "point_masses", "nullable", "role", "drop", "identifier", "unit", "description",
+    "source", PLACEHOLDER_KEY, "name_suggests",
+})
+#: keys the top level of a spec may hold; ``structure``, ``sensitive`` and ``fold`` are kept
+#: in :attr:`TableSpec.options` for the learner, the privacy evaluation and the CSV reader
+TOP_LEVEL_KEYS = frozenset({
+    "name", "columns", "target", "positive", "drop", "note", "description", "reference_date",
+    "structure", "sensitive", "fold",
+})
+_OPTION_KEYS = ("structure", "sensitive", "fold")
 
 _KINDS = ("categorical", "numeric", "boolean")
 _ROLES = ("feature", "target", "drop", "key", "identifier", "quasi_identifier", "derived")
@@ -280,6 +299,7 @@ class TableSpec:
         """Build a spec from either file form (see the module docstring)."""
         if not isinstance(data, Mapping) or "columns" not in data:
             raise SpecError(f"{origin}: a spec needs a 'columns' entry")
+        _refuse_unknown_keys(origin, "the top level", data, TOP_LEVEL_KEYS)
         raw = data["columns"]
         drop = set(data.get("drop", ()) or ())
         items: Iterable[tuple[str, Mapping[str, Any]]]
@@ -293,6 +313,9 @@ class TableSpec:
                 items.append((str(entry["name"]), entry))
         else:
             raise SpecError(f"{origin}: 'columns' must be a mapping or a list")
+        for name, entry in items:
+            if isinstance(entry, Mapping):
+                _refuse_unknown_keys(origin, f"column {name!r}", entry, COLUMN_KEYS)
         pending = [n for n, e in items if isinstance(e, Mapping) and PLACEHOLDER_KEY in e]
         if pending:
             more = f" ({len(pending) - 1} more after it)" if len(pending) > 1 else ""
@@ -315,9 +338,7 @@ class TableSpec:
                 raise SpecError(f"{origin}: column {name!r}: {exc}") from None
         for name in drop - {c.name for c in columns}:
             columns.append(Column(name=name, role="drop"))
-        known = {"name", "columns", "target", "positive", "drop", "note", "description",
-                 "reference_date"}
-        options = {k: v for k, v in data.items() if k not in known}
+        options = {k: data[k] for k in _OPTION_KEYS if k in data}
         return cls(
             name=str(data.get("name", Path(origin).stem)),
             columns=tuple(columns),
@@ -327,6 +348,20 @@ class TableSpec:
             description=str(data.get("description", data.get("note", ""))),
             options=options,
         )
+
+
+def _refuse_unknown_keys(origin: str, where: str, entry: Mapping[str, Any],
+                         known: frozenset[str]) -> None:
+    """One SpecError naming the first key of ``entry`` not in ``known`` and its closest match."""
+    unknown = [str(k) for k in entry if k not in known]
+    if not unknown:
+        return
+    key = unknown[0]
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = (f"did you mean {close[0]!r}?" if close
+            else f"known keys: {', '.join(sorted(known))}")
+    more = f" ({len(unknown) - 1} more unknown key(s) after it)" if len(unknown) > 1 else ""
+    raise SpecError(f"{origin}: {where}: unknown key {key!r}{more}; {hint}")
 
 
 _TYPE_ALIASES = {

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fhirsynth._atomic import check_output_path
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec, load_spec
 from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
@@ -181,6 +182,10 @@ def load_run_spec(inputs: Sequence[str | os.PathLike[str]],
 
 def _check_out(out: Path, overwrite: bool) -> bool:
     """Whether an existing ``out`` may be replaced: only an earlier release, only when asked."""
+    check_output_path(out, kind="folder")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out ({out}) is a file, not an earlier release: give the name of "
+                          "a new folder for the release")
     if not out.exists():
         return False
     if out.is_dir() and not any(out.iterdir()):
@@ -197,8 +202,12 @@ def _check_out(out: Path, overwrite: bool) -> bool:
 def _prepare_out(out: Path, replace: bool) -> Path:
     if out.exists() and not replace:
         raise ConfigError(f"output directory {str(out)!r} appeared during the run")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent)).resolve()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent)).resolve()
+    except OSError as exc:
+        raise ConfigError(f"--out ({out}): cannot create the output folder "
+                          f"({exc.strerror or type(exc).__name__})") from None
 
 
 def _label(inputs: Sequence[Path]) -> str:
@@ -502,6 +511,8 @@ def report_release(
     from fhirsynth.model import FittedModel
     from fhirsynth.report.release import write_reports
 
+    dest = Path(out).resolve()
+    replace = _check_out(dest, overwrite=False)
     model = FittedModel.from_json(model_path)
     table_spec = load_run_spec(inputs, spec) if spec is not None else None
     sp = Path(synthetic_path)
@@ -516,8 +527,7 @@ def report_release(
     # the model keeps the public domain but not the extraction rules; use the read spec when
     # it describes the same domain (it carries the Safe Harbor top codes of the FHIR rules)
     spec_used = read_spec if read_spec.fingerprint() == model.spec.fingerprint() else model.spec
-    dest = Path(out).resolve()
-    tmp = _prepare_out(dest, _check_out(dest, overwrite=False))
+    tmp = _prepare_out(dest, replace)
     try:
         outputs = [write_table(synthetic, tmp / "synthetic" / sp.name,
                                format="parquet" if sp.suffix == ".parquet" else "csv")]

@@ -26,10 +26,13 @@ def audit_command(
     """
     from rich.progress import Progress
 
+    from fhirsynth._atomic import check_output_path
     from fhirsynth.domain import load_spec
     from fhirsynth.evaluate.audit_pipeline import audit_synthesizer, read_table, write_result
     from fhirsynth.privacy.budget import PrivacyBudget
 
+    if out:
+        check_output_path(out, kind="file")  # before the fits, not after
     spec_obj = load_spec(spec)
     budget = PrivacyBudget.parse(epsilon, delta)
     data = read_table(table)

@@ -39,12 +39,14 @@ def fit_cmd(
         False, "--allow-few-rows", help="Fit below the minimum cohort size (low utility)."),
 ) -> None:
     """Fit a differentially private Bayesian network and save it as JSON."""
+    from fhirsynth._atomic import check_output_path
     from fhirsynth.config import LearnConfig
     from fhirsynth.domain import load_spec
     from fhirsynth.privacy.budget import PrivacyBudget
     from fhirsynth.synthesizer import Synthesizer
 
     budget = PrivacyBudget.parse(epsilon, delta)
+    check_output_path(out, kind="file")
     spec = load_spec(schema)
     config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows)
     df = _read_table(table, spec)
@@ -67,6 +69,7 @@ def sample_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
 ) -> None:
     """Sample synthetic patients from a fitted model (spends no budget)."""
+    from fhirsynth._atomic import check_output_path
     from fhirsynth.errors import ConfigError
     from fhirsynth.export.tables import write_table
     from fhirsynth.synthesizer import Synthesizer
@@ -75,11 +78,11 @@ def sample_cmd(
         raise ConfigError(f"--out ({out}) must end in .csv or .parquet")
     if n < 0:
         raise ConfigError(f"-n ({n}) must be >= 0")
+    check_output_path(out, kind="file")
     if out.exists() and not overwrite:
         raise ConfigError(f"--out ({out}) already exists (use --overwrite to replace it)")
     synth = Synthesizer.load(model)
     df = synth.sample(n, evidence=list(where) or None, random_state=seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_table(df, out, format=None)
     msg = f"{len(df)} rows written to {out}"
     if where:

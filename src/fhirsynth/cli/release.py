@@ -31,12 +31,14 @@ def ingest_cmd(
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from fhirsynth._atomic import check_output_path
     from fhirsynth.export.tables import write_table
     from fhirsynth.ingest import read_input
     from fhirsynth.pipeline import load_run_spec
 
     if validate not in ("needed", "full"):
         raise typer.BadParameter("--validate must be 'needed' or 'full'")
+    check_output_path(out, kind="file")
     table_spec = load_run_spec(inputs, spec)
     t0 = time.perf_counter()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),

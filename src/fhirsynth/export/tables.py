@@ -46,18 +46,28 @@ def write_table(df: pd.DataFrame, path: str | Path, format: Format | None = "csv
         Destination file.
     format : {"csv", "parquet"}, optional
         Output format; ``None`` picks it from the suffix (``.parquet`` / ``.pq`` -> parquet).
+
+    Raises
+    ------
+    ConfigError
+        An unknown format, or a destination that cannot be written (named, with the reason).
     """
     dest = Path(path)
     if format is None:
         format = "parquet" if dest.suffix.lower() in (".parquet", ".pq") else "csv"
     if format not in ("csv", "parquet"):
         raise ConfigError(f"format ({format!r}) must be 'csv' or 'parquet'")
-    with atomic_path(dest) as tmp:
-        if format == "csv":
-            _fsync_write(tmp, lambda fh: df.to_csv(fh, index=False, quoting=csv.QUOTE_MINIMAL,
-                                                   lineterminator="\r\n"))
-        else:
-            df.to_parquet(tmp, engine="pyarrow", index=False)
+    try:
+        with atomic_path(dest) as tmp:
+            if format == "csv":
+                _fsync_write(tmp, lambda fh: df.to_csv(fh, index=False,
+                                                       quoting=csv.QUOTE_MINIMAL,
+                                                       lineterminator="\r\n"))
+            else:
+                df.to_parquet(tmp, engine="pyarrow", index=False)
+    except OSError as exc:
+        raise ConfigError(f"{dest}: cannot write the table "
+                          f"({exc.strerror or type(exc).__name__})") from None
     return dest
 
 

@@ -1,0 +1,91 @@
+"""--out under a regular file, or a regular file as a release folder: one clear error, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fhirsynth._atomic import check_output_path
+from fhirsynth.cli import app
+from fhirsynth.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = ROOT / "tests" / "data" / "learn" / "case018.schema.json"
+runner = CliRunner()
+
+
+def _invoke(*args: object) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    text = " ".join(result.output.split())  # rich wraps long messages
+    assert "Traceback" not in text and "internal error" not in text, text
+    return result.exit_code, text
+
+
+@pytest.fixture
+def afile(tmp_path: Path) -> Path:
+    p = tmp_path / "afile"
+    p.write_text("not a folder\n", encoding="utf-8")
+    return p
+
+
+def _run(tmp_path: Path, out: Path, *extra: str) -> tuple[int, str]:
+    src = tmp_path / "input.csv"
+    src.write_text("sex\nfemale\n", encoding="utf-8")
+    return _invoke("run", src, "--spec", SCHEMA, "--epsilon", "1", "--out", out,
+                   "--ledger", tmp_path / "ledger.sqlite", *extra)
+
+
+def test_run_out_under_a_regular_file_names_the_file(tmp_path, afile):
+    code, text = _run(tmp_path, afile / "sub")
+    assert code == 2
+    assert f"{afile} is a file, not a folder" in text
+    assert not (tmp_path / "ledger.sqlite").exists()  # refused before any budget is charged
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_run_out_that_is_a_regular_file_is_not_an_earlier_release(tmp_path, afile, overwrite):
+    code, text = _run(tmp_path, afile, *overwrite)
+    assert code == 2
+    assert "is a file, not an earlier release" in text and "afile" in text
+    assert afile.read_text(encoding="utf-8") == "not a folder\n"
+
+
+def test_sample_out_under_a_regular_file_names_the_file(tmp_path, afile):
+    code, text = _invoke("sample", tmp_path / "model.json", "-n", "5",
+                         "--out", afile / "s.csv")
+    assert code == 2 and f"{afile} is a file, not a folder" in text
+
+
+def test_sample_out_that_is_a_folder_is_refused(tmp_path):
+    (tmp_path / "d.csv").mkdir()
+    code, text = _invoke("sample", tmp_path / "model.json", "-n", "5", "--overwrite",
+                         "--out", tmp_path / "d.csv")
+    assert code == 2 and "is a folder; give a file name" in text
+
+
+def test_report_out_under_a_regular_file_names_the_file(tmp_path, afile):
+    code, text = _invoke("report", tmp_path / "model.json", tmp_path / "s.csv",
+                         "--real", tmp_path / "input.csv", "--out", afile / "rep")
+    assert code == 2 and f"{afile} is a file, not a folder" in text
+
+
+def test_report_out_that_is_a_regular_file_is_refused(tmp_path, afile):
+    code, text = _invoke("report", tmp_path / "model.json", tmp_path / "s.csv",
+                         "--real", tmp_path / "input.csv", "--out", afile)
+    assert code == 2 and "is a file, not an earlier release" in text
+
+
+def test_audit_out_under_a_regular_file_is_refused_before_fitting(tmp_path, afile):
+    code, text = _invoke("audit", tmp_path / "t.csv", "--spec", SCHEMA, "--epsilon", "1",
+                         "--out", afile / "a.json")
+    assert code == 2 and f"{afile} is a file, not a folder" in text
+
+
+def test_check_output_path_accepts_new_nested_paths(tmp_path):
+    check_output_path(tmp_path / "new" / "deeper" / "x.csv", kind="file")
+    check_output_path(tmp_path / "new" / "release", kind="folder")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        (tmp_path / "f").write_text("x")
+        check_output_path(tmp_path / "f" / "a" / "b", kind="folder")
