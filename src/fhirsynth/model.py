@@ -77,6 +77,10 @@ class Node:
         want = (len(d["states"]), int(np.prod([cards[p] for p in parents], dtype=np.int64)))
         if cpd.shape != want:
             raise ModelError(f"node {d['name']!r}: table shape {cpd.shape}, expected {want}")
+        if cpd.size and not (np.all(np.isfinite(cpd)) and np.all(cpd >= 0) and np.all(cpd <= 1)
+                             and np.allclose(cpd.sum(axis=0), 1.0, atol=1e-6)):
+            raise ModelError(f"node {d['name']!r}: the table must hold probabilities in [0, 1] "
+                             "with each parent configuration's column summing to 1")
         slopes = None if d.get("slopes") is None else np.asarray(d["slopes"], float)
         if slopes is not None and (slopes.ndim != 1 or not np.all(np.abs(slopes) <= 2.0)):
             raise ModelError(f"node {d['name']!r}: bin slopes must be a list of numbers "

@@ -121,3 +121,14 @@ def test_vectorised_encoding_keeps_booleans_apart_from_ones_and_zeros() -> None:
     assert got.tolist() == [1, 1, 1, 0, 0, 0, 1]
     # only booleans and ones: factorising alone would fold the 1 into True
     assert encode_column(cat, pd.Series([True, 1, True], dtype=object)).tolist() == [0, 1, 0]
+
+
+def test_a_model_file_with_an_edited_probability_is_refused(tmp_path) -> None:
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"bmi": np.clip(rng.normal(28, 6, 500), 10, 100),
+                       "flag": rng.random(500) < 0.5})
+    d = Synthesizer(_peaked_spec(), epsilon=4.0, random_state=0).fit(df).model.to_dict()
+    node = next(n for n in d["nodes"] if n["name"] == "flag")
+    node["cpd"][0][0] = 5.0
+    with pytest.raises(ModelError, match="probabilities"):
+        FittedModel.from_dict(d)
