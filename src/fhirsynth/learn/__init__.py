@@ -237,6 +237,8 @@ def fit_model(
         logger.info("cell limit %.1f below min_table_cells: fitting without structure",
                     cell_limit)
         eps_struct = 0.0
+    # noise-bound (no table with parents would be useful): every column is on its own
+    saturated = config.degree is None and cell_limit < config.min_table_cells
     names = [cols[j].name for j in active]
     declared = {names.index(c): _declared_items(names.index(c), [names.index(p) for p in ps],
                                                 cards, gcards, config, cell_limit)
@@ -266,9 +268,10 @@ def fit_model(
                else None for j in range(d)]
     tcards = [cards[j] if tgroups[j] is None else scards[j] for j in range(d)]
     e_left = eps - acc.spent_epsilon
+    equal = saturated and not declared_names
     eps_tables, eps_margs, eps_coarse = plan_tables(
         e_left, order, cards, pc, config, split_missing, [g is not None for g in groups],
-        tcards)
+        tcards, equal=equal)
     adapt: list[np.ndarray | None] = [None] * d
     # the grouping depends on the row count: only on a released (noisy) one
     if config.child_theta > 0 and not _noiseless and eps_count > 0:
@@ -280,7 +283,7 @@ def fit_model(
             groups = [None if adapt[j] is not None else groups[j] for j in range(d)]
             eps_tables, eps_margs, eps_coarse = plan_tables(
                 e_left, order, cards, pc, config, split_missing,
-                [g is not None for g in groups], tcards)
+                [g is not None for g in groups], tcards, equal=equal)
 
     nodes: list[Node] = []
     for j in range(len(cols)):

@@ -50,7 +50,7 @@ def auto_marginal_share(noisy_n: float | None, eps_per_column: float) -> float:
 def plan_tables(
     total: float, order: list[int], cards: list[int], pc: list[tuple[np.ndarray, int]],
     config: LearnConfig, split_missing: list[bool], coarse: list[bool],
-    tcards: list[int] | None = None,
+    tcards: list[int] | None = None, *, equal: bool = False,
 ) -> tuple[list[float], list[float], list[float]]:
     """Epsilon of each column's table(s), one-way histogram and coarse histogram.
 
@@ -62,13 +62,25 @@ def plan_tables(
     tables.  A column with a coarse histogram (``coarse[j]``) spends ``coarse_share`` of
     its one-way part on it.  ``tcards``: states of each column's table (its groups when
     the table is measured over groups; default ``cards``).  The parts add up to ``total``.
+
+    ``equal``: the tables' part is split in equal shares (the one-way part keeps the sqrt
+    rule, and a column without parents adds it to its table).  For a fit with no useful table
+    with parents (the noise-bound regime where the structure search is skipped), each column
+    is an independent histogram whose error saturates when noise dominates: the sqrt rule,
+    optimal while error grows linearly with the noise, starves the small columns that could
+    still be estimated, while equal shares (the independent baseline's) starve the large
+    ones.  The blend measured best (model bias, mean 2-way TVD of 20,000-30,000 rows against
+    the training rows: stroke at eps 0.1 0.127 -> 0.121 (all equal: 0.132); Synthea 300 at
+    eps 1 0.471 -> 0.465 (all equal: 0.471)).
     """
     if not order:
         return [], [], []
     e_marg_total = total * config.marginal_share
     tcards = cards if tcards is None else tcards
-    tables = split_budget(total - e_marg_total, [tcards[j] * pc[j][1] for j in order])
-    margs = (split_budget(e_marg_total, [cards[j] for j in order]) if e_marg_total > 0
+    tables = split_budget(total - e_marg_total,
+                          [1 if equal else tcards[j] * pc[j][1] for j in order])
+    margs = (split_budget(e_marg_total, [cards[j] for j in order])
+             if e_marg_total > 0
              else [0.0] * len(order))
     coarses = [0.0] * len(order)
     for i, j in enumerate(order):

@@ -208,9 +208,12 @@ def test_drowning_numeric_roots_are_measured_over_groups() -> None:
     assert p.sum() == pytest.approx(1.0)
     # 85 states, far fewer distinct probabilities: constant inside each group
     assert len(np.unique(np.round(p, 12))) <= 16
+    cells = {st["name"]: st["detail"] for st in s.model_.budget["steps"]}
+    assert cells["table age"].split()[0] in {"2", "4", "8", "16"}  # measured over groups
     fine = Synthesizer(spec, epsilon=0.2, random_state=0,
                        config=LearnConfig(child_theta=0.0)).fit(df)
-    assert len(np.unique(np.round(fine.model_.by_name["age"].cpd[:, 0], 12))) > 16
+    cells = {st["name"]: st["detail"] for st in fine.model_.budget["steps"]}
+    assert cells["table age"].startswith("85 cells")  # every state measured
 
 
 def test_child_groups_only_while_the_fine_child_cannot_carry_a_grouped_parent() -> None:
@@ -310,3 +313,30 @@ def test_without_a_noisy_count_the_plan_does_not_depend_on_the_row_count() -> No
                       syn.model.budget["steps"]])
         assert syn.model.info["config"]["marginal_share"] == 0.6
     assert plans[0] == plans[1]
+
+
+def test_noise_bound_fits_split_the_tables_part_equally() -> None:
+    # 60 rows, eps 0.5: no table with parents is useful, so no structure search runs and
+    # the tables' part of the budget is split equally; with 20,000 rows the sqrt rule holds
+    spec = TableSpec(name="t", target=None, columns=(
+        Column(name="a", kind="boolean", nullable=False),
+        Column(name="b", categories=tuple("pqrst"), nullable=False),
+        Column(name="v", kind="numeric", bounds=(0.0, 100.0), bins=20, nullable=False)))
+    eps_of = {}
+    for n in (60, 20_000):
+        rng = np.random.default_rng(2)
+        df = pd.DataFrame({"a": rng.random(n) < 0.4, "b": rng.choice(list("pqrst"), n),
+                           "v": rng.uniform(0, 100, n)})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            syn = Synthesizer(spec, epsilon=0.5, random_state=0).fit(df)
+        steps = syn.model.budget["steps"]
+        eps_of[n] = {s["name"]: s["epsilon"] for s in steps if s["name"].startswith("table ")}
+        assert sum(s["epsilon"] for s in steps) == pytest.approx(0.5)
+    small, large = eps_of[60], eps_of[20_000]
+    assert not any(name.startswith("structure") for name in small)
+    # the tables' part is equal, the one-way part (added to parentless tables) follows
+    # sqrt(states): the binary column's share of the budget is larger than the sqrt rule's
+    share = {n: e[name] / sum(e.values()) for n, e in eps_of.items()
+             for name in ("table a",)}
+    assert share[60] > share[20_000] and large["table a"] < large["table b"]
