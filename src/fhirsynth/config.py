@@ -90,8 +90,10 @@ class LearnConfig:
         can afford more parents.  Grouping is public (spec, budget, noisy count).  0 keeps
         every state.
     missing_share : float, in (0, 1), default 0.5
-        For a nullable column with two or more values: the share of its table budget spent
-        on a separate (present, missing) x parents table; the rest measures the values.
+        For a nullable column with two or more values and parents: the share of its table
+        budget spent on a separate (present, missing) x parents table; the rest measures
+        the values.  A nullable column without parents has one histogram with a missing
+        state (a separate table could not carry any structure).
         Structural missingness (a death year only for the deceased) then survives the noise
         of the many value cells.
     pool_total : bool, default True

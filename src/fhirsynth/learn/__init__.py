@@ -261,7 +261,9 @@ def fit_model(
 
     pc = [parent_code([gcodes[i][v] for i, v in psets[j]], [gcards[i][v] for i, v in psets[j]],
                       n) for j in range(d)]
-    split_missing = [cols[active[j]].nullable and cards[j] > 2 for j in range(d)]
+    # missingness gets a table of its own only where it can depend on parents
+    split_missing = [cols[active[j]].nullable and cards[j] > 2 and pc[j][1] > 1
+                     for j in range(d)]
     groups = [coarse_groups(cols[active[j]]) if config.coarse_share > 0 else None
               for j in range(d)]
     tgroups = [cgroups[j] if pc[j][1] > 1 and (config.rake_missing or not split_missing[j])

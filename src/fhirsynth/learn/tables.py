@@ -120,7 +120,7 @@ def measure_column(
     fine = child
     if tgroups is not None:
         child, card = tgroups[child], int(tgroups.max()) + 1
-    if col.nullable and card > 2:
+    if col.nullable and card > 2 and pcard > 1:
         e_miss = e_rest * config.missing_share
         e_full = e_rest - e_miss
         if config.rake_missing and pcard > 1:

@@ -26,7 +26,9 @@ def model(tmp_path_factory):
         LONG_CAT: rng.choice(["never", "former", "current"], n),
         "stroke": rng.choice(["0", "1"], n),
     }).to_csv(d / "t.csv", index=False)
-    (d / "t.schema.json").write_text(json.dumps({"target": "stroke", "columns": {
+    # the declared parent gives the nullable column its own "(missing or not)" table
+    (d / "t.schema.json").write_text(json.dumps({
+        "target": "stroke", "structure": {LONG_NUM: ["stroke"]}, "columns": {
         LONG_NUM: {"type": "numeric", "bounds": [50, 300], "nullable": True},
         LONG_CAT: {"type": "categorical", "domain": ["never", "former", "current"],
                    "nullable": False},
