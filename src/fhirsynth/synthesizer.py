@@ -8,7 +8,6 @@ patient data and keeps no reference to it.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,7 +26,6 @@ from fhirsynth.sample import sample_model
 
 __all__ = ["Synthesizer"]
 
-logger = logging.getLogger(__name__)
 
 
 def _generator(random_state: int | None) -> np.random.Generator:
@@ -63,8 +61,8 @@ class Synthesizer:
         self.spec = spec
         self.budget = PrivacyBudget.parse(epsilon, delta)
         for note in self.budget.plausibility():
+            # one channel: the CLI shows warnings, so a log line too would print it twice
             warnings.warn(note, UserWarning, stacklevel=2)
-            logger.warning(note)
         self.config = config or LearnConfig()
         if not isinstance(self.config, LearnConfig):
             raise ConfigError(f"config ({type(config).__name__}) must be a LearnConfig")

@@ -54,8 +54,15 @@ def ledger_set_cap(
 
     cap = PrivacyBudget.parse(epsilon, delta)
     fp = resolve_source(source)
-    Ledger(ledger).set_cap(fp, cap.epsilon, cap.delta, label=label)
+    book = Ledger(ledger)
+    book.set_cap(fp, cap.epsilon, cap.delta, label=label)
     typer.echo(f"cap for {fp[:12]}: epsilon {cap.epsilon:g}, delta {cap.delta:g}")
+    spent = book.summary(fp)[0]
+    if spent.spent_epsilon > cap.epsilon or spent.spent_delta > cap.delta:
+        typer.echo(f"warning: the releases already made from this source spent epsilon "
+                   f"{spent.spent_epsilon:g}, delta {spent.spent_delta:g}, above the new cap: "
+                   "no further release is possible, and the cap does not undo the earlier ones",
+                   err=True)
 
 
 @ledger_app.command("show")

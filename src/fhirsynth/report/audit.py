@@ -214,6 +214,10 @@ def verify_release(directory: str | Path) -> VerifyResult:
     the release and are not reported as added.
     """
     d = Path(directory)
+    if not d.exists():
+        raise ReportError(f"{d}: release directory not found")
+    if not d.is_dir():
+        raise ReportError(f"{d}: not a directory (give the release directory)")
     audit_path = d / AUDIT_NAME
     try:
         record = json.loads(audit_path.read_text(encoding="utf-8"))

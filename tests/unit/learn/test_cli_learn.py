@@ -85,3 +85,9 @@ def test_allow_few_rows_flag(files, tmp_path) -> None:
     assert r.exit_code == 2 and "need at least 50 rows" in r.output
     r = runner.invoke(app, [*args, "--allow-few-rows"])
     assert r.exit_code == 0 and (tmp_path / "m.json").exists()
+
+
+def test_large_epsilon_warning_is_printed_once(files) -> None:
+    r = _fit(files, "--epsilon", "20", "--seed", "1")
+    assert r.exit_code == 0, r.output
+    assert r.output.count("is very large") == 1

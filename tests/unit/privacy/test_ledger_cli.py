@@ -26,6 +26,21 @@ def test_set_cap_and_show(tmp_path):
     assert "run run-1" in out and "completed" in out and "synthetic.csv" in out
 
 
+def test_cap_below_what_was_spent_warns(tmp_path):
+    led = tmp_path / "ledger.sqlite"
+    fp = "a" * 64
+    Ledger(led).charge(fp, PrivacyBudget(epsilon=1.0), run_id="run-1")
+    runner = CliRunner()
+    res = runner.invoke(app, ["ledger", "set-cap", fp, "--epsilon", "0.5", "--ledger",
+                              str(led)])
+    assert res.exit_code == 0
+    assert "spent epsilon 1" in res.output and "no further release is possible" in res.output
+    ok = runner.invoke(app, ["ledger", "set-cap", fp, "--epsilon", "3", "--ledger", str(led)])
+    assert ok.exit_code == 0 and "warning" not in ok.output
+    with pytest.raises(BudgetExhaustedError):
+        Ledger(led).charge(fp, PrivacyBudget(epsilon=2.5), run_id="run-2")
+
+
 def test_bad_cap_is_one_clear_error(tmp_path):
     res = CliRunner().invoke(app, ["ledger", "set-cap", "f" * 64, "--epsilon", "nan",
                                    "--ledger", str(tmp_path / "l.sqlite")])

@@ -174,3 +174,12 @@ def test_verify_detects_an_edited_audit_record(release, tmp_path):
 def test_verify_without_audit_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(app, ["verify", str(tmp_path)])
     assert res.exit_code == 2 and "no audit.json" in res.output
+
+
+def test_verify_of_a_missing_or_file_path_says_so(tmp_path):
+    res = CliRunner().invoke(app, ["verify", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and "release directory not found" in res.output
+    f = tmp_path / "f.txt"
+    f.write_text("x")
+    res = CliRunner().invoke(app, ["verify", str(f)])
+    assert res.exit_code == 2 and "not a directory" in res.output
