@@ -378,7 +378,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             budget_table=model.budget,
             model_summary=model_summary(
                 model, notes=_notes(cfg) + utility_notes(model) + _history_notes(history),
-                import_report=import_report),
+                import_report=import_report, output_columns=list(synthetic.columns)),
             import_report=import_report, config=cfg.public(), inputs=inputs,
             outputs=list(outputs.values()), run_id=run_id, dataset=spec.name,
             source_fingerprint=source, source_history=history)
@@ -540,7 +540,8 @@ def report_release(
             tmp, spec=spec_used, real_train=real, real_holdout=None,
             synthetic=synthetic, budget_table=model.budget,
             model_summary=model_summary(model, notes=utility_notes(model),
-                                        import_report=import_report),
+                                        import_report=import_report,
+                                        output_columns=list(synthetic.columns)),
             import_report=import_report, config={"report_only": True}, inputs=inputs,
             outputs=outputs, dataset=model.spec.name,
             source_fingerprint=fingerprint_files([Path(p) for p in inputs]))
