@@ -105,6 +105,7 @@ def test_derived_and_dropped_fhir_columns_are_not_counted_as_identifiers():
 
 
 @pytest.mark.shared_data
+@pytest.mark.filterwarnings("ignore::fhirsynth.errors.LowUtilityWarning")  # 22 rows, on purpose
 def test_synthea_patients_with_a_three_column_schema(shared_data, tmp_path):
     """The tester's run: the table and the check describe the release, not the proposals."""
     from fhirsynth.config import LearnConfig
