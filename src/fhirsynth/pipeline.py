@@ -34,8 +34,8 @@ from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import Ledger, default_ledger_path, fingerprint_files
 from fhirsynth.report.summary import model_summary, utility_notes
 
-__all__ = ["RunConfig", "RunResult", "load_run_spec", "model_summary", "run_release",
-           "with_fresh_keys"]
+__all__ = ["RunConfig", "RunResult", "check_report_inputs", "load_run_spec", "model_summary",
+           "run_release", "with_fresh_keys"]
 
 logger = logging.getLogger(__name__)
 
@@ -378,7 +378,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             budget_table=model.budget,
             model_summary=model_summary(
                 model, notes=_notes(cfg) + utility_notes(model) + _history_notes(history),
-                import_report=import_report),
+                import_report=import_report, output_columns=list(synthetic.columns)),
             import_report=import_report, config=cfg.public(), inputs=inputs,
             outputs=list(outputs.values()), run_id=run_id, dataset=spec.name,
             source_fingerprint=source, source_history=history)
@@ -523,6 +523,9 @@ def report_release(
         raise InputError(f"{sp}: cannot read the synthetic table ({type(exc).__name__})") \
             from None
     read_spec = table_spec or load_run_spec(inputs, None)
+    check_report_inputs(model.spec, read_spec, list(synthetic.columns),
+                        schema=Path(spec).name if spec is not None else "the default spec",
+                        synthetic=sp.name)
     real, import_report = read_input(inputs, read_spec, validation=validation)
     # the model keeps the public domain but not the extraction rules; use the read spec when
     # it describes the same domain (it carries the Safe Harbor top codes of the FHIR rules)
@@ -537,7 +540,8 @@ def report_release(
             tmp, spec=spec_used, real_train=real, real_holdout=None,
             synthetic=synthetic, budget_table=model.budget,
             model_summary=model_summary(model, notes=utility_notes(model),
-                                        import_report=import_report),
+                                        import_report=import_report,
+                                        output_columns=list(synthetic.columns)),
             import_report=import_report, config={"report_only": True}, inputs=inputs,
             outputs=outputs, dataset=model.spec.name,
             source_fingerprint=fingerprint_files([Path(p) for p in inputs]))
@@ -546,3 +550,48 @@ def report_release(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return paths
+
+
+def _names(names: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def check_report_inputs(model_spec: TableSpec, read_spec: TableSpec,
+                        synthetic_columns: Sequence[str], *, schema: str = "the schema",
+                        synthetic: str = "the synthetic table") -> None:
+    """Refuse ``fhirsynth report`` inputs that do not belong to the model.
+
+    The schema (or feature spec) the real data is read with must model the same columns, of
+    the same kinds, as the model's public spec, and the synthetic table must hold every
+    modelled column.  Only column names and kinds (public spec facts) enter the messages.
+
+    Raises
+    ------
+    ConfigError
+        The schema models other columns or kinds than the model.
+    InputError
+        The synthetic table lacks some of the model's columns.
+    """
+    want = {c.name: c.kind for c in model_spec.modelled}
+    got = {c.name: c.kind for c in read_spec.modelled}
+    if want != got:
+        parts = []
+        missing = [n for n in want if n not in got]
+        extra = [n for n in got if n not in want]
+        kinds = [f"{n} ({got[n]}, the model has {want[n]})" for n in want
+                 if n in got and got[n] != want[n]]
+        if missing:
+            parts.append(f"the model's columns {_names(missing)} are not modelled by it")
+        if extra:
+            parts.append(f"it models {_names(extra)}, which the model does not have")
+        if kinds:
+            parts.append(f"other kinds: {_names(kinds)}")
+        raise ConfigError(
+            f"--schema/--spec ({schema}) does not match the model ({model_spec.name!r}): "
+            + "; ".join(parts) + ". Pass the schema or spec, and the real data, the model was "
+            "fitted with")
+    lacking = [n for n in want if n not in set(synthetic_columns)]
+    if lacking:
+        raise InputError(f"{synthetic}: the synthetic table lacks the model's column(s) "
+                         f"{_names(lacking)}; pass the synthetic table sampled from this model")

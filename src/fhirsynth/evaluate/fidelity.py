@@ -203,7 +203,11 @@ def subgroup_fidelity(
                 if nr >= min_rows and ns > 0:
                     sub_r = Discretised(dr.columns, dr.codes[mr], dr.cards, dr.labels)
                     sub_s = Discretised(ds.columns, ds.codes[ms], ds.cards, ds.labels)
-                    entry["mean_tvd"] = float(np.mean([tvd(sub_r, sub_s, (j,)) for j in others]))
+                    # a table whose only column is the subgroup column has nothing to compare
+                    # within the group (no mean of an empty list)
+                    if others:
+                        entry["mean_tvd"] = float(np.mean([tvd(sub_r, sub_s, (j,))
+                                                           for j in others]))
                     if target is not None:
                         entry |= _positive_rates(spec, sub_r, sub_s, target)
                 out.append(entry)

@@ -81,8 +81,7 @@ def read_input(
         return table, {
             "rows_read": rep.rows_read, "rows_dropped": rep.rows_dropped,
             "rows_folded": rep.rows_folded,
-            "columns": {k: {"role": v.role, "treatment": v.treatment}
-                        for k, v in rep.columns.items()},
+            "columns": rep.treatments,
             "issues": [str(i) for i in rep.issues[:200]],
         }
     return read_fhir(ps, spec, validation=validation, strict=strict, on_patient=on_patient)

@@ -24,7 +24,8 @@ from fhirsynth.errors import Issue, SpecError, TableInputError
 from fhirsynth.ingest.columns import ColumnClass, classify_column, classify_columns, year_of, zip3
 from fhirsynth.ingest.geo import state_code
 
-__all__ = ["MISSING_TOKENS", "CsvReport", "classify_columns", "read_csv_table"]
+__all__ = ["MISSING_TOKENS", "CsvReport", "classify_columns", "column_treatments",
+           "read_csv_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +39,64 @@ Fold = Literal["reject", "first", "last"]
 
 @dataclass
 class CsvReport:
-    """What reading found (private counts; ``columns`` is public: name -> class/treatment)."""
+    """What reading found.
+
+    The row counts and issues are private.  ``columns`` (header name -> the class the
+    name-based classifier proposes, or the schema's role) and ``treatments`` (header name ->
+    ``{"role", "treatment", "output"}``: what this read did with the column under the schema,
+    and the output columns it feeds) hold column names and classes only, so they are public.
+    """
 
     rows_read: int = 0
     rows_dropped: int = 0
     rows_folded: int = 0
     columns: dict[str, ColumnClass] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    treatments: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+#: treatment of a key column the schema declares (``with_fresh_keys`` writes it)
+REGENERATED = "regenerated (fresh UUIDv4 per synthetic patient)"
+OMITTED_IDENTIFIER = "omitted (identifier)"
+OMITTED_NOT_IN_SCHEMA = "omitted (not in the schema)"
+
+
+def column_treatments(header: list[str], spec: TableSpec,
+                      classes: dict[str, ColumnClass]) -> dict[str, dict[str, Any]]:
+    """What a read under ``spec`` does with each header column (names and classes only).
+
+    A column feeding a modelled spec column is ``modelled`` (or ``transformed (year)`` and so
+    on when the schema declares a Safe Harbor transform), a declared ``key`` is
+    ``regenerated``, and every other column is ``omitted``: ``(identifier)`` when the schema
+    or the classifier calls it an identifier or key, else ``(not in the schema)`` or
+    ``(declared by the schema)``.  ``output`` lists the output columns a column feeds.
+    """
+    uses: dict[str, list[tuple[str, str | None]]] = {}
+    for col in spec.modelled:
+        src, transform = _source_column(col)
+        uses.setdefault(src, []).append((col.name, transform))
+    declared = {c.name: c for c in spec.columns if not c.modelled}
+    out: dict[str, dict[str, Any]] = {}
+    for h in header:
+        cls = classes[h]
+        if h in uses:
+            texts = [(f"transformed ({t})" if t else "modelled")
+                     + (f" as {name}" if name != h else "") for name, t in uses[h]]
+            out[h] = {"role": cls.role, "treatment": "; ".join(texts),
+                      "output": [name for name, _ in uses[h]]}
+            continue
+        col = declared.get(h)
+        role = col.role if col is not None else cls.role
+        if col is not None and col.role == "key":
+            out[h] = {"role": role, "treatment": REGENERATED, "output": [h]}
+        elif col is not None and col.role == "derived":
+            out[h] = {"role": role, "treatment": "derived after sampling", "output": [h]}
+        elif role in ("identifier", "key") or cls.role in ("identifier", "key"):
+            out[h] = {"role": role, "treatment": OMITTED_IDENTIFIER, "output": []}
+        else:
+            out[h] = {"role": role, "treatment": OMITTED_NOT_IN_SCHEMA if col is None
+                      else "omitted (declared by the schema)", "output": []}
+    return out
 
 
 def _source_column(col: Column) -> tuple[str, str | None]:
@@ -210,6 +262,7 @@ def read_csv_table(
     for col in spec.columns:
         if col.name in header and not col.modelled:
             report.columns[col.name] = ColumnClass(col.role, "omit", "declared by the schema")
+    report.treatments = column_treatments(header, spec, report.columns)
     pos = {h: i for i, h in enumerate(header)}
     sources = {c.name: _source_column(c) for c in spec.modelled}
     absent = sorted({s for s, _ in sources.values() if s not in pos})

@@ -72,13 +72,12 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
     n_find = len(sh.get("findings", []))
     out.append(("Safe Harbor scan of the output", PASS if sh.get("passed") else ATTENTION,
                 "no identifier found" if sh.get("passed") else f"{n_find} finding(s), see below"))
-    excluded = [c.name for c in ctx.spec.columns if not c.modelled]
-    leaked = [c for c in excluded if c in ctx.synthetic_columns
-              and ctx.spec[c].role not in ("key", "derived")]
+    identifiers, leaked = _identifier_columns(ctx)
     unknown = [c for c in ctx.synthetic_columns if c not in ctx.spec]
     out.append(("Identifier columns excluded from the model",
                 ATTENTION if leaked or unknown else PASS,
-                f"{len(excluded)} column(s) not modelled"
+                (f"{len(identifiers)} identifier or key column(s) not modelled" if identifiers
+                 else "no identifier or key column in the schema or the input header")
                 + (f"; present in output: {', '.join(leaked)}" if leaked else "")
                 + (f"; output columns not in the spec: {', '.join(unknown)}" if unknown else "")))
     has_meas = bool(ctx.model_summary.get("released_marginals"))
@@ -89,6 +88,27 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
     for note in ctx.model_summary.get("notes") or []:
         out.append(("Utility of this release", ATTENTION, str(note)))
     return out
+
+
+def _identifier_columns(ctx: ShareableContext) -> tuple[list[str], list[str]]:
+    """(identifier and key columns kept out of the model, excluded columns the output holds).
+
+    Counted: spec columns with role ``identifier`` or ``key``, and input columns of class
+    identifier or key that the run did not model (``input_columns`` of the model summary).
+    Other columns left out (dropped, derived, not in the schema) are not identifiers.
+    """
+    names = [c.name for c in ctx.spec.columns if c.role in ("identifier", "key")]
+    for c in ctx.model_summary.get("input_columns") or []:
+        treatment = str(c.get("treatment", ""))
+        if (c.get("role") in ("identifier", "key") and c.get("column") not in names
+                and not treatment.startswith(("modelled", "transformed"))):
+            names.append(str(c.get("column")))
+    excluded = {c.name for c in ctx.spec.columns if not c.modelled
+                and c.role not in ("key", "derived")}
+    excluded |= {str(c.get("column")) for c in ctx.model_summary.get("input_columns") or []
+                 if str(c.get("treatment", "")).startswith("omitted")}
+    leaked = [c for c in ctx.synthetic_columns if c in excluded]
+    return names, leaked
 
 
 def _domain_text(c: Any) -> str:

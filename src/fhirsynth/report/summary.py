@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MISSINGNESS", "independent_columns", "missingness_by_column", "model_summary",
-           "structure_searched", "utility_notes"]
+__all__ = ["MISSINGNESS", "independent_columns", "input_columns", "missingness_by_column",
+           "model_summary", "structure_searched", "utility_notes"]
 
 #: the report's figures use the evaluation's public bins
 MAX_EVAL_BINS_FOR_REPORT = 16
@@ -81,7 +81,8 @@ def _missingness_line(m: dict[str, Any]) -> str:
 
 
 def model_summary(model: Any, *, notes: Sequence[str] = (),
-                  import_report: dict[str, Any] | None = None) -> dict[str, Any]:
+                  import_report: dict[str, Any] | None = None,
+                  output_columns: Sequence[str] | None = None) -> dict[str, Any]:
     """Public facts of a fitted model for the shareable report.
 
     ``released_marginals`` are the one-way marginals the released model implies, computed
@@ -89,7 +90,8 @@ def model_summary(model: Any, *, notes: Sequence[str] = (),
     DP outputs, so they may be shown beside the synthetic data's own shares.  The rest is
     data-independent: how missingness is modelled, the columns the public schema declares
     constant (one state), warnings of the fit (``notes``) and, for CSV input, the class and
-    treatment of each input column (read from the header, never from cell values).
+    treatment of each input column in this run (from the header and the schema, never from
+    cell values; see :func:`input_columns`, checked against ``output_columns`` when given).
     """
     from pgmpy.inference import VariableElimination
 
@@ -114,11 +116,29 @@ def model_summary(model: Any, *, notes: Sequence[str] = (),
         "missingness_by_column": [_missingness_line(m) for m in missingness_by_column(model)],
         "constant_columns": [c.name for c in model.spec.modelled if c.n_states == 1],
         "notes": list(notes),
-        "input_columns": [
-            {"column": k, **v, **({"treatment": "regenerate (fresh UUIDv4 per synthetic "
-                                                "patient)"} if v.get("role") == "key" else {})}
-            for k, v in ((import_report or {}).get("columns") or {}).items()],
+        "input_columns": input_columns(import_report, output_columns),
     }
+
+
+def input_columns(import_report: dict[str, Any] | None,
+                  output_columns: Sequence[str] | None = None) -> list[dict[str, str]]:
+    """Class and treatment of each input column in this run (names and classes only).
+
+    The treatment is the reader's (``modelled``, ``transformed (year) as birth_year``,
+    ``regenerated ...``, ``omitted (...)``).  Given the ``output_columns`` of the synthetic
+    table, a column said to feed output columns none of which the output holds is reported
+    as ``omitted (not in the output)``: the table states what the release contains.
+    """
+    rows = []
+    for name, v in ((import_report or {}).get("columns") or {}).items():
+        v = v or {}
+        treatment = str(v.get("treatment", ""))
+        feeds = list(v.get("output") or [])
+        if output_columns is not None and feeds and not set(feeds) & set(output_columns):
+            treatment = "omitted (not in the output)"
+        rows.append({"column": str(name), "role": str(v.get("role", "")),
+                     "treatment": treatment})
+    return rows
 
 
 def structure_searched(model: Any) -> bool:

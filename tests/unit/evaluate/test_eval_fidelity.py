@@ -117,3 +117,23 @@ def test_subgroups_and_utility_on_a_learnable_target():
     assert ("sex", "f") in groups and ("sex", "m") in groups
     f = next(g for g in res["subgroups"] if g["group"] == "f")
     assert f["real_share"] == pytest.approx(np.mean(sex == "f"))
+
+
+def test_subgroup_of_a_table_with_only_the_subgroup_column_warns_nothing():
+    # a legitimate one-column schema: the sex column is its own subgroup and there is no other
+    # column to compare inside a group (formerly numpy's "Mean of empty slice")
+    import warnings
+
+    from fhirsynth.evaluate.fidelity import subgroup_fidelity
+
+    spec = TableSpec(name="one", columns=(
+        Column(name="sex", categories=("f", "m"), nullable=False),))
+    real = pd.DataFrame({"sex": ["f"] * 30 + ["m"] * 30})
+    synth = pd.DataFrame({"sex": ["f"] * 25 + ["m"] * 35})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        groups = subgroup_fidelity(spec, real, synth, discretise(spec, real),
+                                   discretise(spec, synth))
+    assert {g["group"] for g in groups} == {"f", "m"}
+    assert all("mean_tvd" not in g for g in groups)
+    assert next(g for g in groups if g["group"] == "m")["synth_share"] == pytest.approx(35 / 60)
