@@ -175,8 +175,10 @@ def utility_notes(model: Any) -> list[str]:
     if alone:
         why = ("no structure search ran" if not structure_searched(model)
                else "the structure search gave no parent")
+        names = ", ".join(alone[:5]) + (f" and {len(alone) - 5} more nullable columns"
+                                        if len(alone) > 5 else "")
         out.append(
-            f"the missingness of {', '.join(alone)} is modelled as independent of the other "
+            f"the missingness of {names} is modelled as independent of the other "
             f"columns ({why}); if it is known to depend on "
             "another column (a death year only for the deceased, a lab value only for a "
             "diagnosis), declare that in the schema's 'structure' entry (docs/learning.md) "

@@ -93,3 +93,18 @@ def test_structure_search_without_parent_keeps_its_wording() -> None:
     assert not any(n.startswith("every column was sampled") for n in notes)
     miss = [n for n in notes if n.startswith("the missingness of death_year")]
     assert len(miss) == 1 and "the structure search gave no parent" in miss[0]
+
+
+def test_a_long_list_of_independent_missingness_is_cut_to_five_names() -> None:
+    cols = tuple(Column(name=f"lab{i}", kind="numeric", bounds=(0.0, 10.0), bins=4,
+                        nullable=True) for i in range(7))
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({f"lab{i}": np.where(rng.random(400) < 0.3, np.nan, rng.uniform(0, 10, 400))
+                       for i in range(7)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Synthesizer(TableSpec(name="t", columns=cols), epsilon=1.0, random_state=0,
+                            config=LearnConfig(structure_share=0.0)).fit(df).model
+    note = next(n for n in utility_notes(model) if n.startswith("the missingness of"))
+    assert "lab0, lab1, lab2, lab3, lab4 and 2 more nullable columns" in note
+    assert "lab5" not in note and "lab6" not in note
