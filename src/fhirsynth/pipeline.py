@@ -220,20 +220,6 @@ def _label(inputs: Sequence[Path]) -> str:
     return f"files in {parent.name or str(parent)}/"
 
 
-def _precheck_cap(ledger: Ledger, source: str, budget: PrivacyBudget) -> None:
-    """Refuse early (before reading the data) a release the ledger would refuse anyway."""
-    from fhirsynth.errors import BudgetExhaustedError
-
-    for s in ledger.summary(source):
-        if s.cap_epsilon is not None and s.spent_epsilon + budget.epsilon > s.cap_epsilon * (
-                1 + 1e-9) + 1e-12:
-            raise BudgetExhaustedError(
-                f"budget exhausted for dataset {s.label or source[:12]}: spent epsilon "
-                f"{s.spent_epsilon:g} of cap {s.cap_epsilon:g}, this release needs "
-                f"{budget.epsilon:g} (raise the cap with 'fhirsynth ledger set-cap' or reuse "
-                "the released model)")
-
-
 def _check_rows_dropped(report: dict[str, Any], kept: int) -> list[str]:
     """Fail when a CSV lost many rows to the schema; note it when it lost a few."""
     dropped = int(report.get("rows_dropped") or 0)
@@ -312,7 +298,8 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     ledger_path = Path(cfg.ledger) if cfg.ledger is not None else default_ledger_path()
     source = fingerprint_files(inputs)
     if ledger_path.is_file():
-        _precheck_cap(Ledger(ledger_path), source, budget)
+        # refuse early (before reading the data) a release the ledger would refuse anyway
+        Ledger(ledger_path).check(source, budget)
     out_check = _check_out(out, cfg.overwrite)
 
     note("ingest")
@@ -346,7 +333,8 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         note("sample")
         t = time.perf_counter()
         n_out = cfg.rows or _default_rows(model, cfg, warnings_)
-        warnings_ += utility_notes(model)
+        utility = utility_notes(model)
+        warnings_ += utility
         sample_seed = None if cfg.seed is None else cfg.seed + 1
         synthetic = synth.sample(int(n_out), random_state=sample_seed)
         synthetic = harmonise(spec, synthetic, np.random.default_rng(
@@ -377,7 +365,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             tmp, spec=spec, real_train=train, real_holdout=holdout, synthetic=synthetic,
             budget_table=model.budget,
             model_summary=model_summary(
-                model, notes=_notes(cfg) + utility_notes(model) + _history_notes(history),
+                model, notes=_notes(cfg) + utility + _history_notes(history),
                 import_report=import_report, output_columns=list(synthetic.columns)),
             import_report=import_report, config=cfg.public(), inputs=inputs,
             outputs=list(outputs.values()), run_id=run_id, dataset=spec.name,
@@ -514,7 +502,6 @@ def report_release(
     dest = Path(out).resolve()
     replace = _check_out(dest, overwrite=False)
     model = FittedModel.from_json(model_path)
-    table_spec = load_run_spec(inputs, spec) if spec is not None else None
     sp = Path(synthetic_path)
     try:
         synthetic = (pd.read_parquet(sp) if sp.suffix == ".parquet"
@@ -522,7 +509,7 @@ def report_release(
     except (OSError, ValueError) as exc:
         raise InputError(f"{sp}: cannot read the synthetic table ({type(exc).__name__})") \
             from None
-    read_spec = table_spec or load_run_spec(inputs, None)
+    read_spec = load_run_spec(inputs, spec)
     check_report_inputs(model.spec, read_spec, list(synthetic.columns),
                         schema=Path(spec).name if spec is not None else "the default spec",
                         synthetic=sp.name)

@@ -333,10 +333,11 @@ def fit_model(
                 det[mapping, np.arange(mapping.size)] = 1.0
                 nodes.append(Node(col.name + suffix, labels, (col.name,), det, col.name,
                                   mapping))
+    sample = None
     if targets:
-        rake_to_marginals(nodes, targets, rng, frozenset(
+        sample = rake_to_marginals(nodes, targets, rng, frozenset(
             cols[active[j]].name for j in range(d) if split_missing[j]))
-    set_bin_slopes(nodes, cols, rng)
+    set_bin_slopes(nodes, cols, rng, sample)
     info = {
         "n_patients_noisy": None if eps_count == 0 else round(noisy_n),
         "degree_max": degree,

@@ -173,13 +173,15 @@ def _ipf_values(cond: np.ndarray, weights: np.ndarray, target: np.ndarray) -> np
 def rake_to_marginals(
     nodes: list[Node], targets: dict[str, np.ndarray], rng: np.random.Generator,
     values_only: frozenset[str] = frozenset(),
-) -> None:
+) -> dict[str, np.ndarray]:
     """Adjust, in place and in topological order, the tables of the columns in ``targets``.
 
     The parents' joint distribution is estimated from ``RAKE_ROWS`` rows drawn from the
     model as adjusted so far (post-processing of DP outputs only).  For the columns in
     ``values_only`` (``<missing>`` last) only the distribution of the values is raked and
     P(missing | parents) is kept: structural missingness stays where the tables put it.
+    Returns those rows' codes by node: each node is drawn after its own adjustment, so they
+    are a sample of the finished model.
     """
     from fhirsynth.sample import _config, _forward
 
@@ -192,6 +194,7 @@ def rake_to_marginals(
             ipf = _ipf_values if nd.name in values_only else _ipf
             nd.cpd = ipf(nd.cpd, weights, targets[nd.name])
         out[nd.name] = _forward(nd, cards, out, RAKE_ROWS, rng)
+    return out
 
 
 def _wide_bins(col: Column) -> bool:
@@ -206,12 +209,13 @@ def _wide_bins(col: Column) -> bool:
     return True
 
 
-def set_bin_slopes(nodes: list[Node], columns: Sequence[Column],
-                   rng: np.random.Generator) -> None:
+def set_bin_slopes(nodes: list[Node], columns: Sequence[Column], rng: np.random.Generator,
+                   sample: dict[str, np.ndarray] | None = None) -> None:
     """Give each numeric column node the slopes of its within-bin densities, in place.
 
     The slopes (:func:`fhirsynth.encode.bin_slopes`) come from the model's own one-way
-    marginal of the column, estimated from ``RAKE_ROWS`` rows drawn from the finished model:
+    marginal of the column, estimated from ``RAKE_ROWS`` rows drawn from the finished model
+    (``sample``, e.g. the rows :func:`rake_to_marginals` drew last; drawn here when None):
     post-processing of DP outputs only.  Columns whose bins hold one value each keep None.
     """
     from fhirsynth.encode import bin_slopes
@@ -219,9 +223,10 @@ def set_bin_slopes(nodes: list[Node], columns: Sequence[Column],
 
     by_col = {c.name: c for c in columns}
     cards = {nd.name: nd.card for nd in nodes}
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {} if sample is None else sample
     for nd in nodes:
-        out[nd.name] = _forward(nd, cards, out, RAKE_ROWS, rng)
+        if sample is None:
+            out[nd.name] = _forward(nd, cards, out, RAKE_ROWS, rng)
         col = by_col.get(nd.name)
         if nd.group_of is not None or col is None or not _wide_bins(col):
             continue

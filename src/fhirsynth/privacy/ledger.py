@@ -75,6 +75,19 @@ def default_ledger_path() -> Path:
     return Path(user_data_dir("fhirsynth", appauthor=False)) / "ledger.sqlite"
 
 
+def _over_cap(name: str, spent_e: float, spent_d: float, cap_e: float, cap_d: float,
+              budget: PrivacyBudget) -> str | None:
+    """Why ``budget`` on top of what was spent passes the cap, or None when it fits."""
+    if spent_e + budget.epsilon > cap_e * (1 + _TOL) + _TOL:
+        return (f"budget exhausted for dataset {name}: spent epsilon {spent_e:g} of cap "
+                f"{cap_e:g}, this release needs {budget.epsilon:g} (raise the cap with "
+                "'fhirsynth ledger set-cap' or reuse the released model)")
+    if spent_d + budget.delta > cap_d * (1 + _TOL) + 1e-15:
+        return (f"budget exhausted for dataset {name}: spent delta {spent_d:g} of cap "
+                f"{cap_d:g}, this release needs {budget.delta:g}")
+    return None
+
+
 def _content_digest(path: Path) -> str:
     """sha256 of a file's content; gzip is decompressed and a UTF-8 BOM dropped."""
     h = hashlib.sha256()
@@ -236,17 +249,10 @@ class Ledger:
                             "cap_origin='first release' WHERE fingerprint=?",
                             (cap_e, cap_d, fingerprint))
             name = label or row["label"] or fingerprint[:12]
-            if spent_e + budget.epsilon > cap_e * (1 + _TOL) + _TOL:
+            refusal = _over_cap(name, spent_e, spent_d, cap_e, cap_d, budget)
+            if refusal:
                 con.execute("ROLLBACK")
-                raise BudgetExhaustedError(
-                    f"budget exhausted for dataset {name}: spent epsilon {spent_e:g} of cap "
-                    f"{cap_e:g}, this release needs {budget.epsilon:g} (raise the cap with "
-                    "'fhirsynth ledger set-cap' or reuse the released model)")
-            if spent_d + budget.delta > cap_d * (1 + _TOL) + 1e-15:
-                con.execute("ROLLBACK")
-                raise BudgetExhaustedError(
-                    f"budget exhausted for dataset {name}: spent delta {spent_d:g} of cap "
-                    f"{cap_d:g}, this release needs {budget.delta:g}")
+                raise BudgetExhaustedError(refusal)
             now = _now()
             try:
                 con.execute(
@@ -261,6 +267,21 @@ class Ledger:
             con.close()
         return Release(fingerprint, run_id, budget.epsilon, budget.delta, "charged", now,
                        config_hash=config_hash)
+
+    def check(self, fingerprint: str, budget: PrivacyBudget) -> None:
+        """Refuse, without recording anything, a release :meth:`charge` would refuse now.
+
+        Raises
+        ------
+        BudgetExhaustedError
+            When the source has a cap and the release would pass it.
+        """
+        for s in self.summary(fingerprint):
+            if s.cap_epsilon is not None:
+                refusal = _over_cap(s.label or fingerprint[:12], s.spent_epsilon,
+                                    s.spent_delta, s.cap_epsilon, s.cap_delta or 0.0, budget)
+                if refusal:
+                    raise BudgetExhaustedError(refusal)
 
     def complete(self, run_id: str, outputs: Sequence[str] = ()) -> None:
         """Mark a charged release as completed and record its outputs (relative paths)."""

@@ -61,7 +61,8 @@ class ReportPaths:
 INPUTS_LABEL = "all inputs (combined content fingerprint)"
 
 
-def input_entries(inputs: Iterable[str | Path]) -> list[dict[str, Any]]:
+def input_entries(inputs: Iterable[str | Path],
+                  fingerprint: str | None = None) -> list[dict[str, Any]]:
     """Audit entry of the inputs: one content fingerprint over all of them, and no name.
 
     Input names are private: Synthea names each bundle after its patient, and a folder name
@@ -69,14 +70,15 @@ def input_entries(inputs: Iterable[str | Path]) -> list[dict[str, Any]]:
     patient's record confirm that patient's membership, and the number of entries would be the
     exact cohort size when each patient has a file.  So the record holds one fingerprint of
     the whole input (:func:`fhirsynth.privacy.ledger.fingerprint_files`), which confirms the
-    source only to someone who holds all of it.
+    source only to someone who holds all of it.  ``fingerprint``: that fingerprint when the
+    caller has it already (the run's source fingerprint), so the inputs are not read again.
     """
     from fhirsynth.privacy.ledger import fingerprint_files
 
     paths = [Path(p) for p in inputs]
     if not paths:
         return []
-    return [{"path": INPUTS_LABEL, "sha256": fingerprint_files(paths)}]
+    return [{"path": INPUTS_LABEL, "sha256": fingerprint or fingerprint_files(paths)}]
 
 
 def limitations_text() -> str:
@@ -201,7 +203,7 @@ def write_reports(
         title=f"Internal validation: {dataset}", footer=f"fhirsynth {version} · {dataset}",
         banner=CUSTODIAN_BANNER)
 
-    in_entries = input_entries(inputs)
+    in_entries = input_entries(inputs, source_fingerprint)
     out_entries = [file_entry(p, out) for p in out_paths]
     cfg = public_config(config or {})
     from fhirsynth.report.audit import config_hash
