@@ -37,7 +37,9 @@ PEERS = {
     "aim": ["mbi_adapter.py", "--method", "aim"],
     "sdv": ["sdv_adapter.py"],  # GaussianCopula, not private: epsilon is ignored
 }
-IN_PROCESS = ("independent", "fhirsynth")
+IN_PROCESS = ("independent", "fhirsynth", "fhirsynth-zcdp")
+#: delta of the peers' zCDP runs (the adapters' default); fhirsynth-zcdp uses the same
+PEER_DELTA = 1e-9
 
 
 def fhirsynth_available() -> bool:
@@ -55,7 +57,10 @@ def run_in_process(method: str, ds: Dataset, eps: float, seed: int, n: int) -> d
         model = IndependentMarginals(ds.spec, epsilon=eps, random_state=seed).fit(ds.train)
     else:
         from fhirsynth.synthesizer import Synthesizer
-        model = Synthesizer(ds.spec, epsilon=eps, random_state=seed).fit(ds.train)
+        # fhirsynth: pure eps-DP (Laplace); fhirsynth-zcdp: Gaussian under zCDP with the
+        # peers' delta
+        delta = PEER_DELTA if method == "fhirsynth-zcdp" else 0.0
+        model = Synthesizer(ds.spec, epsilon=eps, delta=delta, random_state=seed).fit(ds.train)
     t1 = time.perf_counter()
     syn = model.sample(n)
     t2 = time.perf_counter()
@@ -194,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="AIM's number of rounds (smartnoise default: 16 per column); "
                         "reported as method aim-r<N>")
     a = p.parse_args(argv)
-    methods = a.methods or ([*(["fhirsynth"] if fhirsynth_available() else []),
+    methods = a.methods or ([*(["fhirsynth", "fhirsynth-zcdp"] if fhirsynth_available() else []),
                              "independent", *PEERS])
     skipped = {}
     if not PEERS_PY.exists():

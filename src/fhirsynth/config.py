@@ -117,9 +117,13 @@ class LearnConfig:
     target_parent : bool, default True
         With ``target_first``: only parent sets that contain the target are candidates
         (when the size limits allow one), so the target is a parent of every column.
-    mechanism : {"laplace"}
-        Noise for the conditional tables.  Only pure epsilon-DP Laplace is implemented;
-        a positive delta is accepted by the budget and left unspent (recorded as such).
+    mechanism : {"auto", "laplace", "gaussian"}, default "auto"
+        How the budget becomes noise (:mod:`fhirsynth.privacy.noise`).  "laplace": pure
+        epsilon-DP, Laplace counts and exponential-mechanism selections whose epsilons
+        add up; a positive delta is left unspent.  "gaussian": zero-concentrated DP,
+        Gaussian counts, the rhos add up to the rho that implies (epsilon, delta); needs
+        delta > 0.  Far less noise where many tables share the budget (wide tables).
+        "auto": "gaussian" when delta > 0, else "laplace".
     min_rows : int, >= 1, default 50
         Refuse cohorts smaller than this with :class:`TooFewRowsError`.  The test is on
         the exact row count, before anything is released: a fitted model reveals only that
@@ -148,7 +152,7 @@ class LearnConfig:
     backoff: bool = True
     target_first: bool = True
     target_parent: bool = True
-    mechanism: Literal["laplace"] = "laplace"
+    mechanism: Literal["auto", "laplace", "gaussian"] = "auto"
     min_rows: int = 50
     allow_few_rows: bool = False
 
@@ -183,8 +187,9 @@ class LearnConfig:
             bad = isinstance(t, bool) or not isinstance(t, int | float)
             if bad or not (t >= 0 and math.isfinite(t)):
                 raise ConfigError(f"{name} ({t!r}) must be a finite number >= 0")
-        if self.mechanism != "laplace":
-            raise ConfigError(f"mechanism ({self.mechanism!r}) must be 'laplace'")
+        if self.mechanism not in ("auto", "laplace", "gaussian"):
+            raise ConfigError(f"mechanism ({self.mechanism!r}) must be 'auto', 'laplace' or "
+                              "'gaussian'")
         for name in ("allow_few_rows", "pool_total", "pool_parents", "rake_missing", "backoff",
                      "target_first", "target_parent"):
             if not isinstance(getattr(self, name), bool):

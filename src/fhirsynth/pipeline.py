@@ -102,7 +102,9 @@ class RunConfig:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        PrivacyBudget.parse(self.epsilon, self.delta)
+        from fhirsynth.privacy.noise import Noise
+
+        Noise.for_budget(PrivacyBudget.parse(self.epsilon, self.delta), self.learn.mechanism)
         if not self.inputs:
             raise ConfigError("inputs (none) must name at least one file or folder")
         if self.rows is not None and (isinstance(self.rows, bool) or not isinstance(

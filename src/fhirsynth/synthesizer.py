@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from fhirsynth.config import LearnConfig
+from fhirsynth.privacy.noise import Noise
 from fhirsynth.domain import TableSpec
 from fhirsynth.errors import ConfigError, NotFittedError
 from fhirsynth.learn import fit_model
@@ -66,6 +67,8 @@ class Synthesizer:
         self.config = config or LearnConfig()
         if not isinstance(self.config, LearnConfig):
             raise ConfigError(f"config ({type(config).__name__}) must be a LearnConfig")
+        # the noise the budget buys (checked now: 'gaussian' needs delta > 0)
+        Noise.for_budget(self.budget, self.config.mechanism)
         self.random_state = random_state
 
     def fit(self, table: pd.DataFrame, *, _noiseless: bool = False) -> Synthesizer:
@@ -121,7 +124,9 @@ class Synthesizer:
         self.config = LearnConfig(**model.info.get("config", {}))
         self.random_state = None
         self.model_ = model
-        acc = Accountant(self.budget)
+        acc = Accountant(self.budget, rho_total=b.get("rho_total"))
+        if b.get("composition"):
+            acc.composition = str(b["composition"])
         self.accountant_ = acc
         from fhirsynth.privacy.budget import Step
 

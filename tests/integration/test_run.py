@@ -167,3 +167,29 @@ def test_released_marginals_sit_on_the_evaluation_states(release):
         col = model.spec[m["columns"][0]]
         assert m["states"] == _labels(col, 16)
         assert sum(m["values"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_a_release_with_delta_runs_under_zcdp_and_its_report_says_so(tmp_path):
+    from pypdf import PdfReader
+
+    from fhirsynth.privacy.noise import zcdp_rho
+
+    res = run_release(RunConfig(inputs=[FIXTURES], out=tmp_path / "out", epsilon=1.0,
+                                delta=1e-9, seed=4, ledger=tmp_path / "l.sqlite", fhir=False))
+    audit = json.loads((res.out / "audit.json").read_text())
+    assert audit["delta_spent"] == 1e-9 and "zero-concentrated" in audit["composition"]
+    assert audit["rho_total"] == pytest.approx(zcdp_rho(1.0, 1e-9))
+    assert sum(s["rho"] for s in audit["steps"]) == pytest.approx(audit["rho_total"], rel=1e-9)
+    assert {s["mechanism"] for s in audit["steps"]} <= {"gaussian (diffprivlib)",
+                                                        "exponential (diffprivlib)"}
+    text = " ".join(p.extract_text() for p in PdfReader(res.out / "report.pdf").pages)
+    assert "zero-concentrated" in text and "(1, 1e-09)-differential privacy" in text
+
+
+def test_cli_gaussian_without_delta_is_refused_before_anything_is_charged(tmp_path):
+    proc = subprocess.run([*CLI, "run", str(FIXTURES), "--epsilon", "1", "--mechanism",
+                           "gaussian", "--out", str(tmp_path / "o"), "--ledger",
+                           str(tmp_path / "l.sqlite")], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "delta" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists() and not (tmp_path / "l.sqlite").exists()

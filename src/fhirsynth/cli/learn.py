@@ -31,12 +31,16 @@ def fit_cmd(
     table: Path = typer.Argument(..., help="Patient table, CSV, one row per patient."),
     schema: Path = typer.Option(..., "--schema", help="Public table schema / feature spec."),
     epsilon: str = typer.Option(..., "--epsilon", help="Total privacy loss epsilon (> 0)."),
-    delta: str = typer.Option("0", "--delta", help="delta in [0, 1) (unused by Laplace)."),
+    delta: str = typer.Option("0", "--delta", help="delta in [0, 1); > 0 runs under zCDP "
+                              "with Gaussian noise (see --mechanism)."),
     out: Path = typer.Option(..., "--out", help="Where to write the model JSON."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only)."),
     degree: int | None = typer.Option(None, "--degree", help="Max parents per column (k)."),
     allow_few_rows: bool = typer.Option(
         False, "--allow-few-rows", help="Fit below the minimum cohort size (low utility)."),
+    mechanism: str = typer.Option(
+        "auto", "--mechanism", help="'auto' (Gaussian noise under zCDP when --delta > 0, "
+        "else Laplace), 'laplace' or 'gaussian'."),
 ) -> None:
     """Fit a differentially private Bayesian network and save it as JSON."""
     from fhirsynth._atomic import check_output_path
@@ -48,7 +52,8 @@ def fit_cmd(
     budget = PrivacyBudget.parse(epsilon, delta)
     check_output_path(out, kind="file")
     spec = load_spec(schema)
-    config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows)
+    config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows,
+                         mechanism=mechanism)  # type: ignore[arg-type]
     df = _read_table(table, spec)
     synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta, config=config,
                         random_state=seed)

@@ -95,7 +95,8 @@ def _print_import_summary(table: Any, report: dict[str, Any], secs: float) -> No
 def run_cmd(
     inputs: list[Path] = typer.Argument(..., help="FHIR files/folders, or one clinical CSV."),
     epsilon: str = typer.Option(..., "--epsilon", help="Total privacy loss epsilon (> 0)."),
-    delta: str = typer.Option("0", "--delta", help="delta in [0, 1)."),
+    delta: str = typer.Option("0", "--delta", help="delta in [0, 1); > 0 runs under zCDP "
+                              "with Gaussian noise (see --mechanism)."),
     out: Path = typer.Option(..., "--out", help="Release directory to create."),
     spec: Path | None = typer.Option(None, "--spec", "--schema",
                                      help="Feature spec (FHIR) or schema (CSV)."),
@@ -112,6 +113,9 @@ def run_cmd(
         False, "--allow-few-rows", help="Fit below --min-rows anyway; the report warns that "
         "utility is unreliable."),
     degree: int | None = typer.Option(None, "--degree", help="Max parents per column (k)."),
+    mechanism: str = typer.Option(
+        "auto", "--mechanism", help="'auto' (Gaussian noise under zCDP when --delta > 0, "
+        "else Laplace), 'laplace' or 'gaussian'."),
     validate: str = typer.Option("needed", "--validate", help="'needed' or 'full'."),
     strict: bool = typer.Option(False, "--strict", help="Fail on any invalid element or "
                                 "resource (default: drop it and report it; unreadable files "
@@ -131,7 +135,9 @@ def run_cmd(
                     spec=spec, rows=rows, seed=seed, ledger=ledger, holdout=holdout,
                     validation=validate, strict=strict,  # type: ignore[arg-type]
                     learn=LearnConfig(min_rows=min_rows, degree=degree,
-                                      allow_few_rows=allow_few_rows), overwrite=overwrite)
+                                      allow_few_rows=allow_few_rows,
+                                      mechanism=mechanism),  # type: ignore[arg-type]
+                    overwrite=overwrite)
     import signal
 
     interrupted = False

@@ -18,7 +18,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from diffprivlib.mechanisms import Laplace
 
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import MISSING, Column, TableSpec
@@ -30,7 +29,7 @@ from fhirsynth.learn.marginals import (
     rake_to_marginals,
     set_bin_slopes,
 )
-from fhirsynth.learn.parameters import pooled_total
+from fhirsynth.learn.parameters import noise_step, pooled_total
 from fhirsynth.learn.structure import greedy_structure, parent_code
 from fhirsynth.learn.tables import (
     adaptive_groups,
@@ -41,7 +40,8 @@ from fhirsynth.learn.tables import (
     plan_tables,
 )
 from fhirsynth.model import FittedModel, Node
-from fhirsynth.privacy.budget import Accountant, PrivacyBudget, Step
+from fhirsynth.privacy.budget import Accountant, PrivacyBudget
+from fhirsynth.privacy.noise import Noise
 
 __all__ = ["fit_model", "parent_variants"]
 
@@ -182,7 +182,9 @@ def fit_model(
             f"fitting {n} rows, below min_rows={config.min_rows}: the output will be "
             "dominated by noise", LowUtilityWarning, stacklevel=2)
     rng, dp_rs = _rngs(random_state)
-    acc = Accountant(budget)
+    noise = Noise.for_budget(budget, config.mechanism)
+    acc = Accountant(budget, composition=noise.composition(),
+                     rho_total=noise.rho if noise.zcdp else None)
     cols = spec.modelled
     active = [j for j, k in enumerate(enc.cards) if k >= 2]
     d = len(active)
@@ -205,11 +207,9 @@ def fit_model(
     if eps_count > 0:
         acc.check(eps_count, name="patient count")
         if not _noiseless:
-            noisy_n = Laplace(epsilon=eps_count, sensitivity=1.0,
-                              random_state=dp_rs).randomise(float(n))
-        acc.spend(Step(name="patient count", mechanism="laplace (diffprivlib)",
-                       epsilon=eps_count, sensitivity=1.0,
-                       detail="noisy number of patients (sets table-size limits)"))
+            noisy_n = float(noise.add(np.array([float(n)]), eps_count, dp_rs)[0])
+        acc.spend(noise_step(noise, "patient count", eps_count,
+                             "noisy number of patients (sets table-size limits)"))
     noisy_n = max(noisy_n, 1.0)
 
     codes = [enc.codes[:, j].astype(np.int64) for j in active]
@@ -218,7 +218,9 @@ def fit_model(
     gcodes = [[c if m is None else m[c] for m, _, _ in v] for c, v in zip(codes, variants,
                                                                           strict=True)]
     gcards = [[len(lab) for _, lab, _ in v] for v in variants]
-    eps_params_est = (eps - eps_count - eps_struct) / max(d, 1)
+    # the signal rules below read epsilon as a noise scale: under zCDP, the epsilon of a
+    # Laplace count with the same variance
+    eps_params_est = noise.effective((eps - eps_count - eps_struct) / max(d, 1))
     if config.marginal_share is None:
         config = dataclasses.replace(config, marginal_share=auto_marginal_share(
             noisy_n if eps_count > 0 and not _noiseless else None, eps_params_est))
@@ -254,7 +256,8 @@ def fit_model(
             first=(names.index(spec.target) if config.target_first and spec.target in names
                    else None),
             first_in_every_set=(config.target_parent and config.target_first
-                                and spec.target in names))
+                                and spec.target in names),
+            noise=noise)
         order, psets = list(structure.order), list(structure.parents)
     else:
         order, psets = list(rng.permutation(d)), [()] * d
@@ -280,7 +283,8 @@ def fit_model(
         for i, j in enumerate(order):
             if pc[j][1] == 1:
                 adapt[j] = adaptive_groups(cols[active[j]], noisy_n,
-                                            eps_tables[i] + eps_coarse[i], config.child_theta)
+                                           noise.effective(eps_tables[i] + eps_coarse[i]),
+                                           config.child_theta)
         if any(a is not None for a in adapt):
             groups = [None if adapt[j] is not None else groups[j] for j in range(d)]
             eps_tables, eps_margs, eps_coarse = plan_tables(
@@ -296,13 +300,13 @@ def fit_model(
     meas = [measure_column(codes[j] if adapt[j] is None else adapt[j][codes[j]],
                     cards[j] if adapt[j] is None else int(adapt[j].max()) + 1, pc[j],
                     cols[active[j]], e_j, e_m, e_c, groups[j], config, acc, dp_rs, _noiseless,
-                    tgroups[j])
+                    tgroups[j], noise)
             for j, e_j, e_m, e_c in zip(order, eps_tables, eps_margs, eps_coarse, strict=True)]
     total = None
     if not _noiseless and config.pool_total:
         pool = [t for m in meas for t in noisy_totals(m)]
         if eps_count > 0:
-            pool.append((noisy_n, 2.0 / eps_count**2))
+            pool.append((noisy_n, 2.0 / noise.effective(eps_count) ** 2))
         total = pooled_total(pool)
     extra: dict[int, list[tuple[np.ndarray, float]]] = {j: [] for j in range(d)}
     for c, m in zip(order, meas, strict=True):
@@ -345,7 +349,10 @@ def fit_model(
         "declared_structure": declared_names,
         "constant_columns": [cols[j].name for j in range(len(cols)) if enc.cards[j] < 2],
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
-        "delta_note": "delta is not used by the Laplace mechanism; it is left unspent",
+        "noise": noise.kind,
+        "delta_note": ("delta is spent by the conversion from zCDP to (epsilon, delta)-DP"
+                       if noise.zcdp else
+                       "delta is not used by the Laplace mechanism; it is left unspent"),
         "missing": "missing values are a state of their own of every nullable column",
     }
     if _noiseless:

@@ -3,8 +3,9 @@
 This module owns the parameter step of the fit: one noisy histogram of (child, coarsened
 parents) per column (L1 sensitivity 1 under adding or removing one patient), the split of
 the parameter budget across columns, and the post-processing that turns noisy counts into
-conditional distributions.  Noise is drawn by diffprivlib's ``Laplace`` mechanism, cell by
-cell (about 10 microseconds a cell, measured; a fit has at most a few hundred thousand).
+conditional distributions.  Noise is drawn by diffprivlib's ``Laplace`` (or, under zCDP,
+``Gaussian``) mechanism, cell by cell (about 10 microseconds a cell, measured; a fit has at
+most a few hundred thousand).
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from diffprivlib.mechanisms import Laplace
-
 from fhirsynth.privacy.budget import Accountant, Step
+from fhirsynth.privacy.noise import Noise
 
 MIX = 0.5
 
-__all__ = ["conditional_from_counts", "noisy_joint", "pooled_total", "project_counts",
-           "split_budget"]
+__all__ = ["conditional_from_counts", "noise_step", "noisy_joint", "pooled_total",
+           "project_counts", "split_budget"]
 
 
 def split_budget(total: float, cells: Sequence[int]) -> list[float]:
@@ -48,25 +48,36 @@ def noisy_joint(
     name: str,
     random_state: object,
     noiseless: bool = False,
+    noise: Noise | None = None,
 ) -> np.ndarray:
-    """Joint counts of (child, parents), shape ``(child_card, pcard)``, with Laplace noise.
+    """Joint counts of (child, parents), shape ``(child_card, pcard)``, with noise.
 
-    Adding or removing one patient changes one cell by one: L1 sensitivity 1.  The step is
-    checked before the noise is drawn and recorded after.  ``noiseless`` (tests only)
-    returns the exact counts and still records the step.
+    Adding or removing one patient changes one cell by one: L1 and L2 sensitivity 1.
+    ``epsilon`` is the step's share of the budget; ``noise`` says what it buys (Laplace at
+    that epsilon by default, or Gaussian under zCDP).  The step is checked before the
+    noise is drawn and recorded after.  ``noiseless`` (tests only) returns the exact counts
+    and still records the step.
     """
+    noise = noise or Noise("laplace", epsilon)
     counts = np.bincount(child.astype(np.int64) * pcard + pcode, minlength=child_card * pcard)
     counts = counts.astype(float)
     accountant.check(epsilon, name=name)
     if not noiseless:
-        mech = Laplace(epsilon=epsilon, sensitivity=1.0, random_state=random_state)
-        counts = np.fromiter((mech.randomise(float(v)) for v in counts), float, counts.size)
-    accountant.spend(Step(
-        name=name, mechanism="laplace (diffprivlib)", epsilon=epsilon, sensitivity=1.0,
-        detail=f"{child_card * pcard} cells" + (" [noiseless test mode]" if noiseless else ""),
-    ))
+        counts = noise.add(counts, epsilon, random_state)
+    accountant.spend(noise_step(noise, name, epsilon, f"{child_card * pcard} cells"
+                                + (" [noiseless test mode]" if noiseless else "")))
     # children vary along axis 0, parent configurations along axis 1
     return counts.reshape(child_card, pcard)
+
+
+def noise_step(noise: Noise, name: str, share: float, detail: str) -> Step:
+    """The audit step of one noisy count measurement (sensitivity 1) with ``share``."""
+    if noise.zcdp:
+        return Step(name=name, mechanism=noise.mechanism_name(), epsilon=share,
+                    sensitivity=1.0, rho=noise.rho_of(share),
+                    detail=f"{detail}; sigma {noise.sigma(share):.4g}")
+    return Step(name=name, mechanism=noise.mechanism_name(), epsilon=share, sensitivity=1.0,
+                detail=detail)
 
 
 def project_counts(v: np.ndarray, total: float | None = None) -> np.ndarray:

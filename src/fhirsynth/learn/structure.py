@@ -18,6 +18,7 @@ import numpy as np
 from diffprivlib.mechanisms import Exponential
 
 from fhirsynth.privacy.budget import Accountant, Step
+from fhirsynth.privacy.noise import Noise
 
 __all__ = ["SCORE_SENSITIVITY", "Parents", "greedy_structure", "r_score"]
 
@@ -95,6 +96,7 @@ def greedy_structure(
     declared: dict[int, tuple[Item, ...]] | None = None,
     first: int | None = None,
     first_in_every_set: bool = False,
+    noise: Noise | None = None,
 ) -> Parents:
     """Add columns one by one, each with its parent set chosen by the exponential mechanism.
 
@@ -136,10 +138,14 @@ def greedy_structure(
     first_in_every_set
         Keep only candidates whose parent set contains the first column (when any does):
         the target then is a parent of every column (a tree-augmented naive Bayes shape).
+    noise
+        What a selection's share buys (default pure epsilon-DP: the share is the
+        mechanism's epsilon; zCDP: ``sqrt(8 rho_i)``).
     """
     from fhirsynth.errors import ConfigError
 
     declared = declared or {}
+    noise = noise or Noise("laplace", 1.0)
     d = len(codes)
     n_rows = codes[0].shape[0] if d else 0
     free = [j for j in range(d) if j not in declared]
@@ -239,13 +245,17 @@ def greedy_structure(
             idx = int(np.argmax(utility))
         else:
             accountant.check(eps_per_selection, name=name)
-            mech = Exponential(epsilon=eps_per_selection, sensitivity=SCORE_SENSITIVITY,
-                               utility=utility, random_state=random_state)
+            mech = Exponential(epsilon=noise.selection_epsilon(eps_per_selection),
+                               sensitivity=SCORE_SENSITIVITY, utility=utility,
+                               random_state=random_state)
             idx = int(mech.randomise())
+        e0 = noise.selection_epsilon(eps_per_selection)
         accountant.spend(Step(
             name=name, mechanism="exponential (diffprivlib)", epsilon=eps_per_selection,
-            sensitivity=SCORE_SENSITIVITY,
+            sensitivity=SCORE_SENSITIVITY, rho=noise.rho_of(eps_per_selection)
+            if noise.zcdp else None,
             detail=f"chose 1 of {len(cands)} (column, parents) candidates by the R score"
+            + (f"; mechanism epsilon {e0:.4g} (rho = epsilon^2 / 8)" if noise.zcdp else "")
             + (" [noiseless test mode]" if noiseless else ""),
         ))
         child, pset = cands[idx]

@@ -20,6 +20,7 @@ from fhirsynth.learn.parameters import (
     split_budget,
 )
 from fhirsynth.privacy.budget import Accountant
+from fhirsynth.privacy.noise import Noise
 
 __all__ = ["adaptive_groups", "auto_marginal_share", "build_column", "measure_column",
            "noisy_totals", "plan_tables"]
@@ -97,6 +98,7 @@ def measure_column(
     child: np.ndarray, card: int, pc: tuple[np.ndarray, int], col: Column, e_rest: float,
     e_marg: float, e_coarse: float, groups: np.ndarray | None, config: LearnConfig,
     acc: Accountant, dp_rs: object, noiseless: bool, tgroups: np.ndarray | None = None,
+    noise: Noise | None = None,
 ) -> dict[str, object]:
     """Noisy tables of one column (and its one-way histogram when it has parents).
 
@@ -106,14 +108,17 @@ def measure_column(
     ``rake_missing``: ``marginal_share`` of that remainder measures a one-way histogram).
     ``tgroups`` (public, ``<missing>`` last in its own group): the tables are measured
     over these groups of the child's states; the one-way histograms keep every state.
-    Returns the released noisy arrays and their epsilons (None: noiseless test mode);
-    :func:`build_column` turns them into a conditional table.
+    The epsilons are budget shares; ``noise`` (default Laplace) turns them into noise.
+    Returns the released noisy arrays and, per array, the epsilon of a Laplace count with
+    the same noise variance (None: noiseless test mode); :func:`build_column` turns them
+    into a conditional table.
     """
     pcode, pcard = pc
-    kw = {"accountant": acc, "random_state": dp_rs, "noiseless": noiseless}
+    noise = noise or Noise("laplace", 1.0)
+    kw = {"accountant": acc, "random_state": dp_rs, "noiseless": noiseless, "noise": noise}
 
     def eps(e: float) -> float | None:
-        return None if noiseless else e
+        return None if noiseless else noise.effective(e)
 
     out: dict[str, object] = {"noisy_m": None, "direct": None, "coarse": None,
                               "has_parents": pcard > 1, "tgroups": tgroups}

@@ -122,6 +122,9 @@ class Accountant:
     steps: list[Step] = field(default_factory=list)
 
     composition: str = "basic sequential composition (epsilons and deltas add)"
+    #: zCDP total when the steps are accounted in rho (see fhirsynth.privacy.noise): each
+    #: step's ``epsilon`` is then its share of the total, and the delta is spent as a whole
+    rho_total: float | None = None
 
     @property
     def spent_epsilon(self) -> float:
@@ -129,6 +132,8 @@ class Accountant:
 
     @property
     def spent_delta(self) -> float:
+        if self.rho_total is not None:
+            return self.budget.delta if self.steps else 0.0
         return math.fsum(s.delta for s in self.steps)
 
     @property
@@ -173,5 +178,8 @@ class Accountant:
             "epsilon_spent": self.spent_epsilon,
             "delta_spent": self.spent_delta,
             "composition": self.composition,
+            **({} if self.rho_total is None else {
+                "rho_total": self.rho_total,
+                "rho_spent": math.fsum(s.rho or 0.0 for s in self.steps)}),
             "steps": [s.to_dict() for s in self.steps],
         }

@@ -162,6 +162,7 @@ def build_audit(
         "delta_spent": float(budget_table.get("delta_spent",
                                               math.fsum(s["delta"] or 0 for s in steps))),
         "composition": str(budget_table.get("composition", "")),
+        **{k: float(budget_table[k]) for k in ("rho_total", "rho_spent") if k in budget_table},
         "unit_of_privacy": "patient (neighbouring datasets differ by one patient's whole record)",
         "steps": steps,
         "spec_sha256": spec_fingerprint,

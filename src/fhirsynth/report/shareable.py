@@ -138,17 +138,25 @@ def _guarantee(ctx: ShareableContext, s: Styles) -> list[Any]:
         "and this report are post-processing of the noisy measurements below and spend no "
         "further budget."
     )
+    zcdp = "rho_total" in bt
+    if zcdp:
+        text += (
+            " In the table, a step's epsilon is its share of the budget in units of the total"
+            " epsilon and its rho the same share of the total rho; counts get Gaussian noise,"
+            " selections an exponential mechanism of epsilon sqrt(8 rho)."
+        )
     rows = []
     for st in bt.get("steps", []):
         eps = float(st.get("epsilon") or 0.0)
+        last = float(st.get("rho") or 0.0) if zcdp else float(st.get("delta") or 0.0)
         rows.append([st.get("name", ""), st.get("mechanism", ""), st.get("sensitivity"),
-                     eps, float(st.get("delta") or 0.0),
-                     f"{100 * eps / total:.1f} %" if total else "—"])
+                     eps, last, f"{100 * eps / total:.1f} %" if total else "—"])
     rows.append(["total spent", "", "", float(bt.get("epsilon_spent", 0.0)),
-                 float(bt.get("delta_spent", 0.0)),
+                 float(bt.get("rho_spent" if zcdp else "delta_spent", 0.0)),
                  f"{100 * float(bt.get('epsilon_spent', 0.0)) / total:.1f} %" if total else "—"])
     out = [para("The privacy guarantee", s.h1), para(text, s.body, raw=True), Spacer(1, 6),
-           table(["step", "mechanism", "sensitivity", "epsilon", "delta", "share"], rows,
+           table(["step", "mechanism", "sensitivity", "epsilon", "rho" if zcdp else "delta",
+                  "share"], rows,
                  [3.2, 2.6, 1.2, 1.2, 1.2, 1.0], s, align_right=(2, 3, 4, 5))]
     steps = list(bt.get("steps", []))
     if steps and len(steps) <= 40:

@@ -91,3 +91,22 @@ def test_large_epsilon_warning_is_printed_once(files) -> None:
     r = _fit(files, "--epsilon", "20", "--seed", "1")
     assert r.exit_code == 0, r.output
     assert r.output.count("is very large") == 1
+
+
+def test_fit_with_delta_runs_under_zcdp_and_gaussian_needs_delta(files, tmp_path) -> None:
+    out = tmp_path / "z.json"
+    r = runner.invoke(app, ["fit", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
+                            "--out", str(out), "--epsilon", "1", "--delta", "1e-9", "--seed", "2"])
+    assert r.exit_code == 0, r.output
+    b = json.loads(out.read_text())["budget"]
+    assert "zero-concentrated" in b["composition"] and b["delta_spent"] == 1e-9
+    r = runner.invoke(app, ["inspect", str(out)])
+    assert r.exit_code == 0 and "gaussian" in r.output
+    bad = tmp_path / "bad.json"
+    r = runner.invoke(app, ["fit", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
+                            "--out", str(bad), "--epsilon", "1", "--mechanism", "gaussian"])
+    assert r.exit_code != 0 and "delta" in r.output and "Traceback" not in r.output
+    assert not bad.exists()
+    r = runner.invoke(app, ["fit", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
+                            "--out", str(bad), "--epsilon", "1", "--mechanism", "uniform"])
+    assert r.exit_code != 0 and "mechanism" in r.output and not bad.exists()

@@ -82,7 +82,7 @@ def test_degree_larger_than_the_columns_is_refused(known_data) -> None:
     ({"degree": None, "count_share": 0.0}, r"degree \(None\) must be given"),
     ({"min_rows": 0}, r"min_rows \(0\)"),
     ({"theta": float("nan")}, r"theta \(nan\)"),
-    ({"mechanism": "gaussian"}, "mechanism"),
+    ({"mechanism": "exponential"}, "mechanism"),
 ])
 def test_config_validation_names_field_and_value(kwargs, match) -> None:
     with pytest.raises(ConfigError, match=match):
@@ -209,10 +209,45 @@ def test_seeded_fits_are_identical_and_unseeded_fits_differ(known_data) -> None:
 
 
 @pytest.mark.parametrize("delta", [0.0, 1e-9, 1e-5, 0.5])
-def test_delta_is_recorded_and_left_unspent(known_data, delta) -> None:
+def test_laplace_records_delta_and_leaves_it_unspent(known_data, delta) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        s = Synthesizer(SPEC, epsilon=1.2, delta=delta, random_state=0)
+        s = Synthesizer(SPEC, epsilon=1.2, delta=delta, random_state=0,
+                        config=LearnConfig(mechanism="laplace"))
     table = s.fit(known_data.iloc[:1000]).model_.budget
     assert table["delta_total"] == delta and table["delta_spent"] == 0.0
     assert math.fsum(st["epsilon"] for st in table["steps"]) == pytest.approx(1.2, rel=1e-12)
+    assert "rho_total" not in table
+    assert all(st["mechanism"] != "gaussian (diffprivlib)" for st in table["steps"])
+
+
+@pytest.mark.parametrize("delta", [1e-9, 1e-5])
+def test_auto_with_delta_runs_under_zcdp_and_the_rhos_add_up(known_data, delta) -> None:
+    from fhirsynth.privacy.noise import zcdp_rho
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        s = Synthesizer(SPEC, epsilon=1.2, delta=delta, random_state=0)
+    model = s.fit(known_data.iloc[:1000]).model_
+    table = model.budget
+    rho = zcdp_rho(1.2, delta)
+    assert table["rho_total"] == pytest.approx(rho, rel=1e-12)
+    assert math.fsum(st["rho"] for st in table["steps"]) == pytest.approx(rho, rel=1e-9)
+    assert table["delta_spent"] == delta and table["epsilon_spent"] == pytest.approx(1.2)
+    assert "zero-concentrated" in table["composition"]
+    kinds = {st["mechanism"] for st in table["steps"]}
+    assert kinds <= {"gaussian (diffprivlib)", "exponential (diffprivlib)"}
+    assert "gaussian (diffprivlib)" in kinds and model.info["noise"] == "gaussian"
+    assert s.sample(200, random_state=0).shape[0] == 200
+
+
+def test_gaussian_without_delta_is_refused_before_any_fit() -> None:
+    with pytest.raises(ConfigError, match="gaussian.*delta"):
+        Synthesizer(SPEC, epsilon=1.0, random_state=0, config=LearnConfig(mechanism="gaussian"))
+
+
+def test_a_saved_zcdp_model_keeps_its_accounting(known_data, tmp_path) -> None:
+    s = Synthesizer(SPEC, epsilon=1.0, delta=1e-8, random_state=0).fit(known_data.iloc[:800])
+    s.save(tmp_path / "m.json")
+    back = Synthesizer.load(tmp_path / "m.json")
+    assert back.accountant_.table() == s.accountant_.table()

@@ -1,0 +1,130 @@
+"""How a share of the budget becomes noise: pure epsilon-DP Laplace, or Gaussian under zCDP.
+
+The fit plans every step as a share of the release's epsilon.  Under pure epsilon-DP
+(``delta`` 0) a share is that step's epsilon: Laplace noise for counts, the exponential
+mechanism at that epsilon for selections, and the shares add up (basic composition).
+With ``delta`` > 0 the fit can run under zero-concentrated DP instead (Bun & Steinke 2016):
+the total is converted to ``rho``, each step gets the same share of ``rho``, counts get
+Gaussian noise and selections an exponential mechanism with ``eps0 = sqrt(8 rho_i)``
+(bounded range, Cesar & Rogers 2021); the ``rho_i`` add up to ``rho``, which implies the
+declared (epsilon, delta).  Many small measurements then cost far less noise: a share s of
+the budget gives a noise standard deviation proportional to 1/sqrt(s) instead of 1/s.
+Noise is drawn by diffprivlib's mechanisms in both cases.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from diffprivlib.mechanisms import Gaussian, Laplace
+
+from fhirsynth.errors import ConfigError
+from fhirsynth.privacy.budget import PrivacyBudget
+
+__all__ = ["Noise", "zcdp_rho"]
+
+#: smallest Gaussian scale diffprivlib's ``Gaussian`` reaches (epsilon 1, delta 1)
+_MIN_SIGMA = math.sqrt(2.0 * math.log(1.25))
+#: sigma * epsilon used to parametrise diffprivlib's Gaussian for large scales
+_SIGMA_EPS = 3.0
+
+
+def zcdp_rho(epsilon: float, delta: float) -> float:
+    """The largest rho whose rho-zCDP implies (epsilon, delta)-DP by Bun & Steinke's bound.
+
+    rho-zCDP implies ``(rho + 2 sqrt(rho ln(1/delta)), delta)``-DP (their Proposition 1.3);
+    solving for rho gives ``(sqrt(ln(1/delta) + epsilon) - sqrt(ln(1/delta)))**2``.
+    """
+    if not (epsilon > 0 and 0 < delta < 1):
+        raise ConfigError(f"zCDP needs epsilon > 0 and 0 < delta < 1 (got {epsilon!r}, "
+                          f"{delta!r})")
+    lg = math.log(1.0 / delta)
+    return (math.sqrt(lg + epsilon) - math.sqrt(lg)) ** 2
+
+
+def _gaussian(sigma: float, random_state: object) -> Gaussian:
+    """diffprivlib's Gaussian mechanism (L2 sensitivity 1) with scale ``sigma``.
+
+    diffprivlib parametrises it by (epsilon <= 1, delta) with scale
+    ``sqrt(2 ln(1.25 / delta)) / epsilon``; the pair is chosen to give ``sigma``.  The
+    privacy of the step is accounted by its rho, not by that pair.
+    """
+    e = 1.0 if sigma < _SIGMA_EPS else _SIGMA_EPS / sigma
+    d = min(1.0, 1.25 * math.exp(-0.5 * (sigma * e) ** 2))
+    return Gaussian(epsilon=e, delta=d, sensitivity=1.0, random_state=random_state)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The noise of one fit: ``kind`` "laplace" or "gaussian" over a total ``epsilon``.
+
+    Every step is planned as a ``share`` of ``epsilon``; the methods say what that share
+    buys.  ``rho`` is the zCDP total (Gaussian only).
+    """
+
+    kind: str
+    epsilon: float
+    rho: float = 0.0
+
+    @classmethod
+    def for_budget(cls, budget: PrivacyBudget, mechanism: str) -> Noise:
+        """``mechanism`` "auto": Gaussian under zCDP when delta > 0, else Laplace."""
+        if mechanism == "auto":
+            mechanism = "gaussian" if budget.delta > 0 else "laplace"
+        if mechanism == "laplace":
+            return cls("laplace", budget.epsilon)
+        if mechanism != "gaussian":
+            raise ConfigError(f"mechanism ({mechanism!r}) must be 'auto', 'laplace' or "
+                              "'gaussian'")
+        if budget.delta <= 0:
+            raise ConfigError("mechanism 'gaussian' needs delta > 0 (zCDP converts to "
+                              "(epsilon, delta)-DP); give --delta, e.g. 1e-9")
+        return cls("gaussian", budget.epsilon, zcdp_rho(budget.epsilon, budget.delta))
+
+    @property
+    def zcdp(self) -> bool:
+        return self.kind == "gaussian"
+
+    def rho_of(self, share: float) -> float:
+        """The share's part of rho (zCDP), proportional to its share of epsilon."""
+        return self.rho * share / self.epsilon
+
+    def sigma(self, share: float) -> float:
+        """Standard deviation of the noise on one count measured with ``share``."""
+        if share <= 0:
+            return math.inf
+        if not self.zcdp:
+            return math.sqrt(2.0) / share
+        return max(1.0 / math.sqrt(2.0 * self.rho_of(share)), _MIN_SIGMA)
+
+    def effective(self, share: float) -> float:
+        """Epsilon of a Laplace count with the same noise variance (for post-processing).
+
+        The estimators that weigh noisy counts by their variance (``2 / eps**2`` per cell)
+        then hold for both kinds of noise.
+        """
+        return share if not self.zcdp else math.sqrt(2.0) / self.sigma(share)
+
+    def selection_epsilon(self, share: float) -> float:
+        """Epsilon of the exponential mechanism a selection with ``share`` may use."""
+        return share if not self.zcdp else math.sqrt(8.0 * self.rho_of(share))
+
+    def mechanism_name(self) -> str:
+        return "gaussian (diffprivlib)" if self.zcdp else "laplace (diffprivlib)"
+
+    def add(self, counts: np.ndarray, share: float, random_state: object) -> np.ndarray:
+        """``counts`` (L1 and L2 sensitivity 1) with noise bought by ``share``, cell by cell."""
+        if self.zcdp:
+            mech = _gaussian(self.sigma(share), random_state)
+        else:
+            mech = Laplace(epsilon=share, sensitivity=1.0, random_state=random_state)
+        return np.fromiter((mech.randomise(float(v)) for v in counts), float, counts.size)
+
+    def composition(self) -> str:
+        if not self.zcdp:
+            return "basic sequential composition (epsilons and deltas add)"
+        return ("zero-concentrated DP (Bun & Steinke 2016): each step's rho is its share of "
+                f"rho = {self.rho:.6g}; the rhos add, and rho-zCDP implies (epsilon, delta)-DP "
+                "with epsilon = rho + 2 sqrt(rho ln(1/delta))")
