@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from fhirsynth.config import LearnConfig
-from fhirsynth.privacy.noise import Noise
 from fhirsynth.domain import TableSpec
 from fhirsynth.errors import ConfigError, NotFittedError
 from fhirsynth.learn import fit_model
 from fhirsynth.model import FittedModel
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget
+from fhirsynth.privacy.noise import Noise
 from fhirsynth.sample import sample_model
 
 __all__ = ["Synthesizer"]

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
 from fhirsynth.privacy.budget import Accountant, Step
 from fhirsynth.privacy.noise import Noise
 
