@@ -25,7 +25,7 @@ from fhirsynth.ingest.columns import ColumnClass, classify_column, classify_colu
 from fhirsynth.ingest.geo import state_code
 
 __all__ = ["MISSING_TOKENS", "CsvReport", "classify_columns", "column_treatments",
-           "read_csv_table"]
+           "header_treatments", "read_csv_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,18 @@ def column_treatments(header: list[str], spec: TableSpec,
             out[h] = {"role": role, "treatment": OMITTED_NOT_IN_SCHEMA if col is None
                       else "omitted (declared by the schema)", "output": []}
     return out
+
+
+def header_treatments(
+    header: list[str], spec: TableSpec,
+) -> tuple[dict[str, ColumnClass], dict[str, dict[str, Any]]]:
+    """The class of each header column (the schema's role where it declares one) and what a
+    read under ``spec`` does with it (:func:`column_treatments`); names only, no values."""
+    classes = classify_columns(header)
+    for col in spec.columns:
+        if col.name in header and not col.modelled:
+            classes[col.name] = ColumnClass(col.role, "omit", "declared by the schema")
+    return classes, column_treatments(header, spec, classes)
 
 
 def _source_column(col: Column) -> tuple[str, str | None]:
@@ -285,11 +297,8 @@ def read_csv_table(
     header, rows, lines, bad_rows, broken = _read_rows(p)
     if broken is not None and not strict:
         raise TableInputError(f"{p}: line {broken[0]}: {broken[1].problem}")
-    report = CsvReport(rows_read=len(rows) + len(bad_rows), columns=classify_columns(header))
-    for col in spec.columns:
-        if col.name in header and not col.modelled:
-            report.columns[col.name] = ColumnClass(col.role, "omit", "declared by the schema")
-    report.treatments = column_treatments(header, spec, report.columns)
+    report = CsvReport(rows_read=len(rows) + len(bad_rows))
+    report.columns, report.treatments = header_treatments(header, spec)
     pos = {h: i for i, h in enumerate(header)}
     sources = {c.name: _source_column(c) for c in spec.modelled}
     absent = sorted({s for s, _ in sources.values() if s not in pos})
