@@ -196,7 +196,7 @@ def _read_rows(
 
 def _raise_first(p: Path, bad: list[_Bad]) -> None:
     """One :class:`TableInputError` listing every bad row, the first in file order first."""
-    bad = sorted(bad, key=lambda b: b[0])  # stable: a row's cells stay in column order
+    bad = sorted(bad, key=lambda b: b[0])  # stable: id, then cells in spec order
     first = bad[0][0]
     n_rows = len({line for line, _ in bad})
     raise TableInputError(
@@ -328,7 +328,7 @@ def read_csv_table(
             values[name].append(value)
     if strict and (bad_rows or broken is not None):
         _raise_first(p, bad_rows + ([broken] if broken is not None else []))
-    bad_rows.sort(key=lambda b: b[0])  # file order; a row's cells stay in column order
+    bad_rows.sort(key=lambda b: b[0])  # file order (stable: id, then cells)
     report.issues = [issue for _, issue in bad_rows]
     report.rows_dropped = report.rows_read - len(keep)
 
