@@ -131,9 +131,9 @@ class FittedModel:
     @cached_property
     def network(self) -> Any:
         """The model as a pgmpy ``DiscreteBayesianNetwork`` with ``TabularCPD`` s."""
-        from pgmpy.factors.discrete import TabularCPD
-        from pgmpy.models import DiscreteBayesianNetwork
+        from fhirsynth._pgmpy import network_classes
 
+        DiscreteBayesianNetwork, TabularCPD = network_classes()
         net = DiscreteBayesianNetwork()
         net.add_nodes_from([n.name for n in self.nodes])
         net.add_edges_from([(p, n.name) for n in self.nodes for p in n.parents])

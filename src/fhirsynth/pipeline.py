@@ -228,9 +228,12 @@ def _check_rows_dropped(report: dict[str, Any], kept: int) -> list[str]:
     if not dropped:
         return []
     first = (report.get("issues") or ["(see the internal report)"])[0]
-    share = dropped / max(dropped + kept, 1)
+    # rows read, not rows kept + dropped: rows folded into another row of their patient
+    # were read and fit the schema
+    total = int(report.get("rows_read") or dropped + kept)
+    share = dropped / max(total, 1)
     if share > MAX_DROPPED_SHARE:
-        raise InputError(f"{dropped} of {dropped + kept} rows do not fit the schema "
+        raise InputError(f"{dropped} of {total} rows do not fit the schema "
                          f"({share:.0%}); the schema is probably wrong. First: {first}")
     return [f"{dropped} row(s) did not fit the schema and were dropped; first: {first}"]
 

@@ -132,27 +132,68 @@ def inspect_cmd(
 @app.command("columns")
 @friendly_errors
 def columns_command(
-    csv_path: str = typer.Argument(..., help="A clinical CSV; only its header is read."),
+    path: Path = typer.Argument(
+        ..., help="A clinical CSV (only its header is read), or FHIR input (a bundle, NDJSON, "
+        "a folder): then the columns the feature spec extracts from it (no data is read)."),
+    spec: Path | None = typer.Option(
+        None, "--spec", "--schema", help="FHIR: the feature spec (default: the bundled one). "
+        "CSV: a schema, to show what a read under it does with each column."),
     write_schema: Path | None = typer.Option(
-        None, "--write-schema", help="Also write a *.schema.json skeleton of the column names "
-        "for you to fill in (no value of the data goes into it)."),
+        None, "--write-schema", help="CSV only: also write a *.schema.json skeleton of the "
+        "column names for you to fill in (no value of the data goes into it)."),
     overwrite: bool = typer.Option(False, "--overwrite", metavar="",  # a flag: no <bool>
                                    help="Replace an existing --write-schema file."),
 ) -> None:
-    """Propose a class (key, identifier, quasi-identifier, feature) for each CSV column.
+    """List the columns of an input: one line each, tab-separated (name, role, treatment, why).
 
-    With --write-schema, also write a schema skeleton of the column names to fill in.
+    For a CSV: a proposed class (key, identifier, quasi-identifier, feature) per header
+    column, or with --spec what a read under that schema does with it; --write-schema also
+    writes a schema skeleton to fill in.  For FHIR input: the columns the feature spec
+    extracts (role, treatment, public domain, source rule), read from the spec alone.
     """
-    from fhirsynth.ingest.csv import classify_columns
+    from fhirsynth.ingest.describe import is_fhir_input
+
+    if is_fhir_input(path):
+        _fhir_columns(path, spec, write_schema)
+        return
+    from fhirsynth.domain import load_spec
+    from fhirsynth.ingest.csv import classify_columns, header_treatments
     from fhirsynth.schema_skeleton import read_csv_header, write_skeleton
 
-    header = read_csv_header(csv_path)
+    header = read_csv_header(path)
     if write_schema is not None:
         write_skeleton(write_schema, header, overwrite=overwrite)
-    for name, cls in classify_columns(header).items():
-        typer.echo(f"{name}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
+    if spec is None:
+        for name, cls in classify_columns(header).items():
+            typer.echo(f"{name}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
+    else:
+        classes, treatments = header_treatments(header, load_spec(spec))
+        for name, t in treatments.items():
+            typer.echo(f"{name}\t{t['role']}\t{t['treatment']}\t{classes[name].reason}")
     if write_schema is not None:
         console.print(f"schema skeleton written to {write_schema}: decide each column (its "
                       "'fill_in' says how), then delete the 'fill_in' entries; until then "
                       "the schema is refused", soft_wrap=True)
+
+
+def _fhir_columns(path: Path, spec: Path | None, write_schema: Path | None) -> None:
+    from fhirsynth.errors import ConfigError
+    from fhirsynth.ingest.describe import describe_spec_columns
+    from fhirsynth.ingest.features import default_spec_path, load_feature_spec
+    from fhirsynth.ingest.sources import discover
+
+    if write_schema is not None:
+        raise ConfigError(
+            f"{path} is FHIR input, and --write-schema starts a schema for a clinical CSV. "
+            f"FHIR input is read with a feature spec: copy {default_spec_path()}, edit it "
+            "(docs/feature-spec.md) and pass it with --spec")
+    discover([path])  # a folder without FHIR files is an error; no resource is parsed
+    feature_spec = load_feature_spec(spec)
+    for column in describe_spec_columns(feature_spec):
+        typer.echo(column.line())
+    console.print(f"{path} is FHIR input: these are the columns the feature spec "
+                  f"{feature_spec.name!r} ({spec or default_spec_path()}) extracts, one row "
+                  "per patient, read from the spec alone (no patient data was read). "
+                  "`fhirsynth ingest` builds the table; --spec FILE lists another spec.",
+                  soft_wrap=True, markup=False)
 # ------------------------------------------------------------- end features helper: columns

@@ -2,14 +2,17 @@
 
 Each row becomes a Patient with a fresh UUIDv4 and the resources its feature-spec columns
 describe: Condition per true condition flag, Observation per latest-value column,
-Encounter per counted encounter (class only, no dates), MedicationRequest per true
-medication flag.  No names, identifiers, address below state or dates more precise than the
-year the spec keeps.  Every resource is checked against the fhir.resources R4B models and for
-extensions without ``url`` before anything is moved into place.
+Encounter per counted encounter (class, and a synthetic year-precision ``period.start``
+drawn at random inside the column's public window), MedicationRequest per true medication
+flag.  No names, identifiers, address below state, and no date more precise than a year;
+no date of the input is used.  Every resource is checked against the fhir.resources R4B
+models and for extensions without ``url`` before anything is moved into place.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import functools
 import logging
 import shutil
 import tempfile
@@ -36,7 +39,8 @@ from fhirsynth.ingest.extract_base import (
 )
 from fhirsynth.ingest.geo import US_STATES
 
-__all__ = ["FHIR_VERSION", "resources_for_row", "write_fhir"]
+__all__ = ["FHIR_VERSION", "encounter_years", "resources_for_row", "window_years",
+           "write_fhir"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +157,63 @@ def _observation(src: Mapping[str, Any], col_unit: str, v: Any, subject: Resourc
     return obs
 
 
+def _reference(spec: TableSpec) -> _dt.date:
+    """The spec's (public) reference date; today's date when the spec has none."""
+    try:
+        return _dt.date.fromisoformat(str(spec.reference_date))
+    except ValueError:
+        return _dt.date.today()
+
+
+@functools.lru_cache(maxsize=64)
+def window_years(reference: _dt.date, years: float) -> tuple[int, ...]:
+    """Years whose 1 July lies in the window ``(reference - years, reference]``.
+
+    The window is the one the extractor counts encounters in (``years`` x 365.25 days,
+    rounded, before the reference date, the reference date included); a year-precision date
+    reads back as 1 July of its year, so an encounter dated by one of these years is counted
+    again.  A window holding no 1 July gives the years it overlaps (not counted on re-reading).
+    """
+    ref = reference.toordinal()
+    start = max(ref - round(float(years) * 365.25), _dt.date(1000, 1, 1).toordinal())
+    span = range(_dt.date.fromordinal(start).year, reference.year + 1)
+    inside = tuple(y for y in span if start < _dt.date(y, 7, 1).toordinal() <= ref)
+    return inside or tuple(range(_dt.date.fromordinal(start + 1).year, reference.year + 1))
+
+
+def _birth_year(row: Mapping[str, Any], spec: TableSpec, reference: _dt.date) -> int | None:
+    """The synthetic patient's synthetic birth year (else the earliest its age allows)."""
+    by_field = {}
+    for col in spec.columns:
+        src = col.source or {}
+        if src.get("from") == "patient" and _present(row.get(col.name)):
+            by_field[src.get("field")] = row[col.name]
+    if "birth_year" in by_field:
+        return int(by_field["birth_year"])
+    if "age" in by_field:
+        return reference.year - int(float(by_field["age"])) - 1
+    return None
+
+
+def encounter_years(spec: TableSpec, source: Mapping[str, Any], row: Mapping[str, Any],
+                    n: int, rng: np.random.Generator) -> list[int]:
+    """Synthetic years (ascending) of ``n`` encounters counted by an ``encounter`` rule.
+
+    Drawn uniformly from :func:`window_years` of the spec's reference date and the rule's
+    ``years``, restricted to years from the synthetic patient's synthetic birth year on (all
+    window years when none is left, so the count still reads back).  Only public values
+    (the spec) and synthetic ones (the row, ``rng``) are used: never a date of the input.
+    """
+    if n <= 0:
+        return []
+    reference = _reference(spec)
+    window = window_years(reference, float(source.get("years") or 1))
+    born = _birth_year(row, spec, reference)
+    after_birth = [y for y in window if born is None or y >= born]
+    choices = np.asarray(after_birth or window)
+    return sorted(int(y) for y in rng.choice(choices, size=n))
+
+
 def resources_for_row(row: Mapping[str, Any], spec: TableSpec,
                       rng: np.random.Generator) -> Iterator[Resource]:
     """The FHIR resources of one synthetic patient row (Patient first)."""
@@ -178,9 +239,10 @@ def resources_for_row(row: Mapping[str, Any], spec: TableSpec,
                 yield obs
         elif kind == "encounter":
             cls = _first(src, "class") or "AMB"
-            for _ in range(int(v)):
+            for year in encounter_years(spec, src, row, int(v), rng):
                 yield {"resourceType": "Encounter", "id": _uuid4(rng), "status": "finished",
-                       "class": {"system": ACT_CODE, "code": cls}, "subject": subject}
+                       "class": {"system": ACT_CODE, "code": cls},
+                       "period": {"start": f"{year:04d}"}, "subject": subject}
         elif kind == "medication" and src.get("rxnorm") and bool(v):
             yield {"resourceType": "MedicationRequest", "id": _uuid4(rng), "status": "active",
                    "intent": "order",

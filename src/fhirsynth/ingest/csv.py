@@ -25,7 +25,7 @@ from fhirsynth.ingest.columns import ColumnClass, classify_column, classify_colu
 from fhirsynth.ingest.geo import state_code
 
 __all__ = ["MISSING_TOKENS", "CsvReport", "classify_columns", "column_treatments",
-           "read_csv_table"]
+           "header_treatments", "read_csv_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 _TRANSFORMS = ("zip3", "year", "state")
 Fold = Literal["reject", "first", "last"]
+#: (line number, issue) of a row that cannot be used
+_Bad = tuple[int, Issue]
 
 
 @dataclass
@@ -99,6 +101,18 @@ def column_treatments(header: list[str], spec: TableSpec,
     return out
 
 
+def header_treatments(
+    header: list[str], spec: TableSpec,
+) -> tuple[dict[str, ColumnClass], dict[str, dict[str, Any]]]:
+    """The class of each header column (the schema's role where it declares one) and what a
+    read under ``spec`` does with it (:func:`column_treatments`); names only, no values."""
+    classes = classify_columns(header)
+    for col in spec.columns:
+        if col.name in header and not col.modelled:
+            classes[col.name] = ColumnClass(col.role, "omit", "declared by the schema")
+    return classes, column_treatments(header, spec, classes)
+
+
 def _source_column(col: Column) -> tuple[str, str | None]:
     src = col.source if isinstance(col.source, dict) else {}
     name = str(src.get("column", col.name))
@@ -132,14 +146,23 @@ def _check_roles(spec: TableSpec, allow: Collection[str]) -> None:
                             f"declare source: {{transform: {cls.treatment}}}")
 
 
-def _read_rows(path: Path, strict: bool,
-               issues: list[Issue]) -> tuple[list[str], list[list[str]], list[int]]:
+def _read_rows(
+    path: Path,
+) -> tuple[list[str], list[list[str]], list[int], list[_Bad], _Bad | None]:
+    """Header, rows with their first line numbers, rows with a wrong field count, and the
+    malformed quoting that ended the read early (if any).
+
+    Rows with the wrong number of fields are listed, not raised, so that the caller can
+    report every bad row in file order; nothing after malformed quoting can be trusted.
+    """
     try:
         fh = path.open("r", encoding="utf-8-sig", newline="")
     except FileNotFoundError:
         raise TableInputError(f"{path}: file not found") from None
     rows: list[list[str]] = []
     lines: list[int] = []
+    bad: list[_Bad] = []
+    broken: _Bad | None = None
     try:
         with fh:
             reader = csv.reader(fh, strict=True)
@@ -147,25 +170,38 @@ def _read_rows(path: Path, strict: bool,
                 header = [h.strip() for h in next(reader)]
             except StopIteration:
                 raise TableInputError(f"{path}: the file is empty (no header)") from None
+            dupes = sorted({h for h in header if header.count(h) > 1})
+            if dupes:
+                raise TableInputError(f"{path}: duplicate column names in the header: {dupes}")
             start = reader.line_num + 1
-            for row in reader:
-                if row and len(row) != len(header):
-                    problem = f"expected {len(header)} fields, found {len(row)}"
-                    if strict:
-                        raise TableInputError(f"{path}: line {start}: {problem}")
-                    issues.append(Issue(where=f"{path.name} line {start}", problem=problem))
-                elif row:
-                    rows.append(row)
-                    lines.append(start)
-                start = reader.line_num + 1
+            try:
+                for row in reader:
+                    if row and len(row) != len(header):
+                        problem = f"expected {len(header)} fields, found {len(row)}"
+                        bad.append((start, Issue(where=f"{path.name} line {start}",
+                                                 problem=problem)))
+                    elif row:
+                        rows.append(row)
+                        lines.append(start)
+                    start = reader.line_num + 1
+            except csv.Error as exc:
+                broken = (start, Issue(where=f"{path.name} line {start}",
+                                       problem=f"malformed CSV ({exc})"))
     except UnicodeDecodeError as exc:
         raise TableInputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except csv.Error as exc:
-        raise TableInputError(f"{path}: line {start}: malformed CSV ({exc})") from None
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise TableInputError(f"{path}: duplicate column names in the header: {dupes}")
-    return header, rows, lines
+        raise TableInputError(f"{path}: line 1: malformed CSV ({exc})") from None
+    return header, rows, lines, bad, broken
+
+
+def _raise_first(p: Path, bad: list[_Bad]) -> None:
+    """One :class:`TableInputError` listing every bad row, the first in file order first."""
+    bad = sorted(bad, key=lambda b: b[0])  # stable: id, then cells in spec order
+    first = bad[0][0]
+    n_rows = len({line for line, _ in bad})
+    raise TableInputError(
+        f"{p}: {n_rows} row(s) do not fit the schema ({len(bad)} problem(s)); the first bad "
+        f"row is line {first}", [issue for _, issue in bad])
 
 
 def _parse(col: Column, raw: str, transform: str | None) -> tuple[Any, str | None]:
@@ -234,9 +270,12 @@ def read_csv_table(
         different header column (``source: {column: ZIP, transform: zip3}``); transforms are
         ``zip3``, ``year`` and ``state``.
     strict : bool
-        ``True``: a cell that does not fit its column raises :class:`TableInputError`
-        (file, line, column, kind of problem), as does a row with the wrong number of
-        fields.  ``False``: such rows are dropped and listed in the report.
+        ``True``: a row that cannot be used (a cell that does not fit its column, the
+        wrong number of fields, an empty patient id, malformed quoting) raises one
+        :class:`TableInputError` naming the file and the first bad row in file order, and
+        listing every problem in file order (line, column, kind of problem; never a value).
+        ``False``: such rows are dropped and listed in the report in file order
+        (malformed quoting still raises: nothing after it can be trusted).
     id_column : str, optional
         Header column holding the patient id; defaults to the spec's ``key`` column if any.
     fold : {"reject", "first", "last"}, optional
@@ -255,44 +294,43 @@ def read_csv_table(
         _check_roles(spec, set(allow_identifiers))
     except SpecError as exc:
         raise SpecError(f"{p}: {exc}") from None
-    short: list[Issue] = []
-    header, rows, lines = _read_rows(p, strict, short)
-    report = CsvReport(rows_read=len(rows) + len(short), columns=classify_columns(header),
-                       issues=short, rows_dropped=len(short))
-    for col in spec.columns:
-        if col.name in header and not col.modelled:
-            report.columns[col.name] = ColumnClass(col.role, "omit", "declared by the schema")
-    report.treatments = column_treatments(header, spec, report.columns)
+    header, rows, lines, bad_rows, broken = _read_rows(p)
+    if broken is not None and not strict:
+        raise TableInputError(f"{p}: line {broken[0]}: {broken[1].problem}")
+    report = CsvReport(rows_read=len(rows) + len(bad_rows))
+    report.columns, report.treatments = header_treatments(header, spec)
     pos = {h: i for i, h in enumerate(header)}
     sources = {c.name: _source_column(c) for c in spec.modelled}
     absent = sorted({s for s, _ in sources.values() if s not in pos})
     if absent:
         raise TableInputError(f"{p}: the header lacks schema column(s) {absent}")
+    key = id_column or next((c.name for c in spec.columns if c.role == "key"), None)
+    key_pos = None if key is None else _key_pos(p, pos, key)
 
     values: dict[str, list[Any]] = {name: [] for name in sources}
     keep: list[int] = []
-    problems: list[Issue] = []
     for r, row in enumerate(rows):
         parsed: dict[str, Any] = {}
-        bad = False
+        where = f"{p.name} line {lines[r]}"
+        n_bad = len(bad_rows)
+        if key_pos is not None and not row[key_pos].strip():
+            bad_rows.append((lines[r], Issue(where=where, field=str(key),
+                                             problem="empty patient id")))
         for name, (src, transform) in sources.items():
             value, problem = _parse(spec[name], row[pos[src]], transform)
             if problem is not None:
-                bad = True
-                problems.append(Issue(where=f"{p.name} line {lines[r]}", field=src,
-                                      problem=problem))
+                bad_rows.append((lines[r], Issue(where=where, field=src, problem=problem)))
             parsed[name] = value
-        if bad:
+        if len(bad_rows) > n_bad:
             continue
         keep.append(r)
         for name, value in parsed.items():
             values[name].append(value)
-    if problems:
-        if strict:
-            raise TableInputError(f"{p}: {len(problems)} cell(s) do not fit the schema",
-                                  problems)
-        report.issues.extend(problems)
-    report.rows_dropped += len(rows) - len(keep)
+    if strict and (bad_rows or broken is not None):
+        _raise_first(p, bad_rows + ([broken] if broken is not None else []))
+    bad_rows.sort(key=lambda b: b[0])  # file order (stable: id, then cells)
+    report.issues = [issue for _, issue in bad_rows]
+    report.rows_dropped = report.rows_read - len(keep)
 
     frame = {}
     for name, (_src, transform) in sources.items():
@@ -301,9 +339,8 @@ def read_csv_table(
         frame[name] = pd.Series([missing if v is None else v for v in values[name]],
                                 dtype=dtype, name=name)
     table = pd.DataFrame(frame, columns=list(sources))
-    key = id_column or next((c.name for c in spec.columns if c.role == "key"), None)
-    if key is not None:
-        table = _fold(p, table, [rows[r][_key_pos(p, pos, key)] for r in keep],
+    if key_pos is not None:
+        table = _fold(p, table, [rows[r][key_pos] for r in keep],
                       [lines[r] for r in keep], fold or spec.options.get("fold", "reject"),
                       report)
     logger.info("read %d rows into %d patient rows, %d modelled columns", len(rows),
@@ -321,10 +358,7 @@ def _fold(p: Path, table: pd.DataFrame, ids: list[str], lines: list[int], fold: 
           report: CsvReport) -> pd.DataFrame:
     if fold not in ("reject", "first", "last"):
         raise SpecError(f"{p}: fold ({fold!r}) must be 'reject', 'first' or 'last'")
-    ids_s = pd.Series([i.strip() for i in ids])
-    if (ids_s == "").any():
-        line = lines[int((ids_s == "").to_numpy().argmax())]
-        raise TableInputError(f"{p}: line {line}: empty patient id")
+    ids_s = pd.Series([i.strip() for i in ids])  # never empty: such rows are bad rows
     dup = ids_s.duplicated(keep=False).to_numpy()
     if not dup.any():
         return table

@@ -93,9 +93,9 @@ def model_summary(model: Any, *, notes: Sequence[str] = (),
     treatment of each input column in this run (from the header and the schema, never from
     cell values; see :func:`input_columns`, checked against ``output_columns`` when given).
     """
-    from pgmpy.inference import VariableElimination
+    from fhirsynth._pgmpy import variable_elimination
 
-    infer = VariableElimination(model.network)
+    infer = variable_elimination()(model.network)
     marginals = []
     for name in model.columns:
         node = model.by_name[name]

@@ -1,6 +1,7 @@
 import json
 import re
 import uuid
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhirsynth.domain import TableSpec
 from fhirsynth.encode import decode
 from fhirsynth.errors import ExportError
-from fhirsynth.export.fhir import write_fhir
+from fhirsynth.export.fhir import window_years, write_fhir
 from fhirsynth.ingest.features import extract_row, extract_table, load_feature_spec
 from fhirsynth.ingest.records import PatientRecord
 
@@ -108,6 +109,12 @@ def test_round_trip_through_the_extractor(spec, tmp_path):
             assert np.allclose(a.astype(float), b.astype(float), atol=0.01, equal_nan=True)
         elif kind == "observation":
             assert a.fillna("NA").tolist() == b.fillna("NA").tolist(), col.name
+        elif kind == "encounter":
+            # synthetic year-precision periods inside the spec's window: every count reads back
+            assert a.astype(int).tolist() == b.astype(int).tolist(), col.name
+    encounter_cols = [c.name for c in spec.modelled if (c.source or {}).get("from") ==
+                      "encounter"]
+    assert len(encounter_cols) == 3 and df[encounter_cols].to_numpy().sum() > 0
 
 
 def test_case_001_round_trip_as_r4(spec, tmp_path, shared_cases):
@@ -143,3 +150,42 @@ def test_ids_are_reproducible_with_a_seed_only(spec, tmp_path):
     b = write_fhir(df, spec, tmp_path / "b", rng_or_seed=7)["Patient"].read_text()
     c = write_fhir(df, spec, tmp_path / "c")["Patient"].read_text()
     assert a == b and a != c
+
+
+def _encounters(out: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    by_patient: dict[str, list[dict]] = {}
+    for e in out.get("Encounter", []):
+        by_patient.setdefault(e["subject"]["reference"].split("/", 1)[1], []).append(e)
+    return by_patient
+
+
+def test_encounter_periods_are_synthetic_years_in_the_window_after_birth(spec, tmp_path):
+    df = _sampled_table(spec, 80, seed=12)
+    out = _read(write_fhir(df, spec, tmp_path, rng_or_seed=5))
+    ref = date.fromisoformat(spec.reference_date)
+    window = set(window_years(ref, 10))
+    assert window == set(range(ref.year - 10, ref.year))  # 1 July of 2016..2025
+    births = {p["id"]: int(p["birthDate"]) for p in out["Patient"] if "birthDate" in p}
+    encounters = _encounters(out)
+    assert sum(len(v) for v in encounters.values()) == int(
+        df[["encounters_ambulatory_10y", "encounters_emergency_10y",
+            "encounters_inpatient_10y"]].to_numpy().sum())
+    years_seen = set()
+    for pid, items in encounters.items():
+        for e in items:
+            start = e["period"]["start"]
+            assert re.fullmatch(r"\d{4}", start) and set(e["period"]) == {"start"}
+            assert int(start) in window
+            if pid in births and births[pid] <= max(window):
+                assert int(start) >= births[pid]
+            years_seen.add(int(start))
+    assert len(years_seen) >= 5  # drawn at random, not one fixed year
+
+
+def test_window_years_edges():
+    ref = date(2026, 1, 1)
+    assert window_years(ref, 1) == (2025,)
+    assert window_years(date(2026, 7, 1), 1) == (2026,)  # 1 July 2025 is just outside
+    assert window_years(date(2026, 7, 2), 1) == (2026,)
+    assert window_years(ref, 0.25) == (2025, 2026)  # no 1 July inside: the years it overlaps
+    assert window_years(ref, 10)[0] == 2016 and len(window_years(ref, 10)) == 10

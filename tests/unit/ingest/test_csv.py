@@ -242,3 +242,110 @@ def test_lenient_mode_drops_rows_with_wrong_field_count(tmp_path):
     assert df["a"].tolist() == [1, 4]
     assert rep.rows_read == 3 and rep.rows_dropped == 1
     assert str(rep.issues[0]) == "t.csv line 3: expected 1 fields, found 2"
+
+
+# ------------------------------------------------------------- several bad rows: file order
+ORDER_SPEC = {"pid": {"role": "key"},
+              "age": {"type": "integer", "bounds": [0, 120]},
+              "sex": {"type": "categorical", "domain": ["F", "M"]}}
+# line 3: a value error; line 5: a wrong field count; line 6: empty id; line 7: a value error
+SEVERAL_BAD = ("pid,age,sex\n"
+               "p1,40,F\n"
+               "p2,SECRET-AGE,M\n"
+               "p3,50,F\n"
+               "p4,60,M,extra\n"
+               ",61,F\n"
+               "p6,70,SECRET-SEX\n"
+               "p7,80,M\n")
+
+
+def test_strict_names_the_first_bad_row_in_file_order(tmp_path):
+    p = _write(tmp_path, SEVERAL_BAD)
+    with pytest.raises(TableInputError) as err:
+        read_csv_table(p, _spec(**ORDER_SPEC), strict=True)
+    msg = str(err.value)
+    head = msg.splitlines()[0]
+    assert str(p) in head and "first bad row is line 3" in head
+    assert "4 row(s)" in head
+    listed = [str(i) for i in err.value.issues]
+    assert listed == ["t.csv line 3: age: not a number",
+                      "t.csv line 5: expected 3 fields, found 4",
+                      "t.csv line 6: pid: empty patient id",
+                      "t.csv line 7: sex: value not in the declared category list"]
+    assert msg.index("line 3: age") < msg.index("line 5: expected")
+    assert "SECRET" not in msg and "extra" not in msg
+
+
+def test_strict_field_count_error_first_when_it_comes_first(tmp_path):
+    p = _write(tmp_path, "a,b\n1,2,3\n1,x\n")
+    spec = _spec(a={"type": "integer", "bounds": [0, 9]}, b={"type": "integer", "bounds": [0, 9]})
+    with pytest.raises(TableInputError) as err:
+        read_csv_table(p, spec)
+    assert "first bad row is line 2" in str(err.value)
+    assert [str(i) for i in err.value.issues] == ["t.csv line 2: expected 2 fields, found 3",
+                                                  "t.csv line 3: b: not a number"]
+
+
+def test_strict_malformed_quoting_comes_after_earlier_bad_rows(tmp_path):
+    p = _write(tmp_path, 'a\n1\nx\n"2\n')
+    with pytest.raises(TableInputError) as err:
+        read_csv_table(p, _spec(a={"type": "integer", "bounds": [0, 9]}))
+    assert "first bad row is line 3" in str(err.value)
+    assert [i.where for i in err.value.issues] == ["t.csv line 3", "t.csv line 4"]
+    assert "malformed CSV" in str(err.value.issues[1])
+
+
+def test_lenient_counts_and_issues_in_file_order(tmp_path):
+    df, rep = read_csv_table(_write(tmp_path, SEVERAL_BAD), _spec(**ORDER_SPEC), strict=False)
+    assert df["age"].tolist() == [40, 50, 80]
+    assert rep.rows_read == 7 and rep.rows_dropped == 4 and rep.rows_folded == 0
+    assert [i.where for i in rep.issues] == ["t.csv line 3", "t.csv line 5", "t.csv line 6",
+                                             "t.csv line 7"]
+    assert "SECRET" not in " ".join(str(i) for i in rep.issues)
+
+
+def test_lenient_import_report_counts_with_folding(tmp_path):
+    from fhirsynth.ingest import read_input
+
+    text = "pid,age,sex\np1,40,F\np1,41,F\np2,x,M\np3,50,F,extra\np4,60,M\n"
+    spec = TableSpec.from_dict({"name": "t", "fold": "first",
+                                "columns": ORDER_SPEC})
+    table, rep = read_input([_write(tmp_path, text)], spec, strict=False)
+    assert len(table) == 2  # p1 (folded) and p4
+    assert (rep["rows_read"], rep["rows_dropped"], rep["rows_folded"]) == (5, 2, 1)
+    assert rep["issues"][0].startswith("t.csv line 4: age")
+
+
+def test_dropped_share_counts_folded_rows_as_read(tmp_path):
+    from fhirsynth.ingest import read_input
+    from fhirsynth.pipeline import _check_rows_dropped
+
+    # 20 rows read: 18 of patient p1 (folded into one), one bad row, one of p2
+    text = "pid,age,sex\n" + "p1,40,F\n" * 18 + "p9,x,M\np2,50,M\n"
+    spec = TableSpec.from_dict({"name": "t", "fold": "first", "columns": ORDER_SPEC})
+    table, rep = read_input([_write(tmp_path, text)], spec, strict=False)
+    assert (len(table), rep["rows_read"], rep["rows_dropped"]) == (2, 20, 1)
+    # 1 of 20 rows (5 %) is a note, not the "schema is probably wrong" failure (1 of 3)
+    (note,) = _check_rows_dropped(rep, len(table))
+    assert note.startswith("1 row(s) did not fit the schema") and "line 20: age" in note
+
+
+def test_cli_ingest_strict_names_the_first_bad_row(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from fhirsynth.cli import app
+
+    schema = tmp_path / "t.schema.json"
+    schema.write_text(json.dumps({"name": "t", "columns": ORDER_SPEC}))
+    args = ["ingest", str(_write(tmp_path, SEVERAL_BAD)), "--schema", str(schema),
+            "--out", str(tmp_path / "out.csv")]
+    strict = CliRunner().invoke(app, [*args, "--strict"])
+    text = " ".join(strict.output.split())
+    assert strict.exit_code == 2 and "first bad row is line 3" in text
+    assert "t.csv line 3: age: not a number" in text and "SECRET" not in text
+    assert not (tmp_path / "out.csv").exists()
+    lenient = CliRunner().invoke(app, args)
+    assert lenient.exit_code == 0 and (tmp_path / "out.csv").is_file()
+    assert len(pd.read_csv(tmp_path / "out.csv")) == 3
