@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["network_classes", "variable_elimination"]
+__all__ = ["network_classes"]
 
 #: the start of the one pgmpy warning ignored, and the modules it may come from
 DEPRECATION = r"`pgmpy\.estimators\.StructureScore` is deprecated"
@@ -34,10 +34,3 @@ def network_classes() -> tuple[Any, Any]:
         from pgmpy.factors.discrete import TabularCPD
         from pgmpy.models import DiscreteBayesianNetwork
     return DiscreteBayesianNetwork, TabularCPD
-
-
-def variable_elimination() -> Any:
-    """pgmpy's ``VariableElimination`` (importing ``pgmpy.inference`` raises the warning)."""
-    with _without_deprecation():
-        from pgmpy.inference import VariableElimination
-    return VariableElimination

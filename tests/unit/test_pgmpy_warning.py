@@ -7,7 +7,7 @@ import sys
 import textwrap
 import warnings
 
-# a tiny fit, the pgmpy network and the report's exact marginals (pgmpy.inference), then a
+# a tiny fit, the pgmpy network and the report's model summary, then a
 # FutureWarning of our own, which must still be an error under -W error::FutureWarning
 SCRIPT = textwrap.dedent("""
     import warnings
