@@ -122,8 +122,10 @@ class LearnConfig:
         epsilon-DP, Laplace counts and exponential-mechanism selections whose epsilons
         add up; a positive delta is left unspent.  "gaussian": zero-concentrated DP,
         Gaussian counts, the rhos add up to the rho that implies (epsilon, delta); needs
-        delta > 0.  Far less noise where many tables share the budget (wide tables).
-        "auto": "gaussian" when delta > 0, else "laplace".
+        delta > 0; the patient count stays a pure epsilon-DP Laplace step.  Far less noise
+        where many tables share the budget (wide tables).  "auto": "gaussian" when delta > 0
+        and the plan has more measurements than about ln(1/delta), where it gives less
+        noise (:meth:`fhirsynth.privacy.noise.Noise.choose`), else "laplace".
     min_rows : int, >= 1, default 50
         Refuse cohorts smaller than this with :class:`TooFewRowsError`.  The test is on
         the exact row count, before anything is released: a fitted model reveals only that

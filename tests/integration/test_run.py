@@ -178,10 +178,15 @@ def test_a_release_with_delta_runs_under_zcdp_and_its_report_says_so(tmp_path):
                                 delta=1e-9, seed=4, ledger=tmp_path / "l.sqlite", fhir=False))
     audit = json.loads((res.out / "audit.json").read_text())
     assert audit["delta_spent"] == 1e-9 and "zero-concentrated" in audit["composition"]
-    assert audit["rho_total"] == pytest.approx(zcdp_rho(1.0, 1e-9))
-    assert sum(s["rho"] for s in audit["steps"]) == pytest.approx(audit["rho_total"], rel=1e-9)
-    assert {s["mechanism"] for s in audit["steps"]} <= {"gaussian (diffprivlib)",
-                                                        "exponential (diffprivlib)"}
+    count = audit["steps"][0]
+    assert count["name"] == "patient count"
+    assert audit["rho_total"] == pytest.approx(zcdp_rho(1.0 - count["epsilon"], 1e-9))
+    rho_sum = sum(s.get("rho", 0.0) for s in audit["steps"])
+    assert rho_sum == pytest.approx(audit["rho_total"], rel=1e-9)
+    # 49 columns: zCDP for everything after the (pure eps-DP) patient count
+    assert {s["mechanism"] for s in audit["steps"][1:]} <= {"gaussian (diffprivlib)",
+                                                            "exponential (diffprivlib)"}
+    assert audit["steps"][0]["mechanism"] == "laplace (diffprivlib)"
     text = " ".join(p.extract_text() for p in PdfReader(res.out / "report.pdf").pages)
     assert "zero-concentrated" in text and "(1, 1e-09)-differential privacy" in text
 

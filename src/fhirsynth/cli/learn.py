@@ -39,8 +39,8 @@ def fit_cmd(
     allow_few_rows: bool = typer.Option(
         False, "--allow-few-rows", help="Fit below the minimum cohort size (low utility)."),
     mechanism: str = typer.Option(
-        "auto", "--mechanism", help="'auto' (Gaussian noise under zCDP when --delta > 0, "
-        "else Laplace), 'laplace' or 'gaussian'."),
+        "auto", "--mechanism", help="'auto' (Gaussian noise under zCDP when --delta > 0 "
+        "and it gives less noise, else Laplace), 'laplace' or 'gaussian'."),
 ) -> None:
     """Fit a differentially private Bayesian network and save it as JSON."""
     from fhirsynth._atomic import check_output_path

@@ -114,8 +114,8 @@ def run_cmd(
         "utility is unreliable."),
     degree: int | None = typer.Option(None, "--degree", help="Max parents per column (k)."),
     mechanism: str = typer.Option(
-        "auto", "--mechanism", help="'auto' (Gaussian noise under zCDP when --delta > 0, "
-        "else Laplace), 'laplace' or 'gaussian'."),
+        "auto", "--mechanism", help="'auto' (Gaussian noise under zCDP when --delta > 0 "
+        "and it gives less noise, else Laplace), 'laplace' or 'gaussian'."),
     validate: str = typer.Option("needed", "--validate", help="'needed' or 'full'."),
     strict: bool = typer.Option(False, "--strict", help="Fail on any invalid element or "
                                 "resource (default: drop it and report it; unreadable files "

@@ -145,6 +145,27 @@ def _child_groups(
     return coarse_groups(col, g, min_states=g + 1)
 
 
+def _choose_noise(
+    budget: PrivacyBudget, config: LearnConfig, noisy_n: float | None, eps_count: float,
+    eps_struct: float, n_sel: int, active: list[Column],
+) -> Noise:
+    """The noise of every step after the patient count (:meth:`Noise.choose`).
+
+    The planned number of noisy measurements: one table per column, a coarse histogram per
+    wide numeric column, and, unless the fit will be noise-bound (theta-usefulness under
+    Laplace noise, from the released count), one selection and one one-way histogram per
+    column with parents.  Public values only.
+    """
+    d = len(active)
+    e_col = (budget.epsilon - eps_count - eps_struct) / max(d, 1)
+    saturated = (config.degree is None and noisy_n is not None and config.theta > 0
+                 and noisy_n * e_col / config.theta < config.min_table_cells)
+    n_coarse = (sum(coarse_groups(c) is not None for c in active)
+                if config.coarse_share > 0 else 0)
+    m = d + n_coarse + (0 if saturated or eps_struct == 0 else n_sel + max(d - 1, 0))
+    return Noise.choose(budget, config.mechanism, reserved=eps_count, measurements=m)
+
+
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
     if random_state is None:
         return np.random.default_rng(), None
@@ -182,9 +203,11 @@ def fit_model(
             f"fitting {n} rows, below min_rows={config.min_rows}: the output will be "
             "dominated by noise", LowUtilityWarning, stacklevel=2)
     rng, dp_rs = _rngs(random_state)
-    noise = Noise.for_budget(budget, config.mechanism)
-    acc = Accountant(budget, composition=noise.composition(),
-                     rho_total=noise.rho if noise.zcdp else None)
+    Noise.for_budget(budget, config.mechanism)  # validates before anything is read
+    # the patient count is always a pure epsilon-DP Laplace step; the noise of the rest is
+    # chosen after it (see below)
+    noise = Noise("laplace", budget.epsilon)
+    acc = Accountant(budget)
     cols = spec.modelled
     active = [j for j, k in enumerate(enc.cards) if k >= 2]
     d = len(active)
@@ -218,6 +241,11 @@ def fit_model(
     gcodes = [[c if m is None else m[c] for m, _, _ in v] for c, v in zip(codes, variants,
                                                                           strict=True)]
     gcards = [[len(lab) for _, lab, _ in v] for v in variants]
+    noise = _choose_noise(budget, config, noisy_n if eps_count > 0 and not _noiseless else None,
+                          eps_count, eps_struct, n_sel, [cols[j] for j in active])
+    if noise.zcdp:
+        acc.composition = noise.composition(eps_count)
+        acc.rho_total = noise.rho
     # the signal rules below read epsilon as a noise scale: under zCDP, the epsilon of a
     # Laplace count with the same variance
     eps_params_est = noise.effective((eps - eps_count - eps_struct) / max(d, 1))

@@ -69,19 +69,42 @@ class Noise:
     rho: float = 0.0
 
     @classmethod
-    def for_budget(cls, budget: PrivacyBudget, mechanism: str) -> Noise:
-        """``mechanism`` "auto": Gaussian under zCDP when delta > 0, else Laplace."""
-        if mechanism == "auto":
-            mechanism = "gaussian" if budget.delta > 0 else "laplace"
-        if mechanism == "laplace":
-            return cls("laplace", budget.epsilon)
-        if mechanism != "gaussian":
+    def for_budget(cls, budget: PrivacyBudget, mechanism: str, *,
+                   reserved: float = 0.0) -> Noise:
+        """The noise ``mechanism`` asks for over ``budget`` less ``reserved`` epsilon.
+
+        "laplace" (or any mechanism with delta 0 under "auto"): pure epsilon-DP.  "gaussian"
+        (and "auto" with delta > 0): zCDP over the epsilon left after ``reserved`` (spent
+        by pure epsilon-DP steps elsewhere; basic composition adds the two).  "auto" is
+        refined by :func:`choose`; here it only validates.
+        """
+        if mechanism not in ("auto", "laplace", "gaussian"):
             raise ConfigError(f"mechanism ({mechanism!r}) must be 'auto', 'laplace' or "
                               "'gaussian'")
-        if budget.delta <= 0:
+        if mechanism == "gaussian" and budget.delta <= 0:
             raise ConfigError("mechanism 'gaussian' needs delta > 0 (zCDP converts to "
                               "(epsilon, delta)-DP); give --delta, e.g. 1e-9")
-        return cls("gaussian", budget.epsilon, zcdp_rho(budget.epsilon, budget.delta))
+        if mechanism == "laplace" or budget.delta <= 0:
+            return cls("laplace", budget.epsilon)
+        rest = budget.epsilon - reserved
+        return cls("gaussian", rest, zcdp_rho(rest, budget.delta))
+
+    @classmethod
+    def choose(cls, budget: PrivacyBudget, mechanism: str, *, reserved: float,
+               measurements: int) -> Noise:
+        """The noise of the steps after a ``reserved`` pure epsilon-DP part.
+
+        "auto" takes Gaussian noise under zCDP only where it is the smaller: for m
+        measurements sharing epsilon e equally, Laplace variance per cell is 2 m^2 / e^2 and
+        Gaussian m / (2 rho), so zCDP pays when m > e^2 / (4 rho) (about ln(1/delta)
+        measurements, some 21 at delta = 1e-9).  ``measurements`` is the planned number
+        (from the spec, the budget and released values only).
+        """
+        noise = cls.for_budget(budget, mechanism, reserved=reserved)
+        if mechanism == "auto" and noise.zcdp and \
+                measurements <= noise.epsilon ** 2 / (4.0 * noise.rho):
+            return cls("laplace", budget.epsilon)
+        return noise
 
     @property
     def zcdp(self) -> bool:
@@ -122,9 +145,13 @@ class Noise:
             mech = Laplace(epsilon=share, sensitivity=1.0, random_state=random_state)
         return np.fromiter((mech.randomise(float(v)) for v in counts), float, counts.size)
 
-    def composition(self) -> str:
+    def composition(self, reserved: float = 0.0) -> str:
+        """How the steps compose; ``reserved``: epsilon of pure epsilon-DP steps before."""
         if not self.zcdp:
             return "basic sequential composition (epsilons and deltas add)"
-        return ("zero-concentrated DP (Bun & Steinke 2016): each step's rho is its share of "
-                f"rho = {self.rho:.6g}; the rhos add, and rho-zCDP implies (epsilon, delta)-DP "
-                "with epsilon = rho + 2 sqrt(rho ln(1/delta))")
+        head = (f"the patient count is pure epsilon-DP (Laplace, epsilon {reserved:.6g}); the "
+                "other steps are " if reserved > 0 else "")
+        return (head + "zero-concentrated DP (Bun & Steinke 2016): each step's rho is its "
+                f"share of rho = {self.rho:.6g}; the rhos add, and rho-zCDP implies "
+                f"(epsilon {self.epsilon:.6g}, delta)-DP with epsilon = rho + 2 sqrt(rho "
+                "ln(1/delta))" + ("; basic composition adds the two" if reserved > 0 else ""))

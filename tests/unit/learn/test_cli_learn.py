@@ -96,7 +96,8 @@ def test_large_epsilon_warning_is_printed_once(files) -> None:
 def test_fit_with_delta_runs_under_zcdp_and_gaussian_needs_delta(files, tmp_path) -> None:
     out = tmp_path / "z.json"
     r = runner.invoke(app, ["fit", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
-                            "--out", str(out), "--epsilon", "1", "--delta", "1e-9", "--seed", "2"])
+                            "--out", str(out), "--epsilon", "1", "--delta", "1e-9", "--seed", "2",
+                            "--mechanism", "gaussian"])
     assert r.exit_code == 0, r.output
     b = json.loads(out.read_text())["budget"]
     assert "zero-concentrated" in b["composition"] and b["delta_spent"] == 1e-9

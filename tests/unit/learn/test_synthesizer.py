@@ -222,23 +222,45 @@ def test_laplace_records_delta_and_leaves_it_unspent(known_data, delta) -> None:
 
 
 @pytest.mark.parametrize("delta", [1e-9, 1e-5])
-def test_auto_with_delta_runs_under_zcdp_and_the_rhos_add_up(known_data, delta) -> None:
+def test_gaussian_runs_under_zcdp_and_the_rhos_add_up(known_data, delta) -> None:
     from fhirsynth.privacy.noise import zcdp_rho
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        s = Synthesizer(SPEC, epsilon=1.2, delta=delta, random_state=0)
+        s = Synthesizer(SPEC, epsilon=1.2, delta=delta, random_state=0,
+                        config=LearnConfig(mechanism="gaussian"))
     model = s.fit(known_data.iloc[:1000]).model_
     table = model.budget
-    rho = zcdp_rho(1.2, delta)
+    # the patient count is a pure eps-DP Laplace step; the rest is zCDP over what is left
+    count = [st for st in table["steps"] if st["name"] == "patient count"]
+    assert count[0]["mechanism"] == "laplace (diffprivlib)" and "rho" not in count[0]
+    rho = zcdp_rho(1.2 - count[0]["epsilon"], delta)
     assert table["rho_total"] == pytest.approx(rho, rel=1e-12)
-    assert math.fsum(st["rho"] for st in table["steps"]) == pytest.approx(rho, rel=1e-9)
+    assert math.fsum(st.get("rho", 0.0) for st in table["steps"]) == pytest.approx(rho,
+                                                                                 rel=1e-9)
     assert table["delta_spent"] == delta and table["epsilon_spent"] == pytest.approx(1.2)
     assert "zero-concentrated" in table["composition"]
-    kinds = {st["mechanism"] for st in table["steps"]}
-    assert kinds <= {"gaussian (diffprivlib)", "exponential (diffprivlib)"}
-    assert "gaussian (diffprivlib)" in kinds and model.info["noise"] == "gaussian"
+    rest = {st["mechanism"] for st in table["steps"] if st["name"] != "patient count"}
+    assert rest <= {"gaussian (diffprivlib)", "exponential (diffprivlib)"}
+    assert "gaussian (diffprivlib)" in rest and model.info["noise"] == "gaussian"
     assert s.sample(200, random_state=0).shape[0] == 200
+
+
+def _wide(d: int, n: int = 3000) -> tuple[TableSpec, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    spec = TableSpec(name="wide", columns=tuple(
+        Column(name=f"b{j}", kind="boolean", nullable=False) for j in range(d)))
+    return spec, pd.DataFrame({f"b{j}": rng.random(n) < 0.3 for j in range(d)})
+
+
+@pytest.mark.parametrize("d,expected", [(4, "laplace"), (40, "gaussian")])
+def test_auto_takes_gaussian_noise_only_where_it_is_the_smaller(d, expected) -> None:
+    # 4 columns: about 11 measurements, fewer than e^2 / (4 rho) (about 21 at delta 1e-9):
+    # Laplace noise is smaller; 40 columns: about 120, Gaussian noise is far smaller
+    spec, df = _wide(d)
+    s = Synthesizer(spec, epsilon=1.0, delta=1e-9, random_state=0).fit(df)
+    assert s.model_.info["noise"] == expected
+    assert ("rho_total" in s.model_.budget) == (expected == "gaussian")
 
 
 def test_gaussian_without_delta_is_refused_before_any_fit() -> None:
@@ -247,7 +269,9 @@ def test_gaussian_without_delta_is_refused_before_any_fit() -> None:
 
 
 def test_a_saved_zcdp_model_keeps_its_accounting(known_data, tmp_path) -> None:
-    s = Synthesizer(SPEC, epsilon=1.0, delta=1e-8, random_state=0).fit(known_data.iloc[:800])
+    s = Synthesizer(SPEC, epsilon=1.0, delta=1e-8, random_state=0,
+                    config=LearnConfig(mechanism="gaussian")).fit(known_data.iloc[:800])
+    assert "rho_total" in s.accountant_.table()
     s.save(tmp_path / "m.json")
     back = Synthesizer.load(tmp_path / "m.json")
     assert back.accountant_.table() == s.accountant_.table()

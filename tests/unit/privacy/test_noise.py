@@ -32,6 +32,24 @@ def test_auto_picks_gaussian_only_with_delta() -> None:
         Noise.for_budget(PrivacyBudget(epsilon=1.0), "uniform")
 
 
+def test_auto_chooses_gaussian_only_for_enough_measurements() -> None:
+    b = PrivacyBudget(epsilon=1.0, delta=1e-9)
+    g = Noise.for_budget(b, "gaussian", reserved=0.02)
+    # the zCDP part covers what the pure eps-DP count leaves
+    assert g.epsilon == pytest.approx(0.98) and g.rho == pytest.approx(zcdp_rho(0.98, 1e-9))
+    threshold = g.epsilon**2 / (4 * g.rho)
+    assert 20 < threshold < 23  # about ln(1 / delta) = 20.7
+    few = Noise.choose(b, "auto", reserved=0.02, measurements=int(threshold))
+    many = Noise.choose(b, "auto", reserved=0.02, measurements=int(threshold) + 1)
+    assert few.kind == "laplace" and many.kind == "gaussian"
+    # at the threshold the two variances per cell are equal (equal shares)
+    m = threshold
+    assert 2 * m**2 / g.epsilon**2 == pytest.approx(m / (2 * g.rho))
+    # an explicit choice is kept whatever the count
+    assert Noise.choose(b, "gaussian", reserved=0.02, measurements=2).kind == "gaussian"
+    assert Noise.choose(b, "laplace", reserved=0.02, measurements=500).kind == "laplace"
+
+
 def test_shares_of_epsilon_are_shares_of_rho() -> None:
     g = Noise.for_budget(PrivacyBudget(epsilon=2.0, delta=1e-7), "gaussian")
     shares = [0.04, 0.5, 0.36, 1.1]
