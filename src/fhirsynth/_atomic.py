@@ -20,7 +20,7 @@ __all__ = ["atomic_path", "check_output_path", "write_bytes_atomic"]
 
 
 def check_output_path(path: str | Path, *, kind: Literal["file", "folder"],
-                      option: str = "--out") -> None:
+                      option: str = "--out", overwrite: bool | None = None) -> None:
     """Refuse an output ``path`` that cannot be written as a ``kind``.
 
     Parameters
@@ -32,12 +32,16 @@ def check_output_path(path: str | Path, *, kind: Literal["file", "folder"],
         to the caller (it knows whether an earlier output may be replaced).
     option : str
         The option named in the message.
+    overwrite : bool, optional
+        For a file: False refuses an existing one (the message names ``--overwrite``);
+        None leaves that to the caller.
 
     Raises
     ------
     ConfigError
         A parent of ``path`` is an existing regular file (nothing can be created under it),
-        or ``kind`` is ``"file"`` and ``path`` is an existing folder.
+        ``kind`` is ``"file"`` and ``path`` is an existing folder, or an existing file that
+        ``overwrite`` False protects.
     """
     dest = Path(path)
     for parent in dest.parents:
@@ -48,6 +52,8 @@ def check_output_path(path: str | Path, *, kind: Literal["file", "folder"],
             break
     if kind == "file" and dest.is_dir():
         raise ConfigError(f"{option} ({dest}) is a folder; give a file name")
+    if kind == "file" and overwrite is False and os.path.lexists(dest):
+        raise ConfigError(f"{option} ({dest}) already exists (use --overwrite to replace it)")
 
 
 @contextmanager

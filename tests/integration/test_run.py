@@ -220,3 +220,23 @@ def test_synthetic_fhir_reads_back_with_the_utilisation_counts(release):
     assert rows(back) == rows(synthetic)
     audit = json.loads((result.out / "audit.json").read_text())
     assert audit["evaluation"]["safe_harbor"]["passed"]  # the periods are years only
+
+
+@pytest.mark.slow
+def test_sigterm_removes_the_output_in_progress_and_exits_143(tmp_path):
+    out = tmp_path / "out"
+    ledger = tmp_path / "ledger.sqlite"
+    proc = subprocess.Popen([*CLI, "run", str(FIXTURES), "--epsilon", "1", "--out", str(out),
+                             "--ledger", str(ledger), "--seed", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(tmp_path.glob(".out.partial-*")):
+            break  # the release is being written
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be terminated"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated" in err and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".out.partial-*"))

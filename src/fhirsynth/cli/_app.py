@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -31,20 +33,42 @@ console = Console(stderr=True, highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a scheduler, ``docker stop``), raised where the
+    command is, so that every output in progress is removed as on Ctrl-C."""
+
+
+def on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def friendly_errors(func: F) -> F:
-    """Turn fhirsynth errors into one clear message and exit status 2."""
+    """Turn fhirsynth errors into one clear message and exit status 2.
+
+    Ctrl-C exits 130 and SIGTERM 143, each after the outputs in progress are removed;
+    a closed pipe (``fhirsynth columns x.csv | head``) ends quietly.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, on_sigterm) if main else None
         try:
             return func(*args, **kwargs)
         except FhirsynthError as exc:
             console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
             raise typer.Exit(code=2) from None
-        except KeyboardInterrupt:
-            console.print("[bold red]interrupted[/]: no output was written (budget already "
+        except KeyboardInterrupt as exc:
+            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            console.print(f"[bold red]{what}[/]: no output was written (budget already "
                           "charged to the ledger stays charged)")
-            raise typer.Exit(code=130) from None
+            raise typer.Exit(code=143 if isinstance(exc, Terminated) else 130) from None
+        except BrokenPipeError:
+            # the reader of our output went away: nothing more to say to it
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(code=141) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # an unexpected failure: one line, no values, no traceback
@@ -55,6 +79,9 @@ def friendly_errors(func: F) -> F:
                 "(it may quote input values: keep it with the custodian) and report the issue."
             )
             raise typer.Exit(code=3) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper  # type: ignore[return-value]
 

@@ -19,6 +19,7 @@ def audit_command(
     rows: int = typer.Option(100, "--rows", min=2, help="Patients drawn from TABLE as D."),
     seed: int = typer.Option(0, "--seed", help="Seed of the audit (internal runs only)."),
     out: str = typer.Option("", "--out", help="Also write the result as JSON to this path."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
 ) -> None:
     """Empirical privacy audit: fit on D and D + one rare patient, bound epsilon from below.
 
@@ -32,7 +33,7 @@ def audit_command(
     from fhirsynth.privacy.budget import PrivacyBudget
 
     if out:
-        check_output_path(out, kind="file")  # before the fits, not after
+        check_output_path(out, kind="file", overwrite=overwrite)  # before the fits
     spec_obj = load_spec(spec)
     budget = PrivacyBudget.parse(epsilon, delta)
     data = read_table(table)

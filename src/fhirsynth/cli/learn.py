@@ -41,6 +41,7 @@ def fit_cmd(
     mechanism: str = typer.Option(
         "auto", "--mechanism", help="'auto' (Gaussian noise under zCDP when --delta > 0 "
         "and it gives less noise, else Laplace), 'laplace' or 'gaussian'."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
 ) -> None:
     """Fit a differentially private Bayesian network and save it as JSON."""
     from fhirsynth._atomic import check_output_path
@@ -50,7 +51,7 @@ def fit_cmd(
     from fhirsynth.synthesizer import Synthesizer
 
     budget = PrivacyBudget.parse(epsilon, delta)
-    check_output_path(out, kind="file")
+    check_output_path(out, kind="file", overwrite=overwrite)
     spec = load_spec(schema)
     config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows,
                          mechanism=mechanism)  # type: ignore[arg-type]
@@ -83,9 +84,7 @@ def sample_cmd(
         raise ConfigError(f"--out ({out}) must end in .csv or .parquet")
     if n < 0:
         raise ConfigError(f"-n ({n}) must be >= 0")
-    check_output_path(out, kind="file")
-    if out.exists() and not overwrite:
-        raise ConfigError(f"--out ({out}) already exists (use --overwrite to replace it)")
+    check_output_path(out, kind="file", overwrite=overwrite)
     synth = Synthesizer.load(model)
     df = synth.sample(n, evidence=list(where) or None, random_state=seed)
     write_table(df, out, format=None)

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from fhirsynth.cli._app import app, console, friendly_errors
+from fhirsynth.cli._app import Terminated, app, console, friendly_errors
 
 # --------------------------------------------------------------------------------------------
 # release block: ingest a cohort, run the whole job
@@ -25,6 +25,7 @@ def ingest_cmd(
     validate: str = typer.Option("needed", "--validate",
                                  help="'needed' (fields the spec reads) or 'full'."),
     strict: bool = typer.Option(False, "--strict", help="Fail on any invalid element."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
 ) -> None:
     """Fold each patient into one row of the patient table (no DP: stays with the custodian)."""
     import time
@@ -38,7 +39,7 @@ def ingest_cmd(
 
     if validate not in ("needed", "full"):
         raise typer.BadParameter("--validate must be 'needed' or 'full'")
-    check_output_path(out, kind="file")
+    check_output_path(out, kind="file", overwrite=overwrite)
     table_spec = load_run_spec(inputs, spec)
     t0 = time.perf_counter()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -140,29 +141,30 @@ def run_cmd(
                     overwrite=overwrite)
     import signal
 
-    interrupted = False
+    interrupted: type[KeyboardInterrupt] | None = None
 
-    def on_sigint(signum: int, frame: Any) -> None:
+    def on_signal(signum: int, frame: Any) -> None:
         # remembered as well as raised: an interrupt that lands in a finalizer is swallowed
         # by Python, and the next stage boundary raises it again
         nonlocal interrupted
-        interrupted = True
-        raise KeyboardInterrupt
+        interrupted = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        raise interrupted
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=console, transient=True) as bar:
             task = bar.add_task("starting", total=len(STAGES))
 
             def stage(name: str) -> None:
-                if interrupted:
-                    raise KeyboardInterrupt
+                if interrupted is not None:
+                    raise interrupted
                 bar.update(task, description=name, completed=STAGES.index(name))
 
             result = run_release(cfg, progress=stage)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     _print_run_summary(result)
 
 

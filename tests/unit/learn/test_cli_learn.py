@@ -28,7 +28,7 @@ def files(tmp_path_factory):
 def _fit(files, *extra: str):
     return runner.invoke(app, ["fit", str(files / "t.csv"), "--schema",
                                str(files / "t.schema.json"), "--out", str(files / "m.json"),
-                               *extra])
+                               "--overwrite", *extra])
 
 
 def test_fit_sample_inspect(files) -> None:
@@ -111,3 +111,20 @@ def test_fit_with_delta_runs_under_zcdp_and_gaussian_needs_delta(files, tmp_path
     r = runner.invoke(app, ["fit", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
                             "--out", str(bad), "--epsilon", "1", "--mechanism", "uniform"])
     assert r.exit_code != 0 and "mechanism" in r.output and not bad.exists()
+
+
+def test_fit_and_ingest_never_replace_an_existing_file_without_overwrite(files, tmp_path) -> None:
+    # a shareable file must not be silently replaced by a model or, worse, the real table
+    keep = tmp_path / "synthetic.csv"
+    keep.write_text("a,b\n1,2\n")
+    for cmd in (["fit", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
+                 "--epsilon", "1", "--out", str(keep)],
+                ["ingest", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
+                 "--out", str(keep)]):
+        r = runner.invoke(app, cmd)
+        assert r.exit_code == 2 and "already exists" in r.output and "--overwrite" in r.output
+        assert keep.read_text() == "a,b\n1,2\n"
+    r = runner.invoke(app, ["ingest", str(files / "t.csv"), "--schema",
+                            str(files / "t.schema.json"), "--out", str(keep), "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert keep.read_text() != "a,b\n1,2\n"
