@@ -66,3 +66,19 @@ def shared_cases() -> Path:
     if not SHARED_CASES.is_dir():
         pytest.skip(_absent_message(SHARED_CASES))
     return SHARED_CASES
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_ledger(tmp_path_factory):
+    """Fixtures of a wider scope (set up before any test's own ledger) charge this one."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FHIRSYNTH_LEDGER", str(tmp_path_factory.mktemp("ledger") / "ledger.sqlite"))
+    yield
+    mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def _private_ledger(tmp_path_factory, monkeypatch):
+    """Every test charges a ledger of its own, never the user's (``$FHIRSYNTH_LEDGER``)."""
+    monkeypatch.setenv("FHIRSYNTH_LEDGER",
+                       str(tmp_path_factory.mktemp("ledger") / "ledger.sqlite"))

@@ -42,12 +42,20 @@ def fit_cmd(
         "auto", "--mechanism", help="'auto' (Gaussian noise under zCDP when --delta > 0 "
         "and it gives less noise, else Laplace), 'laplace' or 'gaussian'."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+    ledger: Path | None = typer.Option(None, "--ledger", help="Ledger file charged for this "
+                                       "fit (default: the user data dir, as for run)."),
 ) -> None:
-    """Fit a differentially private Bayesian network and save it as JSON."""
+    """Fit a differentially private Bayesian network and save it as JSON.
+
+    The fit is charged to the privacy ledger under the table file's fingerprint before any
+    noise is drawn, as a release is: fits of the same table add up against its cap.
+    """
     from fhirsynth._atomic import check_output_path
     from fhirsynth.config import LearnConfig
     from fhirsynth.domain import load_spec
+    from fhirsynth.learn import check_rows
     from fhirsynth.privacy.budget import PrivacyBudget
+    from fhirsynth.privacy.ledger import Ledger, default_ledger_path, fingerprint_files
     from fhirsynth.synthesizer import Synthesizer
 
     budget = PrivacyBudget.parse(epsilon, delta)
@@ -55,13 +63,22 @@ def fit_cmd(
     spec = load_spec(schema)
     config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows,
                          mechanism=mechanism)  # type: ignore[arg-type]
-    df = _read_table(table, spec)
     synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta, config=config,
                         random_state=seed)
+    ledger_path = ledger if ledger is not None else default_ledger_path()
+    source = fingerprint_files([table])
+    if ledger_path.is_file():
+        Ledger(ledger_path).check(source, budget)  # refused before the table is read
+    df = _read_table(table, spec)
+    check_rows(len(df), config)  # a refused fit spends nothing
+    book = Ledger(ledger_path)
+    charged = book.charge(source, budget, label=spec.name)
     synth.fit(df)
     synth.save(out)
+    book.complete(charged.run_id, [out.name])
     console.print(f"model written to {out} (epsilon spent "
-                  f"{synth.accountant_.spent_epsilon:g} of {budget.epsilon:g})")
+                  f"{synth.accountant_.spent_epsilon:g} of {budget.epsilon:g}; charged to "
+                  f"the ledger {ledger_path})")
 
 
 @app.command("sample")

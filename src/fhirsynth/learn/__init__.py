@@ -43,7 +43,7 @@ from fhirsynth.model import FittedModel, Node
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget
 from fhirsynth.privacy.noise import Noise
 
-__all__ = ["fit_model", "parent_variants"]
+__all__ = ["check_rows", "fit_model", "parent_variants"]
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +174,16 @@ def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
     return np.random.default_rng(int(random_state)), np.random.RandomState(int(random_state))
 
 
+def check_rows(n: int, config: LearnConfig) -> None:
+    """Refuse a table of ``n`` rows below ``min_rows`` (unless ``allow_few_rows``).
+
+    Callers that charge a ledger call it before the charge: a refused fit spends nothing.
+    """
+    if n < config.min_rows and not config.allow_few_rows:
+        raise TooFewRowsError(
+            f"need at least {config.min_rows} rows to fit a DP model (min_rows); got {n}")
+
+
 def fit_model(
     spec: TableSpec,
     table: pd.DataFrame,
@@ -195,10 +205,7 @@ def fit_model(
     enc = encode(spec, table)
     n = enc.n_rows
     if n < config.min_rows:
-        if not config.allow_few_rows:
-            raise TooFewRowsError(
-                f"need at least {config.min_rows} rows to fit a DP model (min_rows); got {n}"
-            )
+        check_rows(n, config)
         warnings.warn(
             f"fitting {n} rows, below min_rows={config.min_rows}: the output will be "
             "dominated by noise", LowUtilityWarning, stacklevel=2)

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import math
+import os
 import sqlite3
 import uuid
 import zlib
@@ -69,7 +70,10 @@ def _now() -> str:
 
 
 def default_ledger_path() -> Path:
-    """``<user data dir>/fhirsynth/ledger.sqlite`` (platformdirs)."""
+    """``$FHIRSYNTH_LEDGER`` if set, else ``<user data dir>/fhirsynth/ledger.sqlite``."""
+    env = os.environ.get("FHIRSYNTH_LEDGER")
+    if env:
+        return Path(env).expanduser()
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("fhirsynth", appauthor=False)) / "ledger.sqlite"

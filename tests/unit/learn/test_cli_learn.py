@@ -128,3 +128,28 @@ def test_fit_and_ingest_never_replace_an_existing_file_without_overwrite(files, 
                             str(files / "t.schema.json"), "--out", str(keep), "--overwrite"])
     assert r.exit_code == 0, r.output
     assert keep.read_text() != "a,b\n1,2\n"
+
+
+def test_fit_is_charged_to_the_ledger_like_a_release(files, tmp_path) -> None:
+    from fhirsynth.privacy.ledger import Ledger
+
+    led = tmp_path / "led.sqlite"
+    base = ["fit", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
+            "--epsilon", "1", "--ledger", str(led)]
+    r = runner.invoke(app, [*base, "--out", str(tmp_path / "a.json")])
+    assert r.exit_code == 0, r.output
+    (summary,) = Ledger(led).summary()
+    assert summary.spent_epsilon == pytest.approx(1.0)
+    assert [x.status for x in summary.releases] == ["completed"]
+    # the first charge set the cap: a second fit of the same table is refused, unwritten
+    r = runner.invoke(app, [*base, "--out", str(tmp_path / "b.json")])
+    assert r.exit_code == 2 and "budget exhausted" in r.output
+    assert not (tmp_path / "b.json").exists()
+    # a table too small to fit is refused before anything is charged
+    small = tmp_path / "small.csv"
+    pd.read_csv(files / "t.csv").head(12).to_csv(small, index=False)
+    r = runner.invoke(app, ["fit", str(small), "--schema", str(files / "t.schema.json"),
+                            "--epsilon", "1", "--ledger", str(led), "--out",
+                            str(tmp_path / "c.json")])
+    assert r.exit_code == 2 and "need at least 50 rows" in r.output
+    assert len(Ledger(led).summary()) == 1
