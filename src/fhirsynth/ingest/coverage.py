@@ -25,8 +25,11 @@ NEARLY_ALL = 0.95
 HINTS: dict[str, tuple[str, str]] = {
     "born after the reference date": (
         "birth date after the spec's reference_date",
-        "set reference_date in the feature spec to a date after every date in the input "
-        "(date-shifted exports such as MIMIC lie in the future)"),
+        "set reference_date in the feature spec to a date after every date in the input; "
+        "but if the export shifts each patient's dates by a different amount (MIMIC-IV "
+        "lies 100-200 years in the future, shifted per patient), ages and time windows "
+        "computed from any one reference date are meaningless: leave age-dependent columns "
+        "out of the spec for such data"),
     "invalid birthDate": ("birthDate is not a FHIR date",
                           "fix the export (YYYY, YYYY-MM or YYYY-MM-DD)"),
     "unknown unit": ("values in a unit the spec does not convert",
