@@ -93,9 +93,36 @@ def load_feature_spec(path: str | Path | None = None) -> TableSpec:
     reference_date(spec)
     try:
         _rules(spec)
+        _check_birth_year_bounds(spec)
     except SpecError as exc:
         raise SpecError(f"{path or default_spec_path()}: {exc}") from None
     return spec
+
+
+def _check_birth_year_bounds(spec: TableSpec) -> None:
+    """A birth-year column's bounds must hold every year its age column implies.
+
+    The synthetic birth year is derived from the synthetic age and the reference date
+    (export/harmonise.py); bounds that do not cover ``reference year - top-coded age ..
+    reference year`` would let exported birth years fall outside the declared domain (a
+    spec whose reference_date was moved without its birth-year bounds).  Ages from
+    ``SUPPRESS_AGE`` (89) on have no birth year (Safe Harbor).
+    """
+    from fhirsynth.export.harmonise import SUPPRESS_AGE
+
+    ref = reference_date(spec).year
+    ages = [c for c in spec.columns if isinstance(c.source, dict)
+            and c.source.get("field") == "age" and c.bounds is not None]
+    for col in spec.columns:
+        src = col.source if isinstance(col.source, dict) else {}
+        if src.get("field") != "birth_year" or col.bounds is None or not ages:
+            continue
+        oldest = ref - min(int(ages[0].bounds[1]), SUPPRESS_AGE)
+        if col.bounds[0] > oldest or col.bounds[1] < ref:
+            raise SpecError(
+                f"column {col.name}: bounds [{col.bounds[0]:g}, {col.bounds[1]:g}] do not hold "
+                f"the birth years that the ages at the reference_date ({ref}) imply "
+                f"({oldest} .. {ref}); set them to [{oldest}, {ref}]")
 
 
 def spec_reads(spec: TableSpec) -> dict[str, set[str]]:
