@@ -21,6 +21,7 @@ from fhirsynth.domain import TableSpec
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.report import figures
 from fhirsynth.report.pdf import Styles, figure, para, table
+from fhirsynth.report.summary import measurement_noise
 from fhirsynth.report.text import markup
 
 __all__ = ["ShareableContext", "shareable_story"]
@@ -255,9 +256,23 @@ def _fidelity(ctx: ShareableContext, s: Styles) -> list[Any]:
         panels.append((cols[0], st["states"][:n],
                        {"released (noisy)": vals[:n], "synthetic": st["shares"][:n]}))
     out.append(para("The model's own noisy one-way marginals (released DP measurements, "
-                    "already paid for in the budget above) against the synthetic data.", s.body))
+                    "already paid for in the budget above) against the synthetic data. "
+                    "Agreement here shows that the synthetic rows reproduce the released "
+                    "model; it does not show how close the model is to the real patients, "
+                    "because every released share carries the noise below (the custodian's "
+                    "internal validation report measures that).", s.body))
     if panels:
         out.append(figure(figures.bars(panels), styles=s))
+    noise = measurement_noise(ctx.budget_table)
+    n = ctx.model_summary.get("n_patients_noisy")
+    rows = [[name, f"{noise[name]:.1f}",
+             f"{100 * noise[name] / n:.1f} %" if n else "—"]
+            for name in [p[0] for p in panels] if name in noise]
+    if rows:
+        out.append(Spacer(1, 4))
+        out.append(table(["column", "noise sd per released count (patients)",
+                          "as a share of the noisy cohort"], rows, [3.0, 3.2, 3.0], s,
+                         align_right=(1, 2)))
     return out
 
 

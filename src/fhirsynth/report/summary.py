@@ -8,7 +8,8 @@ from the noisy count and the budget plan, when noise dominates or no structure s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -145,6 +146,28 @@ def input_columns(import_report: dict[str, Any] | None,
         rows.append({"column": str(name), "role": str(v.get("role", "")),
                      "treatment": treatment})
     return rows
+
+
+def measurement_noise(budget_table: Mapping[str, Any]) -> dict[str, float]:
+    """Standard deviation of the noise on one released cell of each column's one-way
+    measurement, in patients, from the budget table alone.
+
+    The one-way histogram ``marginal X`` when the column has one, else its table
+    ``table X`` (a column without parents is measured there).  Laplace at epsilon e:
+    sqrt(2) / e; Gaussian under zCDP with rho r: 1 / sqrt(2 r).
+    """
+    out: dict[str, float] = {}
+    for st in budget_table.get("steps", []):
+        name = str(st.get("name", ""))
+        kind, _, col = name.partition(" ")
+        if kind not in ("marginal", "table") or not col or col.endswith(")"):
+            continue
+        rho, eps = st.get("rho"), float(st.get("epsilon") or 0.0)
+        sd = (1.0 / math.sqrt(2.0 * float(rho)) if rho else
+              math.sqrt(2.0) / eps if eps > 0 else math.inf)
+        if kind == "marginal" or col not in out:
+            out[col] = sd
+    return out
 
 
 def structure_searched(model: Any) -> bool:
