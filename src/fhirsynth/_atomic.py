@@ -56,14 +56,27 @@ def check_output_path(path: str | Path, *, kind: Literal["file", "folder"],
         raise ConfigError(f"{option} ({dest}) already exists (use --overwrite to replace it)")
 
 
+def temp_beside(dest: Path) -> Path:
+    """A new empty temporary file beside ``dest`` with the mode a plain ``open`` would give.
+
+    ``mkstemp`` creates it 0600; every output then gets ``0666`` less the umask instead, so
+    files written through a temporary name and files written directly (the FHIR NDJSON)
+    carry the same permissions.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    return Path(tmp)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it onto ``path``."""
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_beside(dest)
     try:
         yield tmp_path
         os.replace(tmp_path, dest)

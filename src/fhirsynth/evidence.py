@@ -187,7 +187,8 @@ def parse_evidence(
         out[name] = out[name].merge(c) if name in out else c
     for name, c in out.items():
         if not c.weights.any():
-            raise EvidenceError(f"evidence on column {name!r} allows no value of its domain")
+            raise EvidenceError(f"evidence on column {name!r} allows no value of its domain; "
+                                f"allowed: {_allowed_text(spec[name])}")
     return out
 
 

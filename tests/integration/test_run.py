@@ -240,3 +240,9 @@ def test_sigterm_removes_the_output_in_progress_and_exits_143(tmp_path):
     assert proc.returncode == 143, err
     assert "terminated" in err and "Traceback" not in err
     assert not out.exists() and not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_every_file_of_a_release_has_the_same_permissions(release):
+    result, _ = release
+    modes = {p.stat().st_mode & 0o777 for p in result.out.rglob("*") if p.is_file()}
+    assert len(modes) == 1, sorted(oct(m) for m in modes)

@@ -99,8 +99,8 @@ def sample_cmd(
 
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise ConfigError(f"--out ({out}) must end in .csv or .parquet")
-    if n < 0:
-        raise ConfigError(f"-n ({n}) must be >= 0")
+    if n < 1:
+        raise ConfigError(f"-n ({n}) must be >= 1")
     check_output_path(out, kind="file", overwrite=overwrite)
     synth = Synthesizer.load(model)
     df = synth.sample(n, evidence=list(where) or None, random_state=seed)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from fhirsynth._atomic import temp_beside
 from fhirsynth.report.text import font_names, markup
 
 __all__ = ["CUSTODIAN_BANNER", "Styles", "build_pdf", "figure", "para", "table"]
@@ -173,9 +173,7 @@ def build_pdf(
 ) -> Path:
     """Render ``story`` to ``path`` (A4) through a temporary file in the same directory."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = str(temp_beside(p))
     try:
         doc = SimpleDocTemplate(
             tmp, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN,

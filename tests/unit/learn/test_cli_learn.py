@@ -153,3 +153,14 @@ def test_fit_is_charged_to_the_ledger_like_a_release(files, tmp_path) -> None:
                             str(tmp_path / "c.json")])
     assert r.exit_code == 2 and "need at least 50 rows" in r.output
     assert len(Ledger(led).summary()) == 1
+
+
+def test_sample_needs_one_row_and_out_of_bounds_evidence_names_the_domain(files, tmp_path) -> None:
+    assert _fit(files, "--epsilon", "1", "--seed", "0").exit_code == 0
+    r = runner.invoke(app, ["sample", str(files / "m.json"), "-n", "0", "--out",
+                            str(tmp_path / "z.csv")])
+    assert r.exit_code == 2 and "-n (0) must be >= 1" in r.output
+    assert not (tmp_path / "z.csv").exists()
+    r = runner.invoke(app, ["sample", str(files / "m.json"), "-n", "5", "--out",
+                            str(tmp_path / "e.csv"), "--where", "E>=25"])
+    assert r.exit_code == 2 and "allows no value" in r.output and "[0, 10]" in r.output
