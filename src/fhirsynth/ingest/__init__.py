@@ -77,11 +77,19 @@ def read_input(
             raise ConfigError("CSV input is one file at a time, not mixed with FHIR input")
         from fhirsynth.ingest.csv import read_csv_table
 
+        from fhirsynth.ingest.csv import OMITTED_NOT_IN_SCHEMA
+
         table, rep = read_csv_table(ps[0], spec, strict=strict)
+        unknown = [h for h, t in rep.treatments.items()
+                   if t.get("treatment") == OMITTED_NOT_IN_SCHEMA]
         return table, {
             "rows_read": rep.rows_read, "rows_dropped": rep.rows_dropped,
             "rows_folded": rep.rows_folded,
             "columns": rep.treatments,
             "issues": [str(i) for i in rep.issues[:200]],
+            "warnings": [] if not unknown else [
+                f"{ps[0].name}: {len(unknown)} column(s) not in the schema, left out of the "
+                f"release: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''} "
+                "(declare them in the schema to model them)"],
         }
     return read_fhir(ps, spec, validation=validation, strict=strict, on_patient=on_patient)
