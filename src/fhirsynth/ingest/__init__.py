@@ -75,9 +75,7 @@ def read_input(
     if csvs:
         if len(csvs) != len(ps) or len(ps) != 1:
             raise ConfigError("CSV input is one file at a time, not mixed with FHIR input")
-        from fhirsynth.ingest.csv import read_csv_table
-
-        from fhirsynth.ingest.csv import OMITTED_NOT_IN_SCHEMA
+        from fhirsynth.ingest.csv import OMITTED_NOT_IN_SCHEMA, read_csv_table
 
         table, rep = read_csv_table(ps[0], spec, strict=strict)
         unknown = [h for h, t in rep.treatments.items()
