@@ -62,12 +62,20 @@ def _numbers(values: tuple[str, ...]) -> list[float]:
     return out
 
 
+def _patient_field(col: Column, name: str) -> bool:
+    """Whether ``col`` is a FHIR patient rule for ``name`` (``harmonise`` post-processes it)."""
+    src = col.source or {}
+    return src.get("from") == "patient" and src.get("field") == name
+
+
 def _age(col: Column, top: dict[str, float]) -> SpecFinding | None:
     if col.name in top:
         code = top[col.name]
         if code > SAFE_HARBOR_TOP_CODE:
             return SpecFinding("ages_over_89", col.name, "age above 89",
                                f"its top code ({code:g}) is above {SAFE_HARBOR_TOP_CODE:g}")
+        if _patient_field(col, "age"):
+            return None  # synthetic ages at or above the top code are set to it (harmonise)
         limit = code
     else:
         limit = SAFE_HARBOR_TOP_CODE - 1
@@ -122,6 +130,9 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
         elif _BIRTH_YEAR_NAME.match(n):
             f = None
             lo = col.bounds[0] if col.kind == "numeric" and col.bounds else None
+            if _patient_field(col, "birth_year") and any(_patient_field(c, "age")
+                                                         for c in spec.modelled):
+                lo = None  # rebuilt from the synthetic age, suppressed for ages 89+
             if lo is not None and year - lo > SAFE_HARBOR_TOP_CODE - 1:
                 f = SpecFinding("ages_over_89", col.name, "birth year implies age > 89",
                                 f"its lower bound ({lo:g}) implies an age over 89")

@@ -68,6 +68,19 @@ def test_default_fhir_spec_passes() -> None:
     assert spec_findings(load_feature_spec(None), today=TODAY) == []
 
 
+def test_fhir_patient_rules_are_post_processed_not_refused() -> None:
+    # the FHIR path sets synthetic ages at or above the top code to it and rebuilds the
+    # birth year from the age (harmonise), so wide bounds there are not a finding
+    age = {"type": "numeric", "bounds": [0, 100], "integer": True,
+           "source": {"from": "patient", "field": "age", "top_code": 90}}
+    year = {"type": "numeric", "bounds": [1900, 2026], "integer": True,
+            "source": {"from": "patient", "field": "birth_year"}}
+    assert _kinds(_spec(age=age, birth_year=year)) == {}
+    assert _kinds(_spec(birth_year=year)) == {"birth_year": "ages_over_89"}  # no age to derive
+    too_high = {**age, "source": {"from": "patient", "field": "age", "top_code": 100}}
+    assert _kinds(_spec(age=too_high)) == {"age": "ages_over_89"}
+
+
 def test_error_names_the_file_the_column_and_the_fix_without_values() -> None:
     spec = _spec(age={"type": "numeric", "bounds": [0, 100]},
                  visit={"type": "categorical", "domain": ["2020-03-01"]})
