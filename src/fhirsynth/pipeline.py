@@ -1,10 +1,12 @@
 """The whole release job: ingest → encode → learn → sample → export → evaluate → reports.
 
 :func:`run_release` is what ``fhirsynth run`` calls and what the Python API offers for a
-complete release.  It charges the persistent ledger *before* any noise is drawn, builds
-every output inside a hidden temporary directory beside the destination and moves it into
-place only when everything succeeded, so an interrupted run never leaves an output
-directory that looks complete, while the budget it charged stays charged.
+complete release.  It refuses a spec whose outputs could fail the Safe Harbor scan before
+reading any data (:mod:`fhirsynth.evaluate.safe_harbor_spec`), charges the persistent ledger
+*before* any noise is drawn, builds every output inside a hidden temporary directory beside
+the destination and moves it into place only when everything succeeded, so an interrupted
+run never leaves an output directory that looks complete, while the budget it charged stays
+charged.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec, load_spec
 from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
 from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
+from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor
 from fhirsynth.export.harmonise import harmonise
 from fhirsynth.ingest import read_input
 from fhirsynth.privacy.budget import PrivacyBudget
@@ -294,6 +297,9 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         raise InputError(f"input not found: {', '.join(missing)}")
     csv_input = _is_csv(inputs)
     spec = load_run_spec(inputs, cfg.spec)
+    # a release the spec alone makes unshareable is refused before anything is read or charged
+    check_spec_safe_harbor(spec, str(cfg.spec) if cfg.spec is not None
+                           else "the default feature spec")
     out = Path(cfg.out).resolve()
     run_id = uuid.uuid4().hex
     rng = np.random.default_rng(cfg.seed)

@@ -14,8 +14,10 @@ __all__ = ["FIXES", "fix_for", "scan_warnings"]
 
 #: finding kind -> what to change before sharing (rules for ages and birth years differ)
 FIXES = {
-    "age above 89": ("top-code the age: end the column's bounds at 89 in the schema (larger "
-                     "values are clipped into the top bin), or drop the column"),
+    "age above 89": ("top-code the age as the default FHIR feature spec does: \"bounds\": [0, 90] "
+                     "and \"source\": {\"top_code\": 90} in the schema (90 then means 90 or older; "
+                     "larger values are clipped to it), or end the column's bounds at 89 "
+                     "(larger values are clipped into the top bin), or drop the column"),
     "birth year implies age > 89": ("drop the birth-year column, or raise its lower bound "
                                     "so that no birth year implies an age over 89"),
     "dates": "release years only: drop the date column or reduce it to a year",

@@ -32,12 +32,21 @@ def _field_column(spec: TableSpec, field: str) -> str | None:
 
 
 def top_codes(spec: TableSpec) -> dict[str, float]:
-    """Columns whose largest value stands for "that age or older" (Safe Harbor 90+)."""
+    """Columns whose largest value stands for "that age or older" (Safe Harbor 90+).
+
+    A FHIR age rule is top-coded (default 90); a schema column declares it with
+    ``source: {top_code: 90}`` (its bounds then end at 90, and larger values are clipped).
+    """
     out = {}
     for c in spec.columns:
         src = c.source or {}
         if src.get("from") == "patient" and src.get("field") == "age":
             out[c.name] = float(src.get("top_code", 90))
+        elif "from" not in src and src.get("top_code") is not None:
+            try:
+                out[c.name] = float(src["top_code"])
+            except (TypeError, ValueError):
+                continue
     return out
 
 

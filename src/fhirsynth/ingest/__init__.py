@@ -4,7 +4,8 @@
 folders go through the streaming reader (:mod:`.fhir`) and the feature extractor
 (:mod:`.features`); one clinical CSV goes through :mod:`.csv`.  It returns the patient table
 and a JSON-ready import report (counts and issue locations, never patient values), whose
-``warnings`` name columns that extraction left empty for (nearly) every patient.
+``warnings`` name files skipped as not FHIR and columns that extraction left empty for
+(nearly) every patient.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def read_fhir(
     out["extraction"] = {"counts": dict(sorted(extract.counts.items())),
                          "issues": [report.anonymise(str(i)) for i in extract.issues[:200]]}
     # custodian only (console, internal report): columns extraction left (nearly) empty
-    out["warnings"] = empty_column_warnings(table, extract.counts, spec)
+    # and files skipped as not FHIR (named: the custodian must see which one)
+    out["warnings"] = list(report.warnings) + empty_column_warnings(table, extract.counts, spec)
     return table, out
 
 
@@ -73,8 +75,12 @@ def read_input(
     ps = [Path(p) for p in paths]
     csvs = [p for p in ps if p.suffix.lower() == ".csv"]
     if csvs:
-        if len(csvs) != len(ps) or len(ps) != 1:
-            raise ConfigError("CSV input is one file at a time, not mixed with FHIR input")
+        if len(csvs) != len(ps):
+            raise ConfigError("inputs mix CSV and FHIR files: run them separately")
+        if len(csvs) > 1:
+            raise ConfigError(f"only one CSV file is accepted per run ({len(csvs)} given: "
+                              f"{', '.join(p.name for p in csvs)}); run each separately, or "
+                              "join them into one file with one row per patient")
         from fhirsynth.ingest.csv import OMITTED_NOT_IN_SCHEMA, read_csv_table
 
         table, rep = read_csv_table(ps[0], spec, strict=strict)

@@ -49,12 +49,15 @@ def reference_date(spec: TableSpec) -> date:
     raw = spec.reference_date
     if isinstance(raw, date):
         return raw
+    if raw is None:
+        raise SpecError(f"spec {spec.name!r}: reference_date is missing: set it to a full "
+                        "date YYYY-MM-DD (ages are computed at that date)")
     try:
         return date.fromisoformat(str(raw))
     except (TypeError, ValueError):
         raise SpecError(
-            f"spec {spec.name!r}: reference_date must be a full date YYYY-MM-DD"
-        ) from None
+            f"spec {spec.name!r}: reference_date ({str(raw)!r}) must be a full date "
+            "YYYY-MM-DD") from None
 
 
 def _rules(spec: TableSpec) -> dict[str, Rule]:
@@ -90,8 +93,8 @@ def load_feature_spec(path: str | Path | None = None) -> TableSpec:
         raise SpecError(f"{path}: a table schema (no reference_date, no column with a "
                         "'source: {from: ...}' rule), not a FHIR feature spec: FHIR input "
                         "needs a feature spec (docs/feature-spec.md)")
-    reference_date(spec)
     try:
+        reference_date(spec)
         _rules(spec)
         _check_birth_year_bounds(spec)
     except SpecError as exc:

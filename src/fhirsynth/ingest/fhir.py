@@ -187,7 +187,9 @@ def _not_fhir(f: InputFile, where: str, report: ImportReport) -> bool:
         raise InputError(f"{where}: not a FHIR resource or Bundle (no resourceType)")
     report.files.pop()
     report.files_skipped["not FHIR (no resourceType)"] += 1
-    logger.warning("skipping a file that is not FHIR (no resourceType)")
+    message = f"skipping {f.name}: not a FHIR resource or Bundle (no resourceType)"
+    report.warnings.append(message)
+    logger.warning("%s", message)
     return True
 
 
@@ -195,7 +197,7 @@ def _read_file(f: InputFile, validator: Validator, report: ImportReport, seen: d
                pool: LoosePool) -> Iterator[list[PatientRecord]]:
     """Read one file: each Bundle yields its records, loose resources go to ``pool``."""
     if f.kind == "json":
-        doc = read_json(f.path)
+        doc = read_json(f.path, label=f.name)
         units: list[Any] = doc if isinstance(doc, list) else [doc]
         if not units:
             _not_fhir(f, f.name, report)
@@ -209,7 +211,7 @@ def _read_file(f: InputFile, validator: Validator, report: ImportReport, seen: d
                 yield batch
         return
     first = True
-    for lineno, _raw, value in iter_ndjson(f.path):
+    for lineno, _raw, value in iter_ndjson(f.path, label=f.name):
         where = f"{f.name} line {lineno}"
         if not (isinstance(value, dict) and isinstance(value.get("resourceType"), str)):
             if first:

@@ -47,6 +47,10 @@ class ImportReport:
         Free text removed from records (narrative, attachment data), by element.
     issues : list of Issue
         Every issue, up to ``MAX_ISSUES``; ``issue_count`` counts all of them.
+    warnings : list of str
+        Warnings for the custodian that name input files (a file skipped as not FHIR);
+        not part of :meth:`to_dict` (file names can embed patient names): the reader's
+        caller shows them on the console and in the internal report only.
     """
 
     files: list[str] = field(default_factory=list)
@@ -64,6 +68,7 @@ class ImportReport:
     stripped: Counter[str] = field(default_factory=Counter)
     issues: list[Issue] = field(default_factory=list)
     issue_count: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def add_issue(self, issue: Issue) -> None:
         """Record one issue (kept in full while under ``MAX_ISSUES``)."""

@@ -35,9 +35,18 @@ class InputFile:
     kind: str
     explicit: bool
     """Named by the user (or a manifest) rather than found in a folder walk."""
+    root: Path | None = None
+    """The input folder the walk found the file in (``None``: named directly)."""
 
     @property
     def name(self) -> str:
+        """The file name as messages show it: the path relative to the input folder it was
+        found in (``sub/export/part.ndjson``), or the bare name of a file named directly."""
+        if self.root is not None:
+            try:
+                return self.path.relative_to(self.root).as_posix()
+            except ValueError:
+                pass
         return self.path.name
 
 
@@ -57,32 +66,37 @@ def _open(path: Path) -> Any:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
 
-def read_bytes(path: Path) -> bytes:
-    """The (decompressed) bytes of ``path``."""
+def read_bytes(path: Path, *, label: str | None = None) -> bytes:
+    """The (decompressed) bytes of ``path`` (``label``: its name in messages)."""
+    name = label or path.name
     try:
         with _open(path) as fh:
             return bytes(fh.read())
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise InputError(f"{path.name}: truncated or corrupt gzip file ({type(exc).__name__})"
+        raise InputError(f"{name}: truncated or corrupt gzip file ({type(exc).__name__})"
                          ) from None
     except OSError as exc:
-        raise InputError(f"{path.name}: cannot be read ({exc.strerror or type(exc).__name__})"
+        raise InputError(f"{name}: cannot be read ({exc.strerror or type(exc).__name__})"
                          ) from None
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, *, label: str | None = None) -> Any:
     """Parse one JSON file; malformed JSON raises :class:`InputError` with line and column.
-    A leading UTF-8 byte-order mark is accepted (case 023)."""
-    data = read_bytes(path).removeprefix(_BOM)
+    A leading UTF-8 byte-order mark is accepted (case 023).  ``label``: its name in messages
+    (default: the file name)."""
+    data = read_bytes(path, label=label).removeprefix(_BOM)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InputError(
-            f"{path.name}: malformed JSON at line {exc.lineno}, column {exc.colno}") from None
+            f"{label or path.name}: malformed JSON at line {exc.lineno}, column {exc.colno}"
+        ) from None
 
 
-def iter_ndjson(path: Path) -> Iterator[tuple[int, bytes, Any]]:
-    """``(line number, raw line, parsed value)`` for each non-blank line of an NDJSON file."""
+def iter_ndjson(path: Path, *, label: str | None = None) -> Iterator[tuple[int, bytes, Any]]:
+    """``(line number, raw line, parsed value)`` for each non-blank line of an NDJSON file
+    (``label``: its name in messages, default the file name)."""
+    name = label or path.name
     lineno = 0
     try:
         with _open(path) as fh:
@@ -94,27 +108,30 @@ def iter_ndjson(path: Path) -> Iterator[tuple[int, bytes, Any]]:
                 try:
                     value = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
-                    raise InputError(f"{path.name}: line {lineno}: malformed JSON at column "
+                    raise InputError(f"{name}: line {lineno}: malformed JSON at column "
                                      f"{exc.colno}") from None
                 yield lineno, line, value
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise InputError(f"{path.name}: truncated or corrupt gzip file after line {lineno} "
+        raise InputError(f"{name}: truncated or corrupt gzip file after line {lineno} "
                          f"({type(exc).__name__})") from None
     except OSError as exc:
-        raise InputError(f"{path.name}: cannot be read after line {lineno} "
+        raise InputError(f"{name}: cannot be read after line {lineno} "
                          f"({exc.strerror or type(exc).__name__})") from None
 
 
-def _manifest_outputs(path: Path, doc: dict[str, Any]) -> list[Path]:
-    """Local files listed by a Bulk Data export manifest (``output: [{type, url}]``)."""
+def _manifest_outputs(path: Path, doc: dict[str, Any], label: str | None = None
+                      ) -> list[Path]:
+    """Local files listed by a Bulk Data export manifest (``output: [{type, url}]``);
+    ``label`` names the manifest in messages (default: its file name)."""
+    name = label or path.name
     out = []
     for i, item in enumerate(doc.get("output") or ()):
         url = item.get("url") if isinstance(item, dict) else None
         if not isinstance(url, str):
-            raise InputError(f"{path.name}: output[{i}] has no url")
+            raise InputError(f"{name}: output[{i}] has no url")
         parsed = urlparse(url)
         if parsed.scheme in ("http", "https"):
-            raise InputError(f"{path.name}: output[{i}] is a remote URL; fhirsynth reads only "
+            raise InputError(f"{name}: output[{i}] is a remote URL; fhirsynth reads only "
                              "local files (download the export first)")
         local = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(url)
         out.append(local if local.is_absolute() else path.parent / local)
@@ -138,7 +155,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
     found: list[InputFile] = []
     seen: set[Path] = set()
 
-    def add(p: Path, explicit: bool) -> None:
+    def add(p: Path, explicit: bool, root: Path | None = None) -> None:
         key = p.resolve()
         if key in seen:
             return
@@ -146,20 +163,21 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
         kind = _kind(p) or ("json" if explicit else None)
         if kind is None:
             return
+        file = InputFile(p, kind, explicit, root)
         if kind == "json" and p.name.lower().endswith(".json"):
             # a manifest in a folder or named directly: read its outputs instead
             with open(p, "rb") as fh:
                 head = fh.read(4096).lstrip()
             if head.startswith(b"{") and b'"output"' in head and b'"resourceType"' not in head:
-                doc = read_json(p)
+                doc = read_json(p, label=file.name)
                 if is_manifest(doc):
-                    for target in _manifest_outputs(p, doc):
+                    for target in _manifest_outputs(p, doc, file.name):
                         if not target.is_file():
-                            raise InputError(f"{p.name}: manifest output {target.name} "
+                            raise InputError(f"{file.name}: manifest output {target.name} "
                                              "does not exist")
                         add(target, True)
                     return
-        found.append(InputFile(p, kind, explicit))
+        found.append(file)
 
     items = list(paths)
     if not items:
@@ -173,7 +191,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
             walked = [Path(root, f).relative_to(p) for root, _dirs, files in os.walk(p)
                       for f in files]
             for rel in sorted(walked, key=lambda r: r.parts):
-                add(p / rel, False)
+                add(p / rel, False, p)
             if len(found) == before:
                 raise InputError(f"{p}: folder holds no FHIR files "
                                  f"({', '.join(_JSON + _NDJSON)})")

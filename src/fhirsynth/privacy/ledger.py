@@ -123,6 +123,9 @@ def fingerprint_files(paths: Iterable[str | Path]) -> str:
     for p in map(Path, paths):
         if p.is_dir():
             files = [q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")]
+            if not files:
+                raise ConfigError(f"input folder {str(p)!r} holds no files (hidden files are "
+                                  "ignored): give the folder of the export")
         elif p.is_file():
             files = [p]
         else:

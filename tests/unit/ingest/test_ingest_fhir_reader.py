@@ -262,8 +262,9 @@ def test_synthea_file_names_are_read_from_nested_folders(root, tmp_path):
         (root / "fixtures" / "cohort" / "patient-004.json").read_bytes())
     report = ImportReport()
     records = list(iter_patients(Path(tmp_path), report=report))
-    assert report.files == ["patient-000.json", "patient-001.json", "patient-002.json",
-                            "z.json"]
+    # named by their path relative to the input folder (messages point into nested exports)
+    assert report.files == ["b/a/patient-000.json", "b/a/patient-001.json",
+                            "b/a/patient-002.json", "z.json"]
     assert len(records) == 4
 
 

@@ -1,0 +1,183 @@
+"""Safe Harbor findings that the public spec alone decides, before any data is read.
+
+Owns :func:`spec_findings` and :func:`check_spec_safe_harbor`: the rules of the output scan
+(:mod:`.safe_harbor`) applied to what the spec lets the output hold (column names, numeric
+bounds, category lists), so that ``fhirsynth run`` refuses a release that could not be
+shared before the ledger is charged.  Only spec facts enter the messages, never a value.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from fhirsynth.domain import Column, TableSpec
+from fhirsynth.errors import SpecError
+from fhirsynth.evaluate.safe_harbor import (
+    _AGE_NAME,
+    _BIRTH_YEAR_NAME,
+    _ZIP_NAME,
+    _norm,
+    _series_counts,
+    load_restricted_zip3,
+    name_kind,
+)
+from fhirsynth.evaluate.safe_harbor_advice import fix_for
+
+__all__ = ["SAFE_HARBOR_TOP_CODE", "SpecFinding", "check_spec_safe_harbor", "spec_findings"]
+
+#: Safe Harbor keeps ages up to 89 and collapses the rest into one "90 or older" category
+SAFE_HARBOR_TOP_CODE = 90.0
+
+
+@dataclass(frozen=True)
+class SpecFinding:
+    """One Safe Harbor identifier kind the spec lets a column of the output hold."""
+
+    kind: str
+    column: str
+    rule: str
+    why: str
+
+    @property
+    def fix(self) -> str:
+        return fix_for({"kind": self.kind, "rule": self.rule})
+
+
+def _output_columns(spec: TableSpec) -> list[Column]:
+    """Columns of the synthetic table: modelled ones and regenerated keys (a derived birth
+    year is rebuilt from the age by the Safe Harbor post-processing, see ``harmonise``)."""
+    return [c for c in spec.columns if c.modelled or c.role == "key"]
+
+
+def _numbers(values: tuple[str, ...]) -> list[float]:
+    out = []
+    for v in values:
+        try:
+            out.append(float(v))
+        except ValueError:
+            continue
+    return out
+
+
+def _patient_field(col: Column, name: str) -> bool:
+    """Whether ``col`` is a FHIR patient rule for ``name`` (``harmonise`` post-processes it)."""
+    src = col.source or {}
+    return src.get("from") == "patient" and src.get("field") == name
+
+
+def _age(col: Column, top: dict[str, float]) -> SpecFinding | None:
+    if col.name in top:
+        code = top[col.name]
+        if code > SAFE_HARBOR_TOP_CODE:
+            return SpecFinding("ages_over_89", col.name, "age above 89",
+                               f"its top code ({code:g}) is above {SAFE_HARBOR_TOP_CODE:g}")
+        if _patient_field(col, "age"):
+            return None  # synthetic ages at or above the top code are set to it (harmonise)
+        limit = code
+    else:
+        limit = SAFE_HARBOR_TOP_CODE - 1
+    if col.kind == "numeric" and col.bounds is not None and col.bounds[1] > limit:
+        return SpecFinding("ages_over_89", col.name, "age above 89",
+                           f"its bounds end at {col.bounds[1]:g}, so synthetic ages above "
+                           f"{limit:g} can appear, and no top-coding is declared"
+                           if col.name not in top else
+                           f"its bounds end at {col.bounds[1]:g}, above its top code")
+    if col.kind == "categorical" and any(x > limit for x in _numbers(col.categories)):
+        return SpecFinding("ages_over_89", col.name, "age above 89",
+                           f"its category list holds ages above {limit:g}")
+    return None
+
+
+def _zip(col: Column, restricted: frozenset[str]) -> SpecFinding | None:
+    if col.kind == "numeric" and col.bounds is not None and col.bounds[1] > 999:
+        return SpecFinding("geographic", col.name, "ZIP longer than 3 digits",
+                           "its bounds allow ZIP codes longer than 3 digits")
+    digits = ["".join(ch for ch in v if ch.isdigit()) for v in col.categories]
+    if any(len(d) > 3 for d in digits):
+        return SpecFinding("geographic", col.name, "ZIP longer than 3 digits",
+                           "its category list holds ZIP codes longer than 3 digits")
+    if any(d and d.zfill(3) in restricted for d in digits):
+        return SpecFinding("geographic", col.name, "restricted ZIP3 not set to 000",
+                           "its category list holds a restricted ZIP3 prefix")
+    return None
+
+
+def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[SpecFinding]:
+    """Safe Harbor findings the output scan would make on some output the spec allows.
+
+    Mirrors :func:`fhirsynth.evaluate.safe_harbor.scan_table`, column by column: an age
+    column whose bounds (or categories) reach above 89, or above its declared top code;
+    a birth-year column whose lower bound implies an age over 89; a ZIP column that can
+    hold more than 3 digits or a restricted prefix; a column whose name is an identifier
+    kind (record keys exempt from the unique-id rule); categories that match a value rule
+    (dates finer than a year, e-mail, phone, ...).
+    """
+    from fhirsynth.export.harmonise import top_codes
+
+    top = top_codes(spec)
+    year = (today or _dt.date.today()).year
+    restricted = load_restricted_zip3()
+    out: list[SpecFinding] = []
+    for col in _output_columns(spec):
+        n = _norm(col.name)
+        if _ZIP_NAME.search(n):
+            f = _zip(col, restricted)
+        elif _AGE_NAME.match(n):
+            f = _age(col, top)
+        elif _BIRTH_YEAR_NAME.match(n):
+            f = None
+            lo = col.bounds[0] if col.kind == "numeric" and col.bounds else None
+            if _patient_field(col, "birth_year") and any(_patient_field(c, "age")
+                                                         for c in spec.modelled):
+                lo = None  # rebuilt from the synthetic age, suppressed for ages 89+
+            if lo is not None and year - lo > SAFE_HARBOR_TOP_CODE - 1:
+                f = SpecFinding("ages_over_89", col.name, "birth year implies age > 89",
+                                f"its lower bound ({lo:g}) implies an age over 89")
+        else:
+            kind = name_kind(col.name)
+            if kind is not None and not (col.role == "key" and kind == "other_unique_id"):
+                f = SpecFinding(kind, col.name, "column name",
+                                "its name is a Safe Harbor identifier kind")
+            elif col.kind == "categorical" and col.categories:
+                hits = [k for k in _series_counts(pd.Series(list(col.categories),
+                                                            dtype="string"))
+                        if not (k == "other_unique_id" and col.role == "key")]
+                f = (SpecFinding(hits[0], col.name, "value pattern",
+                                 "its category list holds values of this kind")
+                     if hits else None)
+            else:
+                f = None
+        if f is not None:
+            out.append(f)
+    return out
+
+
+def check_spec_safe_harbor(spec: TableSpec, origin: str, *,
+                           today: _dt.date | None = None) -> None:
+    """Refuse a spec whose outputs could fail the Safe Harbor scan (see :func:`spec_findings`).
+
+    Parameters
+    ----------
+    spec : TableSpec
+        The schema or feature spec of a release.
+    origin : str
+        How to name the spec in the message (its file path).
+
+    Raises
+    ------
+    SpecError
+        Naming ``origin``, each column, why it fails and the fix; nothing has been read,
+        written or charged yet.
+    """
+    found = spec_findings(spec, today=today)
+    if not found:
+        return
+    lines = [f"column {f.column!r}: {f.why} (Safe Harbor: {f.kind}); fix: {f.fix}"
+             for f in found]
+    raise SpecError(
+        f"{origin}: the release could not be shared: "
+        + "; ".join(lines)
+        + ". Nothing was read, written or charged to the ledger")

@@ -1,0 +1,94 @@
+"""Safe Harbor findings decided by the spec alone (``spec_findings``), before any data."""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import pytest
+
+from fhirsynth.domain import TableSpec
+from fhirsynth.errors import SpecError
+from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor, spec_findings
+from fhirsynth.ingest.features import load_feature_spec
+
+TODAY = _dt.date(2026, 1, 1)
+
+
+def _spec(**columns: dict) -> TableSpec:
+    return TableSpec.from_dict({"name": "t", "columns": columns})
+
+
+def _kinds(spec: TableSpec) -> dict[str, str]:
+    return {f.column: f.kind for f in spec_findings(spec, today=TODAY)}
+
+
+def test_age_bounds_decide_the_age_rule() -> None:
+    num = {"type": "numeric", "nullable": False}
+    assert _kinds(_spec(age={**num, "bounds": [0, 100]})) == {"age": "ages_over_89"}
+    assert _kinds(_spec(age={**num, "bounds": [0, 90]})) == {"age": "ages_over_89"}
+    assert _kinds(_spec(age={**num, "bounds": [0, 89]})) == {}
+    assert _kinds(_spec(age={**num, "bounds": [0, 90], "source": {"top_code": 90}})) == {}
+    # a top code above 90 is not Safe Harbor's "90 or older"
+    assert _kinds(_spec(age={**num, "bounds": [0, 95], "source": {"top_code": 95}})) == {
+        "age": "ages_over_89"}
+    # bounds beyond the declared top code
+    assert _kinds(_spec(age={**num, "bounds": [0, 100], "source": {"top_code": 90}})) == {
+        "age": "ages_over_89"}
+    # categories holding ages above 89
+    assert _kinds(_spec(age_at_admission={"type": "categorical",
+                                          "domain": ["80", "95"]})) == {
+        "age_at_admission": "ages_over_89"}
+    # a column not modelled never reaches the output
+    assert _kinds(_spec(age={**num, "bounds": [0, 100], "role": "drop"})) == {}
+
+
+def test_zip_birth_year_names_and_category_values() -> None:
+    spec = _spec(
+        zip={"type": "categorical", "domain": ["02139", "10001"]},
+        zip3={"type": "categorical", "domain": ["021", "036"]},  # 036 is restricted
+        postal_ok={"type": "categorical", "domain": ["021", "000"]},
+        birth_year={"type": "numeric", "bounds": [1900, 2026], "integer": True},
+        birth_year_ok={"type": "numeric", "bounds": [1950, 2026], "integer": True},
+        email={"type": "categorical", "domain": ["a", "b"]},
+        visit={"type": "categorical", "domain": ["2020-03-01", "2021-04-02"]},
+        patient_id={"type": "categorical", "domain": ["x"], "role": "key"},
+    )
+    found = {f.column: (f.kind, f.rule) for f in spec_findings(spec, today=TODAY)}
+    assert found == {
+        "zip": ("geographic", "ZIP longer than 3 digits"),
+        "zip3": ("geographic", "restricted ZIP3 not set to 000"),
+        "birth_year": ("ages_over_89", "birth year implies age > 89"),
+        "email": ("email", "column name"),
+        "visit": ("dates", "value pattern"),
+    }
+
+
+def test_default_fhir_spec_passes() -> None:
+    # its age is top-coded at 90 and its birth year is derived (suppressed for ages 89+)
+    assert spec_findings(load_feature_spec(None), today=TODAY) == []
+
+
+def test_fhir_patient_rules_are_post_processed_not_refused() -> None:
+    # the FHIR path sets synthetic ages at or above the top code to it and rebuilds the
+    # birth year from the age (harmonise), so wide bounds there are not a finding
+    age = {"type": "numeric", "bounds": [0, 100], "integer": True,
+           "source": {"from": "patient", "field": "age", "top_code": 90}}
+    year = {"type": "numeric", "bounds": [1900, 2026], "integer": True,
+            "source": {"from": "patient", "field": "birth_year"}}
+    assert _kinds(_spec(age=age, birth_year=year)) == {}
+    assert _kinds(_spec(birth_year=year)) == {"birth_year": "ages_over_89"}  # no age to derive
+    too_high = {**age, "source": {"from": "patient", "field": "age", "top_code": 100}}
+    assert _kinds(_spec(age=too_high)) == {"age": "ages_over_89"}
+
+
+def test_error_names_the_file_the_column_and_the_fix_without_values() -> None:
+    spec = _spec(age={"type": "numeric", "bounds": [0, 100]},
+                 visit={"type": "categorical", "domain": ["2020-03-01"]})
+    with pytest.raises(SpecError) as err:
+        check_spec_safe_harbor(spec, "/data/p.schema.json", today=TODAY)
+    msg = str(err.value)
+    assert msg.startswith("/data/p.schema.json: ")
+    assert "column 'age'" in msg and "top_code" in msg and "bounds at 89" in msg
+    assert "column 'visit'" in msg and "reduce it to a year" in msg
+    assert "2020-03-01" not in msg  # a category value is never quoted
+    check_spec_safe_harbor(_spec(age={"type": "numeric", "bounds": [0, 89]}), "x")
