@@ -165,3 +165,74 @@ def test_cli_names_each_failed_check_on_one_line_and_exits_1(releases, tmp_path)
     for field in ("config_sha256", "spec_sha256", "epsilon_spent", "epsilon_total"):
         assert any(ln.startswith(f"inconsistent: {field}:") for ln in lines), cli.output
     assert "intact" not in cli.output
+
+
+def _file_entry_updated(rec, copy: Path, rel: str) -> None:
+    from fhirsynth.report.audit import file_entry
+
+    for o in rec["outputs"]:
+        if o["path"] == rel:
+            o.update(file_entry(copy / rel, copy))
+
+
+def test_forger_who_also_rewrites_model_json_is_caught_by_the_report(releases, tmp_path):
+    copy = tmp_path / "t"
+    shutil.copytree(releases["laplace"], copy)
+    model = json.loads((copy / "model.json").read_text(encoding="utf-8"))
+    model["budget"]["epsilon_total"] = 2.0
+    (copy / "model.json").write_text(json.dumps(model), encoding="utf-8")
+
+    def edit(rec):
+        rec["epsilon_total"] = 2.0
+        rec["source_history"]["epsilon_spent_total"] = 2.0
+        _config("epsilon", 2.0)(rec)
+        _file_entry_updated(rec, copy, "model.json")
+
+    path = copy / "audit.json"
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    edit(rec)
+    rec["record_sha256"] = record_digest(rec)
+    path.write_text(json.dumps(rec), encoding="utf-8")
+    res = verify_release(copy)
+    assert not res.ok and res.changed == []
+    # everything else agrees: only what report.pdf states gives the forgery away
+    assert res.inconsistent == ["epsilon_total: 2 is not the epsilon on report.pdf's title page",
+                                "config_sha256: is not among the hashes printed in report.pdf",
+                                "outputs (model.json): sha256 is not the one printed in "
+                                "report.pdf"]
+
+
+def test_replaced_synthetic_table_with_a_recomputed_hash_is_caught(releases, tmp_path):
+    copy = tmp_path / "t"
+    shutil.copytree(releases["laplace"], copy)
+    csv = copy / "synthetic" / "patients.csv"
+    lines = csv.read_text(encoding="utf-8").splitlines(keepends=True)
+    csv.write_text("".join(lines[: len(lines) // 2]), encoding="utf-8")
+    path = copy / "audit.json"
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    _file_entry_updated(rec, copy, "synthetic/patients.csv")
+    rec["record_sha256"] = record_digest(rec)
+    path.write_text(json.dumps(rec), encoding="utf-8")
+    res = verify_release(copy)
+    assert not res.ok and res.changed == []
+    assert _field_in("evaluation.synthetic_statistics", res.inconsistent), res.inconsistent
+    assert any("differs from synthetic/patients.csv" in ln for ln in res.inconsistent)
+
+
+def test_edited_synthetic_statistics_are_caught(releases, tmp_path):
+    def edit(rec):
+        entry = rec["evaluation"]["synthetic_statistics"][0]
+        entry["shares"][0] += 0.5
+    copy = _tampered(releases["laplace"], tmp_path / "t", edit)
+    res = verify_release(copy)
+    assert not res.ok
+    assert _field_in("evaluation.synthetic_statistics", res.inconsistent), res.inconsistent
+
+
+def test_without_pypdf_the_report_is_not_checked_but_named(releases, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pypdf", None)
+    res = verify_release(releases["laplace"])
+    assert res.ok, res.inconsistent
+    assert any("report.pdf" in n and "pypdf" in n for n in res.not_checked)

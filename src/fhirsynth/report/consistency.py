@@ -49,6 +49,17 @@ def _at_most(a: float, b: float) -> bool:
     return a <= b * (1 + 1e-9) + 1e-15
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal JSON values, numbers within float tolerance."""
+    if _number(a) is not None and _number(b) is not None:
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
 def _number(x: Any) -> float | None:
     if isinstance(x, bool) or not isinstance(x, int | float):
         return None
@@ -244,6 +255,76 @@ class _Checker:
             self.fail(MODEL_NAME, "its budget has no steps")
         self.out.checked.append(f"spec_sha256, dataset and the budget (totals, steps: names, "
                                 f"mechanisms, epsilons, deltas, rho) agree with {MODEL_NAME}")
+        self.statistics(spec)
+
+    def statistics(self, spec: Any) -> None:
+        import pandas as pd
+
+        from fhirsynth.evaluate.fidelity import describe
+        from fhirsynth.report.audit import jsonable
+
+        want = (self.r.get("evaluation") or {}).get("synthetic_statistics")
+        tables = [o["path"] for o in self.r.get("outputs", []) if isinstance(o, Mapping)
+                  and str(o.get("path", "")).endswith((".csv", ".parquet"))
+                  and (self.d / o["path"]).is_file()]
+        if want is None or not tables:
+            self.out.not_checked.append("evaluation.synthetic_statistics (no statistics or "
+                                        "no synthetic table)")
+            return
+        for rel in tables:
+            path = self.d / rel
+            try:
+                # read as the release wrote it (and as `fhirsynth report` reads it back)
+                df = (pd.read_parquet(path) if path.suffix == ".parquet"
+                      else pd.read_csv(path, dtype=str, keep_default_na=False))
+                got = json.loads(json.dumps(jsonable(describe(spec, df))))
+            except Exception:  # noqa: BLE001 - any unreadable table is one failed check
+                self.fail("evaluation.synthetic_statistics", f"{rel} cannot be described")
+                continue
+            if not _same(got, want):
+                by_col = {e.get("column"): e for e in got if isinstance(e, Mapping)}
+                bad = [str(e.get("column")) for e in want if not isinstance(e, Mapping)
+                       or not _same(e, by_col.get(e.get("column")))]
+                self.fail("evaluation.synthetic_statistics", f"differs from {rel}"
+                          + (f" (columns {', '.join(bad[:5])})" if bad else ""))
+        self.out.checked.append("evaluation.synthetic_statistics are those of "
+                                + ", ".join(tables))
+
+    def report(self) -> None:
+        from fhirsynth.report.shareable import _fmt_eps
+
+        path = self.d / REPORT_NAME
+        if not path.is_file():
+            return  # listed but gone: reported as missing
+        try:
+            import pypdf
+        except ImportError:
+            self.out.not_checked.append(f"the contents of {REPORT_NAME} (pypdf not installed)")
+            return
+        try:
+            pages = [pg.extract_text() or "" for pg in pypdf.PdfReader(str(path)).pages]
+        except Exception:  # noqa: BLE001 - pypdf raises many kinds on a damaged file
+            self.fail(REPORT_NAME, "not a readable PDF")
+            return
+        first = {ln.strip() for ln in (pages[0] if pages else "").splitlines()}
+        flat = "".join("".join(pages).split())
+        eps, dlt = _number(self.r.get("epsilon_total")), _number(self.r.get("delta_total"))
+        if eps is not None and f"ε = {_fmt_eps(eps)}" not in first:
+            self.fail("epsilon_total", f"{eps:g} is not the epsilon on {REPORT_NAME}'s title page")
+        if dlt is not None and f"δ = {dlt:g}" not in first:
+            self.fail("delta_total", f"{dlt:g} is not the delta on {REPORT_NAME}'s title page")
+        if f"run {self.r.get('run_id')}" not in first:
+            self.fail("run_id", f"is not the run on {REPORT_NAME}'s title page")
+        for key in ("spec_sha256", "config_sha256"):
+            if not isinstance(self.r.get(key), str) or self.r[key] not in flat:
+                self.fail(key, f"is not among the hashes printed in {REPORT_NAME}")
+        for o in self.r.get("outputs", []):
+            if isinstance(o, Mapping) and o.get("path") != REPORT_NAME and \
+                    str(o.get("sha256")) not in flat:
+                self.fail(f"outputs ({o.get('path')})",
+                          f"sha256 is not the one printed in {REPORT_NAME}")
+        self.out.checked.append(f"{REPORT_NAME} states the same epsilon, delta, run, spec and "
+                                "config hashes and output hashes")
 
     def internal(self) -> None:
         want = (self.r.get("evaluation") or {}).get("internal_evaluation_sha256")
@@ -286,5 +367,6 @@ def check_record(record: Mapping[str, Any], directory: str | Path) -> Consistenc
         c.budget(steps)
     c.cross_references()
     c.model(steps)
+    c.report()
     c.internal()
     return c.out
