@@ -236,3 +236,36 @@ def test_without_pypdf_the_report_is_not_checked_but_named(releases, monkeypatch
     res = verify_release(releases["laplace"])
     assert res.ok, res.inconsistent
     assert any("report.pdf" in n and "pypdf" in n for n in res.not_checked)
+
+
+HOSTILE_FIELDS = ["schema", "config", "config_sha256", "steps", "steps.0", "steps.1.rho",
+                  "steps.1.epsilon", "epsilon_total", "epsilon_spent", "delta_total",
+                  "delta_spent", "rho_total", "rho_spent", "composition", "spec_sha256",
+                  "dataset", "run_id", "inputs", "source_fingerprint", "source_history",
+                  "source_history.releases", "evaluation", "evaluation.safe_harbor",
+                  "evaluation.synthetic_statistics", "evaluation.internal_evaluation_sha256",
+                  "config.epsilon"]
+
+
+#: may be absent or null in a record built by the library; never of another type
+OPTIONAL = {"inputs", "source_fingerprint", "source_history", "evaluation",
+            "evaluation.safe_harbor", "evaluation.synthetic_statistics",
+            "evaluation.internal_evaluation_sha256"}
+
+
+@pytest.mark.parametrize("field", HOSTILE_FIELDS)
+def test_a_field_of_the_wrong_type_is_a_failed_check_not_a_crash(releases, tmp_path, field):
+    copy = tmp_path / "t"
+    shutil.copytree(releases["zcdp"], copy)
+    path = copy / "audit.json"
+    genuine = path.read_text(encoding="utf-8")
+    optional = field in OPTIONAL
+    for value in ("x" * 500, [1], *(() if optional else (None,))):
+        rec = json.loads(genuine)
+        _set(field, value)(rec)
+        rec["record_sha256"] = record_digest(rec)
+        path.write_text(json.dumps(rec), encoding="utf-8")
+        res = verify_release(copy)
+        assert not res.ok, (field, value)
+        assert res.changed == [], res.changed
+        assert all(len(line) < 300 for line in res.inconsistent), res.inconsistent

@@ -60,6 +60,16 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
+def _map(x: Any) -> Mapping[str, Any]:
+    return x if isinstance(x, Mapping) else {}
+
+
+def _show(x: Any) -> str:
+    """A record value for a message, cut short (the record holds no patient value)."""
+    text = x if isinstance(x, str) else repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _number(x: Any) -> float | None:
     if isinstance(x, bool) or not isinstance(x, int | float):
         return None
@@ -97,8 +107,8 @@ class _Checker:
         for key, total in (("epsilon", "epsilon_total"), ("delta", "delta_total")):
             if key in cfg and not (_number(cfg[key]) is not None and _number(self.r.get(total))
                                    is not None and _close(cfg[key], self.r[total])):
-                self.fail(f"config.{key}", f"{cfg[key]!r} differs from {total} "
-                          f"{self.r.get(total)!r}")
+                self.fail(f"config.{key}", f"{_show(cfg[key])} differs from {total} "
+                          f"{_show(self.r.get(total))}")
         self.out.checked.append("config_sha256 is the hash of config; config epsilon/delta "
                                 "equal the totals")
 
@@ -114,7 +124,7 @@ class _Checker:
         dlt = [_number(s.get("delta") or 0.0) for s in steps]
         for i, (s, e, d) in enumerate(zip(steps, eps, dlt, strict=True)):
             if e is None or e < 0 or d is None or not 0 <= d < 1:
-                self.fail(f"steps[{i}] ({s.get('name')!s})", "epsilon or delta is not a "
+                self.fail(f"steps[{i}] ({_show(s.get('name'))})", "epsilon or delta is not a "
                           "valid number")
         totals = {k: self.num(k) for k in ("epsilon_total", "epsilon_spent", "delta_total",
                                            "delta_spent")}
@@ -169,7 +179,7 @@ class _Checker:
                           f"{delta_total:g} give rho {want:.6g}")
             for i, (e, r) in enumerate(zip(eps, rhos, strict=True)):
                 if r is not None and not _close(r, rho_total * e / rest):
-                    self.fail(f"steps[{i}].rho ({steps[i].get('name')!s})",
+                    self.fail(f"steps[{i}].rho ({_show(steps[i].get('name'))})",
                               "is not the step's epsilon share of rho_total")
         elif rest > 0:
             self.fail("delta_total", "zCDP needs delta in (0, 1)")
@@ -177,31 +187,52 @@ class _Checker:
                                 "rho_total follows from epsilon and delta; each step's rho "
                                 "is its epsilon share")
 
+    def types(self) -> None:
+        """Optional fields may be absent or null, never of another type."""
+        for key, kind, label in (("inputs", list, "a list"),
+                                 ("source_fingerprint", str, "a string"),
+                                 ("source_history", Mapping, "an object"),
+                                 ("evaluation", Mapping, "an object"),
+                                 ("dataset", str, "a string"), ("run_id", str, "a string"),
+                                 ("composition", str, "a string")):
+            if self.r.get(key) is not None and not isinstance(self.r[key], kind):
+                self.fail(key, f"is not {label}")
+        ev = _map(self.r.get("evaluation"))
+        for key, kind, label in (("safe_harbor", Mapping, "an object"),
+                                 ("synthetic_statistics", list, "a list"),
+                                 ("internal_evaluation_sha256", str, "a string")):
+            if ev.get(key) is not None and not isinstance(ev[key], kind):
+                self.fail(f"evaluation.{key}", f"is not {label}")
+
     def cross_references(self) -> None:
-        inputs = self.r.get("inputs") or []
+        inputs = self.r.get("inputs")
         src = self.r.get("source_fingerprint")
-        if inputs and src is not None:
-            if not (isinstance(inputs, list) and isinstance(inputs[0], Mapping)
-                    and inputs[0].get("sha256") == src):
+        if isinstance(inputs, list) and inputs and src is not None:
+            if not (isinstance(inputs[0], Mapping) and inputs[0].get("sha256") == src):
                 self.fail("inputs[0].sha256", "differs from source_fingerprint")
             self.out.checked.append("the inputs' fingerprint is source_fingerprint")
         hist = self.r.get("source_history")
         if isinstance(hist, Mapping):
+            n = hist.get("releases")
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                self.fail("source_history.releases", "is not a count of at least 1 (this "
+                          "release)")
             for key, total in (("epsilon_spent_total", "epsilon_total"),
                                ("delta_spent_total", "delta_total")):
                 h, t = _number(hist.get(key)), _number(self.r.get(total))
                 if h is None or t is None:
                     self.fail(f"source_history.{key}", "missing or not a finite number")
-                elif hist.get("releases") == 1 and not _close(h, t):
+                elif n == 1 and not _close(h, t):
                     self.fail(f"source_history.{key}", f"{h:g} for one release but {total} "
                               f"is {t:g}")
                 elif not _at_most(t, h):
                     self.fail(f"source_history.{key}", f"{h:g} is below this release's "
                               f"{total} {t:g}")
             self.out.checked.append("source_history includes this release's totals")
-        sh = (self.r.get("evaluation") or {}).get("safe_harbor")
-        if isinstance(sh, Mapping) and "passed" in sh:
-            if bool(sh.get("passed")) != (not sh.get("findings")):
+        sh = _map(self.r.get("evaluation")).get("safe_harbor")
+        if isinstance(sh, Mapping):
+            if not isinstance(sh.get("passed"), bool) or \
+                    sh["passed"] != (not sh.get("findings")):
                 self.fail("evaluation.safe_harbor.passed", "disagrees with its findings")
             self.out.checked.append("the Safe Harbor verdict agrees with its findings")
         names = {o.get("path") for o in self.r.get("outputs", []) if isinstance(o, Mapping)}
@@ -238,7 +269,7 @@ class _Checker:
             same = (_close(a, b) if _number(a) is not None and _number(b) is not None
                     else a == b)
             if not same:
-                self.fail(key, f"{a!r} but {MODEL_NAME}'s budget says {b!r}")
+                self.fail(key, f"{_show(a)} but {MODEL_NAME}'s budget says {_show(b)}")
         msteps = budget.get("steps")
         if steps is not None and isinstance(msteps, list):
             if len(steps) != len(msteps):
@@ -250,7 +281,7 @@ class _Checker:
                     if a == b or (_number(a) is not None and _number(b) is not None
                                   and _close(a, b)):
                         continue
-                    self.fail(f"steps[{i}].{key}", f"{a!r} but {MODEL_NAME} says {b!r}")
+                    self.fail(f"steps[{i}].{key}", f"{_show(a)} but {MODEL_NAME} says {_show(b)}")
         elif steps is not None:
             self.fail(MODEL_NAME, "its budget has no steps")
         self.out.checked.append(f"spec_sha256, dataset and the budget (totals, steps: names, "
@@ -263,7 +294,7 @@ class _Checker:
         from fhirsynth.evaluate.fidelity import describe
         from fhirsynth.report.audit import jsonable
 
-        want = (self.r.get("evaluation") or {}).get("synthetic_statistics")
+        want = _map(self.r.get("evaluation")).get("synthetic_statistics")
         tables = [o["path"] for o in self.r.get("outputs", []) if isinstance(o, Mapping)
                   and str(o.get("path", "")).endswith((".csv", ".parquet"))
                   and (self.d / o["path"]).is_file()]
@@ -283,8 +314,9 @@ class _Checker:
                 continue
             if not _same(got, want):
                 by_col = {e.get("column"): e for e in got if isinstance(e, Mapping)}
-                bad = [str(e.get("column")) for e in want if not isinstance(e, Mapping)
-                       or not _same(e, by_col.get(e.get("column")))]
+                bad = [str(_map(e).get("column")) for e in want
+                       if not _same(e, by_col.get(_map(e).get("column")))] \
+                    if isinstance(want, list) else []
                 self.fail("evaluation.synthetic_statistics", f"differs from {rel}"
                           + (f" (columns {', '.join(bad[:5])})" if bad else ""))
         self.out.checked.append("evaluation.synthetic_statistics are those of "
@@ -321,13 +353,13 @@ class _Checker:
         for o in self.r.get("outputs", []):
             if isinstance(o, Mapping) and o.get("path") != REPORT_NAME and \
                     str(o.get("sha256")) not in flat:
-                self.fail(f"outputs ({o.get('path')})",
+                self.fail(f"outputs ({_show(o.get('path'))})",
                           f"sha256 is not the one printed in {REPORT_NAME}")
         self.out.checked.append(f"{REPORT_NAME} states the same epsilon, delta, run, spec and "
                                 "config hashes and output hashes")
 
     def internal(self) -> None:
-        want = (self.r.get("evaluation") or {}).get("internal_evaluation_sha256")
+        want = _map(self.r.get("evaluation")).get("internal_evaluation_sha256")
         path = self.d / EVALUATION_NAME
         if want is None:
             self.out.not_checked.append("internal_evaluation_sha256 (not in the record)")
@@ -335,7 +367,11 @@ class _Checker:
             self.out.not_checked.append(f"internal_evaluation_sha256 ({EVALUATION_NAME} is "
                                         "not present: internal/ stays with the custodian)")
         else:
-            if hashlib.sha256(path.read_bytes()).hexdigest() != want:
+            try:
+                got = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                got = None
+            if got != want:
                 self.fail("evaluation.internal_evaluation_sha256",
                           f"is not the sha256 of {EVALUATION_NAME}")
             self.out.checked.append(f"internal_evaluation_sha256 matches {EVALUATION_NAME}")
@@ -360,7 +396,8 @@ def check_record(record: Mapping[str, Any], directory: str | Path) -> Consistenc
 
     c = _Checker(record, Path(directory))
     if record.get("schema") != SCHEMA_VERSION:
-        c.fail("schema", f"{record.get('schema')!r} is not {SCHEMA_VERSION!r}")
+        c.fail("schema", f"{_show(record.get('schema'))} is not {SCHEMA_VERSION!r}")
+    c.types()
     c.config()
     steps = c.steps()
     if steps is not None:
