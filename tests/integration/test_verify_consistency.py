@@ -196,10 +196,9 @@ def test_forger_who_also_rewrites_model_json_is_caught_by_the_report(releases, t
     res = verify_release(copy)
     assert not res.ok and res.changed == []
     # everything else agrees: only what report.pdf states gives the forgery away
-    assert res.inconsistent == ["epsilon_total: 2 is not the epsilon on report.pdf's title page",
-                                "config_sha256: is not among the hashes printed in report.pdf",
-                                "outputs (model.json): sha256 is not the one printed in "
-                                "report.pdf"]
+    assert [ln.split(":", 1)[0] for ln in res.inconsistent] == [
+        "epsilon_total", "steps", "config_sha256", "outputs (model.json)"], res.inconsistent
+    assert res.inconsistent[0] == "epsilon_total: 2 is not the epsilon on report.pdf's title page"
 
 
 def test_replaced_synthetic_table_with_a_recomputed_hash_is_caught(releases, tmp_path):
@@ -269,3 +268,16 @@ def test_a_field_of_the_wrong_type_is_a_failed_check_not_a_crash(releases, tmp_p
         assert not res.ok, (field, value)
         assert res.changed == [], res.changed
         assert all(len(line) < 300 for line in res.inconsistent), res.inconsistent
+
+
+def test_a_consistent_but_invented_safe_harbor_verdict_disagrees_with_the_report(releases,
+                                                                                  tmp_path):
+    def edit(rec):
+        sh = rec["evaluation"]["safe_harbor"]
+        sh["passed"] = False
+        sh["findings"] = [{"kind": "phone", "location": "patients.csv", "field": "x",
+                           "count": 1, "rule": "r"}]
+    copy = _tampered(releases["laplace"], tmp_path / "t", edit)
+    res = verify_release(copy)
+    assert res.inconsistent == ["evaluation.safe_harbor: report.pdf does not say "
+                                "'1 finding(s), see below'"]

@@ -347,6 +347,18 @@ class _Checker:
             self.fail("delta_total", f"{dlt:g} is not the delta on {REPORT_NAME}'s title page")
         if f"run {self.r.get('run_id')}" not in first:
             self.fail("run_id", f"is not the run on {REPORT_NAME}'s title page")
+        steps = self.r.get("steps")
+        if eps is not None and isinstance(steps, list):
+            e_sum = math.fsum(_number(_map(x).get("epsilon")) or 0.0 for x in steps)
+            said = f"{len(steps)} steps add up to epsilon {e_sum:.6g} of {eps:g}"
+            if "".join(said.split()) not in flat:
+                self.fail("steps", f"{REPORT_NAME} does not say '{said}'")
+        sh = _map(_map(self.r.get("evaluation")).get("safe_harbor"))
+        if "passed" in sh:
+            n = len(sh.get("findings") or [])
+            said = "no identifier found" if sh["passed"] else f"{n} finding(s), see below"
+            if "".join(said.split()) not in flat:
+                self.fail("evaluation.safe_harbor", f"{REPORT_NAME} does not say '{said}'")
         for key in ("spec_sha256", "config_sha256"):
             if not isinstance(self.r.get(key), str) or self.r[key] not in flat:
                 self.fail(key, f"is not among the hashes printed in {REPORT_NAME}")
@@ -355,8 +367,9 @@ class _Checker:
                     str(o.get("sha256")) not in flat:
                 self.fail(f"outputs ({_show(o.get('path'))})",
                           f"sha256 is not the one printed in {REPORT_NAME}")
-        self.out.checked.append(f"{REPORT_NAME} states the same epsilon, delta, run, spec and "
-                                "config hashes and output hashes")
+        self.out.checked.append(f"{REPORT_NAME} states the same epsilon, delta, run, number "
+                                "and sum of steps, Safe Harbor verdict, spec and config "
+                                "hashes and output hashes")
 
     def internal(self) -> None:
         want = _map(self.r.get("evaluation")).get("internal_evaluation_sha256")
