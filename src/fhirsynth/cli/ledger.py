@@ -24,16 +24,24 @@ _LEDGER_OPTION = typer.Option(None, "--ledger", help="Ledger file (default: user
 def verify_cmd(
     directory: Path = typer.Argument(..., help="Release directory holding audit.json."),
 ) -> None:
-    """Recompute the hashes of a release; exit 0 when intact, 1 when anything changed."""
+    """Check a release against its audit.json; exit 0 when intact, 1 when anything disagrees.
+
+    The file hashes, and the record itself: its config and spec hashes, the budget arithmetic
+    (epsilon, delta, rho), model.json's budget table and the internal evaluation's hash.
+    """
     from fhirsynth.report.audit import verify_release
 
     result = verify_release(directory)
     for label, names in (("changed", result.changed), ("missing", result.missing),
-                         ("added", result.added)):
+                         ("added", result.added), ("inconsistent", result.inconsistent)):
         for name in names:
             typer.echo(f"{label}: {name}")
     if result.ok:
-        typer.echo(f"intact: {result.checked} file(s) match audit.json")
+        typer.echo(f"intact: {result.checked} file(s) match audit.json, and")
+        for what in result.consistency_checked:
+            typer.echo(f"  - {what}")
+        for what in result.not_checked:
+            typer.echo(f"not checked: {what}")
         return
     typer.echo("TAMPERED: the release does not match its audit record", err=True)
     raise typer.Exit(code=1)

@@ -5,7 +5,8 @@ table (total, steps, composition), input and output files with sha256 and size, 
 configuration hashes, software versions, run id and creation time, and the shareable part
 of the evaluation.  Seeds are never written: :func:`public_config` removes them.
 :func:`write_json_atomic` writes through a temporary file; :func:`verify_release` recomputes
-the hashes of a release directory and lists files changed, missing or added.
+the hashes of a release directory, lists files changed, missing or added, and checks the
+record against itself and the files (:func:`fhirsynth.report.consistency.check_record`).
 """
 
 from __future__ import annotations
@@ -195,21 +196,31 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
 
 @dataclass
 class VerifyResult:
-    """Outcome of :func:`verify_release`: ``ok`` when nothing changed, went missing or was added."""
+    """Outcome of :func:`verify_release`.
+
+    ``ok`` when nothing changed, went missing or was added and the record is consistent.
+    ``inconsistent``: one line per failed consistency check (field: what disagrees);
+    ``consistency_checked`` / ``not_checked``: what those checks covered, and what they
+    could not (e.g. ``internal/`` absent from a shared copy; not a failure).
+    """
 
     directory: str
     checked: int = 0
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     added: list[str] = field(default_factory=list)
+    inconsistent: list[str] = field(default_factory=list)
+    consistency_checked: list[str] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.changed or self.missing or self.added)
+        return not (self.changed or self.missing or self.added or self.inconsistent)
 
 
 def verify_release(directory: str | Path) -> VerifyResult:
-    """Recompute the hashes of the outputs listed in ``directory/audit.json``.
+    """Recompute the hashes of the outputs listed in ``directory/audit.json`` and check the
+    record's consistency with itself and with the files (``docs/audit-schema.md``).
 
     Files under ``internal/`` (custodian-only) and the audit record itself are not part of
     the release and are not reported as added.
@@ -245,4 +256,10 @@ def verify_release(directory: str | Path) -> VerifyResult:
         if rel.split("/", 1)[0] in INTERNAL_DIRS:
             continue
         result.added.append(rel)
+    from fhirsynth.report.consistency import check_record
+
+    consistency = check_record(record, d)
+    result.inconsistent = consistency.problems
+    result.consistency_checked = consistency.checked
+    result.not_checked = consistency.not_checked
     return result

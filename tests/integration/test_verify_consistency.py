@@ -1,0 +1,283 @@
+"""`verify` checks the audit record against itself and the release, not only file hashes.
+
+Each tamper below edits one part of a genuine release's audit.json and recomputes
+``record_sha256``, so that only the consistency checks can catch it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fhirsynth.cli import app
+from fhirsynth.pipeline import RunConfig, run_release
+from fhirsynth.report.audit import config_hash, record_digest, verify_release
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "fixtures" / "cohort"
+
+
+def _build(tmp: Path, name: str, delta: float) -> Path:
+    cfg = RunConfig(inputs=[FIXTURES], out=tmp / name, epsilon=1.0, delta=delta, seed=11,
+                    ledger=tmp / f"{name}.sqlite")
+    return run_release(cfg).out
+
+
+@pytest.fixture(scope="module")
+def releases(tmp_path_factory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("verify")
+    return {"laplace": _build(tmp, "laplace", 0.0), "zcdp": _build(tmp, "zcdp", 1e-9)}
+
+
+def _tampered(src: Path, dest: Path, edit: Callable[[dict], None]) -> Path:
+    shutil.copytree(src, dest)
+    path = dest / "audit.json"
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    edit(rec)
+    rec["record_sha256"] = record_digest(rec)
+    path.write_text(json.dumps(rec, indent=2), encoding="utf-8")
+    return dest
+
+
+def _field_in(field: str, lines: list[str]) -> bool:
+    return any(line.startswith(f"{field}:") for line in lines)
+
+
+@pytest.mark.parametrize("kind", ["laplace", "zcdp"])
+def test_genuine_release_verifies_with_every_check(releases, kind):
+    out = releases[kind]
+    res = verify_release(out)
+    assert res.ok, res.inconsistent
+    assert res.not_checked == []
+    checked = " | ".join(res.consistency_checked)
+    assert "config_sha256" in checked and "model.json" in checked
+    assert "internal_evaluation_sha256" in checked
+    assert ("zCDP" in checked) == (kind == "zcdp")
+    assert json.loads((out / "audit.json").read_text())["delta_total"] == \
+        (0.0 if kind == "laplace" else 1e-9)
+    cli = CliRunner().invoke(app, ["verify", str(out)])
+    assert cli.exit_code == 0 and cli.output.startswith("intact:"), cli.output
+
+
+def test_shared_copy_without_internal_verifies_and_says_what_was_not_checked(releases,
+                                                                             tmp_path):
+    copy = tmp_path / "shared"
+    shutil.copytree(releases["laplace"], copy)
+    shutil.rmtree(copy / "internal")
+    res = verify_release(copy)
+    assert res.ok, res.inconsistent
+    assert any("internal_evaluation_sha256" in n for n in res.not_checked)
+    cli = CliRunner().invoke(app, ["verify", str(copy)])
+    assert cli.exit_code == 0 and "not checked: internal_evaluation_sha256" in cli.output
+
+
+def _set(path: str, value):
+    def edit(rec):
+        *head, last = path.split(".")
+        obj = rec
+        for k in head:
+            obj = obj[int(k)] if isinstance(obj, list) else obj[k]
+        obj[int(last) if isinstance(obj, list) else last] = value
+    return edit
+
+
+def _move_epsilon(rec, key="epsilon"):
+    # shift part of one step to another: the sum (and epsilon_spent) stays the same
+    x = rec["steps"][1][key] / 2
+    rec["steps"][1][key] -= x
+    rec["steps"][2][key] += x
+
+
+def _all(*edits):
+    def edit(rec):
+        for e in edits:
+            e(rec)
+    return edit
+
+
+def _config(key, value):
+    def edit(rec):
+        rec["config"][key] = value
+        rec["config_sha256"] = config_hash(rec["config"])
+    return edit
+
+
+def _scale(key, factor):
+    def edit(rec):
+        rec[key] *= factor
+    return edit
+
+
+TAMPERS = [
+    # (release, label, edit, field expected in the failure lines)
+    ("laplace", "holdout", _set("config.holdout", 0.5),
+     "config_sha256"),
+    ("laplace", "spec", _set("spec_sha256", "0" * 64), "spec_sha256"),
+    ("laplace", "totals", _all(_set("epsilon_total", 0.1), _set("epsilon_spent", 0.1)),
+     "epsilon_spent"),
+    ("laplace", "spent above total", _all(_set("epsilon_total", 0.5), _config("epsilon", 0.5)),
+     "epsilon_spent"),
+    ("laplace", "config epsilon", _config("epsilon", 0.1), "config.epsilon"),
+    ("laplace", "step epsilon", _move_epsilon, "steps[1].epsilon"),
+    ("laplace", "step name", _set("steps.0.name", "nothing measured"), "steps[0].name"),
+    ("laplace", "step mechanism", _set("steps.1.mechanism", "none"), "steps[1].mechanism"),
+    ("laplace", "delta", _set("delta_spent", 1e-6), "delta_spent"),
+    ("laplace", "composition", _set("composition", "parallel composition"), "composition"),
+    ("laplace", "internal", _set("evaluation.internal_evaluation_sha256", "0" * 64),
+     "evaluation.internal_evaluation_sha256"),
+    ("laplace", "source", _set("source_fingerprint", "1" * 64), "inputs[0].sha256"),
+    ("laplace", "history", _set("source_history.epsilon_spent_total", 0.1),
+     "source_history.epsilon_spent_total"),
+    ("laplace", "dataset", _set("dataset", "another cohort"), "dataset"),
+    ("laplace", "safe harbor", _set("evaluation.safe_harbor.passed", False),
+     "evaluation.safe_harbor.passed"),
+    ("zcdp", "rho spent", _scale("rho_spent", 0.5), "rho_spent"),
+    ("zcdp", "rho total", _all(_scale("rho_total", 2.0), _scale("rho_spent", 2.0)),
+     "rho_total"),
+    ("zcdp", "step rho", lambda rec: _move_epsilon(rec, "rho"), "steps[1].rho"),
+    ("zcdp", "zcdp delta", _set("delta_spent", 0.0), "delta_spent"),
+]
+
+
+@pytest.mark.parametrize(("kind", "label", "edit", "field"), TAMPERS,
+                         ids=[t[1] for t in TAMPERS])
+def test_tampered_record_with_a_recomputed_digest_is_caught(releases, tmp_path, kind, label,
+                                                            edit, field):
+    copy = _tampered(releases[kind], tmp_path / "t", edit)
+    res = verify_release(copy)
+    assert not res.ok
+    assert res.changed == [] and res.missing == [] and res.added == []
+    assert _field_in(field, res.inconsistent), res.inconsistent
+
+
+def test_cli_names_each_failed_check_on_one_line_and_exits_1(releases, tmp_path):
+    copy = _tampered(releases["laplace"], tmp_path / "t", _all(
+        _set("epsilon_total", 0.1), _set("epsilon_spent", 0.1),
+        _set("spec_sha256", "0" * 64), _set("config.holdout", 0.5)))
+    cli = CliRunner().invoke(app, ["verify", str(copy)])
+    assert cli.exit_code == 1
+    lines = [ln for ln in cli.output.splitlines() if ln.startswith("inconsistent: ")]
+    for field in ("config_sha256", "spec_sha256", "epsilon_spent", "epsilon_total"):
+        assert any(ln.startswith(f"inconsistent: {field}:") for ln in lines), cli.output
+    assert "intact" not in cli.output
+
+
+def _file_entry_updated(rec, copy: Path, rel: str) -> None:
+    from fhirsynth.report.audit import file_entry
+
+    for o in rec["outputs"]:
+        if o["path"] == rel:
+            o.update(file_entry(copy / rel, copy))
+
+
+def test_forger_who_also_rewrites_model_json_is_caught_by_the_report(releases, tmp_path):
+    copy = tmp_path / "t"
+    shutil.copytree(releases["laplace"], copy)
+    model = json.loads((copy / "model.json").read_text(encoding="utf-8"))
+    model["budget"]["epsilon_total"] = 2.0
+    (copy / "model.json").write_text(json.dumps(model), encoding="utf-8")
+
+    def edit(rec):
+        rec["epsilon_total"] = 2.0
+        rec["source_history"]["epsilon_spent_total"] = 2.0
+        _config("epsilon", 2.0)(rec)
+        _file_entry_updated(rec, copy, "model.json")
+
+    path = copy / "audit.json"
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    edit(rec)
+    rec["record_sha256"] = record_digest(rec)
+    path.write_text(json.dumps(rec), encoding="utf-8")
+    res = verify_release(copy)
+    assert not res.ok and res.changed == []
+    # everything else agrees: only what report.pdf states gives the forgery away
+    assert [ln.split(":", 1)[0] for ln in res.inconsistent] == [
+        "epsilon_total", "steps", "config_sha256", "outputs (model.json)"], res.inconsistent
+    assert res.inconsistent[0] == "epsilon_total: 2 is not the epsilon on report.pdf's title page"
+
+
+def test_replaced_synthetic_table_with_a_recomputed_hash_is_caught(releases, tmp_path):
+    copy = tmp_path / "t"
+    shutil.copytree(releases["laplace"], copy)
+    csv = copy / "synthetic" / "patients.csv"
+    lines = csv.read_text(encoding="utf-8").splitlines(keepends=True)
+    csv.write_text("".join(lines[: len(lines) // 2]), encoding="utf-8")
+    path = copy / "audit.json"
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    _file_entry_updated(rec, copy, "synthetic/patients.csv")
+    rec["record_sha256"] = record_digest(rec)
+    path.write_text(json.dumps(rec), encoding="utf-8")
+    res = verify_release(copy)
+    assert not res.ok and res.changed == []
+    assert _field_in("evaluation.synthetic_statistics", res.inconsistent), res.inconsistent
+    assert any("differs from synthetic/patients.csv" in ln for ln in res.inconsistent)
+
+
+def test_edited_synthetic_statistics_are_caught(releases, tmp_path):
+    def edit(rec):
+        entry = rec["evaluation"]["synthetic_statistics"][0]
+        entry["shares"][0] += 0.5
+    copy = _tampered(releases["laplace"], tmp_path / "t", edit)
+    res = verify_release(copy)
+    assert not res.ok
+    assert _field_in("evaluation.synthetic_statistics", res.inconsistent), res.inconsistent
+
+
+def test_without_pypdf_the_report_is_not_checked_but_named(releases, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pypdf", None)
+    res = verify_release(releases["laplace"])
+    assert res.ok, res.inconsistent
+    assert any("report.pdf" in n and "pypdf" in n for n in res.not_checked)
+
+
+HOSTILE_FIELDS = ["schema", "config", "config_sha256", "steps", "steps.0", "steps.1.rho",
+                  "steps.1.epsilon", "epsilon_total", "epsilon_spent", "delta_total",
+                  "delta_spent", "rho_total", "rho_spent", "composition", "spec_sha256",
+                  "dataset", "run_id", "inputs", "source_fingerprint", "source_history",
+                  "source_history.releases", "evaluation", "evaluation.safe_harbor",
+                  "evaluation.synthetic_statistics", "evaluation.internal_evaluation_sha256",
+                  "config.epsilon"]
+
+
+#: may be absent or null in a record built by the library; never of another type
+OPTIONAL = {"inputs", "source_fingerprint", "source_history", "evaluation",
+            "evaluation.safe_harbor", "evaluation.synthetic_statistics",
+            "evaluation.internal_evaluation_sha256"}
+
+
+@pytest.mark.parametrize("field", HOSTILE_FIELDS)
+def test_a_field_of_the_wrong_type_is_a_failed_check_not_a_crash(releases, tmp_path, field):
+    copy = tmp_path / "t"
+    shutil.copytree(releases["zcdp"], copy)
+    path = copy / "audit.json"
+    genuine = path.read_text(encoding="utf-8")
+    optional = field in OPTIONAL
+    for value in ("x" * 500, [1], *(() if optional else (None,))):
+        rec = json.loads(genuine)
+        _set(field, value)(rec)
+        rec["record_sha256"] = record_digest(rec)
+        path.write_text(json.dumps(rec), encoding="utf-8")
+        res = verify_release(copy)
+        assert not res.ok, (field, value)
+        assert res.changed == [], res.changed
+        assert all(len(line) < 300 for line in res.inconsistent), res.inconsistent
+
+
+def test_a_consistent_but_invented_safe_harbor_verdict_disagrees_with_the_report(releases,
+                                                                                  tmp_path):
+    def edit(rec):
+        sh = rec["evaluation"]["safe_harbor"]
+        sh["passed"] = False
+        sh["findings"] = [{"kind": "phone", "location": "patients.csv", "field": "x",
+                           "count": 1, "rule": "r"}]
+    copy = _tampered(releases["laplace"], tmp_path / "t", edit)
+    res = verify_release(copy)
+    assert res.inconsistent == ["evaluation.safe_harbor: report.pdf does not say "
+                                "'1 finding(s), see below'"]
