@@ -34,6 +34,7 @@ def _pdf_text(path: Path) -> str:
 def test_run_warns_about_empty_columns_on_the_console_and_internally_only(tmp_path) -> None:
     text = default_spec_path().read_text("utf-8")
     text = re.sub(r'(?m)^reference_date: .*$', 'reference_date: "1900-01-01"', text)
+    text = text.replace("bounds: [1936, 2026]", "bounds: [1811, 1900]")  # birth_year follows
     spec = tmp_path / "spec.yaml"
     spec.write_text(text, "utf-8")
     out = tmp_path / "rel"

@@ -65,6 +65,10 @@ def _spec_with_reference(tmp_path: Path, ref: str) -> Path:
     text = default_spec_path().read_text("utf-8")
     text, n = re.subn(r'(?m)^reference_date: .*$', f'reference_date: "{ref}"', text)
     assert n == 1
+    # the birth-year bounds move with the reference date (checked when the spec loads)
+    year = int(ref[:4])
+    text, n = re.subn(r"bounds: \[1936, 2026\]", f"bounds: [{year - 89}, {year}]", text)
+    assert n == 1
     path = tmp_path / "spec.yaml"
     path.write_text(text, "utf-8")
     return path
