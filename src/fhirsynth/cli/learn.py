@@ -137,9 +137,15 @@ def inspect_cmd(
     tab.add_column("mechanism", overflow="fold", max_width=13)  # wraps "laplace (diffprivlib)"
     tab.add_column("epsilon", no_wrap=True)
     tab.add_column("sensitivity", no_wrap=True)
+    zcdp = "rho_total" in b  # zCDP: each step's rho beside its share of epsilon
+    if zcdp:
+        tab.add_column("rho", no_wrap=True)
     for s in b["steps"]:
-        tab.add_row(s["name"], s["mechanism"], f"{s['epsilon']:.6g}", f"{s['sensitivity']:g}")
-    tab.add_row("total", "", f"{b['epsilon_spent']:.6g} of {b['epsilon_total']:g}", "")
+        rho = [f"{s['rho']:.4g}" if s.get("rho") else "-"] if zcdp else []
+        tab.add_row(s["name"], s["mechanism"], f"{s['epsilon']:.6g}", f"{s['sensitivity']:g}",
+                    *rho)
+    tab.add_row("total", "", f"{b['epsilon_spent']:.6g} of {b['epsilon_total']:g}", "",
+                *([f"{b['rho_spent']:.4g} of {b['rho_total']:.4g}"] if zcdp else []))
     out.print(tab)
 
 

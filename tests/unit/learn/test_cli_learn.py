@@ -103,6 +103,7 @@ def test_fit_with_delta_runs_under_zcdp_and_gaussian_needs_delta(files, tmp_path
     assert "zero-concentrated" in b["composition"] and b["delta_spent"] == 1e-9
     r = runner.invoke(app, ["inspect", str(out)])
     assert r.exit_code == 0 and "gaussian" in r.output
+    assert "rho" in r.output and f"{b['rho_total']:.4g}" in r.output
     bad = tmp_path / "bad.json"
     r = runner.invoke(app, ["fit", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
                             "--out", str(bad), "--epsilon", "1", "--mechanism", "gaussian"])
