@@ -86,6 +86,9 @@ class RunConfig:
         Table formats of the synthetic patients.
     fhir : bool
         Also export synthetic FHIR R4 NDJSON (FHIR feature specs only).
+    fhir_bundles : bool
+        With ``fhir``, also write the same patients as transaction Bundles, one per patient
+        and per line, to ``synthetic/bundles.ndjson``.
     """
 
     inputs: Sequence[str | os.PathLike[str]]
@@ -102,6 +105,7 @@ class RunConfig:
     learn: LearnConfig = field(default_factory=LearnConfig)
     formats: Sequence[str] = ("csv", "parquet")
     fhir: bool = True
+    fhir_bundles: bool = False
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -131,6 +135,7 @@ class RunConfig:
             "epsilon": float(self.epsilon), "delta": float(self.delta),
             "rows": self.rows, "holdout": self.holdout, "validation": self.validation,
             "strict": self.strict, "formats": list(self.formats), "fhir": self.fhir,
+            "fhir_bundles": self.fhir_bundles,
             "learn": {k: getattr(self.learn, k) for k in self.learn.__dataclass_fields__},
             "spec": None if self.spec is None else Path(self.spec).name,
         }
@@ -364,8 +369,11 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         has_fhir_rules = any(c.source and "from" in c.source for c in spec.columns)
         if cfg.fhir and not csv_input and has_fhir_rules:
             written = write_fhir(synthetic, spec, tmp / "synthetic" / "fhir",
-                                 rng_or_seed=None if cfg.seed is None else cfg.seed + 2)
-            outputs.update({f"fhir/{k}": v for k, v in written.items()})
+                                 rng_or_seed=None if cfg.seed is None else cfg.seed + 2,
+                                 bundles=(tmp / "synthetic" / "bundles.ndjson"
+                                          if cfg.fhir_bundles else None))
+            outputs.update({("bundles.ndjson" if k == "Bundle" else f"fhir/{k}"): v
+                            for k, v in written.items()})
         synth.save(tmp / "model.json")
         outputs["model.json"] = tmp / "model.json"
         seconds["export"] = time.perf_counter() - t

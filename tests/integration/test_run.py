@@ -252,3 +252,16 @@ def test_every_file_of_a_release_has_the_same_permissions(release):
     result, _ = release
     modes = {p.stat().st_mode & 0o777 for p in result.out.rglob("*") if p.is_file()}
     assert len(modes) == 1, sorted(oct(m) for m in modes)
+
+
+def test_fhir_bundles_are_part_of_the_release_and_verify(tmp_path):
+    res = run_release(RunConfig(inputs=[FIXTURES], out=tmp_path / "out", epsilon=1.0, seed=6,
+                                ledger=tmp_path / "l.sqlite", fhir_bundles=True))
+    bundles = res.out / "synthetic" / "bundles.ndjson"
+    patients = res.out / "synthetic" / "fhir" / "Patient.ndjson"
+    assert len(bundles.read_text().splitlines()) == len(patients.read_text().splitlines())
+    audit = json.loads((res.out / "audit.json").read_text())
+    assert any(o["path"].endswith("bundles.ndjson") for o in audit["outputs"])
+    assert audit["config"]["fhir_bundles"] is True
+    proc = subprocess.run([*CLI, "verify", str(res.out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

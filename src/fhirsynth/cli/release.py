@@ -123,6 +123,9 @@ def run_cmd(
                                 "always fail)."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace an earlier release in --out."),
+    fhir_bundles: bool = typer.Option(
+        False, "--fhir-bundles", help="Also write the synthetic FHIR as one transaction "
+        "Bundle per patient (synthetic/bundles.ndjson, one Bundle per line)."),
 ) -> None:
     """The whole job: ingest, learn (DP), sample, export, evaluate, reports."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -138,7 +141,7 @@ def run_cmd(
                     learn=LearnConfig(min_rows=min_rows, degree=degree,
                                       allow_few_rows=allow_few_rows,
                                       mechanism=mechanism),  # type: ignore[arg-type]
-                    overwrite=overwrite)
+                    overwrite=overwrite, fhir_bundles=fhir_bundles)
     import signal
 
     interrupted: type[KeyboardInterrupt] | None = None

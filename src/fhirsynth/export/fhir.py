@@ -39,8 +39,8 @@ from fhirsynth.ingest.extract_base import (
 )
 from fhirsynth.ingest.geo import US_STATES
 
-__all__ = ["FHIR_VERSION", "encounter_years", "resources_for_row", "window_years",
-           "write_fhir"]
+__all__ = ["FHIR_VERSION", "encounter_years", "resources_for_row", "transaction_bundle",
+           "window_years", "write_fhir"]
 
 logger = logging.getLogger(__name__)
 
@@ -277,9 +277,27 @@ def _validate(res: Resource, models: bool) -> None:
                           f"{'.'.join(str(x) for x in exc.errors()[0]['loc'])}") from None
 
 
+def transaction_bundle(resources: list[Resource], bundle_id: str) -> Resource:
+    """One patient's resources as a FHIR R4 transaction Bundle.
+
+    Each entry has ``fullUrl`` ``urn:uuid:<id>`` and a ``POST`` request, and references to
+    the Patient point at its ``urn:uuid``, so a server that takes the transaction assigns
+    its own ids and rewrites the references (the usual form of Synthea's bundles).
+    """
+    pid = resources[0]["id"]
+    entries = []
+    for res in resources:
+        r = dict(res)
+        if "subject" in r:
+            r["subject"] = {"reference": f"urn:uuid:{pid}"}
+        entries.append({"fullUrl": f"urn:uuid:{r['id']}", "resource": r,
+                        "request": {"method": "POST", "url": r["resourceType"]}})
+    return {"resourceType": "Bundle", "id": bundle_id, "type": "transaction", "entry": entries}
+
+
 def write_fhir(df: pd.DataFrame, spec: TableSpec, out_dir: str | Path, *,
                rng_or_seed: np.random.Generator | int | None = None,
-               validate: bool = True) -> dict[str, Path]:
+               validate: bool = True, bundles: str | Path | None = None) -> dict[str, Path]:
     """Write synthetic patients as Bulk NDJSON files ``<Type>.ndjson`` in ``out_dir``.
 
     Parameters
@@ -296,11 +314,16 @@ def write_fhir(df: pd.DataFrame, spec: TableSpec, out_dir: str | Path, *,
     validate : bool
         Validate every resource with the R4B models (default); extensions are always
         checked for a ``url``.
+    bundles : str or Path, optional
+        Also write the same patients (same ids) as one transaction Bundle per patient, one
+        Bundle per line, to this NDJSON file (:func:`transaction_bundle`; each Bundle is
+        validated as a whole when ``validate``).  Keep it outside ``out_dir``: a reader of
+        that folder would count every resource twice.
 
     Returns
     -------
     dict of str to Path
-        Resource type -> file written.
+        Resource type -> file written (``"Bundle"`` -> the bundles file).
     """
     rng = _rng(rng_or_seed)
     out = Path(out_dir)
@@ -309,19 +332,27 @@ def write_fhir(df: pd.DataFrame, spec: TableSpec, out_dir: str | Path, *,
     handles: dict[str, IO[bytes]] = {}
     counts: dict[str, int] = {}
     try:
+        if bundles is not None:
+            handles["Bundle"] = (tmp / "Bundle.ndjson").open("wb")
         for row in df.to_dict(orient="records"):
-            for res in resources_for_row(row, spec, rng):
+            mine = list(resources_for_row(row, spec, rng))
+            for res in mine:
                 _validate(res, validate)
                 rtype = res["resourceType"]
                 if rtype not in handles:
                     handles[rtype] = (tmp / f"{rtype}.ndjson").open("wb")
                 handles[rtype].write(orjson.dumps(res) + b"\n")
                 counts[rtype] = counts.get(rtype, 0) + 1
+            if bundles is not None:
+                bundle = transaction_bundle(mine, _uuid4(rng))
+                _validate(bundle, validate)
+                handles["Bundle"].write(orjson.dumps(bundle) + b"\n")
         for fh in handles.values():
             fh.close()
         written = {}
         for rtype in handles:
-            dest = out / f"{rtype}.ndjson"
+            dest = Path(bundles) if rtype == "Bundle" else out / f"{rtype}.ndjson"
+            dest.parent.mkdir(parents=True, exist_ok=True)
             (tmp / f"{rtype}.ndjson").replace(dest)
             written[rtype] = dest
     finally:
