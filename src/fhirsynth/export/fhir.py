@@ -233,6 +233,8 @@ def resources_for_row(row: Mapping[str, Any], spec: TableSpec,
             yield {"resourceType": "Condition", "id": _uuid4(rng),
                    "clinicalStatus": {"coding": [{"system": COND_CLINICAL, "code": "active"}]},
                    "code": {"coding": [coding]}, "subject": subject}
+        elif kind == "observation" and src.get("panels") and src.get("value") != "code":
+            continue  # a component of a panel, written below
         elif kind == "observation":
             obs = _observation(src, col.unit, v, subject, _uuid4(rng))
             if obs is not None:
@@ -249,6 +251,37 @@ def resources_for_row(row: Mapping[str, Any], spec: TableSpec,
                    "medicationCodeableConcept": {"coding": [{"system": RXNORM,
                                                              "code": _first(src, "rxnorm")}]},
                    "subject": subject}
+    yield from _panels(row, spec, subject, rng)
+
+
+def _panels(row: Mapping[str, Any], spec: TableSpec, subject: Resource,
+            rng: np.random.Generator) -> Iterator[Resource]:
+    """One panel Observation per panel code (the first of a rule's ``panels``) with a
+    component per column of that panel that has a value: blood pressure as the US Core
+    panel (85354-9 with systolic 8480-6 and diastolic 8462-4), as the reader expects it."""
+    groups: dict[str, list[Resource]] = {}
+    for col in spec.columns:
+        src = col.source or {}
+        v = row.get(col.name)
+        if src.get("from") != "observation" or not src.get("panels") or \
+                src.get("value") == "code" or not _present(v):
+            continue
+        code = _first(src, "loinc")
+        if code is None:
+            continue
+        unit = str(src.get("unit") or col.unit)
+        value = int(v) if float(v).is_integer() else round(float(v), 2)
+        groups.setdefault(_first(src, "panels"), []).append({
+            "code": {"coding": [{"system": LOINC, "code": code}]},
+            "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit}})
+    for panel, components in groups.items():
+        obs: Resource = {"resourceType": "Observation", "id": _uuid4(rng), "status": "final",
+                         "code": {"coding": [{"system": LOINC, "code": panel}]},
+                         "subject": subject, "component": components}
+        if panel in _CATEGORY:
+            obs["category"] = [{"coding": [{"system": OBS_CATEGORY,
+                                            "code": _CATEGORY[panel]}]}]
+        yield obs
 
 
 def _urlless_extension(node: Any) -> bool:
