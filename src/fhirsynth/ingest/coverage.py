@@ -34,6 +34,8 @@ HINTS: dict[str, tuple[str, str]] = {
                           "fix the export (YYYY, YYYY-MM or YYYY-MM-DD)"),
     "unknown unit": ("values in a unit the spec does not convert",
                      "add the unit to the column's rule in the feature spec"),
+    "missing unit": ("quantities without a unit (the value cannot be interpreted)",
+                     "fix the export: every valueQuantity needs a UCUM code or unit"),
     "unknown state": ("address state is not a US state name or code", "check the export"),
     "value outside the declared categories": (
         "values outside the declared categories",

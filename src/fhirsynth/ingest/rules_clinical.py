@@ -125,8 +125,9 @@ def _observation_value(o: Mapping[str, Any], ctx: Ctx, obs: Resource,
     if value is None:
         what = "no unit" if not unit else "unit not convertible to " + str(
             normalise_unit(str(o["unit"])))
-        ctx.report.add(f"{col}: unknown unit", ctx.record, obs, "valueQuantity.code",
-                       f"{what}; value dropped")
+        path = "valueQuantity.code" if holder is obs else "component.valueQuantity.code"
+        ctx.report.add(f"{col}: {'missing unit' if not unit else 'unknown unit'}", ctx.record,
+                       obs, path, f"{what}; value dropped")
     return value
 
 

@@ -418,3 +418,19 @@ def test_case_007_sibling_icd10_and_absolute_references(spec, bundle_records):
     df = extract_table(bundle_records(bundle), spec)
     assert len(df) == 1
     assert bool(df["asthma"][0]) and bool(df["heart_failure"][0]) and not bool(df["copd"][0])
+
+
+def test_a_missing_unit_is_not_called_unknown_and_component_paths_are_named(spec):
+    rep = ExtractReport()
+    no_unit = _obs("39156-5", 30, None, "2021-01-01")
+    panel = {"resourceType": "Observation", "id": "bp1", "status": "final",
+             "effectiveDateTime": "2021-01-01",
+             "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+             "component": [{"code": {"coding": [{"system": "http://loinc.org",
+                                                  "code": "8480-6"}]},
+                            "valueQuantity": {"value": 120, "code": "bar"}}]}
+    extract_row(_rec(Observation=[no_unit, panel]), spec, rep)
+    assert rep.counts["bmi: missing unit"] == 1 and "bmi: unknown unit" not in rep.counts
+    assert rep.counts["systolic_bp: unknown unit"] == 1
+    text = " ".join(str(i) for i in rep.issues)
+    assert "component.valueQuantity.code" in text
