@@ -52,7 +52,9 @@ def verify_cmd(
 def ledger_set_cap(
     source: str = typer.Argument(..., help="Source fingerprint (64 hex) or an input path."),
     epsilon: str = typer.Option(..., "--epsilon", help="Total epsilon over all releases."),
-    delta: str = typer.Option("0", "--delta", help="Total delta over all releases."),
+    delta: str | None = typer.Option(None, "--delta", help="Total delta over all releases "
+                                     "(default: keep the source's delta cap, 0 for a new "
+                                     "source)."),
     label: str = typer.Option("", "--label", help="A name for the dataset in messages."),
     ledger: Path | None = _LEDGER_OPTION,
 ) -> None:
@@ -60,9 +62,12 @@ def ledger_set_cap(
     from fhirsynth.privacy.budget import PrivacyBudget
     from fhirsynth.privacy.ledger import Ledger, resolve_source
 
-    cap = PrivacyBudget.parse(epsilon, delta)
     fp = resolve_source(source)
     book = Ledger(ledger)
+    if delta is None:
+        known = [s for s in book.summary() if s.fingerprint == fp]
+        delta = str(known[0].cap_delta if known and known[0].cap_delta is not None else 0)
+    cap = PrivacyBudget.parse(epsilon, delta)
     book.set_cap(fp, cap.epsilon, cap.delta, label=label)
     typer.echo(f"cap for {fp[:12]}: epsilon {cap.epsilon:g}, delta {cap.delta:g}")
     spent = book.summary(fp)[0]

@@ -88,7 +88,8 @@ def _over_cap(name: str, spent_e: float, spent_d: float, cap_e: float, cap_d: fl
                 "'fhirsynth ledger set-cap' or reuse the released model)")
     if spent_d + budget.delta > cap_d * (1 + _TOL) + 1e-15:
         return (f"budget exhausted for dataset {name}: spent delta {spent_d:g} of cap "
-                f"{cap_d:g}, this release needs {budget.delta:g}")
+                f"{cap_d:g}, this release needs {budget.delta:g} (raise the delta cap with "
+                "'fhirsynth ledger set-cap SOURCE --epsilon E --delta D')")
     return None
 
 

@@ -59,3 +59,20 @@ def test_case_018_second_run_is_refused(shared_cases, tmp_path):
                              r"this release needs 1.5"):
         led.charge(fp, PrivacyBudget(epsilon=1.5), run_id="second")
     assert [r.run_id for r in led.summary(fp)[0].releases] == ["first"]
+
+
+def test_set_cap_without_delta_keeps_the_delta_cap_and_the_refusal_names_delta(tmp_path):
+    src = tmp_path / "cohort.csv"
+    src.write_text("a\n1\n", encoding="utf-8")
+    led = tmp_path / "ledger.sqlite"
+    fp = fingerprint_files([src])
+    Ledger(led).charge(fp, PrivacyBudget(epsilon=1, delta=1e-9), run_id="r1")  # sets the cap
+    runner = CliRunner()
+    res = runner.invoke(app, ["ledger", "set-cap", str(src), "--epsilon", "3",
+                              "--ledger", str(led)])
+    assert res.exit_code == 0, res.output
+    assert "delta 1e-09" in res.output  # kept, not silently reset to 0
+    (summary,) = Ledger(led).summary()
+    assert summary.cap_epsilon == 3 and summary.cap_delta == pytest.approx(1e-9)
+    with pytest.raises(BudgetExhaustedError, match="--delta"):
+        Ledger(led).charge(fp, PrivacyBudget(epsilon=1, delta=1e-6))
