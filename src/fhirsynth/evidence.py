@@ -23,7 +23,7 @@ from fhirsynth.errors import EvidenceError
 
 __all__ = ["Constraint", "decode_in_range", "parse_evidence"]
 
-_CMP = re.compile(r"^\s*(?P<col>[^<>=!]+?)\s*(?P<op>>=|<=|==|=|>|<)\s*(?P<val>.*?)\s*$")
+_CMP = re.compile(r"^\s*(?P<col>[^<>=!]+?)\s*(?P<op>>=|<=|==|!=|=|>|<)\s*(?P<val>.*?)\s*$")
 _IN = re.compile(r"^\s*(?P<col>.+?)\s+in\s+(?P<vals>.+?)\s*$", re.IGNORECASE)
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -152,16 +152,20 @@ def _one(spec: TableSpec, expr: str) -> tuple[str, Constraint]:
     m = _CMP.match(expr)
     if not m:
         raise EvidenceError(f"evidence {expr!r} is not of the form column=value, "
-                            "column>=x, column<=x or column in a,b")
+                            "column!=value, column>=x, column<=x, column>x, column<x or "
+                            "column in a,b")
     col = _column(spec, m["col"])
     if col.kind == "numeric":
+        if m["op"] == "!=":
+            raise EvidenceError(f"evidence on column {col.name!r}: use ranges (<, >) for a "
+                                "numeric column, not !=")
         return col.name, _numeric(col, m["op"], m["val"])
-    if m["op"] not in ("=", "=="):
-        raise EvidenceError(f"evidence on column {col.name!r}: only = and 'in' apply to a "
-                            f"{col.kind} column")
+    if m["op"] not in ("=", "==", "!="):
+        raise EvidenceError(f"evidence on column {col.name!r}: only =, != and 'in' apply to "
+                            f"a {col.kind} column")
     w = np.zeros(col.n_states)
     w[_state_of(col, m["val"])] = 1.0
-    return col.name, Constraint(w)
+    return col.name, Constraint(1.0 - w if m["op"] == "!=" else w)
 
 
 def parse_evidence(

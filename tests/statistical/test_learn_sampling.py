@@ -88,8 +88,9 @@ def test_probability_zero_evidence_is_refused() -> None:
     (["nope=1"], "unknown column 'nope'.*allowed columns: A, B"),
     (["A=a9"], "'a9' is not in its declared domain; allowed: a0, a1, a2"),
     (["E>=11"], "allows no value"),
-    (["A>=1"], "only = and 'in'"),
+    (["A>=1"], "only =, != and 'in'"),
     (["A"], "not of the form"),
+    (["E!=3"], "use ranges"),
 ])
 def test_bad_evidence_is_a_clear_error(model, evidence, match) -> None:
     with pytest.raises(EvidenceError, match=match):
@@ -131,3 +132,11 @@ def test_guide_table_draws_match_the_table() -> None:
     for c in range(3):
         obs = np.bincount(s[cfg == c], minlength=4)
         assert _chi2_ok(obs, table[:, c]) > ALPHA
+
+
+def test_not_equal_evidence_excludes_the_value(model) -> None:
+    df, p_e = sample_model(model, 2000, evidence=["A!=a0", "D!=true"],
+                           rng=np.random.default_rng(1))
+    assert set(df["A"]) <= {"a1", "a2"} and not df["D"].astype(bool).any()
+    # P(A != a0) * P(D = false | A != a0) is below P(A != a0) = 0.5 of the known network
+    assert 0 < p_e < 0.5
