@@ -157,6 +157,9 @@ class RunResult:
     headline: dict[str, Any]
     seconds: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    #: the noise of the fit: "laplace" (pure epsilon-DP) or "gaussian" (zCDP), and its rho
+    noise: str = "laplace"
+    rho_spent: float | None = None
     #: the Safe Harbor scan of the outputs (``passed``, ``findings`` with kinds and counts)
     safe_harbor: dict[str, Any] = field(default_factory=dict)
 
@@ -407,6 +410,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     return RunResult(
         out=out, run_id=run_id, n_patients_in=len(table), n_patients_out=len(synthetic),
         epsilon_spent=model.budget["epsilon_spent"], delta_spent=model.budget["delta_spent"],
+        noise=str(model.info.get("noise", "laplace")), rho_spent=model.budget.get("rho_spent"),
         ledger_epsilon_total=summary.spent_epsilon, ledger_epsilon_cap=summary.cap_epsilon,
         outputs=rel, headline=_headline(evaluation), seconds=seconds,
         notes=warnings_ + scan_warnings(evaluation.get("safe_harbor") or {}),

@@ -265,3 +265,17 @@ def test_fhir_bundles_are_part_of_the_release_and_verify(tmp_path):
     assert audit["config"]["fhir_bundles"] is True
     proc = subprocess.run([*CLI, "verify", str(res.out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_declared_delta_that_laplace_does_not_use_is_not_claimed(tmp_path):
+    from pypdf import PdfReader
+
+    from fhirsynth.config import LearnConfig
+
+    res = run_release(RunConfig(inputs=[FIXTURES], out=tmp_path / "out", epsilon=1.0,
+                                delta=1e-9, seed=4, ledger=tmp_path / "l.sqlite", fhir=False,
+                                learn=LearnConfig(mechanism="laplace")))
+    text = " ".join(" ".join(p.extract_text().split())
+                    for p in PdfReader(res.out / "report.pdf").pages)
+    assert "(1, 0)-differential privacy" in text
+    assert "A delta of 1e-09 was declared but not needed" in text

@@ -76,9 +76,12 @@ def fit_cmd(
     synth.fit(df)
     synth.save(out)
     book.complete(charged.run_id, [out.name])
+    noise = ("Gaussian noise under zCDP" if synth.model_.info.get("noise") == "gaussian"
+             else "Laplace noise, pure epsilon-DP")
     console.print(f"model written to {out} (epsilon spent "
-                  f"{synth.accountant_.spent_epsilon:g} of {budget.epsilon:g}; charged to "
-                  f"the ledger {ledger_path})")
+                  f"{synth.accountant_.spent_epsilon:g} of {budget.epsilon:g}, delta "
+                  f"{synth.accountant_.spent_delta:g}; {noise}; charged to the ledger "
+                  f"{ledger_path})")
 
 
 @app.command("sample")

@@ -127,9 +127,14 @@ def _domain_text(c: Any) -> str:
 def _guarantee(ctx: ShareableContext, s: Styles) -> list[Any]:
     bt = ctx.budget_table
     total = float(bt["epsilon_total"])
-    delta = float(bt.get("delta_total", 0.0))
+    declared = float(bt.get("delta_total", 0.0))
+    # a delta the steps did not use (Laplace, pure epsilon-DP) is not part of the guarantee
+    delta = declared if "rho_total" in bt else float(bt.get("delta_spent", 0.0))
+    unused = (f" A delta of {declared:g} was declared but not needed: every step is pure "
+              "epsilon-DP (Laplace noise; Gaussian noise under zCDP would have given more noise "
+              "for this plan, or was not asked for)." if declared > delta else "")
     text = (
-        f"This release satisfies ({_fmt_eps(total)}, {delta:g})-differential privacy. "
+        f"This release satisfies ({_fmt_eps(total)}, {delta:g})-differential privacy.{unused} "
         "<b>Unit of privacy: the patient.</b> Neighbouring datasets differ by adding or removing "
         "one patient's whole record (all of their resources fold into one row before any "
         "statistic is taken). Whatever one patient's data, the probability of any output "

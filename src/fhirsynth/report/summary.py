@@ -216,10 +216,14 @@ def utility_notes(model: Any) -> list[str]:
     steps = [s for s in model.budget.get("steps", []) if s["name"].startswith("table ")]
     if not noisy or not steps:
         return out
-    eps = sorted(s["epsilon"] for s in steps)[len(steps) // 2]
+    # per table, the epsilon of a Laplace count with the same noise (zCDP: sqrt(2) / sigma)
+    per = sorted(2.0 * math.sqrt(s["rho"]) if s.get("rho") else s["epsilon"] for s in steps)
+    eps = per[len(per) // 2]
     signal = noisy * eps
     if signal < LOW_SIGNAL:
-        out.append(f"noise is likely to dominate: with about {noisy} patients and epsilon "
+        what = ("noise of a Laplace count at epsilon" if any(s.get("rho") for s in steps)
+                else "epsilon")
+        out.append(f"noise is likely to dominate: with about {noisy} patients and {what} "
                    f"{eps:.3g} per table, each table has about {signal:.1f} patients of signal "
                    "per unit of noise; raise epsilon, use fewer columns, or check the internal "
                    "report before sharing")

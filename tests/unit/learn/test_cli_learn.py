@@ -101,6 +101,7 @@ def test_fit_with_delta_runs_under_zcdp_and_gaussian_needs_delta(files, tmp_path
     assert r.exit_code == 0, r.output
     b = json.loads(out.read_text())["budget"]
     assert "zero-concentrated" in b["composition"] and b["delta_spent"] == 1e-9
+    assert "Gaussian noise under zCDP" in r.output
     r = runner.invoke(app, ["inspect", str(out)])
     assert r.exit_code == 0 and "gaussian" in r.output
     assert "rho" in r.output and f"{b['rho_total']:.4g}" in r.output
