@@ -89,6 +89,8 @@ class RunConfig:
     fhir_bundles : bool
         With ``fhir``, also write the same patients as transaction Bundles, one per patient
         and per line, to ``synthetic/bundles.ndjson``.
+    allow_large_delta : bool
+        Accept a delta above ``LARGE_DELTA`` (1e-5), refused otherwise.
     """
 
     inputs: Sequence[str | os.PathLike[str]]
@@ -106,12 +108,15 @@ class RunConfig:
     formats: Sequence[str] = ("csv", "parquet")
     fhir: bool = True
     fhir_bundles: bool = False
+    allow_large_delta: bool = False
     overwrite: bool = False
 
     def __post_init__(self) -> None:
         from fhirsynth.privacy.noise import Noise
 
-        Noise.for_budget(PrivacyBudget.parse(self.epsilon, self.delta), self.learn.mechanism)
+        budget = PrivacyBudget.parse(self.epsilon, self.delta)
+        budget.check_release_delta(self.allow_large_delta)
+        Noise.for_budget(budget, self.learn.mechanism)
         if not self.inputs:
             raise ConfigError("inputs (none) must name at least one file or folder")
         if self.rows is not None and (isinstance(self.rows, bool) or not isinstance(

@@ -279,3 +279,12 @@ def test_a_declared_delta_that_laplace_does_not_use_is_not_claimed(tmp_path):
                     for p in PdfReader(res.out / "report.pdf").pages)
     assert "(1, 0)-differential privacy" in text
     assert "A delta of 1e-09 was declared but not needed" in text
+
+
+def test_cli_large_delta_is_refused_before_anything_is_charged(tmp_path):
+    proc = subprocess.run([*CLI, "run", str(FIXTURES), "--epsilon", "1", "--delta", "0.01",
+                           "--out", str(tmp_path / "o"), "--ledger", str(tmp_path / "l.sqlite")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "--allow-large-delta" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists() and not (tmp_path / "l.sqlite").exists()

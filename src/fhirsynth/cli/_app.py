@@ -60,8 +60,8 @@ def friendly_errors(func: F) -> F:
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt as exc:
             what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-            console.print(f"[bold red]{what}[/]: no output was written (budget already "
-                          "charged to the ledger stays charged)")
+            console.print(f"[bold red]{what}[/]: no output was written (any budget the "
+                          "ledger had already charged stays charged: `fhirsynth ledger show`)")
             raise typer.Exit(code=143 if isinstance(exc, Terminated) else 130) from None
         except BrokenPipeError:
             # the reader of our output went away: nothing more to say to it

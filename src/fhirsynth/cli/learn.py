@@ -44,21 +44,25 @@ def fit_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     ledger: Path | None = typer.Option(None, "--ledger", help="Ledger file charged for this "
                                        "fit (default: the user data dir, as for run)."),
+    allow_large_delta: bool = typer.Option(
+        False, "--allow-large-delta", help="Accept a delta above 1e-5 (refused otherwise)."),
 ) -> None:
     """Fit a differentially private Bayesian network and save it as JSON.
 
-    The fit is charged to the privacy ledger under the table file's fingerprint before any
-    noise is drawn, as a release is: fits of the same table add up against its cap.
+    The fit is charged to the privacy ledger under the fingerprint of the table's content
+    (independent of row and column order and of the file's bytes) before any noise is
+    drawn, as a release is: fits of the same table add up against its cap.
     """
     from fhirsynth._atomic import check_output_path
     from fhirsynth.config import LearnConfig
     from fhirsynth.domain import load_spec
     from fhirsynth.learn import check_rows
     from fhirsynth.privacy.budget import PrivacyBudget
-    from fhirsynth.privacy.ledger import Ledger, default_ledger_path, fingerprint_files
+    from fhirsynth.privacy.ledger import Ledger, default_ledger_path, fingerprint_table
     from fhirsynth.synthesizer import Synthesizer
 
     budget = PrivacyBudget.parse(epsilon, delta)
+    budget.check_release_delta(allow_large_delta)
     check_output_path(out, kind="file", overwrite=overwrite)
     spec = load_spec(schema)
     config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows,
@@ -66,10 +70,10 @@ def fit_cmd(
     synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta, config=config,
                         random_state=seed)
     ledger_path = ledger if ledger is not None else default_ledger_path()
-    source = fingerprint_files([table])
-    if ledger_path.is_file():
-        Ledger(ledger_path).check(source, budget)  # refused before the table is read
     df = _read_table(table, spec)
+    # the table's content, not its bytes: line endings, row order or a re-save elsewhere
+    # give the same source (and the same cap)
+    source = fingerprint_table(df)
     check_rows(len(df), config)  # a refused fit spends nothing
     book = Ledger(ledger_path)
     charged = book.charge(source, budget, label=spec.name)

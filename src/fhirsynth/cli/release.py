@@ -123,6 +123,8 @@ def run_cmd(
                                 "always fail)."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace an earlier release in --out."),
+    allow_large_delta: bool = typer.Option(
+        False, "--allow-large-delta", help="Accept a delta above 1e-5 (refused otherwise)."),
     fhir_bundles: bool = typer.Option(
         False, "--fhir-bundles", help="Also write the synthetic FHIR as one transaction "
         "Bundle per patient (synthetic/bundles.ndjson, one Bundle per line)."),
@@ -141,7 +143,8 @@ def run_cmd(
                     learn=LearnConfig(min_rows=min_rows, degree=degree,
                                       allow_few_rows=allow_few_rows,
                                       mechanism=mechanism),  # type: ignore[arg-type]
-                    overwrite=overwrite, fhir_bundles=fhir_bundles)
+                    overwrite=overwrite, fhir_bundles=fhir_bundles,
+                    allow_large_delta=allow_large_delta)
     import signal
 
     interrupted: type[KeyboardInterrupt] | None = None

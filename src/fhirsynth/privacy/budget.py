@@ -18,12 +18,14 @@ from typing import Any
 
 from fhirsynth.errors import PrivacyBudgetError
 
-__all__ = ["Accountant", "PrivacyBudget", "Step"]
+__all__ = ["LARGE_DELTA", "Accountant", "PrivacyBudget", "Step"]
 
 logger = logging.getLogger(__name__)
 
 #: float slack when comparing sums of shares with the total
 _TOL = 1e-9
+#: the largest delta a release accepts without an explicit override
+LARGE_DELTA = 1e-5
 
 
 def _check_real(name: str, value: object) -> float:
@@ -66,6 +68,19 @@ class PrivacyBudget:
     def parse(cls, epsilon: object, delta: object = 0.0) -> PrivacyBudget:
         """Build from user text (CLI, YAML): ``"1.5"`` is accepted, ``"abc"`` names the field."""
         return cls(epsilon=_parse_number("epsilon", epsilon), delta=_parse_number("delta", delta))
+
+    def check_release_delta(self, allow_large: bool = False) -> None:
+        """Refuse, for a release, a delta above :data:`LARGE_DELTA` unless ``allow_large``.
+
+        delta is the probability that the epsilon bound fails for any one patient; above
+        about 1 / (number of patients) a mechanism may publish a patient's record outright.
+        The cohort size is private, so the rule is a public bound.
+        """
+        if self.delta > LARGE_DELTA and not allow_large:
+            raise PrivacyBudgetError(
+                f"delta ({self.delta:g}) is above {LARGE_DELTA:g}: the guarantee may then fail "
+                "for a patient with that probability; keep delta far below 1 / (number of "
+                "patients), e.g. 1e-9, or pass --allow-large-delta to use it anyway")
 
     def plausibility(self) -> list[str]:
         """Notes on valid but unusual values (for the log and the report; never blocking)."""

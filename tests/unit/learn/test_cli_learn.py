@@ -166,3 +166,29 @@ def test_sample_needs_one_row_and_out_of_bounds_evidence_names_the_domain(files,
     r = runner.invoke(app, ["sample", str(files / "m.json"), "-n", "5", "--out",
                             str(tmp_path / "e.csv"), "--where", "E>=25"])
     assert r.exit_code == 2 and "allows no value" in r.output and "[0, 10]" in r.output
+
+
+def test_fit_ledger_keys_on_the_table_content_not_its_bytes(files, tmp_path) -> None:
+    led = tmp_path / "led.sqlite"
+    same = tmp_path / "same.csv"
+    # the same rows, shuffled, with CRLF line endings and a trailing blank line
+    pd.read_csv(files / "t.csv").sample(frac=1.0, random_state=1).to_csv(
+        same, index=False, lineterminator="\r\n")
+    with same.open("a") as fh:
+        fh.write("\r\n")
+    args = ["--schema", str(files / "t.schema.json"), "--epsilon", "1", "--ledger", str(led)]
+    r = runner.invoke(app, ["fit", str(files / "t.csv"), *args, "--out", str(tmp_path / "a.json")])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["fit", str(same), *args, "--out", str(tmp_path / "b.json")])
+    assert r.exit_code == 2 and "budget exhausted" in r.output
+
+
+def test_a_large_delta_is_refused_unless_allowed(files, tmp_path) -> None:
+    base = ["fit", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
+            "--epsilon", "1", "--delta", "0.5", "--ledger", str(tmp_path / "l.sqlite"),
+            "--out", str(tmp_path / "m.json")]
+    r = runner.invoke(app, base)
+    assert r.exit_code == 2 and "delta (0.5) is above 1e-05" in r.output
+    assert not (tmp_path / "m.json").exists() and not (tmp_path / "l.sqlite").exists()
+    r = runner.invoke(app, [*base, "--allow-large-delta"])
+    assert r.exit_code == 0, r.output
