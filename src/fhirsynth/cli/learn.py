@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fhirsynth.cli._app import app, console, friendly_errors
 
@@ -19,6 +20,9 @@ def _read_table(path: Path, spec: Any) -> Any:
     from fhirsynth.errors import TableInputError
     from fhirsynth.ingest.csv import read_csv_table
 
+    if path.is_dir():
+        raise TableInputError(f"{path}: a folder; fit reads one CSV patient table (for FHIR "
+                              "input use `fhirsynth run`, or `fhirsynth ingest` first)")
     if not path.is_file():
         raise TableInputError(f"{path}: file not found")
     table, _ = read_csv_table(path, spec)
@@ -196,9 +200,16 @@ def columns_command(
         for name, cls in classify_columns(header).items():
             typer.echo(f"{name}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
     else:
-        classes, treatments = header_treatments(header, load_spec(spec))
+        from fhirsynth.evaluate.safe_harbor_spec import spec_findings
+
+        schema = load_spec(spec)
+        classes, treatments = header_treatments(header, schema)
         for name, t in treatments.items():
             typer.echo(f"{name}\t{t['role']}\t{t['treatment']}\t{classes[name].reason}")
+        for f in spec_findings(schema):  # what `run` would refuse before reading anything
+            console.print(f"[yellow]warning:[/] column {escape(f.column)!r}: {escape(f.why)} "
+                          f"(Safe Harbor: {f.kind}); `run` refuses this schema; fix: "
+                          f"{escape(f.fix)}", soft_wrap=True)
     if write_schema is not None:
         console.print(f"schema skeleton written to {write_schema}: decide each column (its "
                       "'fill_in' says how), then delete the 'fill_in' entries; until then "

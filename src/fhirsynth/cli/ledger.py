@@ -85,10 +85,14 @@ def ledger_show(
     ledger: Path | None = _LEDGER_OPTION,
 ) -> None:
     """List sources, caps and releases with their totals."""
-    from fhirsynth.privacy.ledger import Ledger, resolve_source
+    from fhirsynth.errors import ConfigError
+    from fhirsynth.privacy.ledger import Ledger, default_ledger_path, resolve_source
 
+    path = ledger if ledger is not None else default_ledger_path()
+    if not path.is_file():  # reading must not create a ledger
+        raise ConfigError(f"no ledger at {path} (nothing has been charged there yet)")
     fp = resolve_source(source) if source else None
-    summaries = Ledger(ledger).summary(fp)
+    summaries = Ledger(path).summary(fp)
     if not summaries:
         typer.echo("the ledger has no release")
     for s in summaries:
