@@ -63,6 +63,7 @@ def fit_cmd(
     from fhirsynth.learn import check_rows
     from fhirsynth.privacy.budget import PrivacyBudget
     from fhirsynth.privacy.ledger import Ledger, default_ledger_path, fingerprint_table
+    from fhirsynth.privacy.noise import describe_noise
     from fhirsynth.synthesizer import Synthesizer
 
     budget = PrivacyBudget.parse(epsilon, delta)
@@ -84,8 +85,8 @@ def fit_cmd(
     synth.fit(df)
     synth.save(out)
     book.complete(charged.run_id, [out.name])
-    noise = ("Gaussian noise under zCDP" if synth.model_.info.get("noise") == "gaussian"
-             else "Laplace noise, pure epsilon-DP")
+    noise = describe_noise(str(synth.model_.info.get("noise")),
+                           synth.model_.budget.get("rho_spent"))
     console.print(f"model written to {out} (epsilon spent "
                   f"{synth.accountant_.spent_epsilon:g} of {budget.epsilon:g}, delta "
                   f"{synth.accountant_.spent_delta:g}; {noise}; charged to the ledger "

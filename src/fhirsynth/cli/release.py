@@ -177,13 +177,13 @@ def run_cmd(
 def _print_run_summary(r: Any) -> None:
     from rich.table import Table
 
+    from fhirsynth.privacy.noise import describe_noise
+
     t = Table(title=f"release {r.out}", show_header=False, box=None)
     t.add_row("patients in", f"{r.n_patients_in:,}")
     t.add_row("patients out", f"{r.n_patients_out:,}")
     t.add_row("epsilon spent", f"{r.epsilon_spent:g} (delta {r.delta_spent:g})")
-    t.add_row("noise", "Gaussian under zCDP, rho " + f"{r.rho_spent:.4g}"
-              if r.noise == "gaussian" and r.rho_spent is not None
-              else "Laplace (pure epsilon-DP)")
+    t.add_row("noise", describe_noise(r.noise, r.rho_spent))
     cap = "no cap" if r.ledger_epsilon_cap is None else f"cap {r.ledger_epsilon_cap:g}"
     t.add_row("ledger, this source", f"epsilon {r.ledger_epsilon_total:g} spent ({cap})")
     for key, label in (("tvd_1way_mean", "mean 1-way TVD"), ("tvd_2way_mean", "mean 2-way TVD"),

@@ -241,15 +241,14 @@ def greedy_structure(
                 cache[(c, pset)] = r_score(codes[c], cards[c], pc, pk)
         utility = [score(c, p) for c, p in cands]
         name = f"structure {step}/{n_sel}"
+        e0 = noise.selection_epsilon(eps_per_selection)
         if noiseless:
             idx = int(np.argmax(utility))
         else:
             accountant.check(eps_per_selection, name=name)
-            mech = Exponential(epsilon=noise.selection_epsilon(eps_per_selection),
-                               sensitivity=SCORE_SENSITIVITY, utility=utility,
+            mech = Exponential(epsilon=e0, sensitivity=SCORE_SENSITIVITY, utility=utility,
                                random_state=random_state)
             idx = int(mech.randomise())
-        e0 = noise.selection_epsilon(eps_per_selection)
         accountant.spend(Step(
             name=name, mechanism="exponential (diffprivlib)", epsilon=eps_per_selection,
             sensitivity=SCORE_SENSITIVITY, rho=noise.rho_of(eps_per_selection)

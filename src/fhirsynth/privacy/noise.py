@@ -23,7 +23,7 @@ from diffprivlib.mechanisms import Gaussian, Laplace
 from fhirsynth.errors import ConfigError
 from fhirsynth.privacy.budget import PrivacyBudget
 
-__all__ = ["Noise", "zcdp_rho"]
+__all__ = ["Noise", "describe_noise", "zcdp_rho"]
 
 #: smallest Gaussian scale diffprivlib's ``Gaussian`` reaches (epsilon 1, delta 1)
 _MIN_SIGMA = math.sqrt(2.0 * math.log(1.25))
@@ -42,6 +42,13 @@ def zcdp_rho(epsilon: float, delta: float) -> float:
                           f"{delta!r})")
     lg = math.log(1.0 / delta)
     return (math.sqrt(lg + epsilon) - math.sqrt(lg)) ** 2
+
+
+def describe_noise(kind: str, rho: float | None = None) -> str:
+    """How a fit's noise reads on the console: ``kind`` from ``model.info["noise"]``."""
+    if kind == "gaussian":
+        return "Gaussian noise under zCDP" + (f", rho {rho:.4g}" if rho is not None else "")
+    return "Laplace noise, pure epsilon-DP"
 
 
 def _gaussian(sigma: float, random_state: object) -> Gaussian:
