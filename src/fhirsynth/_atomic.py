@@ -16,7 +16,7 @@ from typing import Literal
 
 from fhirsynth.errors import ConfigError
 
-__all__ = ["atomic_path", "check_output_path", "write_bytes_atomic"]
+__all__ = ["PUBLICATION", "Publication", "atomic_path", "check_output_path", "write_bytes_atomic"]
 
 
 def check_output_path(path: str | Path, *, kind: Literal["file", "folder"],
@@ -92,3 +92,43 @@ def write_bytes_atomic(path: str | Path, blob: bytes) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     return Path(path)
+
+
+class Publication:
+    """The moment a folder of outputs is moved into place, which a signal must not cut.
+
+    Between renaming an earlier release aside and renaming the new one into place, an
+    interrupt would leave neither; after the move, an interrupt would be reported as "no
+    output was written" although the release is complete.  The CLI's signal handlers ask
+    :meth:`defer` first: inside :meth:`moving` (and after it, once the outputs are in place)
+    the signal is only remembered, and the command reports it when it ends, saying that
+    the outputs are complete.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.moving_now = False
+        self.published = False
+        self.pending: type[BaseException] | None = None
+
+    @contextmanager
+    def moving(self) -> Iterator[None]:
+        self.moving_now = True
+        try:
+            yield
+            self.published = True
+        finally:
+            self.moving_now = False
+
+    def defer(self, exc: type[BaseException]) -> bool:
+        """Remember ``exc`` instead of raising it, when outputs are being or were placed."""
+        if self.moving_now or self.published:
+            self.pending = self.pending or exc
+            return True
+        return False
+
+
+#: the process's one publication state (signals are process-wide too)
+PUBLICATION = Publication()

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fhirsynth._atomic import check_output_path
+from fhirsynth._atomic import PUBLICATION, check_output_path
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec, load_spec
 from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
@@ -34,7 +34,12 @@ from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor
 from fhirsynth.export.harmonise import harmonise
 from fhirsynth.ingest import read_input
 from fhirsynth.privacy.budget import PrivacyBudget
-from fhirsynth.privacy.ledger import Ledger, default_ledger_path, fingerprint_files
+from fhirsynth.privacy.ledger import (
+    Ledger,
+    default_ledger_path,
+    ledger_key,
+    source_fingerprint,
+)
 from fhirsynth.report.summary import model_summary, utility_notes
 
 __all__ = ["RunConfig", "RunResult", "check_report_inputs", "load_run_spec", "model_summary",
@@ -320,7 +325,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     t0 = time.perf_counter()
 
     ledger_path = Path(cfg.ledger) if cfg.ledger is not None else default_ledger_path()
-    source = fingerprint_files(inputs)
+    source = ledger_key(inputs, ledger_path)
     if ledger_path.is_file():
         # refuse early (before reading the data) a release the ledger would refuse anyway
         Ledger(ledger_path).check(source, budget)
@@ -400,15 +405,16 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         seconds["evaluate"] = time.perf_counter() - t
 
         note("finish")
-        _move_into_place(tmp, out)
+        rel = {k: out / v.relative_to(tmp) for k, v in outputs.items()}
+        rel.update({"report.pdf": out / paths.report.relative_to(tmp),
+                    "internal/validation.pdf": out / paths.validation.relative_to(tmp),
+                    "audit.json": out / paths.audit.relative_to(tmp)})
+        with PUBLICATION.moving():  # a signal now waits until the release is in place
+            _move_into_place(tmp, out)
+            ledger.complete(run_id, sorted(str(p.relative_to(out)) for p in rel.values()))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    rel = {k: out / v.relative_to(tmp) for k, v in outputs.items()}
-    rel.update({"report.pdf": out / paths.report.relative_to(tmp),
-                "internal/validation.pdf": out / paths.validation.relative_to(tmp),
-                "audit.json": out / paths.audit.relative_to(tmp)})
-    ledger.complete(run_id, sorted(str(p.relative_to(out)) for p in rel.values()))
     summary = ledger.summary(source)[0]
     evaluation = _evaluation(out / paths.evaluation.relative_to(tmp))
     seconds["total"] = time.perf_counter() - t0
@@ -559,8 +565,9 @@ def report_release(
                                         output_columns=list(synthetic.columns)),
             import_report=import_report, config={"report_only": True}, inputs=inputs,
             outputs=outputs, dataset=model.spec.name,
-            source_fingerprint=fingerprint_files([Path(p) for p in inputs]))
-        _move_into_place(tmp, dest)
+            source_fingerprint=source_fingerprint([Path(p) for p in inputs]))
+        with PUBLICATION.moving():
+            _move_into_place(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

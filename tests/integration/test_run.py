@@ -15,7 +15,7 @@ import pytest
 
 from fhirsynth.errors import BudgetExhaustedError, ConfigError
 from fhirsynth.pipeline import RunConfig, run_release
-from fhirsynth.privacy.ledger import Ledger
+from fhirsynth.privacy.ledger import Ledger, source_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures" / "cohort"
@@ -288,3 +288,38 @@ def test_cli_large_delta_is_refused_before_anything_is_charged(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "--allow-large-delta" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists() and not (tmp_path / "l.sqlite").exists()
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGTERM, 143, "terminated"),
+                                             (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_while_the_release_moves_into_place_waits_for_it(tmp_path, monkeypatch, sig,
+                                                                  code, word):
+    # replacing an earlier release renames it aside, then the new one into place: a signal
+    # in between must not leave neither; it is reported once the release is whole
+    from typer.testing import CliRunner
+
+    import fhirsynth.pipeline as pipeline
+    from fhirsynth.cli import app
+    from fhirsynth.report.audit import verify_release
+
+    out, ledger = tmp_path / "out", tmp_path / "l.sqlite"
+    args = ["run", str(FIXTURES), "--epsilon", "0.5", "--out", str(out), "--ledger",
+            str(ledger), "--seed", "1"]
+    Ledger(ledger).set_cap(source_fingerprint([FIXTURES]), 2.0)
+    assert CliRunner().invoke(app, args).exit_code == 0
+    first = (out / "audit.json").read_text()
+    move = pipeline._move_into_place
+
+    def interrupted_move(tmp: Path, dest: Path) -> None:
+        os.kill(os.getpid(), sig)
+        time.sleep(0.05)  # the handler runs here, before the renames
+        move(tmp, dest)
+
+    monkeypatch.setattr(pipeline, "_move_into_place", interrupted_move)
+    res = CliRunner().invoke(app, [*args, "--overwrite", "--seed", "2"])
+    assert res.exit_code == code, res.output
+    assert f"{word} after the outputs were complete" in res.output
+    assert (out / "audit.json").read_text() != first and verify_release(out).ok
+    assert not list(tmp_path.glob(".out.*"))
+    (source,) = Ledger(ledger).summary()
+    assert [r.status for r in source.releases] == ["completed", "completed"]

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from fhirsynth import __version__
+from fhirsynth._atomic import PUBLICATION
 from fhirsynth.errors import FhirsynthError
 
 app = typer.Typer(
@@ -38,8 +39,17 @@ class Terminated(KeyboardInterrupt):
     command is, so that every output in progress is removed as on Ctrl-C."""
 
 
-def on_sigterm(signum: int, frame: Any) -> None:
-    raise Terminated
+def on_signal(signum: int, frame: Any) -> None:
+    """SIGINT raises KeyboardInterrupt and SIGTERM :class:`Terminated`, except while (or
+    after) outputs are moved into place: then the signal is reported when the command ends."""
+    exc = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    if not PUBLICATION.defer(exc):
+        raise exc
+
+
+def _exit_code(exc: type[BaseException] | BaseException) -> int:
+    is_term = exc is Terminated or isinstance(exc, Terminated)
+    return 143 if is_term else 130
 
 
 def friendly_errors(func: F) -> F:
@@ -52,9 +62,17 @@ def friendly_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, on_sigterm) if main else None
+        PUBLICATION.reset()
+        previous = ({s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+                    if main else {})
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            if PUBLICATION.pending is not None:
+                what = "terminated" if PUBLICATION.pending is Terminated else "interrupted"
+                console.print(f"[bold red]{what}[/] after the outputs were complete: they are "
+                              "in place and whole")
+                raise typer.Exit(code=_exit_code(PUBLICATION.pending))
+            return result
         except FhirsynthError as exc:
             console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
             raise typer.Exit(code=2) from None
@@ -62,7 +80,7 @@ def friendly_errors(func: F) -> F:
             what = "terminated" if isinstance(exc, Terminated) else "interrupted"
             console.print(f"[bold red]{what}[/]: no output was written (any budget the "
                           "ledger had already charged stays charged: `fhirsynth ledger show`)")
-            raise typer.Exit(code=143 if isinstance(exc, Terminated) else 130) from None
+            raise typer.Exit(code=_exit_code(exc)) from None
         except BrokenPipeError:
             # the reader of our output went away: nothing more to say to it
             import os
@@ -80,8 +98,8 @@ def friendly_errors(func: F) -> F:
             )
             raise typer.Exit(code=3) from None
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     return wrapper  # type: ignore[return-value]
 

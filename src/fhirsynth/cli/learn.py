@@ -53,16 +53,17 @@ def fit_cmd(
 ) -> None:
     """Fit a differentially private Bayesian network and save it as JSON.
 
-    The fit is charged to the privacy ledger under the fingerprint of the table's content
-    (independent of row and column order and of the file's bytes) before any noise is
-    drawn, as a release is: fits of the same table add up against its cap.
+    The fit is charged to the privacy ledger under the fingerprint of the table's cells
+    (independent of row and column order and of the file's bytes; the same key as `run`
+    and `ledger` give the file) before any noise is drawn, as a release is: fits and runs
+    of the same table add up against its cap.
     """
     from fhirsynth._atomic import check_output_path
     from fhirsynth.config import LearnConfig
     from fhirsynth.domain import load_spec
     from fhirsynth.learn import check_rows
     from fhirsynth.privacy.budget import PrivacyBudget
-    from fhirsynth.privacy.ledger import Ledger, default_ledger_path, fingerprint_table
+    from fhirsynth.privacy.ledger import Ledger, default_ledger_path, ledger_key
     from fhirsynth.privacy.noise import describe_noise
     from fhirsynth.synthesizer import Synthesizer
 
@@ -76,9 +77,9 @@ def fit_cmd(
                         random_state=seed)
     ledger_path = ledger if ledger is not None else default_ledger_path()
     df = _read_table(table, spec)
-    # the table's content, not its bytes: line endings, row order or a re-save elsewhere
-    # give the same source (and the same cap)
-    source = fingerprint_table(df)
+    # the table's cells, not its bytes: line endings, row order or a re-save elsewhere
+    # give the same source (and the same cap), as for `run` on the same file
+    source = ledger_key([table], ledger_path)
     check_rows(len(df), config)  # a refused fit spends nothing
     book = Ledger(ledger_path)
     charged = book.charge(source, budget, label=spec.name)

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
+from fhirsynth._atomic import PUBLICATION
 from fhirsynth.cli._app import Terminated, app, console, friendly_errors
 
 # --------------------------------------------------------------------------------------------
@@ -153,7 +154,10 @@ def run_cmd(
         # remembered as well as raised: an interrupt that lands in a finalizer is swallowed
         # by Python, and the next stage boundary raises it again
         nonlocal interrupted
-        interrupted = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        exc = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        if PUBLICATION.defer(exc):  # the release is being moved into place, or is in place
+            return
+        interrupted = exc
         raise interrupted
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

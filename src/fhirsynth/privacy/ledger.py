@@ -1,16 +1,18 @@
 """The persistent privacy ledger: every release per source dataset, against a custodian's cap.
 
 A SQLite file (default ``<platformdirs user data dir>/fhirsynth/ledger.sqlite``) keyed by a
-*source fingerprint*: the sha256 of the input's content, not its path (:func:`fingerprint_files`,
-:func:`fingerprint_table`).  :meth:`Ledger.charge` runs inside ``BEGIN IMMEDIATE``, so two
-processes on one source are serialised and never both slip under the cap; it is called
-BEFORE any noise is drawn and the charge stays even if the run crashes afterwards
-(:meth:`Ledger.complete` only marks it finished).  With no cap recorded, the first release's
-budget becomes the cap: a second run on the same data is refused until the custodian raises it.
+*source fingerprint*: the sha256 of the input's content, not its path
+(:func:`source_fingerprint`: a CSV patient table by its cells, FHIR files by their bytes).
+:meth:`Ledger.charge` runs inside ``BEGIN IMMEDIATE``, so two processes on one source are
+serialised and never both slip under the cap; it is called BEFORE any noise is drawn and
+the charge stays even if the run crashes afterwards (:meth:`Ledger.complete` only marks it
+finished).  With no cap recorded, the first release's budget becomes the cap: a second run
+on the same data is refused until the custodian raises it.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import gzip
 import hashlib
@@ -25,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from fhirsynth.errors import BudgetExhaustedError, ConfigError, InputError, PrivacyBudgetError
 from fhirsynth.privacy.budget import PrivacyBudget
 
@@ -35,9 +35,12 @@ __all__ = [
     "Release",
     "SourceSummary",
     "default_ledger_path",
+    "fingerprint_csv",
     "fingerprint_files",
-    "fingerprint_table",
+    "is_csv_table",
+    "ledger_key",
     "resolve_source",
+    "source_fingerprint",
 ]
 
 _TOL = 1e-9
@@ -137,22 +140,84 @@ def fingerprint_files(paths: Iterable[str | Path]) -> str:
     return hashlib.sha256("\n".join(sorted(digests)).encode()).hexdigest()
 
 
-def fingerprint_table(table: pd.DataFrame) -> str:
-    """Fingerprint of a patient table, independent of row and column order."""
-    cols = sorted(map(str, table.columns))
-    t = table.set_axis(list(map(str, table.columns)), axis=1)[cols].astype("string")
-    rows = pd.util.hash_pandas_object(t, index=False).to_numpy()
-    h = hashlib.sha256(json.dumps(cols).encode())
-    h.update(b"".join(int(x).to_bytes(8, "little") for x in sorted(rows.tolist())))
+def is_csv_table(path: str | Path) -> bool:
+    """A CSV patient table by its name (``.csv`` or ``.csv.gz``), as ``run`` and ``fit`` read."""
+    name = Path(path).name.lower()
+    return name.endswith(".csv") or name.endswith(".csv.gz")
+
+
+def fingerprint_csv(path: str | Path) -> str:
+    """Fingerprint of a CSV patient table's content: its header and its cells.
+
+    The key of a table's privacy budget, shared by ``run``, ``fit`` and ``ledger``: row
+    order, column order, line endings, a UTF-8 BOM, blank lines, quoting, gzip and spaces
+    around a cell leave it unchanged (the reader sees the same table); any changed cell
+    changes it.  The file is read once as text, streaming, without parsing any value, so
+    a file the reader will refuse still gets a fingerprint (the refusal names the problem).
+    """
+    p = Path(path)
+    opener = gzip.open if p.name.lower().endswith(".gz") else open
+    digests: list[bytes] = []
+    try:
+        with opener(p, "rt", encoding="utf-8-sig", errors="surrogateescape",
+                    newline="") as fh:
+            reader = csv.reader(fh)
+            header = [h.strip() for h in next(reader, [])]
+            order = sorted(range(len(header)), key=lambda i: (header[i], i))
+            for row in reader:
+                cells = [c.strip() for c in row]
+                if not any(cells):
+                    continue
+                picked = [cells[i] if i < len(cells) else "\x00" for i in order]
+                picked += cells[len(header):]
+                digests.append(hashlib.blake2b("\x1f".join(picked).encode(
+                    "utf-8", "surrogateescape"), digest_size=16).digest())
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise InputError(f"{p.name}: truncated or corrupt gzip file "
+                         f"({type(exc).__name__})") from None
+    except OSError as exc:
+        raise InputError(f"{p.name}: cannot read the file ({exc.strerror or exc})") from None
+    except csv.Error as exc:
+        raise InputError(f"{p.name}: malformed CSV ({exc})") from None
+    h = hashlib.sha256(b"csv-table\n")
+    h.update(json.dumps(sorted(header)).encode("utf-8", "surrogateescape"))
+    for d in sorted(digests):
+        h.update(d)
     return h.hexdigest()
 
 
+def source_fingerprint(paths: Iterable[str | Path]) -> str:
+    """The ledger's key of an input: one CSV table by its cells, anything else by its bytes.
+
+    ``run`` and ``fit`` on the same CSV table, and ``ledger set-cap`` / ``ledger show``
+    given its path, therefore name one source.
+    """
+    paths = [Path(p) for p in paths]
+    if len(paths) == 1 and paths[0].is_file() and is_csv_table(paths[0]):
+        return fingerprint_csv(paths[0])
+    return fingerprint_files(paths)
+
+
+def ledger_key(paths: Sequence[str | Path], ledger: str | Path) -> str:
+    """:func:`source_fingerprint` of the inputs, after moving a CSV table's older entry.
+
+    Ledgers written before CSV tables were keyed by their cells keyed them by the file's
+    bytes; such an entry is moved to the new key (with its cap and releases) the first
+    time the table is used again, so an upgrade never starts a source afresh.
+    """
+    key = source_fingerprint(paths)
+    ps = [Path(p) for p in paths]
+    if Path(ledger).is_file() and len(ps) == 1 and ps[0].is_file() and is_csv_table(ps[0]):
+        Ledger(ledger).adopt(fingerprint_files(ps), key)
+    return key
+
+
 def resolve_source(source: str) -> str:
-    """A 64-hex fingerprint as given, or the fingerprint of an input path."""
+    """A 64-hex fingerprint as given, or the ledger's key of an input path."""
     s = source.strip().lower()
     if len(s) == 64 and all(c in "0123456789abcdef" for c in s):
         return s
-    return fingerprint_files([source])
+    return source_fingerprint([source])
 
 
 @dataclass(frozen=True)
@@ -275,6 +340,29 @@ class Ledger:
             con.close()
         return Release(fingerprint, run_id, budget.epsilon, budget.delta, "charged", now,
                        config_hash=config_hash)
+
+    def adopt(self, old: str, new: str) -> bool:
+        """Move the source ``old`` (cap, label, releases) to the key ``new``.
+
+        Nothing happens when ``old`` is unknown or ``new`` is already a source (the two
+        are then kept apart: merging caps is the custodian's decision).  True if moved.
+        """
+        if old == new:
+            return False
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            known = {r[0] for r in con.execute(
+                "SELECT fingerprint FROM sources WHERE fingerprint IN (?, ?)", (old, new))}
+            if known != {old}:
+                con.execute("ROLLBACK")
+                return False
+            con.execute("UPDATE sources SET fingerprint=? WHERE fingerprint=?", (new, old))
+            con.execute("UPDATE releases SET fingerprint=? WHERE fingerprint=?", (new, old))
+            con.execute("COMMIT")
+        finally:
+            con.close()
+        return True
 
     def check(self, fingerprint: str, budget: PrivacyBudget) -> None:
         """Refuse, without recording anything, a release :meth:`charge` would refuse now.

@@ -69,16 +69,16 @@ def input_entries(inputs: Iterable[str | Path],
     may state the cohort size ("25-patients").  A hash per file would let anyone holding one
     patient's record confirm that patient's membership, and the number of entries would be the
     exact cohort size when each patient has a file.  So the record holds one fingerprint of
-    the whole input (:func:`fhirsynth.privacy.ledger.fingerprint_files`), which confirms the
+    the whole input (:func:`fhirsynth.privacy.ledger.source_fingerprint`), which confirms the
     source only to someone who holds all of it.  ``fingerprint``: that fingerprint when the
     caller has it already (the run's source fingerprint), so the inputs are not read again.
     """
-    from fhirsynth.privacy.ledger import fingerprint_files
+    from fhirsynth.privacy.ledger import source_fingerprint
 
     paths = [Path(p) for p in inputs]
     if not paths:
         return []
-    return [{"path": INPUTS_LABEL, "sha256": fingerprint or fingerprint_files(paths)}]
+    return [{"path": INPUTS_LABEL, "sha256": fingerprint or source_fingerprint(paths)}]
 
 
 def limitations_text() -> str:

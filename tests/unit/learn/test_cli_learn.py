@@ -192,3 +192,22 @@ def test_a_large_delta_is_refused_unless_allowed(files, tmp_path) -> None:
     assert not (tmp_path / "m.json").exists() and not (tmp_path / "l.sqlite").exists()
     r = runner.invoke(app, [*base, "--allow-large-delta"])
     assert r.exit_code == 0, r.output
+
+
+def test_a_cap_set_on_the_table_path_binds_fit_and_show_finds_it(files, tmp_path) -> None:
+    # `ledger set-cap t.csv` and `fit t.csv` name one source: the cap is the custodian's,
+    # not a first-release cap of a second source (a bug of an earlier version)
+    led = tmp_path / "led.sqlite"
+    table = str(files / "t.csv")
+    r = runner.invoke(app, ["ledger", "set-cap", table, "--epsilon", "1.5", "--ledger",
+                            str(led)])
+    assert r.exit_code == 0, r.output
+    args = ["fit", table, "--schema", str(files / "t.schema.json"), "--epsilon", "1",
+            "--ledger", str(led)]
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "a.json")]).exit_code == 0
+    r = runner.invoke(app, [*args, "--out", str(tmp_path / "b.json")])
+    assert r.exit_code == 2 and "spent epsilon 1 of cap 1.5" in r.output
+    r = runner.invoke(app, ["ledger", "show", table, "--ledger", str(led)])
+    assert r.exit_code == 0 and r.output.count("source ") == 1
+    assert "cap: epsilon 1.5, delta 0 (custodian)" in r.output
+    assert "spent: epsilon 1, delta 0 in 1 release(s)" in r.output

@@ -2,12 +2,18 @@ import gzip
 import multiprocessing as mp
 import sqlite3
 
-import pandas as pd
 import pytest
 
 from fhirsynth.errors import BudgetExhaustedError, InputError
 from fhirsynth.privacy.budget import PrivacyBudget
-from fhirsynth.privacy.ledger import Ledger, fingerprint_files, fingerprint_table, resolve_source
+from fhirsynth.privacy.ledger import (
+    Ledger,
+    fingerprint_csv,
+    fingerprint_files,
+    ledger_key,
+    resolve_source,
+    source_fingerprint,
+)
 
 FP = "a" * 64
 
@@ -79,13 +85,13 @@ def test_concurrent_processes_never_both_slip_under_the_cap(tmp_path):
 
 
 def test_fingerprint_is_content_not_path(tmp_path):
-    a = tmp_path / "a.csv"
-    a.write_bytes(b"x,y\n1,2\n")
-    b = tmp_path / "sub" / "renamed.csv.gz"
+    a = tmp_path / "a.ndjson"
+    a.write_bytes(b'{"resourceType": "Patient"}\n')
+    b = tmp_path / "sub" / "renamed.ndjson.gz"
     b.parent.mkdir()
-    b.write_bytes(gzip.compress(b"\xef\xbb\xbfx,y\n1,2\n"))
+    b.write_bytes(gzip.compress(b'\xef\xbb\xbf{"resourceType": "Patient"}\n'))
     assert fingerprint_files([a]) == fingerprint_files([b]) == resolve_source(str(a))
-    a.write_bytes(b"x,y\n1,3\n")
+    a.write_bytes(b'{"resourceType": "Group"}\n')
     assert fingerprint_files([a]) != fingerprint_files([b])
     assert resolve_source("B" * 64) == "b" * 64
 
@@ -102,10 +108,66 @@ def test_fingerprint_of_a_corrupt_gzip_is_a_clear_input_error(tmp_path, blob):
         fingerprint_files([tmp_path])
 
 
-def test_table_fingerprint_ignores_row_and_column_order():
-    t = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
-    assert fingerprint_table(t) == fingerprint_table(t.iloc[::-1][["b", "a"]])
-    assert fingerprint_table(t) != fingerprint_table(t.assign(a=[1, 2, 4]))
+def test_a_csv_table_is_keyed_by_its_cells_not_its_bytes(tmp_path):
+    a = tmp_path / "a.csv"
+    a.write_bytes(b"age,sex,note\n34,f,x\n51,m,\n29,f,\"y,z\"\n")
+    same = {
+        "rows reordered": b"age,sex,note\n29,f,\"y,z\"\n51,m,\n34,f,x\n",
+        "columns reordered": b"sex,note,age\nf,x,34\nm,,51\nf,\"y,z\",29\n",
+        "CRLF, BOM, blank lines":
+            b"\xef\xbb\xbfage,sex,note\r\n34,f,x\r\n\r\n51,m,\r\n29,f,\"y,z\"\r\n\r\n",
+        "quoting and spaces": b'"age", sex ,note\n"34",f, x\n51,"m",\n29,f,"y,z"\n',
+    }
+    for i, (what, blob) in enumerate(same.items()):
+        b = tmp_path / f"same{i}.csv"
+        b.write_bytes(blob)
+        assert fingerprint_csv(b) == fingerprint_csv(a), what
+    gz = tmp_path / "a.csv.gz"
+    gz.write_bytes(gzip.compress(a.read_bytes()))
+    assert source_fingerprint([gz]) == source_fingerprint([a]) == resolve_source(str(a))
+    assert resolve_source(str(a)) == fingerprint_csv(a) != fingerprint_files([a])
+    different = {
+        "a changed cell": b"age,sex,note\n34,f,x\n52,m,\n29,f,\"y,z\"\n",
+        "a renamed column": b"age_years,sex,note\n34,f,x\n51,m,\n29,f,\"y,z\"\n",
+        "a duplicated row": b"age,sex,note\n34,f,x\n34,f,x\n51,m,\n29,f,\"y,z\"\n",
+        "a cell moved to another column": b"age,sex,note\n34,x,f\n51,m,\n29,f,\"y,z\"\n",
+    }
+    for i, (what, blob) in enumerate(different.items()):
+        b = tmp_path / f"diff{i}.csv"
+        b.write_bytes(blob)
+        assert fingerprint_csv(b) != fingerprint_csv(a), what
+
+
+def test_a_csv_fingerprint_never_fails_on_what_the_reader_refuses(tmp_path):
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_bytes(b"a,b\n1,2,3\n4\n\xff\xfe,\"unclosed\n")
+    assert len(fingerprint_csv(ragged)) == 64
+    bad = tmp_path / "t.csv.gz"
+    bad.write_bytes(b"not gzip")
+    with pytest.raises(InputError, match=r"t\.csv\.gz: truncated or corrupt gzip"):
+        fingerprint_csv(bad)
+
+
+def test_an_older_ledger_entry_of_a_csv_moves_to_its_cell_key(tmp_path):
+    # ledgers of earlier versions keyed a CSV table by its bytes: the first use after the
+    # upgrade moves cap and releases to the new key instead of starting afresh
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
+    led = Ledger(tmp_path / "l.sqlite")
+    old = fingerprint_files([table])
+    led.set_cap(old, 2.0, label="t")
+    led.charge(old, PrivacyBudget(epsilon=1.5), run_id="before")
+    key = ledger_key([table], led.path)
+    assert key == fingerprint_csv(table)
+    (s,) = led.summary()
+    assert s.fingerprint == key and s.cap_epsilon == 2.0 and s.spent_epsilon == 1.5
+    assert [r.run_id for r in s.releases] == ["before"]
+    with pytest.raises(BudgetExhaustedError):
+        led.charge(key, PrivacyBudget(epsilon=1.0))
+    # both keys known: kept apart, nothing moves
+    led.set_cap(old, 1.0)
+    assert not led.adopt(old, key)
+    assert len(led.summary()) == 2
 
 
 def test_charge_without_run_id_gets_one(tmp_path):

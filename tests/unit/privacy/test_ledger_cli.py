@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 from fhirsynth.cli import app
 from fhirsynth.errors import BudgetExhaustedError
 from fhirsynth.privacy.budget import PrivacyBudget
-from fhirsynth.privacy.ledger import Ledger, fingerprint_files
+from fhirsynth.privacy.ledger import Ledger, source_fingerprint
 
 
 def test_set_cap_and_show(tmp_path):
@@ -17,7 +17,7 @@ def test_set_cap_and_show(tmp_path):
     res = runner.invoke(app, ["ledger", "set-cap", str(src), "--epsilon", "2", "--delta",
                               "1e-6", "--label", "cohort", "--ledger", str(led)])
     assert res.exit_code == 0, res.output
-    fp = fingerprint_files([src])
+    fp = source_fingerprint([src])
     Ledger(led).charge(fp, PrivacyBudget(epsilon=0.5), run_id="run-1")
     Ledger(led).complete("run-1", ["synthetic.csv", "report.pdf"])
     out = runner.invoke(app, ["ledger", "show", "--ledger", str(led)]).output
@@ -51,7 +51,7 @@ def test_bad_cap_is_one_clear_error(tmp_path):
 def test_case_018_second_run_is_refused(shared_cases, tmp_path):
     case = shared_cases / "018-epsilon-budget-split-and-exhaustion"
     led = Ledger(tmp_path / "ledger.sqlite")
-    fp = fingerprint_files([case / "input.csv"])
+    fp = source_fingerprint([case / "input.csv"])
     led.charge(fp, PrivacyBudget(epsilon=1.5), run_id="first", label="018")
     led.complete("first", ["synthetic.csv"])
     with pytest.raises(BudgetExhaustedError,
@@ -65,7 +65,7 @@ def test_set_cap_without_delta_keeps_the_delta_cap_and_the_refusal_names_delta(t
     src = tmp_path / "cohort.csv"
     src.write_text("a\n1\n", encoding="utf-8")
     led = tmp_path / "ledger.sqlite"
-    fp = fingerprint_files([src])
+    fp = source_fingerprint([src])
     Ledger(led).charge(fp, PrivacyBudget(epsilon=1, delta=1e-9), run_id="r1")  # sets the cap
     runner = CliRunner()
     res = runner.invoke(app, ["ledger", "set-cap", str(src), "--epsilon", "3",

@@ -1,0 +1,50 @@
+"""`run` and `fit` on one CSV patient table charge one ledger source, whatever its bytes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from fhirsynth.cli import app
+from fhirsynth.privacy.ledger import Ledger, fingerprint_csv
+
+runner = CliRunner()
+
+
+def test_run_and_fit_on_one_csv_share_its_cap(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    n = 400
+    table = pd.DataFrame({"age": rng.integers(20, 89, n), "sex": rng.choice(["f", "m"], n),
+                          "smoker": rng.choice(["no", "yes"], n, p=[0.8, 0.2])})
+    data = tmp_path / "p.csv"
+    table.to_csv(data, index=False)
+    schema = tmp_path / "p.schema.json"
+    schema.write_text(json.dumps({"name": "cohort", "columns": {
+        "age": {"type": "numeric", "bounds": [18, 89], "integer": True, "nullable": False},
+        "sex": {"type": "categorical", "domain": ["f", "m"], "nullable": False},
+        "smoker": {"type": "categorical", "domain": ["no", "yes"], "nullable": False}}}))
+    led = tmp_path / "l.sqlite"
+    r = runner.invoke(app, ["ledger", "set-cap", str(data), "--epsilon", "1.5", "--ledger",
+                            str(led)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["run", str(data), "--schema", str(schema), "--epsilon", "1",
+                            "--out", str(tmp_path / "rel"), "--ledger", str(led), "--seed", "0"])
+    assert r.exit_code == 0, r.output
+    audit = json.loads((tmp_path / "rel" / "audit.json").read_text("utf-8"))
+    assert audit["source_fingerprint"] == fingerprint_csv(data)
+    # the same table re-saved (rows shuffled, CRLF): the run's source, 1 of 1.5 spent
+    again = tmp_path / "again.csv"
+    table.sample(frac=1.0, random_state=2).to_csv(again, index=False, lineterminator="\r\n")
+    r = runner.invoke(app, ["fit", str(again), "--schema", str(schema), "--epsilon", "1",
+                            "--ledger", str(led), "--out", str(tmp_path / "m.json")])
+    assert r.exit_code == 2 and "spent epsilon 1 of cap 1.5" in r.output
+    assert not (tmp_path / "m.json").exists()
+    r = runner.invoke(app, ["fit", str(again), "--schema", str(schema), "--epsilon", "0.5",
+                            "--ledger", str(led), "--out", str(tmp_path / "m.json")])
+    assert r.exit_code == 0, r.output
+    (source,) = Ledger(led).summary()
+    assert source.spent_epsilon == 1.5 and len(source.releases) == 2
