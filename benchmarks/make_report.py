@@ -139,8 +139,12 @@ def main(argv: list[str] | None = None) -> int:
              "All methods fit on the same 80% split, sample as many rows as the 20% holdout "
              "and are scored on the same public discretisation (numeric columns in <= 16 bins "
              "of the public bounds). Cells are mean ± standard deviation over seeds. The "
-             "holdout row scores real unseen data as if it were synthetic: no method can be "
-             "expected to beat it. See benchmarks/README.md for the caveats of each peer.", ""]
+             "holdout row scores real unseen data as if it were synthetic: it is the noise of "
+             "an i.i.d. sample of that size, which no method drawing i.i.d. rows can be "
+             "expected to beat. fhirsynth's default balanced sampling (docs/learning.md, "
+             "Sampling) removes most of that noise and can score below it; the `-iid` rows "
+             "are the same fits sampled i.i.d., like the peers' `-iid` rows. See "
+             "benchmarks/README.md for the caveats of each peer.", ""]
     if not df.empty:
         parts += ["## Wiring check (ε = 1000)", "", wiring(df, floors), ""]
         for ds in sorted(df.dataset.unique()):

@@ -41,6 +41,7 @@ from fhirsynth.privacy.ledger import (
     source_fingerprint,
 )
 from fhirsynth.report.summary import model_summary, utility_notes
+from fhirsynth.sample import SAMPLING
 
 __all__ = ["RunConfig", "RunResult", "check_report_inputs", "load_run_spec", "model_summary",
            "run_release", "with_fresh_keys"]
@@ -96,6 +97,10 @@ class RunConfig:
         and per line, to ``synthetic/bundles.ndjson``.
     allow_large_delta : bool
         Accept a delta above ``LARGE_DELTA`` (1e-5), refused otherwise.
+    sampling : {"balanced", "iid"}
+        How the synthetic patients are drawn from the model (:mod:`fhirsynth.sample`):
+        balanced (default) spreads each column's values over its parent groups by
+        systematic sampling in random row order; iid draws every patient independently.
     """
 
     inputs: Sequence[str | os.PathLike[str]]
@@ -115,6 +120,7 @@ class RunConfig:
     fhir_bundles: bool = False
     allow_large_delta: bool = False
     overwrite: bool = False
+    sampling: str = "balanced"
 
     def __post_init__(self) -> None:
         from fhirsynth.privacy.noise import Noise
@@ -132,6 +138,9 @@ class RunConfig:
         bad = [f for f in self.formats if f not in ("csv", "parquet")]
         if bad or not self.formats:
             raise ConfigError(f"formats ({list(self.formats)!r}) must be 'csv' and/or 'parquet'")
+        if self.sampling not in SAMPLING:
+            raise ConfigError(f"sampling ({self.sampling!r}) must be one of "
+                              f"{', '.join(SAMPLING)}")
 
     def public(self) -> dict[str, Any]:
         """The configuration as it may appear in a shareable record (no seed, no paths).
@@ -145,7 +154,7 @@ class RunConfig:
             "epsilon": float(self.epsilon), "delta": float(self.delta),
             "rows": self.rows, "holdout": self.holdout, "validation": self.validation,
             "strict": self.strict, "formats": list(self.formats), "fhir": self.fhir,
-            "fhir_bundles": self.fhir_bundles,
+            "fhir_bundles": self.fhir_bundles, "sampling": self.sampling,
             "learn": {k: getattr(self.learn, k) for k in self.learn.__dataclass_fields__},
             "spec": None if self.spec is None else Path(self.spec).name,
         }
@@ -365,7 +374,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         utility = utility_notes(model)
         warnings_ += utility
         sample_seed = None if cfg.seed is None else cfg.seed + 1
-        synthetic = synth.sample(int(n_out), random_state=sample_seed)
+        synthetic = synth.sample(int(n_out), random_state=sample_seed, sampling=cfg.sampling)
         synthetic = harmonise(spec, synthetic, np.random.default_rng(
             None if cfg.seed is None else cfg.seed + 3))
         synthetic = with_fresh_keys(spec, synthetic, np.random.default_rng(

@@ -1,8 +1,22 @@
 """Vectorised sampling from a fitted model, with optional exact conditioning on evidence.
 
-Sampling is post-processing and spends no budget.  Every row is drawn independently:
-columns are filled in topological order, all rows at once, by inverse-CDF lookups into the
-conditional tables (one ``searchsorted`` per column over the tables' cumulative sums).
+Sampling is post-processing and spends no budget.  Columns are filled in topological
+order, all rows at once, by inverse-CDF lookups into the conditional tables (one
+``searchsorted`` per column over the tables' cumulative sums).
+
+Two ways to draw the uniforms of those lookups (``sampling``):
+
+* ``"balanced"`` (the default): the rows that share a column's parent values are put in a
+  random order and get the stratified uniforms ``(rank + U) / size`` (systematic sampling,
+  one offset ``U`` per group).  Each group's counts of the column's states are then within
+  one of their expected ``size * P(state | parents)``, and the rows' order is random, so a
+  column is correlated with nothing but its parents (unlike a generator that fills groups
+  in row order).  Every single row still has exactly the model's distribution; the rows are
+  exchangeable rather than independent, and the table follows the model with far less
+  Monte-Carlo noise (on a 1,000-row stroke sample at eps = 10 the mean 2-way TVD to the
+  training rows drops from 0.050 to 0.040; ``docs/learning.md``).
+* ``"iid"``: every row is drawn independently (an i.i.d. sample of the model, as assumed by
+  inference methods for multiply imputed synthetic data).
 
 With evidence, the ancestral set A of the evidence columns is sampled from its exact
 conditional P(A | e) by bucket elimination in reverse topological order followed by
@@ -28,7 +42,9 @@ from fhirsynth.errors import ConfigError, EvidenceError
 from fhirsynth.evidence import Constraint, decode_in_range, parse_evidence
 from fhirsynth.model import FittedModel, Node
 
-__all__ = ["MAX_BUCKET_CELLS", "conditional_plan", "sample_codes", "sample_model"]
+__all__ = ["MAX_BUCKET_CELLS", "SAMPLING", "conditional_plan", "sample_codes", "sample_model"]
+
+SAMPLING = ("balanced", "iid")
 
 MAX_BUCKET_CELLS = 20_000_000
 _CHUNK = 1_000_000
@@ -68,6 +84,31 @@ def _draw(table: np.ndarray, cfg: np.ndarray, u: np.ndarray) -> np.ndarray:
     return s
 
 
+def _uniforms(cfg: np.ndarray, rng: np.random.Generator, balanced: bool) -> np.ndarray:
+    """The inverse-CDF uniforms of one column whose rows have parent configurations ``cfg``.
+
+    Balanced: within each configuration, a uniformly random order of its rows (a random
+    permutation, then a stable sort by configuration) gives each row a rank r among the
+    group's k rows, and the row gets (r + U) / k with one U ~ U(0, 1) per group.  Each
+    row's uniform is exactly U(0, 1) and independent of its other columns; the k uniforms
+    of a group are one per stratum of width 1/k.
+    """
+    n = cfg.size
+    if not balanced or n == 0:
+        return rng.random(n)
+    counts = np.bincount(cfg)
+    perm = rng.permutation(n)
+    keys = cfg[perm]
+    if counts.size <= 2**16:
+        keys = keys.astype(np.uint16)  # numpy's stable sort is a radix sort up to 16 bits
+    order = perm[np.argsort(keys, kind="stable")]  # by configuration, random within each
+    grouped = np.repeat(np.arange(counts.size), counts)  # the configuration of order[i]
+    rank = np.arange(n) - (np.cumsum(counts) - counts)[grouped]
+    u = np.empty(n)
+    u[order] = (rank + rng.random(counts.size)[grouped]) / counts[grouped]
+    return u
+
+
 def decode_categorical(col: Column, codes: np.ndarray) -> pd.Series:
     """Fast decoding of a categorical column through an Arrow dictionary array.
 
@@ -98,11 +139,17 @@ def _config(node_parents: Sequence[str], cards: Mapping[str, int],
 
 
 def _forward(node: Node, cards: Mapping[str, int], out: dict[str, np.ndarray], n: int,
-             rng: np.random.Generator) -> np.ndarray:
+             rng: np.random.Generator, balanced: bool) -> np.ndarray:
     if node.mapping is not None:
         return node.mapping[out[node.parents[0]]]
     cfg = _config(node.parents, cards, out, n)
-    return _draw(node.cpd, cfg, rng.random(n))
+    return _draw(node.cpd, cfg, _uniforms(cfg, rng, balanced))
+
+
+def _sampling(sampling: object) -> str:
+    if sampling not in SAMPLING:
+        raise ConfigError(f"sampling ({sampling!r}) must be one of {', '.join(SAMPLING)}")
+    return str(sampling)
 
 
 def _ancestors(model: FittedModel, names: Sequence[str]) -> list[str]:
@@ -161,8 +208,12 @@ def sample_codes(
     n: int,
     rng: np.random.Generator,
     constraints: Mapping[str, Constraint] | None = None,
+    *,
+    sampling: str = "balanced",
 ) -> tuple[dict[str, np.ndarray], float]:
-    """Codes of every node for ``n`` independent rows; also P(evidence) (1 without)."""
+    """Codes of every node for ``n`` rows (``sampling``: see the module); also P(evidence)
+    (1 without)."""
+    balanced = _sampling(sampling) == "balanced"
     cards = {nd.name: nd.card for nd in model.nodes}
     buckets: list[tuple[str, tuple[str, ...], np.ndarray]] = []
     p_e = 1.0
@@ -181,11 +232,11 @@ def sample_codes(
     for name, scope, phi in buckets:
         flat = phi.reshape(-1, cards[name]).T
         cfg = _config(scope, cards, out, n)
-        out[name] = _draw(flat, cfg, rng.random(n))
+        out[name] = _draw(flat, cfg, _uniforms(cfg, rng, balanced))
         done.add(name)
     for nd in model.nodes:
         if nd.name not in done:
-            out[nd.name] = _forward(nd, cards, out, n, rng)
+            out[nd.name] = _forward(nd, cards, out, n, rng, balanced)
     return out, p_e
 
 
@@ -195,16 +246,22 @@ def sample_model(
     *,
     evidence: Mapping[str, object] | Sequence[str] | str | None = None,
     rng: np.random.Generator,
+    sampling: str = "balanced",
 ) -> tuple[pd.DataFrame, float]:
-    """``n`` synthetic rows (decoded, spec column order) and the model's P(evidence)."""
+    """``n`` synthetic rows (decoded, spec column order) and the model's P(evidence).
+
+    ``sampling`` is ``"balanced"`` or ``"iid"`` (module docstring).  Rows are drawn in
+    chunks of a million; balancing is within a chunk.
+    """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
         raise ConfigError(f"n ({n!r}) must be an integer >= 0")
+    _sampling(sampling)
     constraints = parse_evidence(model.spec, evidence) if evidence else {}
     parts = []
     p_e = 1.0
     for start in range(0, max(n, 1), _CHUNK):
         m = min(_CHUNK, n - start)
-        codes, p_e = sample_codes(model, m, rng, constraints)
+        codes, p_e = sample_codes(model, m, rng, constraints, sampling=sampling)
         data = {}
         for col in model.spec.modelled:
             c = codes[col.name]

@@ -95,14 +95,20 @@ class Synthesizer:
         *,
         evidence: Mapping[str, object] | Sequence[str] | str | None = None,
         random_state: int | None = None,
+        sampling: str = "balanced",
     ) -> pd.DataFrame:
         """``n`` synthetic patients; ``evidence`` restricts columns (see fhirsynth.evidence).
 
         ``random_state`` None uses fresh OS randomness on every call; an integer gives
-        byte-identical output.  The model's probability of the evidence is stored in
-        ``last_evidence_probability_``.  Sampling spends no budget.
+        byte-identical output.  ``sampling`` "balanced" (default) draws each column's
+        values within its parent groups by systematic sampling in random row order (every
+        row has the model's distribution, the table far less Monte-Carlo noise); "iid"
+        draws every row independently (:mod:`fhirsynth.sample`).  The model's probability
+        of the evidence is stored in ``last_evidence_probability_``.  Sampling spends no
+        budget.
         """
-        df, p_e = sample_model(self.model, n, evidence=evidence, rng=_generator(random_state))
+        df, p_e = sample_model(self.model, n, evidence=evidence, rng=_generator(random_state),
+                               sampling=sampling)
         self.last_evidence_probability_ = p_e
         return df
 

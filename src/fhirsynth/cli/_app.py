@@ -33,6 +33,11 @@ console = Console(stderr=True, highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+SAMPLING_HELP = (
+    "balanced (default): each column's values are spread over its parent groups by "
+    "systematic sampling in random row order, so the table follows the model with little "
+    "Monte-Carlo noise; iid: every patient drawn independently.")
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``kill``, ``timeout``, a scheduler, ``docker stop``), raised where the

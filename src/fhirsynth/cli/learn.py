@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fhirsynth.cli._app import app, console, friendly_errors
+from fhirsynth.cli._app import SAMPLING_HELP, app, console, friendly_errors
 
 # ----------------------------------------------------------------- learn: fit / sample / inspect
 # (block owned by the learn branch: fit, sample and inspect a DP Bayesian network)
@@ -103,6 +103,8 @@ def sample_cmd(
     where: list[str] = typer.Option([], "--where", help="Evidence, e.g. 'age>=60' (repeat)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+    sampling: str = typer.Option(
+        "balanced", "--sampling", metavar="balanced|iid", help=SAMPLING_HELP),
 ) -> None:
     """Sample synthetic patients from a fitted model (spends no budget)."""
     from fhirsynth._atomic import check_output_path
@@ -116,7 +118,7 @@ def sample_cmd(
         raise ConfigError(f"-n ({n}) must be >= 1")
     check_output_path(out, kind="file", overwrite=overwrite)
     synth = Synthesizer.load(model)
-    df = synth.sample(n, evidence=list(where) or None, random_state=seed)
+    df = synth.sample(n, evidence=list(where) or None, random_state=seed, sampling=sampling)
     write_table(df, out, format=None)
     msg = f"{len(df)} rows written to {out}"
     if where:

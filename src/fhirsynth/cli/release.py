@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from fhirsynth._atomic import PUBLICATION
-from fhirsynth.cli._app import Terminated, app, console, friendly_errors
+from fhirsynth.cli._app import SAMPLING_HELP, Terminated, app, console, friendly_errors
 
 # --------------------------------------------------------------------------------------------
 # release block: ingest a cohort, run the whole job
@@ -129,6 +129,8 @@ def run_cmd(
     fhir_bundles: bool = typer.Option(
         False, "--fhir-bundles", help="Also write the synthetic FHIR as one transaction "
         "Bundle per patient (synthetic/bundles.ndjson, one Bundle per line)."),
+    sampling: str = typer.Option(
+        "balanced", "--sampling", metavar="balanced|iid", help=SAMPLING_HELP),
 ) -> None:
     """The whole job: ingest, learn (DP), sample, export, evaluate, reports."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -145,7 +147,7 @@ def run_cmd(
                                       allow_few_rows=allow_few_rows,
                                       mechanism=mechanism),  # type: ignore[arg-type]
                     overwrite=overwrite, fhir_bundles=fhir_bundles,
-                    allow_large_delta=allow_large_delta)
+                    allow_large_delta=allow_large_delta, sampling=sampling)
     import signal
 
     interrupted: type[KeyboardInterrupt] | None = None

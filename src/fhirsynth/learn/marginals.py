@@ -177,7 +177,8 @@ def rake_to_marginals(
     """Adjust, in place and in topological order, the tables of the columns in ``targets``.
 
     The parents' joint distribution is estimated from ``RAKE_ROWS`` rows drawn from the
-    model as adjusted so far (post-processing of DP outputs only).  For the columns in
+    model as adjusted so far (post-processing of DP outputs only; balanced sampling, whose
+    group frequencies are within one row of the model's).  For the columns in
     ``values_only`` (``<missing>`` last) only the distribution of the values is raked and
     P(missing | parents) is kept: structural missingness stays where the tables put it.
     Returns those rows' codes by node: each node is drawn after its own adjustment, so they
@@ -193,7 +194,7 @@ def rake_to_marginals(
             weights = np.bincount(cfg, minlength=nd.cpd.shape[1]) / RAKE_ROWS
             ipf = _ipf_values if nd.name in values_only else _ipf
             nd.cpd = ipf(nd.cpd, weights, targets[nd.name])
-        out[nd.name] = _forward(nd, cards, out, RAKE_ROWS, rng)
+        out[nd.name] = _forward(nd, cards, out, RAKE_ROWS, rng, balanced=True)
     return out
 
 
@@ -226,7 +227,7 @@ def set_bin_slopes(nodes: list[Node], columns: Sequence[Column], rng: np.random.
     out: dict[str, np.ndarray] = {} if sample is None else sample
     for nd in nodes:
         if sample is None:
-            out[nd.name] = _forward(nd, cards, out, RAKE_ROWS, rng)
+            out[nd.name] = _forward(nd, cards, out, RAKE_ROWS, rng, balanced=True)
         col = by_col.get(nd.name)
         if nd.group_of is not None or col is None or not _wide_bins(col):
             continue
