@@ -16,7 +16,8 @@ from typing import Literal
 
 from fhirsynth.errors import ConfigError
 
-__all__ = ["PUBLICATION", "Publication", "atomic_path", "check_output_path", "write_bytes_atomic"]
+__all__ = ["PUBLICATION", "Publication", "atomic_path", "check_output_path", "set_release_modes",
+           "write_bytes_atomic"]
 
 
 def check_output_path(path: str | Path, *, kind: Literal["file", "folder"],
@@ -70,6 +71,26 @@ def temp_beside(dest: Path) -> Path:
     os.umask(mask)
     os.chmod(tmp, 0o666 & ~mask)
     return Path(tmp)
+
+
+def set_release_modes(tmp: Path, out: Path) -> None:
+    """Give a release built in ``tmp`` (a ``mkdtemp`` folder, 0700) its final permissions.
+
+    The folder gets the mode of the folder it replaces, else ``0777`` less the umask (as
+    ``mkdir`` would), so that colleagues the umask lets read it can read the shareable
+    release; ``internal/`` (the custodian's real-versus-synthetic reports) is 0700 whatever
+    the umask.
+    """
+    if out.is_dir():
+        mode = out.stat().st_mode & 0o7777
+    else:
+        mask = os.umask(0)
+        os.umask(mask)
+        mode = 0o777 & ~mask
+    os.chmod(tmp, mode)
+    internal = tmp / "internal"
+    if internal.is_dir():
+        os.chmod(internal, 0o700)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fhirsynth._atomic import PUBLICATION, check_output_path
+from fhirsynth._atomic import PUBLICATION, check_output_path, set_release_modes
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec, load_spec
 from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
@@ -283,6 +283,7 @@ def _default_rows(model: Any, cfg: RunConfig, notes: list[str]) -> int:
 
 
 def _move_into_place(tmp: Path, out: Path) -> None:
+    set_release_modes(tmp, out)
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")

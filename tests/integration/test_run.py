@@ -254,6 +254,26 @@ def test_every_file_of_a_release_has_the_same_permissions(release):
     assert len(modes) == 1, sorted(oct(m) for m in modes)
 
 
+def test_the_release_folder_follows_the_umask_and_internal_is_private(tmp_path):
+    # the folder was built by mkdtemp (0700) and kept that mode, so colleagues could not
+    # read the shareable release while internal/ (real-versus-synthetic) was 0755
+    given = tmp_path / "given"
+    given.mkdir()
+    os.chmod(given, 0o750)
+    old = os.umask(0o022)
+    try:
+        fresh = run_release(RunConfig(inputs=[FIXTURES], out=tmp_path / "out", epsilon=1.0,
+                                      seed=3, ledger=tmp_path / "l1.sqlite")).out
+        kept = run_release(RunConfig(inputs=[FIXTURES], out=given, epsilon=1.0, seed=3,
+                                     ledger=tmp_path / "l2.sqlite")).out
+    finally:
+        os.umask(old)
+    mode = lambda p: p.stat().st_mode & 0o777  # noqa: E731
+    assert mode(fresh) == 0o755 and mode(fresh / "synthetic") == 0o755
+    assert mode(fresh / "internal") == 0o700 and mode(kept / "internal") == 0o700
+    assert mode(kept) == 0o750  # an existing empty folder keeps its own mode
+
+
 def test_fhir_bundles_are_part_of_the_release_and_verify(tmp_path):
     res = run_release(RunConfig(inputs=[FIXTURES], out=tmp_path / "out", epsilon=1.0, seed=6,
                                 ledger=tmp_path / "l.sqlite", fhir_bundles=True))

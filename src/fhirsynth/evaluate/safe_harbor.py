@@ -105,6 +105,28 @@ VALUE_RULES: dict[str, re.Pattern[str]] = {
         r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"),
     "photo": re.compile(r"(?i)data:image/"),
 }
+#: kinds searched with every UUID blanked out first: a random UUID (a release's fresh keys)
+#: holds digit runs such as "1884-06" that read as a year-month
+_UUID_BLANKED = frozenset({"dates"})
+
+
+def blank_uuids(text: str) -> str:
+    """``text`` with every UUID replaced by a space (see ``_UUID_BLANKED``)."""
+    return VALUE_RULES["other_unique_id"].sub(" ", text)
+
+
+def value_kinds(text: str, kinds: Iterable[str] = VALUE_RULES) -> list[str]:
+    """The value rules among ``kinds`` that match somewhere in ``text``."""
+    blanked: str | None = None
+    out = []
+    for kind in kinds:
+        target = text
+        if kind in _UUID_BLANKED:
+            blanked = blank_uuids(text) if blanked is None else blanked
+            target = blanked
+        if VALUE_RULES[kind].search(target):
+            out.append(kind)
+    return out
 
 
 @dataclass(frozen=True)
@@ -183,10 +205,12 @@ def _series_counts(s: pd.Series) -> dict[str, int]:
     s = s.dropna()
     if s.empty:
         return out
+    blanked = s.str.replace(VALUE_RULES["other_unique_id"], " ", regex=True)
     for kind, pattern in VALUE_RULES.items():
+        target = blanked if kind in _UUID_BLANKED else s
         with warnings.catch_warnings():  # back-references need groups; only the match counts
             warnings.simplefilter("ignore", UserWarning)
-            n = int(s.str.contains(pattern, regex=True).sum())
+            n = int(target.str.contains(pattern, regex=True).sum())
         if n:
             out[kind] = n
     return out

@@ -19,10 +19,10 @@ from typing import Any
 
 from fhirsynth.errors import InputError
 from fhirsynth.evaluate.safe_harbor import (
-    VALUE_RULES,
     Finding,
     SafeHarborReport,
     load_restricted_zip3,
+    value_kinds,
 )
 
 __all__ = ["scan_fhir_files", "scan_resources"]
@@ -114,9 +114,8 @@ class _Walker:
             key = path.rsplit(".", 1)[-1]
             if key in _STRUCTURAL:
                 return
-            for kind in _candidate_kinds(value):
-                if VALUE_RULES[kind].search(value):
-                    self.hit(kind, rtype, path, "value pattern")
+            for kind in value_kinds(value, _candidate_kinds(value)):
+                self.hit(kind, rtype, path, "value pattern")
 
     def mapping(self, d: dict[str, Any], rtype: str, path: str) -> None:
         def sub(k: str) -> str:

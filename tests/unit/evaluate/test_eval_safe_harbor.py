@@ -140,3 +140,34 @@ def test_clean_fhir_passes():
 def test_date_rule_precision(value, is_date):
     rep = scan_table(pd.DataFrame({"v": [value]}), today=TODAY)
     assert (("dates", "v") in _kinds(rep)) is is_date
+
+
+@pytest.mark.parametrize("value", [
+    "a05b1884-06e7-4c1e-9d2a-3f0b6c8e1a55",  # "1884-06" inside a random UUID
+    "7c2d1999-11ab-4c3d-8e9f-0a1b2c3d4e5f",  # "1999-11" inside a random UUID
+])
+def test_a_uuid_key_is_not_read_as_a_date(value):
+    # a release's fresh random keys (exempt from the unique-id rule) matched the year-month
+    # pattern about once in 70,000 keys, flagging most large releases as unshareable
+    rep = scan_table(pd.DataFrame({"id": [value]}), exempt=["id"], today=TODAY)
+    assert rep.passed, rep.findings
+    # a real date next to a UUID in the same value is still found
+    both = scan_table(pd.DataFrame({"v": [f"{value} seen 2020-03-04"]}), today=TODAY)
+    assert ("dates", "v") in _kinds(both)
+
+
+def test_many_random_uuid_keys_pass_the_scan():
+    import uuid
+
+    ids = [str(uuid.UUID(int=i * 0x9E3779B97F4A7C15F39CC0605CEDC835 % 2**128, version=4))
+           for i in range(200_000)]
+    rep = scan_table(pd.DataFrame({"id": ids}), exempt=["id"], today=TODAY)
+    assert rep.passed, rep.findings
+
+
+def test_fhir_identifier_holding_a_uuid_is_not_a_date():
+    patient = {"resourceType": "Patient", "id": "p3", "gender": "male", "birthDate": "1980",
+               "identifier": [{"system": "urn:example", "value":
+                               "a05b1884-06e7-4c1e-9d2a-3f0b6c8e1a55"}]}
+    rep = scan_resources([patient], today=TODAY)
+    assert "dates" not in {f.kind for f in rep.findings}, rep.findings
