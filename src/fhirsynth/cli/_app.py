@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -21,6 +22,7 @@ from rich.markup import escape
 from fhirsynth import __version__
 from fhirsynth._atomic import PUBLICATION
 from fhirsynth.errors import FhirsynthError
+from fhirsynth.privacy.ledger import CHARGES, Release
 
 app = typer.Typer(
     name="fhirsynth",
@@ -57,6 +59,20 @@ def _exit_code(exc: type[BaseException] | BaseException) -> int:
     return 143 if is_term else 130
 
 
+def _charge_note(charged: list[tuple[Path, Release]]) -> str:
+    """What an interrupted command spent: exactly the charges it made, or none."""
+    if charged:
+        parts = [f"epsilon {r.epsilon:g}" + (f", delta {r.delta:g}" if r.delta else "") +
+                 f" (run {r.run_id[:8]}) on the ledger {path}" for path, r in charged]
+        return ("this run was charged " + "; ".join(parts) + ", and the charge stays: "
+                "spent budget is spent whether or not the noise was drawn "
+                "(`fhirsynth ledger show`)")
+    if CHARGES.pending is not None:
+        return (f"the ledger {CHARGES.pending} was being charged when the run stopped: "
+                "`fhirsynth ledger show` says whether the charge was recorded")
+    return "nothing was charged to the ledger"
+
+
 def friendly_errors(func: F) -> F:
     """Turn fhirsynth errors into one clear message and exit status 2.
 
@@ -68,6 +84,7 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         main = threading.current_thread() is threading.main_thread()
         PUBLICATION.reset()
+        mark = CHARGES.mark()
         previous = ({s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
                     if main else {})
         try:
@@ -83,8 +100,8 @@ def friendly_errors(func: F) -> F:
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt as exc:
             what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-            console.print(f"[bold red]{what}[/]: no output was written (any budget the "
-                          "ledger had already charged stays charged: `fhirsynth ledger show`)")
+            console.print(f"[bold red]{what}[/]: no output was written; "
+                          f"{escape(_charge_note(CHARGES.since(mark)))}")
             raise typer.Exit(code=_exit_code(exc)) from None
         except BrokenPipeError:
             # the reader of our output went away: nothing more to say to it

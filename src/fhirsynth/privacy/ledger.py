@@ -31,6 +31,8 @@ from fhirsynth.errors import BudgetExhaustedError, ConfigError, InputError, Priv
 from fhirsynth.privacy.budget import PrivacyBudget
 
 __all__ = [
+    "CHARGES",
+    "ChargeLog",
     "Ledger",
     "Release",
     "SourceSummary",
@@ -82,13 +84,40 @@ def default_ledger_path() -> Path:
     return Path(user_data_dir("fhirsynth", appauthor=False)) / "ledger.sqlite"
 
 
+class ChargeLog:
+    """The charges this process made, so that an interrupted command can say exactly
+    whether it spent budget.  ``pending`` is set while a charge's transaction is open."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[Path, Release]] = []
+        self.pending: Path | None = None
+
+    def mark(self) -> int:
+        """A position to pass to :meth:`since`."""
+        return len(self.done)
+
+    def since(self, mark: int) -> list[tuple[Path, Release]]:
+        return self.done[mark:]
+
+
+#: the process's charges (read by the CLI when a command is interrupted)
+CHARGES = ChargeLog()
+
+
 def _over_cap(name: str, spent_e: float, spent_d: float, cap_e: float, cap_d: float,
-              budget: PrivacyBudget) -> str | None:
-    """Why ``budget`` on top of what was spent passes the cap, or None when it fits."""
+              budget: PrivacyBudget, released: bool = True) -> str | None:
+    """Why ``budget`` on top of what was spent passes the cap, or None when it fits.
+
+    ``released``: whether any release of the source completed (only then is there a
+    released model to point to).
+    """
     if spent_e + budget.epsilon > cap_e * (1 + _TOL) + _TOL:
+        hint = ("raise the cap with 'fhirsynth ledger set-cap' or reuse the released model"
+                if released else "raise the cap with 'fhirsynth ledger set-cap'; no release "
+                "of this source completed: what was spent was charged by runs that were "
+                "interrupted or failed, see 'fhirsynth ledger show'")
         return (f"budget exhausted for dataset {name}: spent epsilon {spent_e:g} of cap "
-                f"{cap_e:g}, this release needs {budget.epsilon:g} (raise the cap with "
-                "'fhirsynth ledger set-cap' or reuse the released model)")
+                f"{cap_e:g}, this release needs {budget.epsilon:g} ({hint})")
     if spent_d + budget.delta > cap_d * (1 + _TOL) + 1e-15:
         return (f"budget exhausted for dataset {name}: spent delta {spent_d:g} of cap "
                 f"{cap_d:g}, this release needs {budget.delta:g} (raise the delta cap with "
@@ -311,6 +340,7 @@ class Ledger:
         """
         run_id = run_id or uuid.uuid4().hex
         con = self._connect()
+        CHARGES.pending = self.path
         try:
             con.execute("BEGIN IMMEDIATE")
             row = self._ensure_source(con, fingerprint, label)
@@ -322,7 +352,8 @@ class Ledger:
                             "cap_origin='first release' WHERE fingerprint=?",
                             (cap_e, cap_d, fingerprint))
             name = label or row["label"] or fingerprint[:12]
-            refusal = _over_cap(name, spent_e, spent_d, cap_e, cap_d, budget)
+            refusal = _over_cap(name, spent_e, spent_d, cap_e, cap_d, budget,
+                                released=self._completed(con, fingerprint))
             if refusal:
                 con.execute("ROLLBACK")
                 raise BudgetExhaustedError(refusal)
@@ -336,10 +367,13 @@ class Ledger:
                 con.execute("ROLLBACK")
                 raise PrivacyBudgetError(f"run id {run_id!r} is already in the ledger") from None
             con.execute("COMMIT")
+            release = Release(fingerprint, run_id, budget.epsilon, budget.delta, "charged",
+                              now, config_hash=config_hash)
+            CHARGES.done.append((self.path, release))
         finally:
+            CHARGES.pending = None
             con.close()
-        return Release(fingerprint, run_id, budget.epsilon, budget.delta, "charged", now,
-                       config_hash=config_hash)
+        return release
 
     def adopt(self, old: str, new: str) -> bool:
         """Move the source ``old`` (cap, label, releases) to the key ``new``.
@@ -375,7 +409,8 @@ class Ledger:
         for s in self.summary(fingerprint):
             if s.cap_epsilon is not None:
                 refusal = _over_cap(s.label or fingerprint[:12], s.spent_epsilon,
-                                    s.spent_delta, s.cap_epsilon, s.cap_delta or 0.0, budget)
+                                    s.spent_delta, s.cap_epsilon, s.cap_delta or 0.0, budget,
+                                    released=any(r.status == "completed" for r in s.releases))
                 if refusal:
                     raise BudgetExhaustedError(refusal)
 
@@ -431,6 +466,11 @@ class Ledger:
             con.execute("UPDATE sources SET label=? WHERE fingerprint=? AND label=''",
                         (label, fingerprint))
         return con.execute("SELECT * FROM sources WHERE fingerprint=?", (fingerprint,)).fetchone()
+
+    @staticmethod
+    def _completed(con: sqlite3.Connection, fingerprint: str) -> bool:
+        return con.execute("SELECT 1 FROM releases WHERE fingerprint=? AND status='completed'",
+                           (fingerprint,)).fetchone() is not None
 
     @staticmethod
     def _spent(con: sqlite3.Connection, fingerprint: str) -> tuple[float, float]:
