@@ -95,8 +95,9 @@ class RunConfig:
     fhir_bundles : bool
         With ``fhir``, also write the same patients as transaction Bundles, one per patient
         and per line, to ``synthetic/bundles.ndjson``.
-    allow_large_delta : bool
-        Accept a delta above ``LARGE_DELTA`` (1e-5), refused otherwise.
+    allow_large_epsilon, allow_large_delta : bool
+        Accept an epsilon above ``LARGE_EPSILON`` (10) or a delta above ``LARGE_DELTA``
+        (1e-5), refused otherwise.
     sampling : {"balanced", "iid"}
         How the synthetic patients are drawn from the model (:mod:`fhirsynth.sample`):
         balanced (default) spreads each column's values over its parent groups by
@@ -118,6 +119,7 @@ class RunConfig:
     formats: Sequence[str] = ("csv", "parquet")
     fhir: bool = True
     fhir_bundles: bool = False
+    allow_large_epsilon: bool = False
     allow_large_delta: bool = False
     overwrite: bool = False
     sampling: str = "balanced"
@@ -126,7 +128,8 @@ class RunConfig:
         from fhirsynth.privacy.noise import Noise
 
         budget = PrivacyBudget.parse(self.epsilon, self.delta)
-        budget.check_release_delta(self.allow_large_delta)
+        budget.check_release(allow_large_epsilon=self.allow_large_epsilon,
+                             allow_large_delta=self.allow_large_delta)
         Noise.for_budget(budget, self.learn.mechanism)
         if not self.inputs:
             raise ConfigError("inputs (none) must name at least one file or folder")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fhirsynth.errors import BudgetExhaustedError, ConfigError
+from fhirsynth.errors import BudgetExhaustedError, ConfigError, PrivacyBudgetError
 from fhirsynth.pipeline import RunConfig, run_release
 from fhirsynth.privacy.ledger import Ledger, source_fingerprint
 
@@ -299,6 +299,18 @@ def test_a_declared_delta_that_laplace_does_not_use_is_not_claimed(tmp_path):
                     for p in PdfReader(res.out / "report.pdf").pages)
     assert "(1, 0)-differential privacy" in text
     assert "A delta of 1e-09 was declared but not needed" in text
+
+
+def test_cli_large_epsilon_is_refused_before_anything_is_charged(tmp_path):
+    proc = subprocess.run([*CLI, "run", str(FIXTURES), "--epsilon", "1e6",
+                           "--out", str(tmp_path / "o"), "--ledger", str(tmp_path / "l.sqlite")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "--allow-large-epsilon" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists() and not (tmp_path / "l.sqlite").exists()
+    with pytest.raises(PrivacyBudgetError, match="epsilon .1e\\+06. is above 10"):
+        RunConfig(inputs=[FIXTURES], out=tmp_path / "o", epsilon=1e6)
+    RunConfig(inputs=[FIXTURES], out=tmp_path / "o", epsilon=1e6, allow_large_epsilon=True)
 
 
 def test_cli_large_delta_is_refused_before_anything_is_charged(tmp_path):

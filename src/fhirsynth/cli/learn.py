@@ -48,6 +48,8 @@ def fit_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     ledger: Path | None = typer.Option(None, "--ledger", help="Ledger file charged for this "
                                        "fit (default: the user data dir, as for run)."),
+    allow_large_epsilon: bool = typer.Option(
+        False, "--allow-large-epsilon", help="Accept an epsilon above 10 (refused otherwise)."),
     allow_large_delta: bool = typer.Option(
         False, "--allow-large-delta", help="Accept a delta above 1e-5 (refused otherwise)."),
 ) -> None:
@@ -68,7 +70,8 @@ def fit_cmd(
     from fhirsynth.synthesizer import Synthesizer
 
     budget = PrivacyBudget.parse(epsilon, delta)
-    budget.check_release_delta(allow_large_delta)
+    budget.check_release(allow_large_epsilon=allow_large_epsilon,
+                         allow_large_delta=allow_large_delta)
     check_output_path(out, kind="file", overwrite=overwrite)
     spec = load_spec(schema)
     config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows,

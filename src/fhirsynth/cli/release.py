@@ -124,6 +124,8 @@ def run_cmd(
                                 "always fail)."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace an earlier release in --out."),
+    allow_large_epsilon: bool = typer.Option(
+        False, "--allow-large-epsilon", help="Accept an epsilon above 10 (refused otherwise)."),
     allow_large_delta: bool = typer.Option(
         False, "--allow-large-delta", help="Accept a delta above 1e-5 (refused otherwise)."),
     fhir_bundles: bool = typer.Option(
@@ -147,6 +149,7 @@ def run_cmd(
                                       allow_few_rows=allow_few_rows,
                                       mechanism=mechanism),  # type: ignore[arg-type]
                     overwrite=overwrite, fhir_bundles=fhir_bundles,
+                    allow_large_epsilon=allow_large_epsilon,
                     allow_large_delta=allow_large_delta, sampling=sampling)
     import signal
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from fhirsynth.errors import PrivacyBudgetError
 
-__all__ = ["LARGE_DELTA", "Accountant", "PrivacyBudget", "Step"]
+__all__ = ["LARGE_DELTA", "LARGE_EPSILON", "Accountant", "PrivacyBudget", "Step"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 _TOL = 1e-9
 #: the largest delta a release accepts without an explicit override
 LARGE_DELTA = 1e-5
+#: the largest epsilon a release accepts without an explicit override (the first release of
+#: a source also sets its ledger cap, so a mistyped epsilon would stay as the cap)
+LARGE_EPSILON = 10.0
 
 
 def _check_real(name: str, value: object) -> float:
@@ -69,14 +72,24 @@ class PrivacyBudget:
         """Build from user text (CLI, YAML): ``"1.5"`` is accepted, ``"abc"`` names the field."""
         return cls(epsilon=_parse_number("epsilon", epsilon), delta=_parse_number("delta", delta))
 
-    def check_release_delta(self, allow_large: bool = False) -> None:
-        """Refuse, for a release, a delta above :data:`LARGE_DELTA` unless ``allow_large``.
+    def check_release(self, *, allow_large_epsilon: bool = False,
+                      allow_large_delta: bool = False) -> None:
+        """Refuse, for a release or a charged fit, an epsilon above :data:`LARGE_EPSILON`
+        or a delta above :data:`LARGE_DELTA` unless allowed.
 
-        delta is the probability that the epsilon bound fails for any one patient; above
-        about 1 / (number of patients) a mechanism may publish a patient's record outright.
-        The cohort size is private, so the rule is a public bound.
+        Above epsilon 10 the formal guarantee says little (a factor e^10 = 22,000 on any
+        patient's influence), and the first charge of a source sets its ledger cap, so a
+        typo such as ``--epsilon 1e6`` would spend and cap a dataset for good.  delta is
+        the probability that the epsilon bound fails for any one patient; above about
+        1 / (number of patients) a mechanism may publish a patient's record outright.  The
+        cohort size is private, so the rule is a public bound.
         """
-        if self.delta > LARGE_DELTA and not allow_large:
+        if self.epsilon > LARGE_EPSILON and not allow_large_epsilon:
+            raise PrivacyBudgetError(
+                f"epsilon ({self.epsilon:g}) is above {LARGE_EPSILON:g}: the guarantee is then "
+                "weak, and the first release of a source sets its ledger cap; values of 0.1 "
+                "to 4 are usual. Pass --allow-large-epsilon to use it anyway")
+        if self.delta > LARGE_DELTA and not allow_large_delta:
             raise PrivacyBudgetError(
                 f"delta ({self.delta:g}) is above {LARGE_DELTA:g}: the guarantee may then fail "
                 "for a patient with that probability; keep delta far below 1 / (number of "

@@ -88,9 +88,22 @@ def test_allow_few_rows_flag(files, tmp_path) -> None:
 
 
 def test_large_epsilon_warning_is_printed_once(files) -> None:
-    r = _fit(files, "--epsilon", "20", "--seed", "1")
+    r = _fit(files, "--epsilon", "20", "--seed", "1", "--allow-large-epsilon")
     assert r.exit_code == 0, r.output
     assert r.output.count("is very large") == 1
+
+
+def test_a_large_epsilon_is_refused_unless_allowed(files, tmp_path) -> None:
+    # a mistyped epsilon would spend and, as the source's first charge, cap it for good
+    base = ["fit", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
+            "--epsilon", "1e6", "--ledger", str(tmp_path / "l.sqlite"),
+            "--out", str(tmp_path / "m.json")]
+    r = runner.invoke(app, base)
+    assert r.exit_code == 2 and "epsilon (1e+06) is above 10" in r.output
+    assert "--allow-large-epsilon" in r.output
+    assert not (tmp_path / "m.json").exists() and not (tmp_path / "l.sqlite").exists()
+    r = runner.invoke(app, [*base[:4], "--epsilon", "10", *base[6:]])  # 10 itself is allowed
+    assert r.exit_code == 0, r.output
 
 
 def test_fit_with_delta_runs_under_zcdp_and_gaussian_needs_delta(files, tmp_path) -> None:
