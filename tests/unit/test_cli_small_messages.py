@@ -1,13 +1,19 @@
-"""Small CLI messages from a new user's trial: fit on a folder, ledger show on no ledger,
-columns with a schema that run would refuse for Safe Harbor."""
+"""Small CLI messages from new users' trials: fit on a folder, ledger show on no ledger,
+columns with a schema that run would refuse for Safe Harbor, what an interrupted command
+charged, running out of memory."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+import typer
 from typer.testing import CliRunner
 
 from fhirsynth.cli import app
+from fhirsynth.cli._app import friendly_errors
+from fhirsynth.privacy.budget import PrivacyBudget
+from fhirsynth.privacy.ledger import Ledger
 
 runner = CliRunner()
 
@@ -40,3 +46,38 @@ def test_columns_with_a_schema_that_run_refuses_warns(tmp_path) -> None:
     assert r.exit_code == 0, r.output
     assert "age" in r.output and "`run` refuses this schema" in r.output
     assert "95" not in r.output  # never a value
+
+
+def test_an_interrupted_command_says_exactly_what_it_charged(tmp_path, capsys):
+    ledger = tmp_path / "l.sqlite"
+
+    @friendly_errors
+    def charged_then_cut() -> None:
+        Ledger(ledger).charge("a" * 64, PrivacyBudget(epsilon=0.7), run_id="feedc0de" * 4)
+        raise KeyboardInterrupt
+
+    @friendly_errors
+    def cut_before_charging() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(typer.Exit) as exc:
+        charged_then_cut()
+    err = " ".join(capsys.readouterr().err.split())
+    assert exc.value.exit_code == 130
+    assert "this run was charged epsilon 0.7 (run feedc0de)" in err and "stays" in err
+    with pytest.raises(typer.Exit):
+        cut_before_charging()  # the earlier command's charge is not this one's
+    err = " ".join(capsys.readouterr().err.split())
+    assert "nothing was charged to the ledger" in err and "0.7" not in err
+
+
+def test_running_out_of_memory_is_one_clear_error(capsys):
+    @friendly_errors
+    def too_big() -> None:
+        raise MemoryError
+
+    with pytest.raises(typer.Exit) as exc:
+        too_big()
+    err = " ".join(capsys.readouterr().err.split())
+    assert exc.value.exit_code == 2 and "out of memory: nothing was written" in err
+    assert "internal error" not in err

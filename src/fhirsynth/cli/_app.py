@@ -111,6 +111,11 @@ def friendly_errors(func: F) -> F:
             raise typer.Exit(code=141) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except MemoryError:
+            # e.g. `sample -n 2000000000`: the outputs in progress were temporary files
+            console.print("[bold red]error:[/] out of memory: nothing was written; ask for "
+                          "fewer rows (-n / --rows) or run on a machine with more memory")
+            raise typer.Exit(code=2) from None
         except Exception as exc:  # an unexpected failure: one line, no values, no traceback
             logging.getLogger("fhirsynth").debug("internal error", exc_info=True)
             console.print(

@@ -235,9 +235,9 @@ def verify_release(directory: str | Path) -> VerifyResult:
         record = json.loads(audit_path.read_text(encoding="utf-8"))
         listed = {o["path"]: o for o in record["outputs"]}
     except FileNotFoundError:
-        raise ReportError(f"{d.name}: no {AUDIT_NAME} in the release directory") from None
+        raise ReportError(f"{d}: no {AUDIT_NAME} in the release directory") from None
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
-        raise ReportError(f"{d.name}/{AUDIT_NAME}: not a readable audit record") from None
+        raise ReportError(f"{d / AUDIT_NAME}: not a readable audit record") from None
     result = VerifyResult(directory=d.name)
     if record.get("record_sha256") != record_digest(record):
         result.changed.append(AUDIT_NAME)

@@ -191,29 +191,3 @@ def test_the_refusal_offers_the_released_model_only_when_a_release_completed(tmp
     with pytest.raises(BudgetExhaustedError, match="or reuse the released model"):
         led.check(FP, PrivacyBudget(epsilon=1.0))
 
-
-def test_an_interrupted_command_says_exactly_what_it_charged(tmp_path, capsys):
-    import typer
-
-    from fhirsynth.cli._app import friendly_errors
-
-    ledger = tmp_path / "l.sqlite"
-
-    @friendly_errors
-    def charged_then_cut() -> None:
-        Ledger(ledger).charge(FP, PrivacyBudget(epsilon=0.7), run_id="feedc0de" * 4)
-        raise KeyboardInterrupt
-
-    @friendly_errors
-    def cut_before_charging() -> None:
-        raise KeyboardInterrupt
-
-    with pytest.raises(typer.Exit) as exc:
-        charged_then_cut()
-    err = " ".join(capsys.readouterr().err.split())
-    assert exc.value.exit_code == 130
-    assert "this run was charged epsilon 0.7 (run feedc0de)" in err and "stays" in err
-    with pytest.raises(typer.Exit):
-        cut_before_charging()  # the earlier command's charge is not this one's
-    err = " ".join(capsys.readouterr().err.split())
-    assert "nothing was charged to the ledger" in err and "0.7" not in err
