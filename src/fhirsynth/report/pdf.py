@@ -21,6 +21,7 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import (
+    CondPageBreak,
     Image,
     KeepTogether,
     Paragraph,
@@ -85,7 +86,9 @@ def table(
     data = [[para(str(h), styles.cell_bold) for h in header]]
     for r in rows:
         data.append([c if hasattr(c, "wrap") else para(_fmt(c), styles.cell) for c in r])
-    t = Table(data, colWidths=col_w, repeatRows=1)
+    # splitInRow: a row taller than the space left (a long public domain) continues on the
+    # next page instead of pushing the whole table there
+    t = Table(data, colWidths=col_w, repeatRows=1, splitInRow=1)
     cmds: list[tuple[Any, ...]] = [
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#E8EEF6")),
         ("LINEBELOW", (0, 0), (-1, 0), 0.6, colors.HexColor("#4C72B0")),
@@ -168,6 +171,31 @@ def _canvas_class(banner: str | None, footer: str):
     return NumberedCanvas
 
 
+#: a heading followed by a table starts a new page only when less than this is left
+_MIN_SPACE_FOR_TABLE = 4 * cm
+
+
+def _loosen_headings(story: list[Any]) -> list[Any]:
+    """Headings kept with a following table, without the page break that forces.
+
+    A kept-with-next heading and its table form one block, and reportlab moves a block
+    taller than the space left to the next page as a whole: a long table (a spec's public
+    domains) then left a page holding one sentence.  Such a heading instead gets a
+    conditional page break (only when less than ``_MIN_SPACE_FOR_TABLE`` is left) and
+    lets the table split.
+    """
+    out: list[Any] = []
+    for i, f in enumerate(story):
+        nxt = story[i + 1] if i + 1 < len(story) else None
+        if (isinstance(f, Paragraph) and getattr(f.style, "keepWithNext", 0)
+                and isinstance(nxt, Table)):
+            out.append(CondPageBreak(_MIN_SPACE_FOR_TABLE))
+            f = Paragraph(f.text, ParagraphStyle(f"{f.style.name}-loose", parent=f.style,
+                                                  keepWithNext=0))
+        out.append(f)
+    return out
+
+
 def build_pdf(
     path: str | Path, story: list[Any], *, title: str, footer: str, banner: str | None = None
 ) -> Path:
@@ -180,7 +208,7 @@ def build_pdf(
             topMargin=MARGIN, bottomMargin=MARGIN, title=title, author="fhirsynth",
             creator="fhirsynth", producer="fhirsynth",
         )
-        doc.build(story, canvasmaker=_canvas_class(banner, footer))
+        doc.build(_loosen_headings(story), canvasmaker=_canvas_class(banner, footer))
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
