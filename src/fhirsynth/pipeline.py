@@ -44,7 +44,7 @@ from fhirsynth.report.summary import model_summary, utility_notes
 from fhirsynth.sample import SAMPLING
 
 __all__ = ["RunConfig", "RunResult", "check_report_inputs", "load_run_spec", "model_summary",
-           "run_release", "with_fresh_keys"]
+           "run_release", "source_label", "with_fresh_keys"]
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ def _prepare_out(out: Path, replace: bool) -> Path:
                           f"({exc.strerror or type(exc).__name__})") from None
 
 
-def _label(inputs: Sequence[Path]) -> str:
+def source_label(inputs: Sequence[Path]) -> str:
     """A name for the source in ledger messages: a folder's name, or the folder holding the
     input files (file names may be patient names, as Synthea's are)."""
     first = inputs[0]
@@ -360,7 +360,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     try:
         note("charge")
         ledger = Ledger(ledger_path)
-        label = spec.name if cfg.spec is not None else _label(inputs)
+        label = spec.name if cfg.spec is not None else source_label(inputs)
         ledger.charge(source, budget, run_id=run_id, label=label)
         history = _history(ledger.summary(source)[0])
 

@@ -10,6 +10,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from fhirsynth.cli import app
+from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import Ledger, fingerprint_csv
 
 runner = CliRunner()
@@ -48,3 +49,44 @@ def test_run_and_fit_on_one_csv_share_its_cap(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     (source,) = Ledger(led).summary()
     assert source.spent_epsilon == 1.5 and len(source.releases) == 2
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cohort"
+SPEC = Path(__file__).resolve().parents[2] / "compliance" / "feature-spec.yaml"
+
+
+def test_a_table_from_ingest_spends_the_budget_of_its_fhir(tmp_path: Path) -> None:
+    # before, `fit` of the ingested table opened a second budget for the same patients
+    led, table = tmp_path / "l.sqlite", tmp_path / "t.csv"
+    r = runner.invoke(app, ["ingest", str(FIXTURES), "--out", str(table), "--ledger", str(led)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["fit", str(table), "--schema", str(SPEC), "--epsilon", "0.6",
+                            "--out", str(tmp_path / "m.json"), "--ledger", str(led),
+                            "--seed", "1"])
+    assert r.exit_code == 0, r.output
+    # the fit set the FHIR source's cap (0.6): a run on the FHIR itself is now refused
+    r = runner.invoke(app, ["run", str(FIXTURES), "--epsilon", "0.5", "--out",
+                            str(tmp_path / "rel"), "--ledger", str(led), "--seed", "1"])
+    assert r.exit_code == 2 and "budget exhausted" in r.output
+    (only,) = Ledger(led).summary()
+    assert only.spent_epsilon == 0.6
+    # a copy of the table with its rows shuffled is the same source; ledger show finds it
+    copy = tmp_path / "copy.csv"
+    header, *rows = table.read_text().splitlines()
+    np.random.default_rng(3).shuffle(rows)
+    copy.write_text("\n".join([header, *rows]) + "\n")
+    r = runner.invoke(app, ["ledger", "show", str(copy), "--ledger", str(led)])
+    assert r.exit_code == 0 and only.fingerprint in r.output and "epsilon 0.6" in r.output
+
+
+def test_ingest_keeps_apart_a_table_already_charged_on_its_own(tmp_path: Path) -> None:
+    led, table = tmp_path / "l.sqlite", tmp_path / "t.csv"
+    assert runner.invoke(app, ["ingest", str(FIXTURES), "--out", str(table)],
+                         env={"FHIRSYNTH_LEDGER": str(tmp_path / "other.sqlite")}).exit_code == 0
+    Ledger(led).charge(fingerprint_csv(table), PrivacyBudget(epsilon=0.3))
+    r = runner.invoke(app, ["ingest", str(FIXTURES), "--out", str(table), "--overwrite",
+                            "--ledger", str(led)])
+    assert r.exit_code == 0 and "stay apart" in " ".join(r.output.split())
+    own = fingerprint_csv(table)
+    assert Ledger(led).source_of(own) == own
+    assert [(s.fingerprint, s.spent_epsilon) for s in Ledger(led).summary()] == [(own, 0.3)]

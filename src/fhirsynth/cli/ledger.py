@@ -62,8 +62,8 @@ def ledger_set_cap(
     from fhirsynth.privacy.budget import PrivacyBudget
     from fhirsynth.privacy.ledger import Ledger, resolve_source
 
-    fp = resolve_source(source)
     book = Ledger(ledger)
+    fp = resolve_source(source, book.path)
     if delta is None:
         known = [s for s in book.summary() if s.fingerprint == fp]
         delta = str(known[0].cap_delta if known and known[0].cap_delta is not None else 0)
@@ -91,7 +91,7 @@ def ledger_show(
     path = ledger if ledger is not None else default_ledger_path()
     if not path.is_file():  # reading must not create a ledger
         raise ConfigError(f"no ledger at {path} (nothing has been charged there yet)")
-    fp = resolve_source(source) if source else None
+    fp = resolve_source(source, path) if source else None
     summaries = Ledger(path).summary(fp)
     if not summaries:
         typer.echo("the ledger has no release")

@@ -27,8 +27,17 @@ def ingest_cmd(
                                  help="'needed' (fields the spec reads) or 'full'."),
     strict: bool = typer.Option(False, "--strict", help="Fail on any invalid element."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+    ledger: Path | None = typer.Option(
+        None, "--ledger", help="Ledger (default: user data dir, as for run) in which the table "
+        "is recorded as read from its input, so that `fit` of the table is charged to the "
+        "input's budget."),
 ) -> None:
-    """Fold each patient into one row of the patient table (no DP: stays with the custodian)."""
+    """Fold each patient into one row of the patient table (no DP: stays with the custodian).
+
+    The table is recorded in the privacy ledger as derived from its input (nothing is
+    charged): `fit` of the table, or of a copy with the same cells, then spends the input's
+    budget, as `run` on the input does.
+    """
     import time
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -59,6 +68,38 @@ def ingest_cmd(
     secs = time.perf_counter() - t0
     _print_import_summary(table, report, secs)
     console.print(f"patient table written to {out}")
+    _record_derived(inputs, out, ledger)
+
+
+def _record_derived(inputs: list[Path], out: Path, ledger: Path | None) -> None:
+    """Tie the written table to its input's budget in the ledger (no charge)."""
+    import sqlite3
+
+    from fhirsynth.pipeline import source_label
+    from fhirsynth.privacy.ledger import (
+        Ledger,
+        default_ledger_path,
+        ledger_key,
+        source_fingerprint,
+    )
+
+    path = ledger if ledger is not None else default_ledger_path()
+    try:
+        source = ledger_key(inputs, path)
+        linked = Ledger(path).derive(source_fingerprint([out]), source,
+                                     label=source_label(inputs))
+    except (OSError, sqlite3.Error) as exc:  # the table is written: say what is missing
+        console.print(f"[yellow]warning:[/] the table could not be recorded in the ledger "
+                      f"{escape(str(path))} ({escape(type(exc).__name__)}): a fit of it will "
+                      "be charged as a source of its own")
+        return
+    if linked:
+        console.print(f"ledger {path}: a fit of this table is charged to the budget of its "
+                      "input (the same patients)")
+    else:
+        console.print(f"[yellow]warning:[/] {escape(str(path))} already holds charges made "
+                      "to this table as a source of its own; they stay apart from its input's "
+                      "budget (set a cap on each, `fhirsynth ledger set-cap`)")
 
 
 def _print_import_summary(table: Any, report: dict[str, Any], secs: float) -> None:

@@ -67,6 +67,11 @@ CREATE TABLE IF NOT EXISTS releases (
     charged_at  TEXT NOT NULL,
     completed_at TEXT
 );
+CREATE TABLE IF NOT EXISTS derived (
+    fingerprint TEXT PRIMARY KEY,
+    source      TEXT NOT NULL REFERENCES sources(fingerprint),
+    created     TEXT NOT NULL
+);
 """
 
 
@@ -236,17 +241,24 @@ def ledger_key(paths: Sequence[str | Path], ledger: str | Path) -> str:
     """
     key = source_fingerprint(paths)
     ps = [Path(p) for p in paths]
-    if Path(ledger).is_file() and len(ps) == 1 and ps[0].is_file() and is_csv_table(ps[0]):
-        Ledger(ledger).adopt(fingerprint_files(ps), key)
-    return key
+    if not Path(ledger).is_file():
+        return key
+    led = Ledger(ledger)
+    if len(ps) == 1 and ps[0].is_file() and is_csv_table(ps[0]):
+        led.adopt(fingerprint_files(ps), key)
+    return led.source_of(key)
 
 
-def resolve_source(source: str) -> str:
-    """A 64-hex fingerprint as given, or the ledger's key of an input path."""
+def resolve_source(source: str, ledger: str | Path | None = None) -> str:
+    """A 64-hex fingerprint as given, or the ledger's key of an input path (with ``ledger``,
+    a patient table written by ``ingest`` resolves to the source it was read from)."""
     s = source.strip().lower()
     if len(s) == 64 and all(c in "0123456789abcdef" for c in s):
         return s
-    return source_fingerprint([source])
+    key = source_fingerprint([source])
+    if ledger is not None and Path(ledger).is_file():
+        return Ledger(ledger).source_of(key)
+    return key
 
 
 @dataclass(frozen=True)
@@ -397,6 +409,41 @@ class Ledger:
         finally:
             con.close()
         return True
+
+    def derive(self, table: str, source: str, label: str = "") -> bool:
+        """Record that the patient table ``table`` (its fingerprint) was read from ``source``.
+
+        ``ingest`` calls it: a fit of that table is then charged to ``source`` (same
+        patients, one budget).  False, and nothing recorded, when ``table`` has been
+        charged as a source of its own (its budget is kept apart: merging is the
+        custodian's decision, ``ledger set-cap``).
+        """
+        if table == source:
+            return False
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            own = con.execute("SELECT 1 FROM releases WHERE fingerprint=?", (table,)).fetchone()
+            if own is not None:
+                con.execute("ROLLBACK")
+                return False
+            self._ensure_source(con, source, label)
+            con.execute("INSERT OR REPLACE INTO derived (fingerprint, source, created) "
+                        "VALUES (?, ?, ?)", (table, source, _now()))
+            con.execute("COMMIT")
+        finally:
+            con.close()
+        return True
+
+    def source_of(self, fingerprint: str) -> str:
+        """The source a derived table was read from (:meth:`derive`), else ``fingerprint``."""
+        con = self._connect()
+        try:
+            row = con.execute("SELECT source FROM derived WHERE fingerprint=?",
+                              (fingerprint,)).fetchone()
+        finally:
+            con.close()
+        return row[0] if row is not None else fingerprint
 
     def check(self, fingerprint: str, budget: PrivacyBudget) -> None:
         """Refuse, without recording anything, a release :meth:`charge` would refuse now.
