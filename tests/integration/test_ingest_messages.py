@@ -37,7 +37,7 @@ def _export(tmp_path: Path) -> Path:
 
 def test_a_skipped_non_fhir_file_is_named_in_the_warnings(tmp_path, caplog) -> None:
     root = _export(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="fhirsynth.ingest.fhir"):
+    with caplog.at_level(logging.INFO, logger="fhirsynth.ingest.fhir"):
         table, report = read_input([root], load_feature_spec(None))
     assert len(table) == 3
     expected = "skipping sub/deeper/notes.json: not a FHIR resource or Bundle"
@@ -54,6 +54,8 @@ def test_cli_ingest_prints_the_skipped_file_as_a_warning(tmp_path) -> None:
     result = CliRunner().invoke(app, ["ingest", str(root), "--out", str(tmp_path / "p.csv")])
     assert result.exit_code == 0, result.output
     assert "warning: skipping sub/deeper/notes.json" in _flat(result.output)
+    # once, as the other warnings read, not also as a raw "WARNING fhirsynth..." log line
+    assert _flat(result.output).count("skipping sub/deeper/notes.json") == 1
 
 
 def test_errors_inside_nested_exports_name_the_relative_path(tmp_path) -> None:

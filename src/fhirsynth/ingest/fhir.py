@@ -189,7 +189,7 @@ def _not_fhir(f: InputFile, where: str, report: ImportReport) -> bool:
     report.files_skipped["not FHIR (no resourceType)"] += 1
     message = f"skipping {f.name}: not a FHIR resource or Bundle (no resourceType)"
     report.warnings.append(message)
-    logger.warning("%s", message)
+    logger.info("%s", message)  # the CLI prints report.warnings once, as a warning
     return True
 
 
