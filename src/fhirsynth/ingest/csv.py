@@ -303,7 +303,14 @@ def read_csv_table(
     sources = {c.name: _source_column(c) for c in spec.modelled}
     absent = sorted({s for s, _ in sources.values() if s not in pos})
     if absent:
-        raise TableInputError(f"{p}: the header lacks schema column(s) {absent}")
+        hint = ""
+        if len(header) == 1:
+            sep = next((d for d in (";", "\t", "|") if d in header[0]), None)
+            if sep is not None:
+                hint = (f" (the header is one column holding {sep!r}: the file looks "
+                        f"{'tab' if sep == chr(9) else repr(sep)}-separated; fhirsynth reads "
+                        "comma-separated CSV)")
+        raise TableInputError(f"{p}: the header lacks schema column(s) {absent}{hint}")
     key = id_column or next((c.name for c in spec.columns if c.role == "key"), None)
     key_pos = None if key is None else _key_pos(p, pos, key)
 

@@ -187,7 +187,9 @@ def test_bad_cell_names_file_line_column_not_value(tmp_path):
     [("a\n1.5\n", "line 2: a: not a whole number"), ("a\nabc\n", "line 2: a: not a number"),
      ("a\n1\n\n2,3\n", "line 4: expected 1 fields, found 2"),
      ("a\nN/A\n", "line 2: a: missing value in a non-nullable column"),
-     ("b\n1\n", "the header lacks schema column(s) ['a']")],
+     ("b\n1\n", "the header lacks schema column(s) ['a']"),
+     ("a;b\n1;2\n", "the file looks ';'-separated; fhirsynth reads comma-separated CSV"),
+     ("a\tb\n1\t2\n", "the file looks tab-separated")],
 )
 def test_malformed_rows(tmp_path, text, message):
     spec = _spec(a={"type": "integer", "bounds": [0, 9], "nullable": False})
