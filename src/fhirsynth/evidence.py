@@ -124,9 +124,11 @@ def _numeric(col: Column, op: str, text: str) -> Constraint:
     elif op == "<=":
         hi = x
     elif op == ">":
-        lo = math.floor(x) + 1 if col.integer else x
+        # a strict bound on a float column: the next float, so that values rounded for the
+        # output (decode_in_range) never equal it
+        lo = math.floor(x) + 1 if col.integer else math.nextafter(x, math.inf)
     else:
-        hi = math.ceil(x) - 1 if col.integer else x
+        hi = math.ceil(x) - 1 if col.integer else math.nextafter(x, -math.inf)
     return Constraint(_bin_weights(col, lo, hi), lo, hi)
 
 
@@ -233,5 +235,24 @@ def decode_in_range(
         res[s.isna().to_numpy()] = pd.NA
         return res
     out = s.to_numpy(dtype="float64", na_value=np.nan, copy=True)
-    out[inbin] = a + rng.random(k.shape) * (b - a)
+    x = a + rng.random(k.shape) * (b - a)
+    # the output precision of decode_column (DECIMALS), kept inside the range and the bin
+    last = k == len(edges) - 2
+    out[inbin] = _round_inside(x, a, b, np.where(last, np.inf, edges[k + 1]))
     return pd.Series(out, name=col.name, dtype="float64")
+
+
+def _round_inside(x: np.ndarray, a: np.ndarray, b: np.ndarray,
+                  bin_top: np.ndarray) -> np.ndarray:
+    """``x`` (drawn in [a, b]) rounded to DECIMALS places, staying in [a, b] and below
+    ``bin_top`` (the excluded upper edge of a half-open bin).  Where no value with DECIMALS
+    places lies there (a range narrower than one step), ``x`` is kept as drawn."""
+    from fhirsynth.encode import DECIMALS
+
+    scale = 10.0 ** DECIMALS
+    lo = np.ceil(a * scale - 1e-6) / scale  # the smallest multiple of the step >= a
+    lo = np.where(lo < a, lo + 1 / scale, lo)
+    hi = np.floor(b * scale + 1e-6) / scale  # the largest <= b, and < bin_top
+    hi = np.where((hi > b) | (hi >= bin_top), hi - 1 / scale, hi)
+    r = np.round(np.clip(np.round(x, DECIMALS), lo, hi), DECIMALS)
+    return np.where(lo <= hi, r, x)

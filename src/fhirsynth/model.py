@@ -104,6 +104,11 @@ class FittedModel:
         Public facts about the fit (degree, configuration, the noisy patient count).
     version : str
         fhirsynth version that fitted the model.
+    output : dict or None
+        The spec's export rules (:func:`fhirsynth.export.harmonise.output_rules`: which
+        columns are the age and the derived birth year, the top code, the reference year),
+        so that a table sampled from the saved model alone matches the release's; None for
+        a model saved before they were kept.
     """
 
     spec: TableSpec
@@ -111,6 +116,7 @@ class FittedModel:
     budget: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
     version: str = ""
+    output: dict[str, Any] | None = None
 
     @cached_property
     def by_name(self) -> dict[str, Node]:
@@ -150,11 +156,14 @@ class FittedModel:
 
     # --------------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "fhirsynth": self.version,
             "spec": self.spec.to_dict(), "info": self.info, "budget": self.budget,
             "nodes": [n.to_dict() for n in self.nodes],
         }
+        if self.output is not None:
+            d["output"] = self.output
+        return d
 
     def to_json(self, path: str | Path) -> None:
         """Write the model as JSON atomically (temporary file, then rename)."""
@@ -180,11 +189,12 @@ class FittedModel:
                 node = Node.from_dict(nd, cards)
                 cards[node.name] = node.card
                 nodes.append(node)
+            output = _output_rules(d.get("output"), spec)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"{origin}: malformed model file ({type(exc).__name__}: {exc})") \
                 from None
         return cls(spec=spec, nodes=nodes, budget=d["budget"], info=d.get("info", {}),
-                   version=str(d.get("fhirsynth", "")))
+                   version=str(d.get("fhirsynth", "")), output=output)
 
     @classmethod
     def from_json(cls, path: str | Path) -> FittedModel:
@@ -196,3 +206,20 @@ class FittedModel:
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise ModelError(f"{p}: not a JSON model file") from None
         return cls.from_dict(data, origin=str(p))
+
+
+def _output_rules(raw: Any, spec: TableSpec) -> dict[str, Any] | None:
+    """The saved export rules, checked: column names of the spec and numbers (or None)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise TypeError("'output' must be a mapping")
+    for key in ("age", "birth_year"):
+        if key in raw and raw[key] not in spec:
+            raise ValueError(f"output.{key} ({raw[key]!r}) is not a column of the spec")
+    if "age" in raw:
+        float(raw["top_code"])
+    if "birth_year" in raw and (isinstance(raw.get("reference_year"), bool)
+                                or not isinstance(raw.get("reference_year"), int)):
+        raise ValueError("output.reference_year must be an integer year")
+    return dict(raw)

@@ -31,7 +31,7 @@ from fhirsynth.domain import TableSpec, load_spec
 from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
 from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
 from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor
-from fhirsynth.export.harmonise import harmonise
+from fhirsynth.export.harmonise import release_table, with_fresh_keys
 from fhirsynth.ingest import read_input
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import (
@@ -379,10 +379,10 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         warnings_ += utility
         sample_seed = None if cfg.seed is None else cfg.seed + 1
         synthetic = synth.sample(int(n_out), random_state=sample_seed, sampling=cfg.sampling)
-        synthetic = harmonise(spec, synthetic, np.random.default_rng(
-            None if cfg.seed is None else cfg.seed + 3))
-        synthetic = with_fresh_keys(spec, synthetic, np.random.default_rng(
-            None if cfg.seed is None else cfg.seed + 4))
+        # the same post-processing as `fhirsynth sample` from the saved model
+        synthetic = release_table(
+            model, synthetic, np.random.default_rng(None if cfg.seed is None else cfg.seed + 3),
+            key_rng=np.random.default_rng(None if cfg.seed is None else cfg.seed + 4))
         seconds["sample"] = time.perf_counter() - t
 
         note("export")
@@ -486,24 +486,6 @@ def _notes(cfg: RunConfig) -> list[str]:
                 "(--allow-few-rows); on a cohort that small the output is dominated by noise "
                 "and its utility is unreliable"]
     return []
-
-
-def with_fresh_keys(spec: TableSpec, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """A copy of ``df`` with a fresh random UUIDv4 per row in each ``key`` column of the spec.
-
-    Key columns are never modelled (case 021); the synthetic patients get new keys drawn
-    from ``rng`` alone, so no input key can reappear.
-    """
-    keys = [c.name for c in spec.columns if c.role == "key"]
-    if not keys:
-        return df
-    out = df.copy()
-    for name in keys:
-        raw = rng.integers(0, 256, size=(len(out), 16), dtype=np.uint8)
-        out[name] = pd.array([str(uuid.UUID(bytes=bytes(r), version=4)) for r in raw],
-                             dtype="string")
-    order = [c.name for c in spec.columns if c.name in out.columns]
-    return out[order + [c for c in out.columns if c not in order]]
 
 
 def _evaluation(path: Path) -> dict[str, Any]:

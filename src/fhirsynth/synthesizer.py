@@ -19,6 +19,7 @@ import pandas as pd
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec
 from fhirsynth.errors import ConfigError, NotFittedError
+from fhirsynth.export.harmonise import output_rules, release_table
 from fhirsynth.learn import fit_model
 from fhirsynth.model import FittedModel
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget
@@ -80,6 +81,8 @@ class Synthesizer:
         self.model_, self.accountant_ = fit_model(
             self.spec, table, self.budget, self.config, random_state=self.random_state,
             version=__version__, _noiseless=_noiseless)
+        # the spec's export rules travel with the model (its saved spec has no source rules)
+        self.model_.output = output_rules(self.spec)
         return self
 
     @property
@@ -96,8 +99,16 @@ class Synthesizer:
         evidence: Mapping[str, object] | Sequence[str] | str | None = None,
         random_state: int | None = None,
         sampling: str = "balanced",
+        release: bool = False,
     ) -> pd.DataFrame:
         """``n`` synthetic patients; ``evidence`` restricts columns (see fhirsynth.evidence).
+
+        ``release`` False (default): the modelled columns only.  True: the table as
+        ``fhirsynth run`` writes ``synthetic/patients.*`` (the same columns, order, dtypes
+        and rounding): Safe Harbor top codes and the derived birth year from the sampled
+        age, and a fresh random UUIDv4 in each ``key`` column
+        (:func:`fhirsynth.export.harmonise.release_table`).  The evidence constrains the
+        modelled columns; derived and key columns follow from them.
 
         ``random_state`` None uses fresh OS randomness on every call; an integer gives
         byte-identical output.  ``sampling`` "balanced" (default) draws each column's
@@ -107,10 +118,10 @@ class Synthesizer:
         of the evidence is stored in ``last_evidence_probability_``.  Sampling spends no
         budget.
         """
-        df, p_e = sample_model(self.model, n, evidence=evidence, rng=_generator(random_state),
-                               sampling=sampling)
+        rng = _generator(random_state)
+        df, p_e = sample_model(self.model, n, evidence=evidence, rng=rng, sampling=sampling)
         self.last_evidence_probability_ = p_e
-        return df
+        return release_table(self.model, df, rng) if release else df
 
     def budget_table(self) -> dict[str, Any]:
         return self.model.budget

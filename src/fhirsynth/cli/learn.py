@@ -109,7 +109,12 @@ def sample_cmd(
     sampling: str = typer.Option(
         "balanced", "--sampling", metavar="balanced|iid", help=SAMPLING_HELP),
 ) -> None:
-    """Sample synthetic patients from a fitted model (spends no budget)."""
+    """Sample synthetic patients from a fitted model (spends no budget).
+
+    The table has the columns, order, types and rounding of a release's
+    synthetic/patients.csv: derived columns (birth year) follow from the sampled ones and
+    each key column gets fresh random UUIDv4s.
+    """
     from fhirsynth._atomic import check_output_path
     from fhirsynth.errors import ConfigError
     from fhirsynth.export.tables import write_table
@@ -121,7 +126,8 @@ def sample_cmd(
         raise ConfigError(f"-n ({n}) must be >= 1")
     check_output_path(out, kind="file", overwrite=overwrite)
     synth = Synthesizer.load(model)
-    df = synth.sample(n, evidence=list(where) or None, random_state=seed, sampling=sampling)
+    df = synth.sample(n, evidence=list(where) or None, random_state=seed, sampling=sampling,
+                      release=True)
     write_table(df, out, format=None)
     msg = f"{len(df)} rows written to {out}"
     if where:

@@ -6,18 +6,30 @@ over 89.  :func:`harmonise` makes each row consistent with the spec's Safe Harbo
 ages at or above the top code stay the top code ("90 or older"), and the birth year is
 derived from the age at the reference date and suppressed where it would indicate an age
 of 89 or more.  It acts on synthetic rows only, so it spends no privacy budget.
+
+The extraction rules that say which column is the age are not part of a saved model's public
+spec, so :func:`output_rules` reduces them to the few facts harmonise needs (column names,
+top code, reference year); the model saves them, and :func:`release_table` turns a table
+sampled from a saved model alone into the table ``run`` writes (``synthetic/patients.*``).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import uuid
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from fhirsynth.domain import TableSpec
 
-__all__ = ["harmonise", "top_codes"]
+if TYPE_CHECKING:
+    from fhirsynth.model import FittedModel
+
+__all__ = ["harmonise", "output_rules", "release_table", "top_codes", "with_fresh_keys"]
 
 #: a birth year is suppressed when it implies an age of at least this many years
 SUPPRESS_AGE = 89
@@ -50,20 +62,48 @@ def top_codes(spec: TableSpec) -> dict[str, float]:
     return out
 
 
-def harmonise(spec: TableSpec, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """A copy of ``df`` whose age and birth-year columns follow Safe Harbor (see module)."""
+def output_rules(spec: TableSpec) -> dict[str, Any]:
+    """What :func:`harmonise` reads from the spec's source rules, as a JSON-ready mapping.
+
+    ``age`` and ``birth_year`` name the columns of the FHIR patient fields (when the spec has
+    them), ``top_code`` is the age's top code and ``reference_year`` the year birth years
+    are counted back from (the spec's reference date, else the current year).  All of it is
+    public: it comes from the spec and the calendar, never from data.
+    """
+    rules: dict[str, Any] = {}
     age_col = _field_column(spec, "age")
+    if age_col is None:
+        return rules
+    rules["age"] = age_col
+    rules["top_code"] = top_codes(spec)[age_col]
     year_col = _field_column(spec, "birth_year")
+    if year_col is not None:
+        ref = spec.reference_date or spec.options.get("reference_date")
+        rules["birth_year"] = year_col
+        rules["reference_year"] = (_dt.date.fromisoformat(str(ref)).year if ref
+                                   else _dt.date.today().year)
+    return rules
+
+
+def harmonise(spec: TableSpec, df: pd.DataFrame, rng: np.random.Generator,
+              rules: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """A copy of ``df`` whose age and birth-year columns follow Safe Harbor (see module).
+
+    ``rules`` (default: :func:`output_rules` of ``spec``) names the columns; a saved model
+    passes the rules it was fitted with, since its spec has no source rules.
+    """
+    rules = output_rules(spec) if rules is None else rules
+    age_col = rules.get("age")
+    year_col = rules.get("birth_year")
     if age_col is None or age_col not in df.columns:
         return df
     out = df.copy()
-    top = top_codes(spec)[age_col]
+    top = float(rules["top_code"])
     age = pd.to_numeric(out[age_col], errors="coerce")
     out[age_col] = age.where(age.isna() | (age < top), top).astype(out[age_col].dtype)
     if year_col is None:
         return out
-    ref = spec.reference_date or spec.options.get("reference_date")
-    ref_year = _dt.date.fromisoformat(str(ref)).year if ref else _dt.date.today().year
+    ref_year = int(rules["reference_year"])
     a = age.to_numpy(float, na_value=np.nan)
     # born before the reference day in the reference year, or after it: one of two years
     year = ref_year - a - rng.integers(0, 2, size=len(a))
@@ -71,3 +111,46 @@ def harmonise(spec: TableSpec, df: pd.DataFrame, rng: np.random.Generator) -> pd
     out[year_col] = pd.array(np.where(np.isnan(year), None, year), dtype="Int64")
     order = [c.name for c in spec.columns if c.name in out.columns]
     return out[order + [c for c in out.columns if c not in order]]
+
+
+def with_fresh_keys(spec: TableSpec, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """A copy of ``df`` with a fresh random UUIDv4 per row in each ``key`` column of the spec.
+
+    Key columns are never modelled (case 021); the synthetic patients get new keys drawn
+    from ``rng`` alone, so no input key can reappear.
+    """
+    keys = [c.name for c in spec.columns if c.role == "key"]
+    if not keys:
+        return df
+    out = df.copy()
+    for name in keys:
+        raw = rng.integers(0, 256, size=(len(out), 16), dtype=np.uint8)
+        out[name] = pd.array([str(uuid.UUID(bytes=bytes(r), version=4)) for r in raw],
+                             dtype="string")
+    order = [c.name for c in spec.columns if c.name in out.columns]
+    return out[order + [c for c in out.columns if c not in order]]
+
+
+def release_table(model: FittedModel, df: pd.DataFrame, rng: np.random.Generator, *,
+                  key_rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """Rows sampled from ``model`` as ``run`` writes them to ``synthetic/patients.*``.
+
+    :func:`harmonise` with the model's saved :func:`output_rules` (Safe Harbor top code,
+    the derived birth year), then a fresh UUIDv4 in each ``key`` column (drawn from
+    ``key_rng``, default ``rng``), in the spec's column order.  Reads the model alone: no
+    value of the input.  A model saved before the rules were (no ``output`` entry) gets
+    no derived columns, with a warning naming them.
+    """
+    spec = model.spec
+    rules = model.output
+    if rules is None:
+        rules = output_rules(spec)
+        lost = [c.name for c in spec.columns if c.role == "derived"
+                and c.name not in rules.values()]
+        if lost:
+            warnings.warn(f"the model was saved by an older fhirsynth without the rules of "
+                          f"its derived column(s) {', '.join(lost)}: they are left out "
+                          "(a model fitted by this version keeps them)", UserWarning,
+                          stacklevel=2)
+    out = harmonise(spec, df, rng, rules)
+    return with_fresh_keys(spec, out, key_rng if key_rng is not None else rng)

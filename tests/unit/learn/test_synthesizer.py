@@ -123,7 +123,8 @@ def test_save_load_roundtrip_is_json_without_rows(tmp_path, known_data) -> None:
     s.save(path)
     blob = json.loads(path.read_text())
     assert set(blob) == {"format", "format_version", "fhirsynth", "spec", "info", "budget",
-                         "nodes"}
+                         "nodes", "output"}
+    assert blob["output"] == {}  # the spec's export rules: none without FHIR age rules
     assert "n_patients_noisy" in blob["info"]  # the noisy count only, never the exact one
     assert not list(tmp_path.glob(".*.tmp"))
     t = Synthesizer.load(path)
