@@ -17,15 +17,20 @@ from fhirsynth.cli._app import SAMPLING_HELP, app, console, friendly_errors
 
 def _read_table(path: Path, spec: Any) -> Any:
     """The patient table of a CSV under its schema (the same reader as ``run``)."""
+    from rich.markup import escape
+
     from fhirsynth.errors import TableInputError
-    from fhirsynth.ingest.csv import read_csv_table
+    from fhirsynth.ingest.csv import bounds_warning, read_csv_table
 
     if path.is_dir():
         raise TableInputError(f"{path}: a folder; fit reads one CSV patient table (for FHIR "
                               "input use `fhirsynth run`, or `fhirsynth ingest` first)")
     if not path.is_file():
         raise TableInputError(f"{path}: file not found")
-    table, _ = read_csv_table(path, spec)
+    table, report = read_csv_table(path, spec)
+    clipped = bounds_warning(path.name, report.out_of_bounds, strict_option=False)
+    if clipped:
+        console.print(f"[yellow]warning:[/] {escape(clipped)}")
     return table
 
 

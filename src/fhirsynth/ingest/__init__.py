@@ -4,8 +4,9 @@
 folders go through the streaming reader (:mod:`.fhir`) and the feature extractor
 (:mod:`.features`); one clinical CSV goes through :mod:`.csv`.  It returns the patient table
 and a JSON-ready import report (counts and issue locations, never patient values), whose
-``warnings`` name files skipped as not FHIR and columns that extraction left empty for
-(nearly) every patient.
+``warnings`` (custodian only) say what the FHIR reader dropped as invalid, how many CSV
+values were clipped to the schema's bounds, and name files skipped as not FHIR and columns
+that extraction left empty for (nearly) every patient.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def read_fhir(
     from fhirsynth.ingest.coverage import empty_column_warnings
     from fhirsynth.ingest.features import ExtractReport, extract_table, spec_reads
     from fhirsynth.ingest.fhir import ImportReport, ReaderConfig, iter_patients
+    from fhirsynth.ingest.report import drop_warning
 
     report = ImportReport()
     extract = ExtractReport()
@@ -53,7 +55,9 @@ def read_fhir(
                          "issues": [report.anonymise(str(i)) for i in extract.issues[:200]]}
     # custodian only (console, internal report): columns extraction left (nearly) empty
     # and files skipped as not FHIR (named: the custodian must see which one)
-    out["warnings"] = list(report.warnings) + empty_column_warnings(table, extract.counts, spec)
+    dropped = drop_warning(out)
+    out["warnings"] = ([dropped] if dropped else []) + list(report.warnings) \
+        + empty_column_warnings(table, extract.counts, spec)
     return table, out
 
 
@@ -81,19 +85,24 @@ def read_input(
             raise ConfigError(f"only one CSV file is accepted per run ({len(csvs)} given: "
                               f"{', '.join(p.name for p in csvs)}); run each separately, or "
                               "join them into one file with one row per patient")
-        from fhirsynth.ingest.csv import OMITTED_NOT_IN_SCHEMA, read_csv_table
+        from fhirsynth.ingest.csv import OMITTED_NOT_IN_SCHEMA, bounds_warning, read_csv_table
 
-        table, rep = read_csv_table(ps[0], spec, strict=strict)
+        # --strict refuses values outside the bounds; by default they are clipped and counted
+        table, rep = read_csv_table(ps[0], spec, strict=strict,
+                                    bounds="fail" if strict else "clip")
         unknown = [h for h, t in rep.treatments.items()
                    if t.get("treatment") == OMITTED_NOT_IN_SCHEMA]
+        warnings = [] if not unknown else [
+            f"{ps[0].name}: {len(unknown)} column(s) not in the schema, left out of the "
+            f"release: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''} "
+            "(declare them in the schema to model them)"]
+        clipped = bounds_warning(ps[0].name, rep.out_of_bounds)
         return table, {
             "rows_read": rep.rows_read, "rows_dropped": rep.rows_dropped,
             "rows_folded": rep.rows_folded,
             "columns": rep.treatments,
+            "out_of_bounds": rep.out_of_bounds,
             "issues": [str(i) for i in rep.issues[:200]],
-            "warnings": [] if not unknown else [
-                f"{ps[0].name}: {len(unknown)} column(s) not in the schema, left out of the "
-                f"release: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''} "
-                "(declare them in the schema to model them)"],
+            "warnings": ([clipped] if clipped else []) + warnings,
         }
     return read_fhir(ps, spec, validation=validation, strict=strict, on_patient=on_patient)

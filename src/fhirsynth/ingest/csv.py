@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +25,8 @@ from fhirsynth.errors import Issue, SpecError, TableInputError
 from fhirsynth.ingest.columns import ColumnClass, classify_column, classify_columns, year_of, zip3
 from fhirsynth.ingest.geo import state_code
 
-__all__ = ["MISSING_TOKENS", "CsvReport", "classify_columns", "column_treatments",
-           "header_treatments", "read_csv_table"]
+__all__ = ["MISSING_TOKENS", "CsvReport", "bounds_warning", "classify_columns",
+           "column_treatments", "header_treatments", "read_csv_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,11 @@ class CsvReport:
     columns: dict[str, ColumnClass] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
     treatments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    out_of_bounds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Private: per numeric column with values outside its declared bounds, ``{"bounds":
+    [lo, hi], "below": n, "above": n, "top_coded": n}`` over the rows kept (values above a
+    declared top code count as ``top_coded``, not ``above``).  Encoding clips them to the
+    bounds; the counts are for the custodian (console, internal report) only."""
 
 
 #: treatment of a key column the schema declares (``with_fresh_keys`` writes it)
@@ -240,6 +246,24 @@ def _parse(col: Column, raw: str, transform: str | None) -> tuple[Any, str | Non
     return x, None
 
 
+def _has_top_code(col: Column) -> bool:
+    """Whether the schema declares the column's top as "that value or more" (``top_code``)."""
+    src = col.source if isinstance(col.source, dict) else {}
+    return "from" not in src and src.get("top_code") is not None
+
+
+def _bounds_side(col: Column, value: Any) -> str | None:
+    """``below``, ``above`` or ``top_coded`` for a parsed value outside ``col.bounds``."""
+    if col.bounds is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    lo, hi = col.bounds
+    if value < lo:
+        return "below"
+    if value > hi:
+        return "top_coded" if _has_top_code(col) else "above"
+    return None
+
+
 def _dtype(col: Column, transform: str | None) -> str:
     if transform == "year":
         return "Int64"
@@ -258,6 +282,7 @@ def read_csv_table(
     id_column: str | None = None,
     fold: Fold | None = None,
     allow_identifiers: Collection[str] = (),
+    bounds: Literal["clip", "fail"] = "clip",
 ) -> tuple[pd.DataFrame, CsvReport]:
     """Read a clinical CSV under ``spec``; one row per patient, modelled columns only.
 
@@ -283,6 +308,13 @@ def read_csv_table(
         or keep the ``first`` / ``last`` row.  Defaults to the spec option ``fold``.
     allow_identifiers : collection of str
         Column names allowed to be modelled although their name looks like an identifier.
+    bounds : {"clip", "fail"}
+        A numeric value outside its column's declared bounds: ``clip`` (default) keeps it
+        (encoding clips it to the bounds before any DP step) and counts it per column in
+        ``report.out_of_bounds``; ``fail`` makes it a problem of its row like a cell that
+        does not fit (raised with ``strict``, the row dropped without).  A value above the
+        top of a column that declares ``source: {top_code: ...}`` is expected top-coding:
+        always kept and counted as ``top_coded``.
 
     Returns
     -------
@@ -314,10 +346,14 @@ def read_csv_table(
     key = id_column or next((c.name for c in spec.columns if c.role == "key"), None)
     key_pos = None if key is None else _key_pos(p, pos, key)
 
+    if bounds not in ("clip", "fail"):
+        raise ValueError(f"bounds ({bounds!r}) must be 'clip' or 'fail'")
     values: dict[str, list[Any]] = {name: [] for name in sources}
     keep: list[int] = []
+    outside: dict[str, Counter[str]] = {}
     for r, row in enumerate(rows):
         parsed: dict[str, Any] = {}
+        sides: list[tuple[str, str]] = []
         where = f"{p.name} line {lines[r]}"
         n_bad = len(bad_rows)
         if key_pos is not None and not row[key_pos].strip():
@@ -325,6 +361,12 @@ def read_csv_table(
                                              problem="empty patient id")))
         for name, (src, transform) in sources.items():
             value, problem = _parse(spec[name], row[pos[src]], transform)
+            side = None if problem is not None else _bounds_side(spec[name], value)
+            if side in ("below", "above") and bounds == "fail":
+                lo, hi = spec[name].bounds  # type: ignore[misc]
+                problem = f"value {side} the schema's bounds [{lo:g}, {hi:g}]"
+            elif side is not None:
+                sides.append((name, side))
             if problem is not None:
                 bad_rows.append((lines[r], Issue(where=where, field=src, problem=problem)))
             parsed[name] = value
@@ -333,11 +375,17 @@ def read_csv_table(
         keep.append(r)
         for name, value in parsed.items():
             values[name].append(value)
+        for name, side in sides:
+            outside.setdefault(name, Counter())[side] += 1
     if strict and (bad_rows or broken is not None):
         _raise_first(p, bad_rows + ([broken] if broken is not None else []))
     bad_rows.sort(key=lambda b: b[0])  # file order (stable: id, then cells)
     report.issues = [issue for _, issue in bad_rows]
     report.rows_dropped = report.rows_read - len(keep)
+    report.out_of_bounds = {
+        name: {"bounds": list(spec[name].bounds or ()), "below": c["below"],
+               "above": c["above"], "top_coded": c["top_coded"]}
+        for name, c in outside.items()}
 
     frame = {}
     for name, (_src, transform) in sources.items():
@@ -380,3 +428,26 @@ def _fold(p: Path, table: pd.DataFrame, ids: list[str], lines: list[int], fold: 
     keep = ~ids_s.duplicated(keep="first" if fold == "first" else "last").to_numpy()
     report.rows_folded = int((~keep).sum())
     return table[keep]
+
+
+def bounds_warning(name: str, out_of_bounds: dict[str, dict[str, Any]], *,
+                   strict_option: bool = True) -> str | None:
+    """One line for the custodian on values clipped to the schema's bounds, or ``None``.
+
+    Counts, column names and the schema's public bounds only; top-coded values (expected)
+    are not mentioned.  ``strict_option``: the command has a ``--strict`` to point to.
+    """
+    parts = []
+    total = 0
+    for col, c in out_of_bounds.items():
+        lo, hi = c["bounds"]
+        sides = [f"{c[k]:,} {k}" for k in ("below", "above") if c.get(k)]
+        if sides:
+            total += int(c.get("below", 0)) + int(c.get("above", 0))
+            parts.append(f"{col} {' and '.join(sides)} [{lo:g}, {hi:g}]")
+    if not parts:
+        return None
+    strict = ", or rerun with --strict to fail on them instead" if strict_option else ""
+    return (f"{name}: {total:,} value(s) outside the schema's bounds, clipped to them before "
+            f"any DP step ({'; '.join(parts)}); fix the input or the bounds if that is "
+            "unexpected" + strict)

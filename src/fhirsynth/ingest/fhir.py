@@ -234,4 +234,6 @@ def _read_unit(unit: dict[str, Any], where: str, validator: Validator, report: I
     resource = validator.check(unit, where)
     if resource is not None:
         pool.add(resource, where)
+    elif unit["resourceType"] == "Patient" and isinstance(unit.get("id"), str):
+        report.invalid_patients.add(unit["id"])  # its resources are lost with it
     return []

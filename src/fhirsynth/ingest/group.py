@@ -103,6 +103,7 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
     patients: dict[str, Resource] = {}
     accepted: list[tuple[str, Resource]] = []
     records: list[PatientRecord] = []
+    lost: set[str] = set()
 
     for i, entry in enumerate(entries):
         w = f"{where} entry[{i}]"
@@ -119,6 +120,11 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
             records.extend(group_bundle(resource, w, validator, report, seen))
             continue
         if validator.check(resource, w) is None:
+            if rtype == "Patient":
+                # its resources are lost with it, not orphans of a Patient never exported
+                rid = resource.get("id")
+                lost.update(k for k in (entry.get("fullUrl"), f"Patient/{rid}"
+                                        if isinstance(rid, str) else None) if isinstance(k, str))
             continue
         full_url = entry.get("fullUrl")
         rid = resource.get("id")
@@ -156,6 +162,8 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
             pid = patient_keys.get(norm) if norm else None
         if pid is not None:
             grouped[pid].setdefault(rtype, []).append(resource)
+        elif ref in lost or normalize_reference(ref) in lost:
+            report.dropped_with_patient[rtype] += 1
         elif looks_like_patient(ref) or key != "subject":
             report.orphans[rtype] += 1
             report.add_issue(Issue(w, "refers to a Patient that is not in this Bundle; not "

@@ -138,7 +138,9 @@ class LoosePool:
                         res.setdefault(resource["resourceType"], []).append(resource)
                         if pid not in groups:
                             groups[pid] = (None, where, res)
-                        if pid not in self.seen:
+                        if pid not in self.seen and pid in self.report.invalid_patients:
+                            self.report.dropped_with_patient[resource["resourceType"]] += 1
+                        elif pid not in self.seen:
                             rtype = resource["resourceType"]
                             self.report.orphans[rtype] += 1
                             self.report.add_issue(Issue(

@@ -8,12 +8,13 @@ are named by their position (``file[3]``), because file names can embed patient 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from fhirsynth.errors import Issue
 
-__all__ = ["ImportReport"]
+__all__ = ["ImportReport", "drop_warning", "issue_row", "stored_report"]
 
 #: Issues kept in full; past this only the counts grow (memory stays bounded).
 MAX_ISSUES = 10_000
@@ -41,6 +42,14 @@ class ImportReport:
         Unknown elements dropped, by resource type then element path.
     orphans : Counter
         Resources referring to a Patient that is not in the input, by type.
+    dropped_with_patient : Counter
+        Resources whose own Patient was dropped as invalid, by type: they are lost with it
+        (not counted as orphans).
+    elements_dropped : Counter
+        Invalid elements dropped while their resource was kept, by ``"<type>.<element>"``.
+    invalid_patients : set of str
+        Ids of loose (NDJSON) Patients dropped as invalid, so that their resources count as
+        lost with them; private, never part of :meth:`to_dict`.
     validations : Counter
         How each kept resource was validated (``full``, ``projection``) or why not.
     stripped : Counter
@@ -64,6 +73,9 @@ class ImportReport:
         default_factory=lambda: defaultdict(Counter)
     )
     orphans: Counter[str] = field(default_factory=Counter)
+    dropped_with_patient: Counter[str] = field(default_factory=Counter)
+    elements_dropped: Counter[str] = field(default_factory=Counter)
+    invalid_patients: set[str] = field(default_factory=set)
     validations: Counter[str] = field(default_factory=Counter)
     stripped: Counter[str] = field(default_factory=Counter)
     issues: list[Issue] = field(default_factory=list)
@@ -117,6 +129,8 @@ class ImportReport:
                 t: dict(sorted(c.items())) for t, c in sorted(self.unknown_elements.items())
             },
             "orphans": dict(sorted(self.orphans.items())),
+            "dropped_with_patient": dict(sorted(self.dropped_with_patient.items())),
+            "elements_dropped": dict(sorted(self.elements_dropped.items())),
             "validations": dict(sorted(self.validations.items())),
             "free_text_stripped": dict(sorted(self.stripped.items())),
             "issue_count": self.issue_count,
@@ -126,3 +140,77 @@ class ImportReport:
                 for i in self.issues
             ],
         }
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _by_type(counts: Mapping[str, int]) -> Counter[str]:
+    """``{"Patient: invalid value": 2}`` -> ``{"Patient": 2}``."""
+    out: Counter[str] = Counter()
+    for key, n in counts.items():
+        out[str(key).partition(": ")[0]] += int(n)
+    return out
+
+
+def drop_warning(rep: Mapping[str, Any]) -> str | None:
+    """One line for the custodian saying what the FHIR reader dropped, or ``None``.
+
+    Counts, resource types and element paths only (never a value, id or date): resources
+    dropped as invalid (a dropped Patient with the resources lost with it), invalid
+    elements dropped from kept resources, and orphans.
+    """
+    dropped = _by_type(rep.get("dropped") or {})
+    lost = sum(int(v) for v in (rep.get("dropped_with_patient") or {}).values())
+    elements = Counter({str(k): int(v) for k, v in (rep.get("elements_dropped") or {}).items()})
+    orphans = sum(int(v) for v in (rep.get("orphans") or {}).values())
+    parts = []
+    if dropped:
+        kinds = []
+        for rtype, n in sorted(dropped.items(), key=lambda kv: (kv[0] != "Patient", -kv[1])):
+            text = f"{n:,} {rtype}"
+            if rtype == "Patient" and lost:
+                text += f" with {'its' if n == 1 else 'their'} {_plural(lost, 'resource')}"
+            kinds.append(text)
+        parts.append(f"{_plural(sum(dropped.values()), 'resource')} dropped as invalid "
+                     f"({', '.join(kinds)})")
+    elif lost:
+        parts.append(f"{_plural(lost, 'resource')} dropped with their invalid Patient")
+    if elements:
+        top = ", ".join(k for k, _ in elements.most_common(3))
+        more = ", ..." if len(elements) > 3 else ""
+        parts.append(f"{_plural(sum(elements.values()), 'invalid element')} dropped from "
+                     f"kept resources ({top}{more})")
+    if orphans:
+        parts.append(f"{_plural(orphans, 'resource')} not attached to any patient (orphans)")
+    if not parts:
+        return None
+    return ("FHIR input: " + "; ".join(parts) + "; details in the import report "
+            "(internal/validation.pdf of a run), or rerun with --strict to fail on them instead")
+
+
+def issue_row(issue: Any) -> list[str]:
+    """``[place, resource type, field, reason]`` of one import-report issue.
+
+    FHIR issues are dicts (the resource id is left out: only its type is shown); CSV issues
+    are ``"file line N: column: problem"`` strings.
+    """
+    if isinstance(issue, Mapping):
+        rtype = str(issue.get("resource") or "").partition("/")[0]
+        return [str(issue.get("where", "")), rtype, str(issue.get("field") or ""),
+                str(issue.get("problem", ""))]
+    where, _, rest = str(issue).partition(": ")
+    column, sep, problem = rest.partition(": ")
+    return [where, "", column, problem] if sep else [where, "", "", rest]
+
+
+def stored_report(rep: Mapping[str, Any]) -> dict[str, Any]:
+    """The import report as ``internal/evaluation.json`` keeps it: issues name the resource
+    type, not its id, and the warnings (which name input files) are left to the console and
+    the internal PDF."""
+    out = {k: v for k, v in rep.items() if k != "warnings"}
+    if isinstance(out.get("issues"), list):
+        out["issues"] = [dict(i, resource=str(i.get("resource") or "").partition("/")[0])
+                         if isinstance(i, Mapping) else i for i in out["issues"]]
+    return out

@@ -308,6 +308,7 @@ class Validator:
                 fatal.extend(issues)
             else:
                 del r[name]
+                self.report.elements_dropped[f"{info.resource_type}.{name}"] += 1
                 for issue in issues:
                     self.report.add_issue(Issue(issue.where, issue.problem + "; element dropped",
                                                 issue.resource, issue.field))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from reportlab.platypus import PageBreak, Spacer
 
+from fhirsynth.ingest.report import issue_row
 from fhirsynth.report import figures
 from fhirsynth.report.pdf import CUSTODIAN_BANNER, Styles, figure, para, table
 
@@ -189,22 +190,23 @@ def _import_report(rep: Mapping[str, Any] | None, s: Styles) -> list[Any]:
     if not rep:
         return out + [para("No import report was given.", s.body)]
     rows: list[Sequence[Any]] = []
-    issues: list[str] = []
+    issues: list[Any] = []
     warnings = [str(w) for w in rep.get("warnings") or []]
     if warnings:
-        out.append(para("Warnings: columns that extraction left (nearly) empty", s.h2))
+        out.append(para("Warnings: input dropped or changed, columns left (nearly) empty",
+                        s.h2))
         out += [para(w, s.body) for w in warnings]
     for k, v in rep.items():
         if k == "warnings":
             continue
         if k == "issues" and isinstance(v, list):
-            issues += [str(i) for i in v]
-        elif k == "columns" and isinstance(v, Mapping):
+            issues += v
+        elif k in ("columns", "out_of_bounds") and isinstance(v, Mapping):
             continue
         elif isinstance(v, Mapping):
             for k2, v2 in v.items():
                 if k2 == "issues" and isinstance(v2, list):
-                    issues += [str(i) for i in v2]
+                    issues += v2
                 elif isinstance(v2, Mapping) and all(
                         not isinstance(x, Mapping | list) for x in v2.values()):
                     rows += [[f"{k}: {k2}.{k3}", v3] for k3, v3 in v2.items()]
@@ -219,12 +221,32 @@ def _import_report(rep: Mapping[str, Any] | None, s: Styles) -> list[Any]:
     out.append(table(["item", "count"], rows[:MAX_IMPORT_ROWS], [7, 3], s, align_right=(1,)))
     if isinstance(rep.get("columns"), Mapping) and rep["columns"]:
         out += _column_classes(rep["columns"], s)
+    if isinstance(rep.get("out_of_bounds"), Mapping) and rep["out_of_bounds"]:
+        out += _out_of_bounds(rep["out_of_bounds"], s)
     if issues:
         shown = issues[:MAX_IMPORT_ISSUES]
         out.append(para(f"First {len(shown)} of {len(issues)} issue(s) (locations and kinds only)",
                         s.h2))
-        out.append(table(["issue"], [[i[:300]] for i in shown], [10], s))
+        out.append(table(["place", "resource type", "field / column", "reason"],
+                         [[c[:200] for c in issue_row(i)] for i in shown],
+                         [2.4, 1.7, 2.3, 3.6], s))
     return out
+
+
+def _out_of_bounds(found: Mapping[str, Any], s: Styles) -> list[Any]:
+    def span(c: Mapping[str, Any]) -> str:
+        lo, hi = (c.get("bounds") or [None, None])[:2]
+        return "" if lo is None else f"[{float(lo):g}, {float(hi):g}]"
+
+    rows = [[name, span(c), c.get("below", 0), c.get("above", 0), c.get("top_coded", 0)]
+            for name, c in found.items()]
+    return [para("Values outside the schema's bounds (clipped to them)", s.h2),
+            para("Counts of input values outside each numeric column's declared bounds, "
+                 "clipped to the bounds before any DP step. Values above a declared top code "
+                 "are expected top-coding, not anomalies. These counts are statistics of the "
+                 "real data and stay with the custodian.", s.body),
+            table(["column", "bounds", "below", "above", "top-coded"], rows,
+                  [3, 2.2, 1.4, 1.4, 1.6], s, align_right=(2, 3, 4))]
 
 
 def internal_story(

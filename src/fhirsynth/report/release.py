@@ -163,7 +163,8 @@ def write_reports(
         ``{"columns": [name], "values": [noisy shares in the column's state order]}`` that
         are DP measurements already paid for; only these are compared in ``report.pdf``.
     import_report : mapping, optional
-        Counts from ingest (resources read, rejected, patients...): internal report only.
+        Counts from ingest (resources read, rejected, patients, values outside the bounds...):
+        internal report and ``internal/evaluation.json`` (``import_report``) only.
     config : mapping, optional
         The run configuration; seeds are removed before anything is written.
     inputs, outputs : iterable of path
@@ -193,6 +194,10 @@ def write_reports(
     sh = _scan_outputs(spec, synthetic, out, out_paths).to_dict()
     evaluation = {"fidelity": fidelity, "privacy": privacy, "safe_harbor": sh,
                   "singletons": singleton_categories(spec, real_train)}
+    if import_report is not None:
+        from fhirsynth.ingest.report import stored_report
+
+        evaluation["import_report"] = stored_report(import_report)
     eval_path = write_json_atomic(out / EVALUATION_NAME, evaluation)
 
     ctx = {"dataset": dataset, "run_id": run_id, "created": created_at.isoformat(),
