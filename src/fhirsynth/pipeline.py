@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -234,12 +233,22 @@ def _check_out(out: Path, overwrite: bool) -> bool:
     return True
 
 
-def _prepare_out(out: Path, replace: bool) -> Path:
+def _plan_out(out: Path, replace: bool) -> Path:
+    """The temporary folder a release is built in, named but not created yet.
+
+    Its name is known before it exists, so the ``except`` that removes it on a failure or a
+    signal covers its creation too (a folder created before the ``try`` was left behind by
+    a signal arriving in between).
+    """
     if out.exists() and not replace:
         raise ConfigError(f"output directory {str(out)!r} appeared during the run")
+    return out.parent.resolve() / f".{out.name}.partial-{uuid.uuid4().hex[:12]}"
+
+
+def _create_tmp(tmp: Path, out: Path) -> None:
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent)).resolve()
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir(mode=0o700)
     except OSError as exc:
         raise ConfigError(f"--out ({out}): cannot create the output folder "
                           f"({exc.strerror or type(exc).__name__})") from None
@@ -356,8 +365,9 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     _check_size(len(table), cfg)
     train, holdout = _split(table, cfg.holdout, rng)
 
-    tmp = _prepare_out(out, out_check)
+    tmp = _plan_out(out, out_check)
     try:
+        _create_tmp(tmp, out)
         note("charge")
         ledger = Ledger(ledger_path)
         label = spec.name if cfg.spec is not None else source_label(inputs)
@@ -546,8 +556,9 @@ def report_release(
     # the model keeps the public domain but not the extraction rules; use the read spec when
     # it describes the same domain (it carries the Safe Harbor top codes of the FHIR rules)
     spec_used = read_spec if read_spec.fingerprint() == model.spec.fingerprint() else model.spec
-    tmp = _prepare_out(dest, replace)
+    tmp = _plan_out(dest, replace)
     try:
+        _create_tmp(tmp, dest)
         outputs = [write_table(synthetic, tmp / "synthetic" / sp.name,
                                format="parquet" if sp.suffix == ".parquet" else "csv")]
         shutil.copyfile(model_path, tmp / "model.json")

@@ -355,3 +355,22 @@ def test_a_signal_while_the_release_moves_into_place_waits_for_it(tmp_path, monk
     assert not list(tmp_path.glob(".out.*"))
     (source,) = Ledger(ledger).summary()
     assert [r.status for r in source.releases] == ["completed", "completed"]
+
+
+def test_a_signal_just_after_the_temporary_folder_is_made_leaves_nothing(tmp_path, monkeypatch):
+    # the folder used to be created before the try that removes it: a SIGTERM in between
+    # (seen on a loaded machine) left a .out.partial-* folder behind
+    import fhirsynth.pipeline as pipeline
+
+    made = pipeline._create_tmp
+
+    def made_then_interrupted(tmp, out):
+        made(tmp, out)
+        assert tmp.is_dir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_create_tmp", made_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_release(RunConfig(inputs=[FIXTURES], out=tmp_path / "out", epsilon=1.0, seed=2,
+                              ledger=tmp_path / "l.sqlite"))
+    assert list(tmp_path.iterdir()) == []
