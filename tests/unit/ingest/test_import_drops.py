@@ -103,7 +103,7 @@ def test_out_of_bounds_values_are_counted_per_column_and_kept(tmp_path):
 def test_bounds_fail_names_file_line_and_column_never_the_value(tmp_path):
     with pytest.raises(TableInputError) as err:
         read_csv_table(_csv(tmp_path), TableSpec.from_dict(SCHEMA), bounds="fail")
-    msg = str(err.value)
+    msg = str(err.value).replace(str(tmp_path), "TMP")  # pytest-55 holds "-5"
     assert "t.csv line 2: age: value below the schema's bounds [0, 90]" in msg
     assert "t.csv line 3: glucose: value above the schema's bounds [50, 300]" in msg
     assert "t.csv line 5: glucose: value below" in msg and "line 5: age" not in msg
