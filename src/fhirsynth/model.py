@@ -219,6 +219,11 @@ def _output_rules(raw: Any, spec: TableSpec) -> dict[str, Any] | None:
             raise ValueError(f"output.{key} ({raw[key]!r}) is not a column of the spec")
     if "age" in raw:
         float(raw["top_code"])
+    tops = raw.get("top_codes", {})
+    if not isinstance(tops, dict) or any(c not in spec for c in tops):
+        raise ValueError("output.top_codes must map columns of the spec to numbers")
+    for v in tops.values():
+        float(v)
     if "birth_year" in raw and (isinstance(raw.get("reference_year"), bool)
                                 or not isinstance(raw.get("reference_year"), int)):
         raise ValueError("output.reference_year must be an integer year")

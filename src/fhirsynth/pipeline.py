@@ -32,6 +32,7 @@ from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
 from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor
 from fhirsynth.export.harmonise import release_table, with_fresh_keys
 from fhirsynth.ingest import read_input
+from fhirsynth.learn import check_degree
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import (
     Ledger,
@@ -340,6 +341,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     # a release the spec alone makes unshareable is refused before anything is read or charged
     check_spec_safe_harbor(spec, str(cfg.spec) if cfg.spec is not None
                            else "the default feature spec")
+    check_degree(spec, cfg.learn)  # from the spec alone, before anything is charged
     out = Path(cfg.out).resolve()
     run_id = uuid.uuid4().hex
     rng = np.random.default_rng(cfg.seed)

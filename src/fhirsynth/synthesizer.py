@@ -71,6 +71,15 @@ class Synthesizer:
         # the noise the budget buys (checked now: 'gaussian' needs delta > 0)
         Noise.for_budget(self.budget, self.config.mechanism)
         self.random_state = random_state
+        from fhirsynth.evaluate.safe_harbor_spec import spec_findings
+
+        found = spec_findings(spec)
+        if found:  # `run` and `fit` refuse such a spec; the library leaves it to the caller
+            warnings.warn(
+                "samples of this spec could fail the Safe Harbor scan: " + "; ".join(
+                    f"column {f.column!r}: {f.why}" for f in found)
+                + " (fhirsynth run and fit refuse this spec; see docs/csv-input.md)",
+                UserWarning, stacklevel=2)
 
     def fit(self, table: pd.DataFrame, *, _noiseless: bool = False) -> Synthesizer:
         """Learn from ``table`` (one row per patient); sets ``model_`` and ``accountant_``."""

@@ -68,7 +68,8 @@ def fit_cmd(
     from fhirsynth._atomic import check_output_path
     from fhirsynth.config import LearnConfig
     from fhirsynth.domain import load_spec
-    from fhirsynth.learn import check_rows
+    from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor
+    from fhirsynth.learn import check_degree, check_rows
     from fhirsynth.privacy.budget import PrivacyBudget
     from fhirsynth.privacy.ledger import Ledger, default_ledger_path, ledger_key
     from fhirsynth.privacy.noise import describe_noise
@@ -79,8 +80,12 @@ def fit_cmd(
                          allow_large_delta=allow_large_delta)
     check_output_path(out, kind="file", overwrite=overwrite)
     spec = load_spec(schema)
+    # as for `run`: a model whose samples could not be shared is refused before anything
+    # is read or charged
+    check_spec_safe_harbor(spec, str(schema))
     config = LearnConfig(degree=degree, allow_few_rows=allow_few_rows,
                          mechanism=mechanism)  # type: ignore[arg-type]
+    check_degree(spec, config)
     synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta, config=config,
                         random_state=seed)
     ledger_path = ledger if ledger is not None else default_ledger_path()
@@ -134,10 +139,30 @@ def sample_cmd(
     df = synth.sample(n, evidence=list(where) or None, random_state=seed, sampling=sampling,
                       release=True)
     write_table(df, out, format=None)
+    # the scan a release runs on its output: a model whose spec allows, say, ages above 89
+    # (fitted through the Python API, or by an older version) says so here
+    for line in _scan_sample(synth.model, df, out.name):
+        console.print(f"[yellow]warning:[/] {escape(line)}")
     msg = f"{len(df)} rows written to {out}"
     if where:
         msg += f" (model probability of the evidence: {synth.last_evidence_probability_:.4g})"
     console.print(msg)
+
+
+def _scan_sample(model: Any, df: Any, name: str) -> list[str]:
+    """The Safe Harbor scan of a sampled table, as warnings (empty when it passes)."""
+    from fhirsynth.evaluate.safe_harbor import scan_table
+    from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
+
+    rules = model.output or {}
+    top = {c: float(v) for c, v in (rules.get("top_codes") or {}).items()}
+    keys = [c.name for c in model.spec.columns if c.role == "key"]
+    report = scan_table(df, location=name, exempt=keys, top_coded=top).to_dict()
+    lines = scan_warnings(report)
+    if lines:
+        lines.append("do not share this table: the model's spec lets its samples hold these "
+                     "values; `fhirsynth fit` and `run` refuse such a spec (docs/csv-input.md)")
+    return lines
 
 
 @app.command("inspect")

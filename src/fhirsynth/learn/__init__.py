@@ -43,7 +43,7 @@ from fhirsynth.model import FittedModel, Node
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget
 from fhirsynth.privacy.noise import Noise
 
-__all__ = ["check_rows", "fit_model", "parent_variants"]
+__all__ = ["check_degree", "check_rows", "fit_model", "parent_variants"]
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +184,21 @@ def check_rows(n: int, config: LearnConfig) -> None:
             f"need at least {config.min_rows} rows to fit a DP model (min_rows); got {n}")
 
 
+def check_degree(spec: TableSpec, config: LearnConfig) -> None:
+    """Refuse a ``degree`` the spec cannot hold (more parents than other varying columns).
+
+    From the spec alone (each modelled column's public number of states), so callers that
+    charge a ledger call it before the charge: a refused fit spends nothing.
+    """
+    if config.degree is None:
+        return
+    d = sum(1 for c in spec.modelled if c.n_states >= 2)
+    if config.degree > max(d - 1, 0):
+        raise ConfigError(
+            f"degree ({config.degree}) must be at most the number of varying modelled "
+            f"columns minus one ({max(d - 1, 0)})")
+
+
 def fit_model(
     spec: TableSpec,
     table: pd.DataFrame,
@@ -219,10 +234,7 @@ def fit_model(
     active = [j for j, k in enumerate(enc.cards) if k >= 2]
     d = len(active)
     degree = AUTO_MAX_DEGREE if config.degree is None else config.degree
-    if config.degree is not None and config.degree > max(d - 1, 0):
-        raise ConfigError(
-            f"degree ({config.degree}) must be at most the number of varying modelled "
-            f"columns minus one ({max(d - 1, 0)})")
+    check_degree(spec, config)
     degree = min(degree, max(d - 1, 0))
     eps = budget.epsilon
     eps_count = config.count_share * eps if d else 0.0

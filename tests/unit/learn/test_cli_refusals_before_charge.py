@@ -1,0 +1,93 @@
+"""fit, run and sample: what the spec alone rules out is refused before anything is charged,
+and a sample whose model allows Safe Harbor findings says so (a second new user's trial)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from fhirsynth.cli import app
+from fhirsynth.domain import TableSpec
+from fhirsynth.synthesizer import Synthesizer
+
+runner = CliRunner()
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "cohort"
+
+
+def _table(tmp_path: Path, age_bounds: list[float], top_code: float | None = None):
+    rng = np.random.default_rng(0)
+    n = 300
+    pd.DataFrame({"age": rng.uniform(0, 99, n).round(1), "sex": rng.choice(["f", "m"], n),
+                  "smoker": rng.choice(["no", "yes"], n)}).to_csv(tmp_path / "t.csv",
+                                                                   index=False)
+    age: dict = {"type": "numeric", "bounds": age_bounds, "nullable": False}
+    if top_code is not None:
+        age["source"] = {"top_code": top_code}
+    schema = {"name": "cohort", "columns": {
+        "age": age, "sex": {"type": "categorical", "domain": ["f", "m"], "nullable": False},
+        "smoker": {"type": "categorical", "domain": ["no", "yes"], "nullable": False}}}
+    (tmp_path / "t.schema.json").write_text(json.dumps(schema))
+    return tmp_path / "t.csv", tmp_path / "t.schema.json"
+
+
+def test_a_degree_too_large_for_the_spec_is_refused_before_the_charge(tmp_path) -> None:
+    # it was found only inside the fit, after the ledger had been charged (and capped)
+    data, schema = _table(tmp_path, [0, 90], top_code=90)
+    led = tmp_path / "l.sqlite"
+    r = runner.invoke(app, ["fit", str(data), "--schema", str(schema), "--epsilon", "1",
+                            "--degree", "9", "--out", str(tmp_path / "m.json"),
+                            "--ledger", str(led)])
+    assert r.exit_code == 2 and "degree (9) must be at most" in r.output
+    assert not led.exists() and not (tmp_path / "m.json").exists()
+    r = runner.invoke(app, ["run", str(FIXTURES), "--epsilon", "1", "--degree", "99",
+                            "--out", str(tmp_path / "rel"), "--ledger", str(led)])
+    assert r.exit_code == 2 and "degree (99) must be at most" in r.output
+    assert not led.exists() and not (tmp_path / "rel").exists()
+
+
+def test_fit_refuses_a_schema_whose_samples_could_not_be_shared(tmp_path) -> None:
+    data, schema = _table(tmp_path, [0, 100])
+    led = tmp_path / "l.sqlite"
+    r = runner.invoke(app, ["fit", str(data), "--schema", str(schema), "--epsilon", "1",
+                            "--out", str(tmp_path / "m.json"), "--ledger", str(led)])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and "column 'age'" in text and "top_code" in text
+    assert not led.exists() and not (tmp_path / "m.json").exists()
+
+
+def test_sample_warns_when_its_model_allows_ages_above_89(tmp_path) -> None:
+    # a model fitted through the Python API with such a spec: sample scans what it wrote
+    data, schema = _table(tmp_path, [0, 100])
+    spec = TableSpec.from_dict(json.loads(schema.read_text()))
+    Synthesizer(spec, epsilon=5, random_state=1).fit(pd.read_csv(data)).save(tmp_path / "m.json")
+    r = runner.invoke(app, ["sample", str(tmp_path / "m.json"), "-n", "400", "--where",
+                            "age>=92", "--out", str(tmp_path / "s.csv"), "--seed", "2"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0, text
+    assert "Safe Harbor scan of the output failed" in text and "column age" in text
+    assert "do not share this table" in text
+
+
+def test_sample_of_a_top_coded_age_passes_the_scan(tmp_path) -> None:
+    data, schema = _table(tmp_path, [0, 90], top_code=90)
+    led = tmp_path / "l.sqlite"
+    assert runner.invoke(app, ["fit", str(data), "--schema", str(schema), "--epsilon", "5",
+                               "--out", str(tmp_path / "m.json"), "--ledger", str(led),
+                               "--seed", "1"]).exit_code == 0
+    r = runner.invoke(app, ["sample", str(tmp_path / "m.json"), "-n", "400", "--where",
+                            "age>=85", "--out", str(tmp_path / "s.csv"), "--seed", "2"])
+    assert r.exit_code == 0 and "Safe Harbor" not in r.output, r.output
+    assert pd.read_csv(tmp_path / "s.csv")["age"].max() <= 90  # 90 stands for "90 or older"
+
+
+def test_the_python_api_warns_about_such_a_spec(tmp_path) -> None:
+    import pytest
+
+    _, schema = _table(tmp_path, [0, 100])
+    spec = TableSpec.from_dict(json.loads(schema.read_text()))
+    with pytest.warns(UserWarning, match="could fail the Safe Harbor scan: column 'age'"):
+        Synthesizer(spec, epsilon=1)
