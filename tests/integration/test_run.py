@@ -374,3 +374,15 @@ def test_a_signal_just_after_the_temporary_folder_is_made_leaves_nothing(tmp_pat
         run_release(RunConfig(inputs=[FIXTURES], out=tmp_path / "out", epsilon=1.0, seed=2,
                               ledger=tmp_path / "l.sqlite"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_report_says_how_the_patients_were_drawn(release):
+    from pypdf import PdfReader
+
+    result, _ = release
+    text = " ".join(" ".join(p.extract_text() for p in
+                             PdfReader(result.out / "report.pdf").pages).split())
+    assert "drawn from the model by balanced sampling" in text
+    assert "need a release made with --sampling iid" in text
+    audit = json.loads((result.out / "audit.json").read_text())
+    assert audit["config"]["sampling"] == "balanced"

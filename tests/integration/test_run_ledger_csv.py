@@ -64,6 +64,8 @@ def test_a_table_from_ingest_spends_the_budget_of_its_fhir(tmp_path: Path) -> No
                             "--out", str(tmp_path / "m.json"), "--ledger", str(led),
                             "--seed", "1"])
     assert r.exit_code == 0, r.output
+    # fit prints the utility warnings run prints (120 patients, 49 columns, eps 0.6)
+    assert "warning: noise is likely to dominate" in " ".join(r.output.split())
     # the fit set the FHIR source's cap (0.6): a run on the FHIR itself is now refused
     r = runner.invoke(app, ["run", str(FIXTURES), "--epsilon", "0.5", "--out",
                             str(tmp_path / "rel"), "--ledger", str(led), "--seed", "1"])
@@ -90,3 +92,14 @@ def test_ingest_keeps_apart_a_table_already_charged_on_its_own(tmp_path: Path) -
     own = fingerprint_csv(table)
     assert Ledger(led).source_of(own) == own
     assert [(s.fingerprint, s.spent_epsilon) for s in Ledger(led).summary()] == [(own, 0.3)]
+
+
+def test_ledger_show_of_an_unknown_table_says_it_is_another_source(tmp_path: Path) -> None:
+    led = tmp_path / "l.sqlite"
+    Ledger(led).charge("b" * 64, PrivacyBudget(epsilon=0.5))
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    r = runner.invoke(app, ["ledger", "show", str(other), "--ledger", str(led)])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and "no release of this source" in text
+    assert "`fhirsynth ledger show` lists every source" in text

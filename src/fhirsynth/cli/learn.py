@@ -99,6 +99,10 @@ def fit_cmd(
     synth.fit(df)
     synth.save(out)
     book.complete(charged.run_id, [out.name])
+    from fhirsynth.report.summary import utility_notes
+
+    for note in utility_notes(synth.model_):  # the same warnings as `run` prints
+        console.print(f"[yellow]warning:[/] {escape(note)}")
     noise = describe_noise(str(synth.model_.info.get("noise")),
                            synth.model_.budget.get("rho_spent"))
     console.print(f"model written to {out} (epsilon spent "

@@ -93,7 +93,10 @@ def ledger_show(
         raise ConfigError(f"no ledger at {path} (nothing has been charged there yet)")
     fp = resolve_source(source, path) if source else None
     summaries = Ledger(path).summary(fp)
-    if not summaries:
+    if not summaries and fp is not None:
+        typer.echo(f"the ledger has no release of this source ({fp[:12]}; a file whose cells "
+                   "differ is another source): `fhirsynth ledger show` lists every source")
+    elif not summaries:
         typer.echo("the ledger has no release")
     for s in summaries:
         cap = "none" if s.cap_epsilon is None else f"epsilon {s.cap_epsilon:g}, delta " \

@@ -191,9 +191,26 @@ def _public_facts(ctx: ShareableContext, s: Styles) -> list[Any]:
     ]
 
 
+#: how the synthetic rows were drawn from the model (RunConfig.sampling)
+_SAMPLING_TEXT = {
+    "balanced": (
+        "The synthetic patients were drawn from the model by balanced sampling: among the "
+        "patients that share a column's parent values, that column's values are spread by "
+        "systematic sampling in random order, so each group's counts are within one patient "
+        "of what the model expects. Every synthetic patient has exactly the model's "
+        "distribution, but the patients are not independent draws: methods that assume "
+        "independent draws from the model (such as multiple-imputation inference for "
+        "synthetic data) need a release made with --sampling iid."),
+    "iid": "Every synthetic patient was drawn independently from the model (--sampling iid).",
+}
+
+
 def _modelling(ctx: ShareableContext, s: Styles) -> list[Any]:
     ms = ctx.model_summary
     out: list[Any] = [para("How the model was built", s.h2)]
+    how = _SAMPLING_TEXT.get(str(ctx.config.get("sampling")))
+    if how:
+        out.append(para(how, s.body))
     if ms.get("missingness"):
         out.append(para(ms["missingness"], s.body))
     for line in ms.get("missingness_by_column") or []:
