@@ -55,3 +55,17 @@ def test_verbose_takes_no_value(tmp_path, restore_logging) -> None:
     csv.write_text("a,b\n1,2\n", encoding="utf-8")
     r = runner.invoke(app, ["-v", "2", "columns", str(csv)])
     assert r.exit_code == 2  # "2" is read as a command name, not as a value of -v
+
+
+@pytest.mark.parametrize("command", [["fit"], ["ingest"], ["sample"], ["columns"], ["verify"]])
+def test_help_paragraphs_wrap_at_the_terminal_not_at_the_source_lines(command) -> None:
+    # the docstrings' own line breaks were kept and each line wrapped again, leaving
+    # one-word lines ("cells", "`run`") in the middle of a paragraph
+    r = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "80", "TERM": "dumb"})
+    assert r.exit_code == 0
+    text = r.output.split("Usage:")[1].split("─")[0]
+    lines = [ln.strip() for ln in text.splitlines()[1:] if ln.strip()]
+    # every line of a wrapped paragraph but its last is nearly full
+    for this, nxt in zip(lines, lines[1:], strict=False):
+        if nxt and nxt[0].isalnum() and not nxt[0].isupper():  # a continuation line
+            assert len(this) > 55, (this, nxt)

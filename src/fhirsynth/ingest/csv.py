@@ -342,6 +342,12 @@ def read_csv_table(
                 hint = (f" (the header is one column holding {sep!r}: the file looks "
                         f"{'tab' if sep == chr(9) else repr(sep)}-separated; fhirsynth reads "
                         "comma-separated CSV)")
+        if not hint and any(isinstance(c.source, dict) and "from" in c.source
+                            for c in spec.columns):
+            hint = (" (the schema is a FHIR feature spec: it reads the table `fhirsynth "
+                    "ingest` writes; another CSV needs a schema of its own columns, "
+                    "docs/csv-input.md, which `fhirsynth columns FILE.csv --write-schema` "
+                    "starts)")
         raise TableInputError(f"{p}: the header lacks schema column(s) {absent}{hint}")
     key = id_column or next((c.name for c in spec.columns if c.role == "key"), None)
     key_pos = None if key is None else _key_pos(p, pos, key)

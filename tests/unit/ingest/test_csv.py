@@ -351,3 +351,11 @@ def test_cli_ingest_strict_names_the_first_bad_row(tmp_path):
     lenient = CliRunner().invoke(app, args)
     assert lenient.exit_code == 0 and (tmp_path / "out.csv").is_file()
     assert len(pd.read_csv(tmp_path / "out.csv")) == 3
+
+
+def test_a_feature_spec_given_for_another_csv_is_named(tmp_path):
+    from fhirsynth.ingest.features import load_feature_spec
+
+    with pytest.raises(TableInputError, match="the schema is a FHIR feature spec: it reads "
+                       "the table `fhirsynth ingest` writes"):
+        read_csv_table(_write(tmp_path, "gender,age\nf,40\n"), load_feature_spec(None))
