@@ -163,6 +163,10 @@ def test_audit_command_writes_json(tmp_path) -> None:
     result = json.loads(out.read_text())
     assert result["claimed_epsilon"] == 1.0 and result["trials"] == 50
     assert result["flagged"] is False and "seed" not in result
+    # an unbounded point estimate or interval top (no error of one kind) is explained
+    unbounded = any(float(result[k]) == float("inf") for k in ("epsilon_point", "interval_high"))
+    assert ("they say nothing at this number of trials" in " ".join(r.output.split())) \
+        == unbounded
     bad = CliRunner().invoke(app, ["audit", str(csv), "--spec", str(spec_file), "--epsilon", "x"])
     assert bad.exit_code == 2 and "epsilon" in bad.output
 

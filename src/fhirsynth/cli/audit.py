@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import typer
 
 from fhirsynth.cli._app import app, console, friendly_errors
@@ -53,4 +55,10 @@ def audit_command(
         f"{verdict} ({result.trials} fits per side, {result.seconds:.1f} s)",
         markup=True, soft_wrap=True,
     )
+    if math.isinf(result.epsilon_point) or math.isinf(result.interval_high):
+        console.print(
+            f"note: the best distinguisher made no error of one kind in {result.trials} "
+            "trials, so the point estimate and the interval's top are unbounded (inf): "
+            "they say nothing at this number of trials. The lower bound is the audit's "
+            "result; more --trials narrow the interval.", soft_wrap=True)
 
