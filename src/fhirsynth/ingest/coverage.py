@@ -101,6 +101,9 @@ def empty_column_warnings(table: pd.DataFrame, counts: Mapping[str, int],
         how = "all" if missing == n else f"{missing} of"
         kinds = "; ".join(issue_hint(k, v) for k, v in
                           sorted(issues[col.name].items(), key=lambda kv: -kv[1]))
+        fill = ("" if col.nullable else "; its synthetic values would come from the noise "
+                "alone (the column is not nullable, so the model cannot learn that it is "
+                "empty): fix the input, or leave the column out of the feature spec (--spec)")
         out.append(f"column {col.name} is empty for {how} {n} input patients; extraction "
-                   f"issue: {kinds}")
+                   f"issue: {kinds}{fill}")
     return out

@@ -37,6 +37,9 @@ def test_empty_column_with_issues_is_warned_with_kind_and_fix() -> None:
     assert warning.startswith("column age is empty for all 20 input patients")
     assert "birth date after the spec's reference_date (20 issue(s))" in warning
     assert "set reference_date in the feature spec" in warning
+    nullable = SPEC["age"].nullable
+    # a column the model cannot learn as empty gets its values from the noise alone
+    assert ("would come from the noise alone" in warning) is (not nullable)
 
 
 def test_nearly_empty_column_is_warned_and_a_filled_or_clean_one_is_not() -> None:
@@ -103,3 +106,12 @@ def test_ingest_command_prints_the_warning_and_counts_extraction_issues(tmp_path
     m = re.search(r"issues (\d[\d,]*)", out)
     assert m is not None and int(m.group(1).replace(",", "")) > 0
     assert "born after the reference date" in out
+
+
+def test_an_empty_column_that_is_not_nullable_is_said_to_come_from_noise() -> None:
+    spec = TableSpec(name="t", columns=(
+        Column(name="age", kind="numeric", bounds=(0.0, 90.0), integer=True, nullable=False),))
+    table = pd.DataFrame({"age": pd.array([None] * 25, dtype="Int64")})
+    [warning] = empty_column_warnings(table, {"age: born after the reference date": 25}, spec)
+    assert "its synthetic values would come from the noise alone" in _flat(warning)
+    assert "leave the column out of the feature spec" in warning
