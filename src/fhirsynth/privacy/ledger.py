@@ -363,7 +363,7 @@ class Ledger:
                 con.execute("UPDATE sources SET cap_epsilon=?, cap_delta=?, "
                             "cap_origin='first release' WHERE fingerprint=?",
                             (cap_e, cap_d, fingerprint))
-            name = label or row["label"] or fingerprint[:12]
+            name = row["label"] or label or fingerprint[:12]  # as `ledger show` names it
             refusal = _over_cap(name, spent_e, spent_d, cap_e, cap_d, budget,
                                 released=self._completed(con, fingerprint))
             if refusal:

@@ -191,3 +191,11 @@ def test_the_refusal_offers_the_released_model_only_when_a_release_completed(tmp
     with pytest.raises(BudgetExhaustedError, match="or reuse the released model"):
         led.check(FP, PrivacyBudget(epsilon=1.0))
 
+
+
+def test_a_refusal_names_the_source_as_ledger_show_does(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite")
+    led.charge(FP, PrivacyBudget(epsilon=1.0), label="25-patients")  # run: the folder's name
+    with pytest.raises(BudgetExhaustedError, match="for dataset 25-patients:"):
+        led.charge(FP, PrivacyBudget(epsilon=1.0), label="fhir-default")  # fit: the spec's
+    assert led.summary()[0].label == "25-patients"
