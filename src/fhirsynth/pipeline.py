@@ -461,13 +461,13 @@ def _check_size(n: int, cfg: RunConfig) -> None:
     n_train = n if cfg.holdout <= 0 or n < 10 else n - int(round(cfg.holdout * n))
     if n < lc.min_rows:
         raise TooFewRowsError(f"need at least {lc.min_rows} rows to fit a DP model (min_rows); "
-                              f"got {n} (--allow-few-rows fits anyway, with a warning in the "
-                              "report); no budget was spent")
+                              f"got {n} (--allow-few-rows, or LearnConfig(allow_few_rows=True), "
+                              "fits anyway, with a warning in the report); no budget was spent")
     if n_train < lc.min_rows:
         raise TooFewRowsError(
             f"need at least {lc.min_rows} rows to fit a DP model (min_rows); got {n}, of which "
-            f"{n - n_train} are held out for internal validation (--holdout 0 fits on every "
-            "patient); no budget was spent")
+            f"{n - n_train} are held out for internal validation (--holdout 0, or "
+            "RunConfig(holdout=0), fits on every patient); no budget was spent")
 
 
 def _history(summary: Any) -> dict[str, Any]:
