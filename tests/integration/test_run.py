@@ -384,5 +384,6 @@ def test_the_report_says_how_the_patients_were_drawn(release):
                              PdfReader(result.out / "report.pdf").pages).split())
     assert "drawn from the model by balanced sampling" in text
     assert "need a release made with --sampling iid" in text
+    assert "[0, 90] years" in text and "[0, 90] a," not in text  # UCUM "a" read as years
     audit = json.loads((result.out / "audit.json").read_text())
     assert audit["config"]["sampling"] == "balanced"

@@ -118,7 +118,7 @@ def _domain_text(c: Any) -> str:
         shown = ", ".join(cats[:12]) + (f", … ({len(cats)} in all)" if len(cats) > 12 else "")
         return shown + (" + other" if c.other else "")
     if c.kind == "numeric" and c.bounds is not None:
-        unit = f" {c.unit}" if c.unit else ""
+        unit = f" {_UNIT_WORDS.get(c.unit, c.unit)}" if c.unit else ""
         return (f"[{c.bounds[0]:g}, {c.bounds[1]:g}]{unit}, {c.n_states} states"
                 + (", integer" if c.integer else ""))
     return "true / false" if c.kind == "boolean" else "—"
@@ -203,6 +203,11 @@ _SAMPLING_TEXT = {
         "synthetic data) need a release made with --sampling iid."),
     "iid": "Every synthetic patient was drawn independently from the model (--sampling iid).",
 }
+
+
+#: UCUM codes of the spec shown as a reader expects them ("a" is the UCUM year)
+_UNIT_WORDS = {"a": "years", "mo": "months", "wk": "weeks", "d": "days", "mm[Hg]": "mmHg",
+               "kg/m2": "kg/m²", "10*3/uL": "10³/µL"}
 
 
 def _modelling(ctx: ShareableContext, s: Styles) -> list[Any]:
