@@ -2,7 +2,8 @@
 
 A reader never sees a half-written file, and a failure leaves no temporary file behind.
 :func:`check_output_path` refuses, before any work, a destination that cannot be created
-(a regular file where a folder is needed, or a folder where a file is).
+(a regular file where a folder is needed, or a folder where a file is) and a file whose
+folder does not exist.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ def check_output_path(path: str | Path, *, kind: Literal["file", "folder"],
     path : str or Path
         The destination the user named.
     kind : {"file", "folder"}
-        What will be written there.  An existing regular file in place of a folder is left
-        to the caller (it knows whether an earlier output may be replaced).
+        What will be written there.  A file's folder must exist (a mistyped path is not
+        created); a folder is created with any missing parents.  An existing regular file
+        in place of a folder is left to the caller (it knows whether an earlier output may
+        be replaced).
     option : str
         The option named in the message.
     overwrite : bool, optional
@@ -41,8 +44,8 @@ def check_output_path(path: str | Path, *, kind: Literal["file", "folder"],
     ------
     ConfigError
         A parent of ``path`` is an existing regular file (nothing can be created under it),
-        ``kind`` is ``"file"`` and ``path`` is an existing folder, or an existing file that
-        ``overwrite`` False protects.
+        ``kind`` is ``"file"`` and the folder of ``path`` does not exist, or ``path`` is an
+        existing folder, or an existing file that ``overwrite`` False protects.
     """
     dest = Path(path)
     for parent in dest.parents:
@@ -51,6 +54,10 @@ def check_output_path(path: str | Path, *, kind: Literal["file", "folder"],
                 raise ConfigError(f"{option} ({dest}): {parent} is a file, not a folder, so "
                                   "nothing can be created under it")
             break
+    if kind == "file" and not dest.parent.is_dir():
+        # a mistyped folder is not created: the file would land somewhere unexpected
+        raise ConfigError(f"the folder {dest.parent} of {option} does not exist; create it "
+                          "first, or give an existing folder")
     if kind == "file" and dest.is_dir():
         raise ConfigError(f"{option} ({dest}) is a folder; give a file name")
     if kind == "file" and overwrite is False and os.path.lexists(dest):

@@ -24,7 +24,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fhirsynth import _memory
 from fhirsynth._atomic import PUBLICATION, check_output_path, set_release_modes
+from fhirsynth._memory import check_rows_fit
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec, load_spec
 from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
@@ -354,6 +356,15 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         # refuse early (before reading the data) a release the ledger would refuse anyway
         Ledger(ledger_path).check(source, budget)
     out_check = _check_out(out, cfg.overwrite)
+    fhir_out = cfg.fhir and not csv_input and any(
+        c.source and "from" in c.source for c in spec.columns)
+    if cfg.rows is not None:
+        # refused now, before anything is read or charged, not by the kernel's OOM killer
+        check_rows_fit(spec, cfg.rows, _memory.available_memory(), option="--rows",
+                       fhir=fhir_out, release=True,
+                       hint="choose fewer --rows (the release's model.json can give more "
+                       "rows later with `fhirsynth sample`, into several files with "
+                       "different --seed)")
 
     note("ingest")
     table, import_report = read_input(inputs, spec, validation=cfg.validation,
@@ -404,8 +415,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         for fmt in cfg.formats:
             outputs[f"patients.{fmt}"] = write_table(
                 synthetic, tmp / "synthetic" / f"patients.{fmt}", format=fmt)  # type: ignore[arg-type]
-        has_fhir_rules = any(c.source and "from" in c.source for c in spec.columns)
-        if cfg.fhir and not csv_input and has_fhir_rules:
+        if fhir_out:
             written = write_fhir(synthetic, spec, tmp / "synthetic" / "fhir",
                                  rng_or_seed=None if cfg.seed is None else cfg.seed + 2,
                                  bundles=(tmp / "synthetic" / "bundles.ndjson"

@@ -83,9 +83,45 @@ def test_audit_out_under_a_regular_file_is_refused_before_fitting(tmp_path, afil
     assert code == 2 and f"{afile} is a file, not a folder" in text
 
 
-def test_check_output_path_accepts_new_nested_paths(tmp_path):
-    check_output_path(tmp_path / "new" / "deeper" / "x.csv", kind="file")
+def test_sample_out_in_a_missing_folder_is_refused_and_not_created(tmp_path):
+    # `sample -n 10 --out /nonexist/dir/x.csv` used to create /nonexist/dir
+    missing = tmp_path / "nonexist" / "dir"
+    code, text = _invoke("sample", tmp_path / "model.json", "-n", "10",
+                         "--out", missing / "x.csv")
+    assert code == 2 and f"the folder {missing} of --out does not exist" in text
+    assert not (tmp_path / "nonexist").exists()
+
+
+def test_audit_out_in_a_missing_folder_is_refused_before_fitting(tmp_path):
+    code, text = _invoke("audit", tmp_path / "t.csv", "--spec", SCHEMA, "--epsilon", "1",
+                         "--out", tmp_path / "nonexist" / "a.json")
+    assert code == 2 and "of --out does not exist" in text
+
+
+def test_check_output_path_file_needs_its_folder_and_folders_may_be_nested(tmp_path):
+    with pytest.raises(ConfigError, match="the folder .*new.*deeper of --out does not exist"):
+        check_output_path(tmp_path / "new" / "deeper" / "x.csv", kind="file")
+    assert not (tmp_path / "new").exists()
+    check_output_path(tmp_path / "x.csv", kind="file")
     check_output_path(tmp_path / "new" / "release", kind="folder")
     with pytest.raises(ConfigError, match="is a file, not a folder"):
         (tmp_path / "f").write_text("x")
         check_output_path(tmp_path / "f" / "a" / "b", kind="folder")
+
+
+def test_run_refuses_rows_that_cannot_fit_before_reading_or_charging(tmp_path, monkeypatch):
+    import fhirsynth._memory as memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 4 * 10**9)
+    out = tmp_path / "rel"
+    code, text = _run(tmp_path, out, "--rows", "100000000000")  # input.csv would not fit
+    assert code == 2, text
+    assert "--rows 100000000000 needs about" in text and "4 GB are available" in text
+    assert "choose fewer --rows" in text
+    assert not (tmp_path / "ledger.sqlite").exists() and not out.exists()
+    # the pure check for the API: RunConfig.rows is refused by run_release too
+    from fhirsynth.pipeline import RunConfig, run_release
+
+    with pytest.raises(ConfigError, match="--rows 100000000000 needs about"):
+        run_release(RunConfig(inputs=[tmp_path / "input.csv"], spec=SCHEMA, epsilon=1.0, out=out,
+                              rows=100_000_000_000, ledger=tmp_path / "ledger.sqlite"))

@@ -130,6 +130,7 @@ def sample_cmd(
     each key column gets fresh random UUIDv4s.
     """
     from fhirsynth._atomic import check_output_path
+    from fhirsynth._memory import available_memory, check_rows_fit
     from fhirsynth.errors import ConfigError
     from fhirsynth.export.tables import write_table
     from fhirsynth.synthesizer import Synthesizer
@@ -140,6 +141,8 @@ def sample_cmd(
         raise ConfigError(f"-n ({n}) must be >= 1")
     check_output_path(out, kind="file", overwrite=overwrite)
     synth = Synthesizer.load(model)
+    # a row count whose table cannot fit is refused now, not by the kernel's OOM killer
+    check_rows_fit(synth.model.spec, n, available_memory())
     df = synth.sample(n, evidence=list(where) or None, random_state=seed, sampling=sampling,
                       release=True)
     write_table(df, out, format=None)

@@ -224,3 +224,45 @@ def test_a_cap_set_on_the_table_path_binds_fit_and_show_finds_it(files, tmp_path
     assert r.exit_code == 0 and r.output.count("source ") == 1
     assert "cap: epsilon 1.5, delta 0 (custodian)" in r.output
     assert "spent: epsilon 1, delta 0 in 1 release(s)" in r.output
+
+
+def test_sample_refuses_a_row_count_that_cannot_fit_before_sampling(files, tmp_path,
+                                                                    monkeypatch) -> None:
+    # -n 100000000000 grew to 24 GB and was killed by the kernel, without a message
+    import fhirsynth._memory as memory
+    import fhirsynth.sample as sampling
+
+    assert _fit(files, "--epsilon", "1", "--seed", "0").exit_code == 0
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 10**9)
+
+    def never(*args, **kwargs):
+        raise AssertionError("sampled although the rows cannot fit")
+
+    monkeypatch.setattr(sampling, "sample_codes", never)
+    out = tmp_path / "huge.csv"
+    r = runner.invoke(app, ["sample", str(files / "m.json"), "-n", "100000000000",
+                            "--out", str(out)])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2, r.output
+    assert "-n 100000000000 needs about" in text and "8 GB are available" in text
+    assert "sample fewer rows, or several files with different --seed" in text
+    assert "Traceback" not in text and not out.exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 10**9)
+    r = runner.invoke(app, ["sample", str(files / "m.json"), "-n", "300", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+
+
+def test_fit_and_ingest_refuse_an_out_in_a_missing_folder(files, tmp_path) -> None:
+    # a mistyped folder used to be created silently
+    missing = tmp_path / "nonexist" / "dir"
+    for cmd in (["fit", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
+                 "--epsilon", "1", "--ledger", str(tmp_path / "l.sqlite"),
+                 "--out", str(missing / "m.json")],
+                ["ingest", str(files / "t.csv"), "--schema", str(files / "t.schema.json"),
+                 "--ledger", str(tmp_path / "l.sqlite"), "--out", str(missing / "t.csv")]):
+        r = runner.invoke(app, cmd)
+        text = " ".join(r.output.split())
+        assert r.exit_code == 2, r.output
+        assert f"the folder {missing} of --out does not exist" in text
+        assert not (tmp_path / "nonexist").exists() and not (tmp_path / "l.sqlite").exists()
