@@ -161,8 +161,11 @@ def _scan_sample(model: Any, df: Any, name: str) -> list[str]:
     from fhirsynth.evaluate.safe_harbor import scan_table
     from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
 
-    rules = model.output or {}
-    top = {c: float(v) for c, v in (rules.get("top_codes") or {}).items()}
+    if model.output is not None:
+        top = {c: float(v) for c, v in (model.output.get("top_codes") or {}).items()}
+    else:  # saved before the top codes were kept: a column bounded at 90 was top-coded there
+        top = {c.name: 90.0 for c in model.spec.columns
+               if c.kind == "numeric" and c.bounds is not None and c.bounds[1] == 90}
     keys = [c.name for c in model.spec.columns if c.role == "key"]
     report = scan_table(df, location=name, exempt=keys, top_coded=top).to_dict()
     lines = scan_warnings(report)

@@ -91,3 +91,21 @@ def test_the_python_api_warns_about_such_a_spec(tmp_path) -> None:
     spec = TableSpec.from_dict(json.loads(schema.read_text()))
     with pytest.warns(UserWarning, match="could fail the Safe Harbor scan: column 'age'"):
         Synthesizer(spec, epsilon=1)
+
+
+def test_sample_of_an_older_model_does_not_flag_its_top_code(tmp_path) -> None:
+    # a model.json saved before the top codes were kept: 90 still means "90 or older"
+    data, schema = _table(tmp_path, [0, 90], top_code=90)
+    assert runner.invoke(app, ["fit", str(data), "--schema", str(schema), "--epsilon", "5",
+                               "--out", str(tmp_path / "m.json"), "--ledger",
+                               str(tmp_path / "l.sqlite"), "--seed", "1"]).exit_code == 0
+    blob = json.loads((tmp_path / "m.json").read_text())
+    blob.pop("output")
+    (tmp_path / "old.json").write_text(json.dumps(blob))
+    df = pd.DataFrame({"age": [90.0, 45.0], "sex": ["f", "m"], "smoker": ["no", "no"]})
+    from fhirsynth.cli.learn import _scan_sample
+    from fhirsynth.model import FittedModel
+
+    assert _scan_sample(FittedModel.from_json(tmp_path / "old.json"), df, "s.csv") == []
+    df.loc[0, "age"] = 95.0  # above the top code: a finding
+    assert _scan_sample(FittedModel.from_json(tmp_path / "old.json"), df, "s.csv")
