@@ -174,6 +174,11 @@ class Column:
         """Whether the column enters the Bayesian network."""
         return self.role in ("feature", "target")
 
+    @property
+    def fhir_rule(self) -> bool:
+        """Whether the column is extracted from FHIR resources (``source: {from: ...}``)."""
+        return isinstance(self.source, dict) and "from" in self.source
+
     # ----------------------------------------------------------------- states
     def bin_edges(self) -> np.ndarray:
         """Public bin edges of a numeric column (data-independent)."""
@@ -276,6 +281,11 @@ class TableSpec:
     def modelled(self) -> list[Column]:
         """Columns that enter the model, in spec order."""
         return [c for c in self.columns if c.modelled]
+
+    @property
+    def has_fhir_rules(self) -> bool:
+        """Whether this is a FHIR feature spec (some column has a FHIR extraction rule)."""
+        return any(c.fhir_rule for c in self.columns)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -24,9 +24,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from fhirsynth import _memory
 from fhirsynth._atomic import PUBLICATION, check_output_path, set_release_modes
-from fhirsynth._memory import check_rows_fit
+from fhirsynth._memory import available_memory, check_rows_fit
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec, load_spec
 from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
@@ -356,11 +355,10 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         # refuse early (before reading the data) a release the ledger would refuse anyway
         Ledger(ledger_path).check(source, budget)
     out_check = _check_out(out, cfg.overwrite)
-    fhir_out = cfg.fhir and not csv_input and any(
-        c.source and "from" in c.source for c in spec.columns)
+    fhir_out = cfg.fhir and not csv_input and spec.has_fhir_rules
     if cfg.rows is not None:
         # refused now, before anything is read or charged, not by the kernel's OOM killer
-        check_rows_fit(spec, cfg.rows, _memory.available_memory(), option="--rows",
+        check_rows_fit(spec, cfg.rows, available_memory(), option="--rows",
                        fhir=fhir_out, release=True,
                        hint="choose fewer --rows (the release's model.json can give more "
                        "rows later with `fhirsynth sample`, into several files with "

@@ -46,11 +46,18 @@ class Terminated(KeyboardInterrupt):
     command is, so that every output in progress is removed as on Ctrl-C."""
 
 
-def on_signal(signum: int, frame: Any) -> None:
-    """SIGINT raises KeyboardInterrupt and SIGTERM :class:`Terminated`, except while (or
-    after) outputs are moved into place: then the signal is reported when the command ends."""
+def signal_exception(signum: int) -> type[KeyboardInterrupt] | None:
+    """The exception a signal raises now: KeyboardInterrupt for SIGINT, :class:`Terminated`
+    for SIGTERM; None while (or after) outputs are moved into place, when the signal is
+    only remembered and reported as the command ends."""
     exc = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
-    if not PUBLICATION.defer(exc):
+    return None if PUBLICATION.defer(exc) else exc
+
+
+def on_signal(signum: int, frame: Any) -> None:
+    """The commands' SIGINT / SIGTERM handler (:func:`signal_exception`)."""
+    exc = signal_exception(signum)
+    if exc is not None:
         raise exc
 
 

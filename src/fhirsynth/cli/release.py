@@ -8,8 +8,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from fhirsynth._atomic import PUBLICATION
-from fhirsynth.cli._app import SAMPLING_HELP, Terminated, app, console, friendly_errors
+from fhirsynth.cli._app import SAMPLING_HELP, app, console, friendly_errors, signal_exception
 
 # --------------------------------------------------------------------------------------------
 # release block: ingest a cohort, run the whole job
@@ -200,11 +199,10 @@ def run_cmd(
         # remembered as well as raised: an interrupt that lands in a finalizer is swallowed
         # by Python, and the next stage boundary raises it again
         nonlocal interrupted
-        exc = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
-        if PUBLICATION.defer(exc):  # the release is being moved into place, or is in place
-            return
-        interrupted = exc
-        raise interrupted
+        exc = signal_exception(signum)
+        if exc is not None:  # None: the release is being moved into place, or is in place
+            interrupted = exc
+            raise exc
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

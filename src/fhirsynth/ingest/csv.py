@@ -136,7 +136,7 @@ def _check_roles(spec: TableSpec, allow: Collection[str]) -> None:
         cls = classify_column(src)
         if col.name in allow or src in allow:
             continue
-        if isinstance(col.source, dict) and "from" in col.source:
+        if col.fhir_rule:
             # a FHIR feature rule: the extractor already applied Safe Harbor (state, years)
             continue
         if cls.role in ("identifier", "key"):
@@ -342,8 +342,7 @@ def read_csv_table(
                 hint = (f" (the header is one column holding {sep!r}: the file looks "
                         f"{'tab' if sep == chr(9) else repr(sep)}-separated; fhirsynth reads "
                         "comma-separated CSV)")
-        if not hint and any(isinstance(c.source, dict) and "from" in c.source
-                            for c in spec.columns):
+        if not hint and spec.has_fhir_rules:
             hint = (" (the schema is a FHIR feature spec: it reads the table `fhirsynth "
                     "ingest` writes; another CSV needs a schema of its own columns, "
                     "docs/csv-input.md, which `fhirsynth columns FILE.csv --write-schema` "

@@ -88,8 +88,7 @@ def load_feature_spec(path: str | Path | None = None) -> TableSpec:
         ``reference_date`` is missing.
     """
     spec = load_spec(default_spec_path() if path is None else path)
-    has_rules = any(isinstance(c.source, dict) and "from" in c.source for c in spec.columns)
-    if spec.reference_date is None and not has_rules:
+    if spec.reference_date is None and not spec.has_fhir_rules:
         raise SpecError(f"{path}: a table schema (no reference_date, no column with a "
                         "'source: {from: ...}' rule), not a FHIR feature spec: FHIR input "
                         "needs a feature spec (docs/feature-spec.md)")

@@ -244,7 +244,9 @@ def ledger_key(paths: Sequence[str | Path], ledger: str | Path) -> str:
     if not Path(ledger).is_file():
         return key
     led = Ledger(ledger)
-    if len(ps) == 1 and ps[0].is_file() and is_csv_table(ps[0]):
+    if len(ps) == 1 and ps[0].is_file() and is_csv_table(ps[0]) and not led.knows(key):
+        # only a table the ledger does not know yet can have an older, byte-keyed entry
+        # (adopt moves nothing onto a known key): no second read of the file otherwise
         led.adopt(fingerprint_files(ps), key)
     return led.source_of(key)
 
@@ -434,6 +436,15 @@ class Ledger:
         finally:
             con.close()
         return True
+
+    def knows(self, fingerprint: str) -> bool:
+        """Whether ``fingerprint`` is a source of the ledger."""
+        con = self._connect()
+        try:
+            return con.execute("SELECT 1 FROM sources WHERE fingerprint=?",
+                               (fingerprint,)).fetchone() is not None
+        finally:
+            con.close()
 
     def source_of(self, fingerprint: str) -> str:
         """The source a derived table was read from (:meth:`derive`), else ``fingerprint``."""
