@@ -24,8 +24,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fhirsynth import _memory
 from fhirsynth._atomic import PUBLICATION, check_output_path, set_release_modes
-from fhirsynth._memory import available_memory, check_rows_fit
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec, load_spec
 from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
@@ -358,11 +358,12 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     fhir_out = cfg.fhir and not csv_input and spec.has_fhir_rules
     if cfg.rows is not None:
         # refused now, before anything is read or charged, not by the kernel's OOM killer
-        check_rows_fit(spec, cfg.rows, available_memory(), option="--rows",
-                       fhir=fhir_out, release=True,
-                       hint="choose fewer --rows (the release's model.json can give more "
-                       "rows later with `fhirsynth sample`, into several files with "
-                       "different --seed)")
+        # (read through the module, so tests can stand in a machine's memory)
+        _memory.check_rows_fit(spec, cfg.rows, _memory.available_memory(), option="--rows",
+                               fhir=fhir_out, release=True,
+                               hint="choose fewer --rows (the release's model.json can give "
+                               "more rows later with `fhirsynth sample`, into several files "
+                               "with different --seed)")
 
     note("ingest")
     table, import_report = read_input(inputs, spec, validation=cfg.validation,
