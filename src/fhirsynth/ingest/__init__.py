@@ -4,9 +4,9 @@
 folders go through the streaming reader (:mod:`.fhir`) and the feature extractor
 (:mod:`.features`); one clinical CSV goes through :mod:`.csv`.  It returns the patient table
 and a JSON-ready import report (counts and issue locations, never patient values), whose
-``warnings`` (custodian only) say what the FHIR reader dropped as invalid, how many CSV
-values were clipped to the schema's bounds, and name files skipped as not FHIR and columns
-that extraction left empty for (nearly) every patient.
+``warnings`` (custodian only) say what the FHIR reader dropped as invalid, how many values
+(CSV or extracted from FHIR) were clipped to the bounds, and name files skipped as not FHIR
+and columns that extraction left empty for (nearly) every patient.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def read_fhir(
     every resource.  ``on_patient(patients, resources)`` is called after each patient with
     the running counts (progress).
     """
-    from fhirsynth.ingest.coverage import empty_column_warnings
+    from fhirsynth.ingest.coverage import empty_column_warnings, out_of_bounds
+    from fhirsynth.ingest.csv import bounds_warning
     from fhirsynth.ingest.features import ExtractReport, extract_table, spec_reads
     from fhirsynth.ingest.fhir import ImportReport, ReaderConfig, iter_patients
     from fhirsynth.ingest.report import drop_warning
@@ -56,8 +57,11 @@ def read_fhir(
     # custodian only (console, internal report): columns extraction left (nearly) empty
     # and files skipped as not FHIR (named: the custodian must see which one)
     dropped = drop_warning(out)
-    out["warnings"] = ([dropped] if dropped else []) + list(report.warnings) \
-        + empty_column_warnings(table, extract.counts, spec)
+    # values outside their column's bounds: clipped by encoding, counted for the custodian
+    out["out_of_bounds"] = out_of_bounds(table, spec)
+    clipped = bounds_warning("FHIR input", out["out_of_bounds"], strict_option=False)
+    out["warnings"] = ([dropped] if dropped else []) + ([clipped] if clipped else []) \
+        + list(report.warnings) + empty_column_warnings(table, extract.counts, spec)
     return table, out
 
 

@@ -1,10 +1,12 @@
-"""Warnings for columns that extraction left empty for (nearly) every patient.
+"""Warnings for columns that extraction left empty, and for values outside their bounds.
 
 Owns :func:`empty_column_warnings`: a spec column missing for all or nearly all input
 patients while extraction reported issues for it (a birth date after the spec's
 ``reference_date``, an unknown unit...) is a problem of the spec or of the input, not of
-the cohort.  The warnings are for the custodian (console and internal report): they carry
-counts and column names and kinds of problem, never a patient value, id or date.
+the cohort; and :func:`out_of_bounds`: how many extracted values lie outside their
+column's bounds (encoding clips them).  Both are for the custodian (console and internal
+report): they carry counts and column names and kinds of problem, never a patient value,
+id or date.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fhirsynth.domain import TableSpec
 
-__all__ = ["NEARLY_ALL", "empty_column_warnings", "extraction_issue_count", "issue_hint"]
+__all__ = ["NEARLY_ALL", "empty_column_warnings", "extraction_issue_count", "issue_hint",
+           "out_of_bounds"]
 
 #: a column missing for at least this share of the patients counts as "nearly all" empty
 NEARLY_ALL = 0.95
@@ -106,4 +110,26 @@ def empty_column_warnings(table: pd.DataFrame, counts: Mapping[str, int],
                 "empty): fix the input, or leave the column out of the feature spec (--spec)")
         out.append(f"column {col.name} is empty for {how} {n} input patients; extraction "
                    f"issue: {kinds}{fill}")
+    return out
+
+
+def out_of_bounds(table: pd.DataFrame, spec: TableSpec) -> dict[str, dict[str, Any]]:
+    """Values of numeric columns outside their bounds, per column (the CSV report's shape).
+
+    ``{column: {"bounds": [lo, hi], "below": n, "above": n, "top_coded": n}}`` for the
+    columns with at least one such value; a column whose source declares ``top_code``
+    counts values above its top as ``top_coded`` (expected), not ``above``.  Encoding clips
+    all of them to the bounds before any DP step; the counts are private (custodian only).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for col in spec.columns:
+        if col.kind != "numeric" or col.bounds is None or col.name not in table.columns:
+            continue
+        x = pd.to_numeric(table[col.name], errors="coerce").to_numpy(float, na_value=np.nan)
+        lo, hi = col.bounds
+        below, above = int((x < lo).sum()), int((x > hi).sum())
+        if below or above:
+            top = isinstance(col.source, dict) and col.source.get("top_code") is not None
+            out[col.name] = {"bounds": [lo, hi], "below": below,
+                             "above": 0 if top else above, "top_coded": above if top else 0}
     return out
