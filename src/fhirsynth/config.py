@@ -111,6 +111,12 @@ class LearnConfig:
         A sparse parent configuration of a table with two or more parents falls back to
         the mean of the one-parent conditionals (from the same noisy table) rather than to
         the child's marginal (post-processing).
+    prior_score : bool, default True
+        Measure the one-way histograms of the columns the structure search may add before
+        the search, and score candidates against those released estimates
+        (:func:`fhirsynth.learn.structure.prior_score`, sensitivity 1 instead of the R
+        score's 2): the same selections weigh candidates as if they had twice their epsilon.
+        The histograms keep their budget and their use afterwards.
     target_first : bool, default True
         Start the network with the spec's target column (public), so that every other
         column may take it as a parent; False: the first column is chosen at random.
@@ -152,6 +158,7 @@ class LearnConfig:
     pool_parents: bool = True
     rake_missing: bool = True
     backoff: bool = True
+    prior_score: bool = True
     target_first: bool = True
     target_parent: bool = True
     mechanism: Literal["auto", "laplace", "gaussian"] = "auto"

@@ -29,14 +29,15 @@ from fhirsynth.learn.marginals import (
     rake_to_marginals,
     set_bin_slopes,
 )
-from fhirsynth.learn.parameters import noise_step, pooled_total
-from fhirsynth.learn.structure import greedy_structure, parent_code
+from fhirsynth.learn.parameters import noise_step, noisy_joint, pooled_total, project_counts
+from fhirsynth.learn.structure import choose_first, greedy_structure, parent_code
 from fhirsynth.learn.tables import (
     adaptive_groups,
     auto_marginal_share,
     build_column,
     measure_column,
     noisy_totals,
+    plan_one_way,
     plan_tables,
 )
 from fhirsynth.model import FittedModel, Node
@@ -166,6 +167,47 @@ def _choose_noise(
     return Noise.choose(budget, config.mechanism, reserved=eps_count, measurements=m)
 
 
+def _measure_one_way_first(
+    config: LearnConfig, codes: list[np.ndarray], cards: list[int], cols: list[Column],
+    first: int, declared: dict[int, tuple[tuple[int, int], ...]], total: float,
+    acc: Accountant, dp_rs: object, noiseless: bool, noise: Noise,
+) -> tuple[list[tuple[np.ndarray, float] | None], list[bool]]:
+    """Noisy one-way histograms of the columns the structure search may add, measured first.
+
+    ``total`` (0: none are measured) is the budget the plan leaves for the one-way
+    histograms and the tables; each column gets what :func:`plan_tables` would give the
+    fine histogram of a column with parents (:func:`plan_one_way`), and keeps it whatever
+    parents it gets.  A nullable column with values is planned as one whose missingness gets
+    a table of its own (no coarse histogram), as it will if it gets parents.  Returns, per
+    column, (histogram, budget share) or None, and the coarse plan each was measured under.
+    """
+    d = len(cols)
+    coarse = [coarse_groups(c) is not None and config.coarse_share > 0
+              and not (c.nullable and k > 2) for c, k in zip(cols, cards, strict=True)]
+    pre: list[tuple[np.ndarray, float] | None] = [None] * d
+    if total <= 0 or not config.prior_score:
+        return pre, coarse
+    shares = plan_one_way(total, cards, config, coarse)
+    zero = np.zeros(codes[0].size, np.int64) if d else np.zeros(0, np.int64)
+    for j in range(d):
+        if j == first or j in declared or shares[j] <= 0:
+            continue
+        hist = noisy_joint(codes[j], cards[j], zero, 1, epsilon=shares[j],
+                           name=f"marginal {cols[j].name}", accountant=acc,
+                           random_state=dp_rs, noiseless=noiseless, noise=noise)[:, 0]
+        pre[j] = (hist, shares[j])
+    return pre, coarse
+
+
+def _prior(hist: np.ndarray, groups: np.ndarray | None, k: int, total: float) -> np.ndarray:
+    """A released histogram as a distribution over the child states the search scores
+    (projected onto the released patient count ``total``)."""
+    p = project_counts(hist, total)
+    if groups is not None:
+        p = np.bincount(groups, weights=p, minlength=k)
+    return p / p.sum() if p.sum() > 0 else np.full(k, 1.0 / k)
+
+
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
     if random_state is None:
         return np.random.default_rng(), None
@@ -292,6 +334,16 @@ def fit_model(
     declared = {names.index(c): _declared_items(names.index(c), [names.index(p) for p in ps],
                                                 cards, gcards, config, cell_limit)
                 for c, ps in declared_names.items()}
+    first = choose_first(d, declared, names.index(spec.target)
+                         if config.target_first and spec.target in names else None, rng)
+    # one-way histograms of the columns the selections may add, measured first: their
+    # released estimates halve the sensitivity of the structure score (prior_score)
+    pre, pre_coarse = _measure_one_way_first(
+        config, codes, cards, [cols[j] for j in active], first, declared,
+        eps - eps_count - eps_struct if eps_struct > 0 and n_sel > 0 else 0.0,
+        acc, dp_rs, _noiseless, noise)
+    priors = [None if p is None else _prior(p[0], cgroups[j], scards[j], noisy_n)
+              for j, p in enumerate(pre)]
     if d >= 2 and (eps_struct > 0 or declared):
         structure = greedy_structure(
             scodes, scards, gcodes, gcards, degree=degree,
@@ -300,11 +352,10 @@ def fit_model(
             eps_per_selection=eps_struct / n_sel if n_sel else 0.0,
             accountant=acc, rng=rng, random_state=dp_rs, noiseless=_noiseless,
             declared=declared,
-            first=(names.index(spec.target) if config.target_first and spec.target in names
-                   else None),
+            first=first if first >= 0 else None,
             first_in_every_set=(config.target_parent and config.target_first
                                 and spec.target in names),
-            noise=noise)
+            noise=noise, priors=priors)
         order, psets = list(structure.order), list(structure.parents)
     else:
         order, psets = list(rng.permutation(d)), [()] * d
@@ -319,16 +370,19 @@ def fit_model(
     tgroups = [cgroups[j] if pc[j][1] > 1 and (config.rake_missing or not split_missing[j])
                else None for j in range(d)]
     tcards = [cards[j] if tgroups[j] is None else scards[j] for j in range(d)]
-    e_left = eps - acc.spent_epsilon
+    pre_eps = [0.0 if p is None else p[1] for p in pre]
+    # the one-way histograms measured first are part of what the plan splits
+    e_left = eps - acc.spent_epsilon + math.fsum(pre_eps)
     equal = saturated and not declared_names
+    plan_kw = {"equal": equal, "pre": pre_eps, "pre_coarse": pre_coarse}
     eps_tables, eps_margs, eps_coarse = plan_tables(
         e_left, order, cards, pc, config, split_missing, [g is not None for g in groups],
-        tcards, equal=equal)
+        tcards, **plan_kw)
     adapt: list[np.ndarray | None] = [None] * d
     # the grouping depends on the row count: only on a released (noisy) one
     if config.child_theta > 0 and not _noiseless and eps_count > 0:
         for i, j in enumerate(order):
-            if pc[j][1] == 1:
+            if pc[j][1] == 1 and pre[j] is None:
                 adapt[j] = adaptive_groups(cols[active[j]], noisy_n,
                                            noise.effective(eps_tables[i] + eps_coarse[i]),
                                            config.child_theta)
@@ -336,7 +390,7 @@ def fit_model(
             groups = [None if adapt[j] is not None else groups[j] for j in range(d)]
             eps_tables, eps_margs, eps_coarse = plan_tables(
                 e_left, order, cards, pc, config, split_missing,
-                [g is not None for g in groups], tcards, equal=equal)
+                [g is not None for g in groups], tcards, **plan_kw)
 
     nodes: list[Node] = []
     for j in range(len(cols)):
@@ -347,7 +401,7 @@ def fit_model(
     meas = [measure_column(codes[j] if adapt[j] is None else adapt[j][codes[j]],
                     cards[j] if adapt[j] is None else int(adapt[j].max()) + 1, pc[j],
                     cols[active[j]], e_j, e_m, e_c, groups[j], config, acc, dp_rs, _noiseless,
-                    tgroups[j], noise)
+                    tgroups[j], noise, pre[j])
             for j, e_j, e_m, e_c in zip(order, eps_tables, eps_margs, eps_coarse, strict=True)]
     total = None
     if not _noiseless and config.pool_total:

@@ -1,9 +1,10 @@
 """Greedy PrivBayes structure search with the exponential mechanism.
 
-This module owns the score of a (child, parent set) pair, its sensitivity, the candidate
-parent sets (bounded by degree, coarsened domain product and theta-usefulness) and the
-greedy loop that adds one column per exponential-mechanism selection.  The first column is
-the spec's target (public) or else chosen uniformly at random without looking at the data.
+This module owns the scores of a (child, parent set) pair and their sensitivities, the
+candidate parent sets (bounded by degree, coarsened domain product and theta-usefulness)
+and the greedy loop that adds one column per exponential-mechanism selection.  The first
+column is the spec's target (public) or else chosen uniformly at random without looking at
+the data.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from diffprivlib.mechanisms import Exponential
 from fhirsynth.privacy.budget import Accountant, Step
 from fhirsynth.privacy.noise import Noise
 
-__all__ = ["SCORE_SENSITIVITY", "Parents", "greedy_structure", "r_score"]
+__all__ = ["PRIOR_SCORE_SENSITIVITY", "SCORE_SENSITIVITY", "Parents", "choose_first",
+           "greedy_structure", "prior_score", "r_score"]
 
 logger = logging.getLogger(__name__)
 
 #: sensitivity of :func:`r_score` under adding or removing one patient (see r_score)
 SCORE_SENSITIVITY = 2.0
+#: sensitivity of :func:`prior_score` (see prior_score)
+PRIOR_SCORE_SENSITIVITY = 1.0
 
 
 def r_score(child: np.ndarray, child_card: int, pcode: np.ndarray, pcard: int) -> float:
@@ -52,6 +56,43 @@ def r_score(child: np.ndarray, child_card: int, pcode: np.ndarray, pcard: int) -
     cx = joint.sum(axis=1)
     cp = joint.sum(axis=0)
     return 0.5 * float(np.abs(joint - np.outer(cx, cp) / n).sum())
+
+
+def prior_score(child: np.ndarray, child_card: int, pcode: np.ndarray, pcard: int,
+                prior: np.ndarray) -> float:
+    """Dependence score ``g = 1/2 * sum_{x,p} |c_xp - q_x c_p|`` against a released ``q``.
+
+    ``q`` is a distribution of the child released before the selection (its noisy one-way
+    histogram, projected onto the simplex): public for the mechanism, which conditions on
+    it (adaptive composition).  With ``q_x = c_x / n`` this is :func:`r_score`'s ``f``;
+    otherwise ``|g - f| <= n * TVD(q, c / n)`` for every parent set, an offset that does
+    not depend on the parents.
+
+    Sensitivity: add one patient with cell (x0, p0).  Only column p0 changes: ``c_x0p0``
+    and ``c_p0`` grow by one, so the term of x0 moves by at most ``1 - q_x0`` and each
+    other term by at most ``q_x``; the L1 sum moves by at most ``2 (1 - q_x0)``, and
+    ``|g' - g| <= 1 - q_x0 <= 1``.  Removing a patient is the same bound read backwards.
+    Hence :data:`PRIOR_SCORE_SENSITIVITY` = 1, half of ``f``'s bound for the same signal:
+    a selection with this score weighs candidates as one with twice the epsilon would with
+    ``f`` (checked by brute force in ``tests/unit/learn/test_structure.py``).
+    """
+    n = child.shape[0]
+    if n == 0 or pcard <= 1 or child_card <= 1:
+        return 0.0
+    joint = np.bincount(child * pcard + pcode, minlength=child_card * pcard)
+    joint = joint.reshape(child_card, pcard).astype(float)
+    return 0.5 * float(np.abs(joint - np.outer(prior, joint.sum(axis=0))).sum())
+
+
+def choose_first(d: int, declared: dict[int, tuple[Item, ...]], first: int | None,
+                 rng: np.random.Generator) -> int:
+    """The column that starts the network: ``first`` if it may (a free column or a declared
+    root), else one of those uniformly at random (no data read); -1 if there is none."""
+    free = [j for j in range(d) if j not in declared]
+    roots = [j for j in declared if not declared[j]]
+    if first is None or first not in (free or roots):
+        return int(rng.choice(free or roots)) if (free or roots) else -1
+    return first
 
 
 def parent_code(
@@ -97,6 +138,7 @@ def greedy_structure(
     first: int | None = None,
     first_in_every_set: bool = False,
     noise: Noise | None = None,
+    priors: Sequence[np.ndarray | None] | None = None,
 ) -> Parents:
     """Add columns one by one, each with its parent set chosen by the exponential mechanism.
 
@@ -141,6 +183,10 @@ def greedy_structure(
     noise
         What a selection's share buys (default pure epsilon-DP: the share is the
         mechanism's epsilon; zCDP: ``sqrt(8 rho_i)``).
+    priors
+        Per column, a released distribution of its (child) states, or None.  When every
+        column a selection may add has one, candidates are scored by :func:`prior_score`
+        (sensitivity 1) instead of :func:`r_score` (sensitivity 2).
     """
     from fhirsynth.errors import ConfigError
 
@@ -149,9 +195,7 @@ def greedy_structure(
     d = len(codes)
     n_rows = codes[0].shape[0] if d else 0
     free = [j for j in range(d) if j not in declared]
-    roots = [j for j in declared if not declared[j]]
-    if first is None or first not in (free or roots):
-        first = int(rng.choice(free or roots)) if (free or roots) else -1
+    first = choose_first(d, declared, first, rng)
     if first < 0:
         raise ConfigError("the declared structure has a cycle: every column has parents")
     n_sel = len(free) - (1 if first in free else 0)
@@ -161,13 +205,23 @@ def greedy_structure(
     pool: list[tuple[Item, ...]] = []  # parent sets of two or more columns
     prods: list[int] = []
     cache: dict[tuple[int, tuple[Item, ...]], float] = {}
+    # the released one-way estimates halve the score's sensitivity when every column the
+    # selections may add has one
+    use_prior = priors is not None and all(priors[j] is not None for j in free if j != first)
+    sensitivity = PRIOR_SCORE_SENSITIVITY if use_prior else SCORE_SENSITIVITY
+    how = "the score against the released one-way estimates" if use_prior else "the R score"
+
+    def scored(child: int, pc: np.ndarray, pk: int) -> float:
+        if use_prior:
+            return prior_score(codes[child], cards[child], pc, pk, priors[child])
+        return r_score(codes[child], cards[child], pc, pk)
 
     def score(child: int, pset: tuple[Item, ...]) -> float:
         key = (child, pset)
         if key not in cache:
             pc, pk = parent_code([gcodes[i][v] for i, v in pset],
                                  [gcards[i][v] for i, v in pset], n_rows)
-            cache[key] = r_score(codes[child], cards[child], pc, pk)
+            cache[key] = scored(child, pc, pk)
         return cache[key]
 
     def items(col: int) -> list[Item]:
@@ -238,7 +292,7 @@ def greedy_structure(
             pc, pk = parent_code([gcodes[i][v] for i, v in pset],
                                  [gcards[i][v] for i, v in pset], n_rows)
             for c in children:
-                cache[(c, pset)] = r_score(codes[c], cards[c], pc, pk)
+                cache[(c, pset)] = scored(c, pc, pk)
         utility = [score(c, p) for c, p in cands]
         name = f"structure {step}/{n_sel}"
         e0 = noise.selection_epsilon(eps_per_selection)
@@ -246,14 +300,14 @@ def greedy_structure(
             idx = int(np.argmax(utility))
         else:
             accountant.check(eps_per_selection, name=name)
-            mech = Exponential(epsilon=e0, sensitivity=SCORE_SENSITIVITY, utility=utility,
+            mech = Exponential(epsilon=e0, sensitivity=sensitivity, utility=utility,
                                random_state=random_state)
             idx = int(mech.randomise())
         accountant.spend(Step(
             name=name, mechanism="exponential (diffprivlib)", epsilon=eps_per_selection,
-            sensitivity=SCORE_SENSITIVITY, rho=noise.rho_of(eps_per_selection)
+            sensitivity=sensitivity, rho=noise.rho_of(eps_per_selection)
             if noise.zcdp else None,
-            detail=f"chose 1 of {len(cands)} (column, parents) candidates by the R score"
+            detail=f"chose 1 of {len(cands)} (column, parents) candidates by {how}"
             + (f"; mechanism epsilon {e0:.4g} (rho = epsilon^2 / 8)" if noise.zcdp else "")
             + (" [noiseless test mode]" if noiseless else ""),
         ))

@@ -23,7 +23,7 @@ from fhirsynth.privacy.budget import Accountant
 from fhirsynth.privacy.noise import Noise
 
 __all__ = ["adaptive_groups", "auto_marginal_share", "build_column", "measure_column",
-           "noisy_totals", "plan_tables"]
+           "noisy_totals", "plan_one_way", "plan_tables"]
 
 #: marginal_share where the tables are noise-bound and where they are not (see below)
 SHARE_NOISY, SHARE_CLEAR = 0.6, 0.3
@@ -52,6 +52,7 @@ def plan_tables(
     total: float, order: list[int], cards: list[int], pc: list[tuple[np.ndarray, int]],
     config: LearnConfig, split_missing: list[bool], coarse: list[bool],
     tcards: list[int] | None = None, *, equal: bool = False,
+    pre: list[float] | None = None, pre_coarse: list[bool] | None = None,
 ) -> tuple[list[float], list[float], list[float]]:
     """Epsilon of each column's table(s), one-way histogram and coarse histogram.
 
@@ -73,6 +74,13 @@ def plan_tables(
     ones.  The blend measured best (model bias, mean 2-way TVD of 20,000-30,000 rows against
     the training rows: stroke at eps 0.1 0.127 -> 0.121 (all equal: 0.132); Synthea 300 at
     eps 1 0.471 -> 0.465 (all equal: 0.471)).
+
+    ``pre[j]`` > 0: column j's one-way histogram was measured before the structure search
+    with that epsilon (:func:`plan_one_way`, with ``total`` then the budget left for the
+    one-way part and the tables together, that histogram included); the returned one-way
+    epsilon is 0 and the rest of its one-way part (``total`` may have grown by selections
+    that spent nothing) goes to its tables.  Its coarse histogram follows ``pre_coarse[j]``,
+    the plan it was measured under.
     """
     if not order:
         return [], [], []
@@ -85,20 +93,39 @@ def plan_tables(
              else [0.0] * len(order))
     coarses = [0.0] * len(order)
     for i, j in enumerate(order):
-        if coarse[j] and not split_missing[j]:
+        has_pre = pre is not None and pre[j] > 0
+        if (pre_coarse[j] if has_pre and pre_coarse is not None
+                else coarse[j] and not split_missing[j]):
             coarses[i] = margs[i] * config.coarse_share
             margs[i] -= coarses[i]
-        if pc[j][1] == 1 or split_missing[j]:
+        if has_pre:
+            tables[i] += max(margs[i] - pre[j], 0.0)  # type: ignore[index]
+            margs[i] = 0.0
+        elif pc[j][1] == 1 or split_missing[j]:
             tables[i] += margs[i]
             margs[i] = 0.0
     return tables, margs, coarses
+
+
+def plan_one_way(
+    total: float, cards: list[int], config: LearnConfig, coarse: list[bool],
+) -> list[float]:
+    """Epsilon of each column's fine one-way histogram as :func:`plan_tables` plans it for
+    a column with parents (``marginal_share`` of ``total`` split in proportion to
+    sqrt(states), less the coarse part where ``coarse[j]``).  Public values only: used to
+    measure the histograms before the structure search, whose score reads them."""
+    if config.marginal_share == 0 or not cards:
+        return [0.0] * len(cards)
+    margs = split_budget(total * config.marginal_share, cards)
+    return [m * (1.0 - config.coarse_share) if c else m
+            for m, c in zip(margs, coarse, strict=True)]
 
 
 def measure_column(
     child: np.ndarray, card: int, pc: tuple[np.ndarray, int], col: Column, e_rest: float,
     e_marg: float, e_coarse: float, groups: np.ndarray | None, config: LearnConfig,
     acc: Accountant, dp_rs: object, noiseless: bool, tgroups: np.ndarray | None = None,
-    noise: Noise | None = None,
+    noise: Noise | None = None, pre: tuple[np.ndarray, float] | None = None,
 ) -> dict[str, object]:
     """Noisy tables of one column (and its one-way histogram when it has parents).
 
@@ -108,6 +135,8 @@ def measure_column(
     ``rake_missing``: ``marginal_share`` of that remainder measures a one-way histogram).
     ``tgroups`` (public, ``<missing>`` last in its own group): the tables are measured
     over these groups of the child's states; the one-way histograms keep every state.
+    ``pre``: the column's one-way histogram and its budget share, measured before the
+    structure search; it stands for the one-way histogram (none is measured here).
     The epsilons are budget shares; ``noise`` (default Laplace) turns them into noise.
     Returns the released noisy arrays and, per array, the epsilon of a Laplace count with
     the same noise variance (None: noiseless test mode); :func:`build_column` turns them
@@ -128,7 +157,7 @@ def measure_column(
     if col.nullable and card > 2 and pcard > 1:
         e_miss = e_rest * config.missing_share
         e_full = e_rest - e_miss
-        if config.rake_missing and pcard > 1:
+        if config.rake_missing and pcard > 1 and pre is None:
             # the values' part pays for a histogram of the values (raked to later)
             e_marg = e_full * config.marginal_share
             e_full -= e_marg
@@ -142,7 +171,9 @@ def measure_column(
                                name=f"table {col.name}", **kw)
     out["e_full"] = eps(e_full)
     child, card = fine, (card if tgroups is None else tgroups.size)
-    if e_marg > 0:
+    if pre is not None:
+        out["direct"], out["e_marg"] = pre[0], eps(pre[1])
+    elif e_marg > 0:
         out["direct"] = noisy_joint(child, card, np.zeros(child.size, np.int64), 1,
                                     epsilon=e_marg, name=f"marginal {col.name}", **kw)[:, 0]
         out["e_marg"] = eps(e_marg)
@@ -185,9 +216,11 @@ def build_column(
     kw: dict[str, object] = {"extra": extra}
     if meas["coarse"] is not None:
         kw.update(coarse=meas["coarse"], eps_coarse=meas["e_coarse"], groups=meas["groups"])
-    if not meas["has_parents"] and (extra or meas["coarse"] is not None) \
+    if not meas["has_parents"] and (extra or meas["coarse"] is not None
+                                    or meas["direct"] is not None) \
             and meas["noisy_m"] is None:
-        target = combine_marginal(None, None, noisy, meas["e_full"], total, **kw)
+        target = combine_marginal(meas["direct"], meas.get("e_marg"), noisy, meas["e_full"],
+                                  total, **kw)
         return target[:, None], None
     tg = meas.get("tgroups")
     if meas["direct"] is None:

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from fhirsynth.config import LearnConfig
-from fhirsynth.learn.structure import SCORE_SENSITIVITY, r_score
+from fhirsynth.learn.structure import (
+    PRIOR_SCORE_SENSITIVITY,
+    SCORE_SENSITIVITY,
+    prior_score,
+    r_score,
+)
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.synthesizer import Synthesizer
 from learn_nets import SPEC, exact_joint
@@ -32,6 +37,37 @@ def test_score_sensitivity_brute_force() -> None:
             worst = max(worst, abs(_score(np.delete(rows, i, axis=0), cx, cp) - base))
     assert worst <= SCORE_SENSITIVITY
     assert worst > 1.0  # the bound is not vacuous: neighbours do move the score by > 1
+
+
+def test_prior_score_sensitivity_brute_force() -> None:
+    # the released distribution q is fixed (the mechanism conditions on it); any q
+    rng = np.random.default_rng(11)
+    worst = 0.0
+    for _ in range(150):
+        cx, cp = int(rng.integers(2, 5)), int(rng.integers(2, 7))
+        q = rng.dirichlet(np.full(cx, 0.3))
+        n = int(rng.integers(1, 25))
+        rows = np.column_stack([rng.integers(0, cx, n), rng.integers(0, cp, n)])
+
+        def g(r: np.ndarray, cx=cx, cp=cp, q=q) -> float:
+            return prior_score(r[:, 0].astype(np.int64), cx, r[:, 1].astype(np.int64), cp, q)
+
+        base = g(rows)
+        for x, p in itertools.product(range(cx), range(cp)):
+            worst = max(worst, abs(g(np.vstack([rows, [x, p]])) - base))
+        for i in range(n):
+            worst = max(worst, abs(g(np.delete(rows, i, axis=0)) - base))
+    assert worst <= PRIOR_SCORE_SENSITIVITY
+    assert worst > 0.9  # tight: a patient in a cell with small q moves it by nearly 1
+
+
+def test_prior_score_equals_r_score_with_the_exact_marginal() -> None:
+    rng = np.random.default_rng(5)
+    x, p = rng.integers(0, 3, 200), rng.integers(0, 4, 200)
+    x[:60] = p[:60] % 3  # some dependence
+    q = np.bincount(x, minlength=3) / x.size
+    assert prior_score(x, 3, p, 4, q) == pytest.approx(r_score(x, 3, p, 4))
+    assert r_score(x, 3, p, 4) > 10
 
 
 def test_score_zero_for_independent_and_positive_for_dependent() -> None:
@@ -74,6 +110,22 @@ def test_structure_selections_are_charged(known_data) -> None:
     steps = s.accountant_.steps
     sel = [st for st in steps if st.name.startswith("structure")]
     assert len(sel) == len(SPEC.columns) - 1
-    assert all(st.sensitivity == SCORE_SENSITIVITY for st in sel)
+    # the one-way histograms of the columns the search may add come first, and their
+    # released estimates make the score's sensitivity 1
+    names = [st.name for st in steps]
+    first_sel = names.index(sel[0].name)
+    assert sum(n.startswith("marginal ") for n in names[:first_sel]) == len(SPEC.columns) - 1
+    assert all(st.sensitivity == PRIOR_SCORE_SENSITIVITY for st in sel)
     assert sum(st.epsilon for st in sel) == pytest.approx(LearnConfig().structure_share * 2.0)
     assert s.accountant_.spent_epsilon == pytest.approx(PrivacyBudget(epsilon=2.0).epsilon)
+
+
+def test_without_prior_score_the_r_score_is_used(known_data) -> None:
+    s = Synthesizer(SPEC, epsilon=2.0, random_state=3,
+                    config=LearnConfig(prior_score=False)).fit(known_data)
+    steps = s.accountant_.steps
+    sel = [st for st in steps if st.name.startswith("structure")]
+    assert sel and all(st.sensitivity == SCORE_SENSITIVITY for st in sel)
+    assert not any(st.name.startswith("marginal ")
+                   for st in steps[:steps.index(sel[0])])
+    assert s.accountant_.spent_epsilon == pytest.approx(2.0)
