@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fhirsynth import _memory
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec
 from fhirsynth.errors import ConfigError, NotFittedError
@@ -126,7 +127,17 @@ class Synthesizer:
         draws every row independently (:mod:`fhirsynth.sample`).  The model's probability
         of the evidence is stored in ``last_evidence_probability_``.  Sampling spends no
         budget.
+
+        Raises
+        ------
+        ConfigError
+            ``n`` rows would not fit in the memory available now (estimated from the
+            spec, :mod:`fhirsynth._memory`), before anything is sampled.
         """
+        _memory.check_rows_fit(self.model.spec, int(n), _memory.available_memory(),
+                               option="n", release=False,
+                               hint="sample fewer rows per call (several calls, each "
+                                    "written out before the next)")
         rng = _generator(random_state)
         df, p_e = sample_model(self.model, n, evidence=evidence, rng=rng, sampling=sampling)
         self.last_evidence_probability_ = p_e

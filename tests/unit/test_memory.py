@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fhirsynth import _memory
@@ -114,3 +115,19 @@ def test_available_memory_reads_memavailable(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_memory.os, "sysconf", no_sysconf)
     assert available_memory(tmp_path / "absent") is None
+
+
+def test_python_api_sample_refuses_rows_that_do_not_fit(monkeypatch):
+    # the same check as the CLI's, before anything is sampled
+    from fhirsynth.synthesizer import Synthesizer
+
+    spec = TableSpec(name="t", target=None, columns=(
+        Column(name="a", kind="boolean", nullable=False),
+        Column(name="b", categories=tuple("xyz"), nullable=False)))
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.random(300) < 0.5, "b": rng.choice(list("xyz"), 300)})
+    synth = Synthesizer(spec, epsilon=1.0, random_state=0).fit(df)
+    monkeypatch.setattr(_memory, "available_memory", lambda: 50_000_000)
+    with pytest.raises(ConfigError, match=r"n 100000000 needs about .* GB of memory"):
+        synth.sample(100_000_000)
+    assert len(synth.sample(1000, random_state=1)) == 1000
