@@ -139,6 +139,7 @@ def greedy_structure(
     first_in_every_set: bool = False,
     noise: Noise | None = None,
     priors: Sequence[np.ndarray | None] | None = None,
+    offsets: Sequence[float] | None = None,
 ) -> Parents:
     """Add columns one by one, each with its parent set chosen by the exponential mechanism.
 
@@ -187,6 +188,9 @@ def greedy_structure(
         Per column, a released distribution of its (child) states, or None.  When every
         column a selection may add has one, candidates are scored by :func:`prior_score`
         (sensitivity 1) instead of :func:`r_score` (sensitivity 2).
+    offsets
+        Per column, a public constant subtracted from its prior scores (the expected
+        offset of its released estimate; see ``fhirsynth.learn._prior_offsets``).
     """
     from fhirsynth.errors import ConfigError
 
@@ -293,7 +297,8 @@ def greedy_structure(
                                  [gcards[i][v] for i, v in pset], n_rows)
             for c in children:
                 cache[(c, pset)] = scored(c, pc, pk)
-        utility = [score(c, p) for c, p in cands]
+        utility = [score(c, p) - (offsets[c] if offsets is not None and use_prior else 0.0)
+                   for c, p in cands]
         name = f"structure {step}/{n_sel}"
         e0 = noise.selection_epsilon(eps_per_selection)
         if noiseless:

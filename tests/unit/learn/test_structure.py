@@ -129,3 +129,18 @@ def test_without_prior_score_the_r_score_is_used(known_data) -> None:
     assert not any(st.name.startswith("marginal ")
                    for st in steps[:steps.index(sel[0])])
     assert s.accountant_.spent_epsilon == pytest.approx(2.0)
+
+
+def test_prior_offsets_grow_with_the_noise_of_the_released_estimate() -> None:
+    from fhirsynth.learn import _prior, _prior_offsets
+    from fhirsynth.privacy.noise import Noise
+
+    counts = np.array([400.0, 300, 200, 50, 30, 10, 5, 5] * 2)
+    n = counts.sum()
+    pre = [(counts, 0.005), (counts, 100.0)]
+    priors = [_prior(h, None, counts.size, n) for h, _ in pre]
+    off = _prior_offsets(pre, priors, [counts.size] * 2, [None, None], [counts.size] * 2,
+                         n, Noise("laplace", 1.0), np.random.default_rng(0))
+    # Laplace scale 200 per cell against 2,000 rows: a large offset; scale 0.01: almost none
+    assert off[0] > 100 * off[1]
+    assert off[1] < 1.0 and off[0] > 50.0
