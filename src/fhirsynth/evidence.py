@@ -188,14 +188,42 @@ def parse_evidence(
     else:
         exprs = [str(e) for e in evidence]
     out: dict[str, Constraint] = {}
+    said: dict[str, list[str]] = {}
     for e in exprs:
         name, c = _one(spec, e)
         out[name] = out[name].merge(c) if name in out else c
+        said.setdefault(name, []).append(e.strip())
     for name, c in out.items():
         if not c.weights.any():
-            raise EvidenceError(f"evidence on column {name!r} allows no value of its domain; "
-                                f"allowed: {_allowed_text(spec[name])}")
+            raise EvidenceError(_empty_message(spec[name], said[name], c))
     return out
+
+
+def _empty_message(col: Column, exprs: list[str], c: Constraint) -> str:
+    """Why the conditions on one column leave no value: each alone, or only together."""
+    only = TableSpec(name="_", target=None, columns=(col,))
+    alone = [e for e in exprs if not _one(only, e)[1].weights.any()]
+    if len(exprs) > 1 and not alone:
+        return (f"the conditions on column {col.name!r} contradict each other: "
+                f"{' and '.join(exprs)} together allow no value")
+    what = alone[0] if alone else exprs[0]
+    if col.kind == "numeric" and not col.integer and col.bounds is not None:
+        lo, hi = col.bounds
+        if c.low == hi or c.high == lo:
+            edge = hi if c.low == hi else lo
+            return (f"evidence {what!r} selects no value of column {col.name!r}: its values "
+                    f"lie in [{lo:g}, {hi:g}], and a continuous column has probability zero "
+                    f"at exactly {edge:g}; use a range inside the bounds (e.g. "
+                    f"{col.name}{'>=' if edge == hi else '<='}"
+                    f"{_inside(col, edge):g})")
+    return (f"evidence {what!r} selects no value of column {col.name!r}; "
+            f"allowed: {_allowed_text(col)}")
+
+
+def _inside(col: Column, edge: float) -> float:
+    """A value one bin inside ``edge`` (a bound of the column), for the message."""
+    edges = col.bin_edges()
+    return float(edges[-2] if edge == edges[-1] else edges[1])
 
 
 def _scalar(v: object) -> str:

@@ -99,7 +99,8 @@ def test_probability_zero_evidence_is_refused() -> None:
 @pytest.mark.parametrize("evidence,match", [
     (["nope=1"], "unknown column 'nope'.*allowed columns: A, B"),
     (["A=a9"], "'a9' is not in its declared domain; allowed: a0, a1, a2"),
-    (["E>=11"], "allows no value"),
+    (["E>=11"], "selects no value of column .E.; allowed: numbers in \\[0, 10\\]"),
+    (["E>=6", "E<4"], "contradict each other: E>=6 and E<4 together allow no value"),
     (["A>=1"], "only =, != and 'in'"),
     (["A"], "not of the form"),
     (["E!=3"], "use ranges"),

@@ -178,7 +178,7 @@ def test_sample_needs_one_row_and_out_of_bounds_evidence_names_the_domain(files,
     assert not (tmp_path / "z.csv").exists()
     r = runner.invoke(app, ["sample", str(files / "m.json"), "-n", "5", "--out",
                             str(tmp_path / "e.csv"), "--where", "E>=25"])
-    assert r.exit_code == 2 and "allows no value" in r.output and "[0, 10]" in r.output
+    assert r.exit_code == 2 and "selects no value" in r.output and "[0, 10]" in r.output
 
 
 def test_fit_ledger_keys_on_the_table_content_not_its_bytes(files, tmp_path) -> None:
