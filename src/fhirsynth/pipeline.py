@@ -372,9 +372,17 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     logger.info("ingested %d patients, %d columns", len(table), table.shape[1])
     warnings_: list[str] = _check_rows_dropped(import_report, len(table))
     warnings_ += list(import_report.get("warnings") or [])
-    if len(table) == 0:
-        raise InputError("no patients found in the input (no Patient resources, or no rows)")
-    _check_size(len(table), cfg)
+    try:
+        if len(table) == 0:
+            raise InputError("no patients found in the input (no Patient resources, or no "
+                             "rows)")
+        _check_size(len(table), cfg)
+    except (InputError, TooFewRowsError) as exc:
+        # what the import dropped may be why: say it in the one error, since no release
+        # (and no warning line after it) follows
+        if not warnings_:
+            raise
+        raise type(exc)(f"{exc}. The import also said: {'; '.join(warnings_)}") from None
     train, holdout = _split(table, cfg.holdout, rng)
 
     tmp = _plan_out(out, out_check)

@@ -29,6 +29,9 @@ __all__ = ["ImportReport", "ReaderConfig", "iter_patients"]
 
 logger = logging.getLogger(__name__)
 
+#: resource types other than Bundle with a top-level ``entry`` list (FHIR R4)
+ENTRY_TYPES = frozenset({"List"})
+
 
 @dataclass(frozen=True, kw_only=True)
 class ReaderConfig:
@@ -231,6 +234,12 @@ def _read_unit(unit: dict[str, Any], where: str, validator: Validator, report: I
                seen: dict[str, str], pool: LoosePool) -> list[PatientRecord]:
     if unit["resourceType"] == "Bundle":
         return group_bundle(unit, where, validator, report, seen)
+    entries = unit.get("entry")
+    if isinstance(entries, list) and entries and unit["resourceType"] not in ENTRY_TYPES:
+        # a Bundle under another name loses every resource in it: say so, naming the place
+        report.warnings.append(
+            f"{where}: resourceType is not Bundle but the document has {len(entries):,} "
+            "entries, all dropped with it; if it is a Bundle, fix its resourceType")
     resource = validator.check(unit, where)
     if resource is not None:
         pool.add(resource, where)

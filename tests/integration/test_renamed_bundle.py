@@ -1,0 +1,53 @@
+"""A Bundle whose resourceType is misspelt loses every resource in it: the custodian is told.
+
+The import names the place and the number of entries dropped with it, and when the cohort
+is then too small to fit, the one error carries that line too (no release, and so no warning
+line after it, follows).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fhirsynth.cli import app
+from fhirsynth.ingest import read_input
+from fhirsynth.ingest.features import load_feature_spec
+
+COHORT = Path(__file__).resolve().parents[2] / "fixtures" / "cohort"
+
+
+def _cohort(tmp_path: Path, n: int) -> tuple[Path, int]:
+    src = tmp_path / "in"
+    src.mkdir()
+    for path in sorted(COHORT.iterdir())[:n]:
+        shutil.copy(path, src / path.name)
+    first = sorted(src.iterdir())[0]
+    bundle = json.loads(first.read_text("utf-8"))
+    bundle["resourceType"] = "Bundel"
+    first.write_text(json.dumps(bundle), "utf-8")
+    return src, len(bundle["entry"])
+
+
+def test_misspelt_bundle_is_named_with_its_entries(tmp_path):
+    src, entries = _cohort(tmp_path, 5)
+    table, rep = read_input([src], load_feature_spec(None))
+    assert len(table) == 4
+    hit = [w for w in rep["warnings"] if "resourceType is not Bundle" in w]
+    assert hit and f"{entries:,} entries, all dropped with it" in hit[0]
+    assert "patient-000.json" in hit[0]
+
+
+def test_too_small_cohort_error_carries_the_import_warning(tmp_path):
+    src, entries = _cohort(tmp_path, 30)
+    out = tmp_path / "rel"
+    res = CliRunner().invoke(app, ["run", str(src), "--epsilon", "1", "--out", str(out),
+                                   "--ledger", str(tmp_path / "l.sqlite")])
+    assert res.exit_code != 0
+    text = " ".join(res.output.split())
+    assert "need at least 50 rows" in text
+    assert f"{entries:,} entries, all dropped with it" in text
+    assert not out.exists()
