@@ -54,6 +54,12 @@ DEFAULT_NEEDED: dict[str, frozenset[str]] = {
 }
 
 _CACHE_LIMIT = 200_000
+#: (resource type, element) -> (value set, codes) of required bindings of primitive codes the
+#: default spec reads, which the models leave to the validator (they check the code's form)
+REQUIRED_CODES: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
+    ("Patient", "gender"): ("administrative-gender",
+                            frozenset({"male", "female", "other", "unknown"})),
+}
 _FHIR_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 _NO_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
 _ISO_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
@@ -276,6 +282,12 @@ class Validator:
             # fhir_core looks a nested resource's resourceType up in its type map and raises
             # KeyError / TypeError, not a ValidationError, when it is unknown, empty or null
             found = (((), "a nested resource has an unknown or missing resourceType"),)
+        codes = REQUIRED_CODES.get((info.resource_type, name))
+        if not found and codes is not None and value not in codes[1]:
+            # the models check a code's form, not its required value set (the value itself
+            # is not quoted: it is input text)
+            found = (((), f"not a code of the required value set {codes[0]} "
+                           f"({', '.join(sorted(codes[1]))})"),)
         if key is not None:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()

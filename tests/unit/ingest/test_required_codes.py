@@ -1,0 +1,54 @@
+"""A code outside its required value set is invalid FHIR (Patient.gender here).
+
+The FHIR models check a code's form only.  Lenient: the Patient is dropped as invalid, like
+one with an invalid birthDate, and counted; ``--strict``: the read fails naming the file, the
+resource and the field.  The value itself (input text) is never quoted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fhirsynth.errors import FHIRValidationError, InputError
+from fhirsynth.ingest import read_input
+from fhirsynth.ingest.features import load_feature_spec
+
+COHORT = Path(__file__).resolve().parents[3] / "fixtures" / "cohort"
+CANARY = "ZZQUOKKA"
+
+
+@pytest.fixture()
+def cohort(tmp_path: Path) -> Path:
+    src = tmp_path / "in"
+    src.mkdir()
+    for path in sorted(COHORT.iterdir())[:4]:
+        shutil.copy(path, src / path.name)
+    first = sorted(src.iterdir())[1]
+    bundle = json.loads(first.read_text("utf-8"))
+    for e in bundle["entry"]:
+        if e["resource"]["resourceType"] == "Patient":
+            e["resource"]["gender"] = CANARY
+    first.write_text(json.dumps(bundle), "utf-8")
+    return src
+
+
+def test_lenient_drops_the_patient_and_counts_it(cohort):
+    table, rep = read_input([cohort], load_feature_spec(None))
+    assert len(table) == 3
+    assert sum(v for k, v in rep["dropped"].items() if k.startswith("Patient")) == 1
+    text = json.dumps(rep)
+    assert "required value set administrative-gender" in text
+    assert CANARY not in text
+
+
+def test_strict_fails_naming_file_resource_and_field(cohort):
+    with pytest.raises((FHIRValidationError, InputError)) as info:
+        read_input([cohort], load_feature_spec(None), strict=True)
+    msg = str(info.value)
+    assert "patient-001.json" in msg and "gender" in msg and "Patient" in msg
+    assert "administrative-gender" in msg
+    assert CANARY not in msg
