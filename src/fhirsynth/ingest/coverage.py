@@ -34,6 +34,16 @@ HINTS: dict[str, tuple[str, str]] = {
         "lies 100-200 years in the future, shifted per patient), ages and time windows "
         "computed from any one reference date are meaningless: leave age-dependent columns "
         "out of the spec for such data"),
+    "encounter after the reference date": (
+        "encounters dated after the spec's reference_date (not counted)",
+        "set reference_date in the feature spec to a date after every encounter; if the "
+        "export shifts each patient's dates by a different amount (MIMIC-IV), counts in a "
+        "time window before one reference date are meaningless: leave those columns out of "
+        "the spec for such data"),
+    "encounter class from another code system": (
+        "encounter classes from a local code system, not v3 ActCode (not counted)",
+        "the rule's class codes are v3 ActCode (AMB, EMER, IMP...): map the export's "
+        "classes to them, or leave those columns out of the spec"),
     "invalid birthDate": ("birthDate is not a FHIR date",
                           "fix the export (YYYY, YYYY-MM or YYYY-MM-DD)"),
     "unknown unit": ("values in a unit the spec does not convert",
@@ -99,16 +109,22 @@ def empty_column_warnings(table: pd.DataFrame, counts: Mapping[str, int],
     for col in spec.columns:
         if col.name not in table.columns or col.name not in issues:
             continue
-        missing = int(table[col.name].isna().sum())
+        values = table[col.name]
+        empty = values.isna()
+        counted = isinstance(col.source, dict) and col.source.get("from") == "encounter"
+        if counted:  # a count is 0, not missing, when nothing was counted
+            empty |= pd.to_numeric(values, errors="coerce").fillna(0).eq(0)
+        missing = int(empty.sum())
         if missing < NEARLY_ALL * n:
             continue
         how = "all" if missing == n else f"{missing} of"
+        state = "0" if counted else "empty"
         kinds = "; ".join(issue_hint(k, v) for k, v in
                           sorted(issues[col.name].items(), key=lambda kv: -kv[1]))
-        fill = ("" if col.nullable else "; its synthetic values would come from the noise "
-                "alone (the column is not nullable, so the model cannot learn that it is "
+        fill = ("" if col.nullable or counted else "; its synthetic values would come from "
+                "the noise alone (the column is not nullable, so the model cannot learn that it is "
                 "empty): fix the input, or leave the column out of the feature spec (--spec)")
-        out.append(f"column {col.name} is empty for {how} {n} input patients; extraction "
+        out.append(f"column {col.name} is {state} for {how} {n} input patients; extraction "
                    f"issue: {kinds}{fill}")
     return out
 

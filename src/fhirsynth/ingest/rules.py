@@ -62,6 +62,10 @@ class Rule:
         return _EVAL[self.kind](self.opts, ctx)
 
 
+#: v3 ActCode encounter codes that specialise IMP (inpatient encounter)
+IMP_KINDS = frozenset({"ACUTE", "NONAC"})
+
+
 def _codes(v: object, where: str, key: str) -> tuple[str, ...]:
     if v is None:
         return ()
@@ -107,7 +111,11 @@ def parse_rule(column: str, source: object) -> Rule:
         if o["value"] == "quantity" and not o.get("unit"):
             raise SpecError(f"{where}: a quantity observation needs its target 'unit'")
     elif kind == "encounter":
-        o["class"] = frozenset(_codes(o.get("class"), where, "class"))
+        classes = set(_codes(o.get("class"), where, "class"))
+        # v3 ActCode: inpatient acute and non-acute encounters are kinds of IMP
+        if "IMP" in classes:
+            classes |= IMP_KINDS
+        o["class"] = frozenset(classes)
         years = o.get("years")
         if not isinstance(years, int | float) or isinstance(years, bool) or years <= 0:
             raise SpecError(f"{where}: an encounter rule needs 'years' > 0 (the window)")

@@ -131,6 +131,10 @@ def _observation_value(o: Mapping[str, Any], ctx: Ctx, obs: Resource,
     return value
 
 
+#: the code system of Encounter.class (extensible binding, v3 ActEncounterCode)
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+
+
 def evaluate_encounter(o: Mapping[str, Any], ctx: Ctx) -> int:
     years = float(o["years"])
     start_ord = ctx.ref.toordinal() - round(years * 365.25)
@@ -141,13 +145,21 @@ def evaluate_encounter(o: Mapping[str, Any], ctx: Ctx) -> int:
         cls = enc.get("class")
         code = cls.get("code") if isinstance(cls, Mapping) else None
         if o["class"] and code not in o["class"]:
+            system = cls.get("system") if isinstance(cls, Mapping) else None
+            if isinstance(system, str) and system != V3_ACT_CODE:
+                # the rule's codes are v3 ActCode: a local class cannot be matched
+                ctx.report.count(f"{ctx.column}: encounter class from another code system")
             continue
         parsed = parse_date(first_date(enc, ("period",)))
         if parsed is None:
             ctx.report.count(f"{ctx.column}: encounter without a usable date")
             continue
-        if start_ord < parsed[0].toordinal() <= ctx.ref.toordinal():
+        day = parsed[0].toordinal()
+        if start_ord < day <= ctx.ref.toordinal():
             n += 1
+        elif day > ctx.ref.toordinal():
+            # not counted; all of a patient's encounters after it means shifted dates
+            ctx.report.count(f"{ctx.column}: encounter after the reference date")
     return n
 
 

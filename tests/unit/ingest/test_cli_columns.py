@@ -80,7 +80,7 @@ def test_columns_on_fhir_input_lists_what_the_feature_spec_extracts(tmp_path, ki
     assert by_name["birth_year"][2] == "derived after sampling"
     assert by_name["birth_date_precision"][2] == "omit"
     assert by_name["encounters_inpatient_10y"][3].startswith("integer 0 to 20; Encounter: ")
-    assert "class IMP" in by_name["encounters_inpatient_10y"][3]
+    assert "class ACUTE, IMP, NONAC" in by_name["encounters_inpatient_10y"][3]
     assert "FHIR input" in result.stderr and "fhir-default" in result.stderr
     private = _private_values(path)
     assert private and not any(v in result.output for v in private)
