@@ -374,7 +374,8 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     warnings_ += list(import_report.get("warnings") or [])
     try:
         if len(table) == 0:
-            raise InputError("no patients found in the input (no Patient resources, or no "
+            names = ", ".join(Path(p).name for p in inputs)
+            raise InputError(f"no patients found in {names} (no Patient resources, or no "
                              "rows)")
         _check_size(len(table), cfg)
     except (InputError, TooFewRowsError) as exc:

@@ -1,4 +1,6 @@
-"""A Bundle whose resourceType is misspelt loses every resource in it: the custodian is told.
+"""An input that yields no or too few patients says why in its one error.
+
+A Bundle whose resourceType is misspelt loses every resource in it: the custodian is told.
 
 The import names the place and the number of entries dropped with it, and when the cohort
 is then too small to fit, the one error carries that line too (no release, and so no warning
@@ -51,3 +53,17 @@ def test_too_small_cohort_error_carries_the_import_warning(tmp_path):
     assert "need at least 50 rows" in text
     assert f"{entries:,} entries, all dropped with it" in text
     assert not out.exists()
+
+
+def test_header_only_csv_names_the_file(tmp_path):
+    csv = tmp_path / "empty-cohort.csv"
+    csv.write_text("age,sex\n", "utf-8")
+    spec = tmp_path / "s.schema.json"
+    spec.write_text(json.dumps({"name": "t", "columns": {
+        "age": {"type": "numeric", "bounds": [0, 89], "integer": True},
+        "sex": {"type": "categorical", "categories": ["f", "m"]}}}), "utf-8")
+    res = CliRunner().invoke(app, ["run", str(csv), "--schema", str(spec), "--epsilon", "1",
+                                   "--out", str(tmp_path / "rel"),
+                                   "--ledger", str(tmp_path / "l.sqlite")])
+    assert res.exit_code != 0
+    assert "no patients found in empty-cohort.csv" in " ".join(res.output.split())

@@ -94,11 +94,16 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
 def _identifier_columns(ctx: ShareableContext) -> tuple[list[str], list[str]]:
     """(identifier and key columns kept out of the model, excluded columns the output holds).
 
-    Counted: spec columns with role ``identifier`` or ``key``, and input columns of class
+    Counted: spec columns with role ``identifier`` or ``key`` (or ``drop`` with a name that
+    reads as one, e.g. a CSV's ``id`` in the schema's ``drop`` list), and input columns of class
     identifier or key that the run did not model (``input_columns`` of the model summary).
     Other columns left out (dropped, derived, not in the schema) are not identifiers.
     """
-    names = [c.name for c in ctx.spec.columns if c.role in ("identifier", "key")]
+    from fhirsynth.ingest.columns import classify_column
+
+    # identifier and key columns, and columns the schema drops whose name reads as one
+    names = [c.name for c in ctx.spec.columns if c.role in ("identifier", "key")
+             or (c.role == "drop" and classify_column(c.name).role in ("identifier", "key"))]
     for c in ctx.model_summary.get("input_columns") or []:
         treatment = str(c.get("treatment", ""))
         if (c.get("role") in ("identifier", "key") and c.get("column") not in names
