@@ -441,7 +441,11 @@ def load_spec(path: str | Path) -> TableSpec:
     try:
         data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except json.JSONDecodeError as exc:
-        raise SpecError(f"{p}: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        # json's messages end with "at" before the position, given here as line and column
+        msg = exc.msg.removesuffix(" at")
+        if "control character" in msg:
+            msg += " (a line break or tab inside a quoted string?)"
+        raise SpecError(f"{p}: line {exc.lineno} column {exc.colno}: {msg}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark is not None else "somewhere"

@@ -117,3 +117,16 @@ def test_shared_schemas_still_load(shared_data):
     assert paths
     for p in paths:
         assert load_spec(p).columns
+
+
+def test_json_spec_with_a_raw_line_break_in_a_string_says_where_and_why(tmp_path):
+    from fhirsynth.domain import load_spec
+    from fhirsynth.errors import SpecError
+
+    p = tmp_path / "broken.schema.json"
+    p.write_text('{"name": "t", "note": "two\nlines", "columns": {}}', "utf-8")
+    with pytest.raises(SpecError) as info:
+        load_spec(p)
+    msg = str(info.value)
+    assert "line 1 column 27: Invalid control character (a line break or tab" in msg
+    assert not msg.endswith(" at")
