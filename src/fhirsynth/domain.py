@@ -308,7 +308,11 @@ class TableSpec:
     def from_dict(cls, data: Mapping[str, Any], *, origin: str = "<spec>") -> TableSpec:
         """Build a spec from either file form (see the module docstring)."""
         if not isinstance(data, Mapping) or "columns" not in data:
-            raise SpecError(f"{origin}: a spec needs a 'columns' entry")
+            near = ([k for k in data if isinstance(k, str)
+                     and difflib.get_close_matches(k, ["columns"], n=1, cutoff=0.7)]
+                    if isinstance(data, Mapping) else [])
+            raise SpecError(f"{origin}: a spec needs a 'columns' entry"
+                            + (f" (found {near[0]!r}: a typo?)" if near else ""))
         _refuse_unknown_keys(origin, "the top level", data, TOP_LEVEL_KEYS)
         raw = data["columns"]
         drop = set(data.get("drop", ()) or ())

@@ -130,3 +130,13 @@ def test_json_spec_with_a_raw_line_break_in_a_string_says_where_and_why(tmp_path
     msg = str(info.value)
     assert "line 1 column 27: Invalid control character (a line break or tab" in msg
     assert not msg.endswith(" at")
+
+
+def test_misspelt_columns_entry_is_named():
+    from fhirsynth.domain import TableSpec
+    from fhirsynth.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"needs a 'columns' entry \(found 'colums': a typo\?\)"):
+        TableSpec.from_dict({"name": "t", "colums": {}})
+    with pytest.raises(SpecError, match=r"needs a 'columns' entry$"):
+        TableSpec.from_dict({"name": "t"})

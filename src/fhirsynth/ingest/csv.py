@@ -342,6 +342,14 @@ def read_csv_table(
                 hint = (f" (the header is one column holding {sep!r}: the file looks "
                         f"{'tab' if sep == chr(9) else repr(sep)}-separated; fhirsynth reads "
                         "comma-separated CSV)")
+        if not hint:
+            # names that differ only by case or surrounding spaces
+            folded = {h.strip().casefold(): h for h in header}
+            near = [f"{folded[a.casefold()]!r} for {a!r}" for a in absent
+                    if a.casefold() in folded]
+            if near:
+                hint = (f" (the header has {', '.join(near)}: column names must match the "
+                        "schema exactly, including case)")
         if not hint and spec.has_fhir_rules:
             hint = (" (the schema is a FHIR feature spec: it reads the table `fhirsynth "
                     "ingest` writes; another CSV needs a schema of its own columns, "

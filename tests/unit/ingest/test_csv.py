@@ -189,7 +189,8 @@ def test_bad_cell_names_file_line_column_not_value(tmp_path):
      ("a\nN/A\n", "line 2: a: missing value in a non-nullable column"),
      ("b\n1\n", "the header lacks schema column(s) ['a']"),
      ("a;b\n1;2\n", "the file looks ';'-separated; fhirsynth reads comma-separated CSV"),
-     ("a\tb\n1\t2\n", "the file looks tab-separated")],
+     ("a\tb\n1\t2\n", "the file looks tab-separated"),
+     ("A,c\n1,2\n", "the header has 'A' for 'a': column names must match the schema exactly")],
 )
 def test_malformed_rows(tmp_path, text, message):
     spec = _spec(a={"type": "integer", "bounds": [0, 9], "nullable": False})
