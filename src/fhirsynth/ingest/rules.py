@@ -9,6 +9,7 @@ for missing).  Problems go to an :class:`ExtractReport` and never quote a patien
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +86,10 @@ def parse_rule(column: str, source: object) -> Rule:
     o: dict[str, Any] = {k: v for k, v in source.items() if k != "from"}
     if kind == "patient":
         if o.get("field") not in PATIENT_FIELDS:
-            raise SpecError(f"{where}: field must be one of {sorted(PATIENT_FIELDS)}")
+            got = o.get("field")
+            near = difflib.get_close_matches(str(got), sorted(PATIENT_FIELDS), n=1)
+            raise SpecError(f"{where}: field {got!r} is not one of {sorted(PATIENT_FIELDS)}"
+                            + (f"; did you mean {near[0]!r}?" if near else ""))
         o["map"] = {str(k): str(v) for k, v in (o.get("map") or {}).items()}
         o.setdefault("top_code", 90)
         if o.get("at", "reference") not in ("reference", "death_or_reference"):

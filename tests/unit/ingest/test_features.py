@@ -81,7 +81,8 @@ def test_spec_reads_lists_only_read_elements(spec):
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ({"from": "patient", "field": "nickname"}, "field must be one of"),
+        ({"from": "patient", "field": "nickname"}, "field 'nickname' is not one of"),
+        ({"from": "patient", "field": "gendr"}, "; did you mean 'gender'?"),
         ({"from": "condition"}, "needs snomed, icd10cm or icd9cm"),
         ({"from": "observation", "loinc": ["1-1"]}, "needs its target 'unit'"),
         ({"from": "encounter", "class": ["AMB"]}, "needs 'years' > 0"),
