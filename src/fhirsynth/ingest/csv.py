@@ -90,7 +90,9 @@ def column_treatments(header: list[str], spec: TableSpec,
         if h in uses:
             texts = [(f"transformed ({t})" if t else "modelled")
                      + (f" as {name}" if name != h else "") for name, t in uses[h]]
-            out[h] = {"role": cls.role, "treatment": "; ".join(texts),
+            # a plain column takes the schema's role (the target is named as such)
+            role = spec[uses[h][0][0]].role if cls.role == "feature" else cls.role
+            out[h] = {"role": role, "treatment": "; ".join(texts),
                       "output": [name for name, _ in uses[h]]}
             continue
         col = declared.get(h)

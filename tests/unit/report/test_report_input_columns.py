@@ -9,6 +9,7 @@ import pytest
 
 from fhirsynth.domain import Column, TableSpec
 from fhirsynth.ingest import read_input
+from fhirsynth.ingest.csv import read_csv_table
 from fhirsynth.report.shareable import PASS, ShareableContext, _checks
 from fhirsynth.report.summary import input_columns
 
@@ -142,3 +143,15 @@ def test_a_dropped_id_column_counts_as_an_identifier_not_modelled():
         Column(name="age", kind="numeric", bounds=(0, 90), integer=True)))
     mark, detail = _identifier_check(_ctx(spec, [], ["age"]))
     assert (mark, detail) == (PASS, "1 identifier or key column(s) not modelled")
+
+
+def test_the_target_column_is_named_target_in_the_input_columns(tmp_path):
+    # the public-facts table calls it target; the input-columns table must agree
+    p = tmp_path / "t.csv"
+    p.write_text("age,stroke\n40,0\n70,1\n", "utf-8")
+    spec = TableSpec.from_dict({"name": "t", "target": "stroke", "columns": {
+        "age": {"type": "numeric", "bounds": [0, 89], "integer": True},
+        "stroke": {"type": "boolean"}}})
+    _, rep = read_csv_table(p, spec)
+    roles = {r["column"]: r["role"] for r in input_columns({"columns": rep.treatments})}
+    assert roles == {"age": "feature", "stroke": "target"}
