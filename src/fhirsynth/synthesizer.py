@@ -134,10 +134,12 @@ class Synthesizer:
             ``n`` rows would not fit in the memory available now (estimated from the
             spec, :mod:`fhirsynth._memory`), before anything is sampled.
         """
-        _memory.check_rows_fit(self.model.spec, int(n), _memory.available_memory(),
-                               option="n", release=False,
-                               hint="sample fewer rows per call (several calls, each "
-                                    "written out before the next)")
+        if isinstance(n, int | np.integer) and not isinstance(n, bool) and n > 0:
+            # (other values are refused by sample_model with their own message)
+            _memory.check_rows_fit(self.model.spec, int(n), _memory.available_memory(),
+                                   option="n", release=False,
+                                   hint="sample fewer rows per call (several calls, each "
+                                        "written out before the next)")
         rng = _generator(random_state)
         df, p_e = sample_model(self.model, n, evidence=evidence, rng=rng, sampling=sampling)
         self.last_evidence_probability_ = p_e

@@ -131,3 +131,6 @@ def test_python_api_sample_refuses_rows_that_do_not_fit(monkeypatch):
     with pytest.raises(ConfigError, match=r"n 100000000 needs about .* GB of memory"):
         synth.sample(100_000_000)
     assert len(synth.sample(1000, random_state=1)) == 1000
+    # a count that is not a whole number is refused by the sampler's own message
+    with pytest.raises(ConfigError, match=r"n \('abc'\) must be an integer >= 0"):
+        synth.sample("abc")
