@@ -199,9 +199,10 @@ def _measure_one_way_first(
     return pre, coarse
 
 
-def _prior(hist: np.ndarray, groups: np.ndarray | None, k: int, total: float) -> np.ndarray:
+def _prior(hist: np.ndarray, groups: np.ndarray | None, k: int,
+           total: float | None) -> np.ndarray:
     """A released histogram as a distribution over the child states the search scores
-    (projected onto the released patient count ``total``)."""
+    (projected onto the released patient count ``total``; None: its own noisy total)."""
     p = project_counts(hist, total)
     if groups is not None:
         p = np.bincount(groups, weights=p, minlength=k)
@@ -214,8 +215,8 @@ OFFSET_DRAWS = 20
 
 def _prior_offsets(
     pre: list[tuple[np.ndarray, float] | None], priors: list[np.ndarray | None],
-    cards: list[int], cgroups: list[np.ndarray | None], scards: list[int], noisy_n: float,
-    noise: Noise, rng: np.random.Generator,
+    cards: list[int], cgroups: list[np.ndarray | None], scards: list[int],
+    noisy_n: float | None, noise: Noise, rng: np.random.Generator,
 ) -> list[float]:
     """Expected offset ``n * TVD(q, exact)`` of each child's prior score, from released values.
 
@@ -234,7 +235,9 @@ def _prior_offsets(
         if p is None or priors[j] is None:
             out.append(0.0)
             continue
-        fine = _prior(p[0], None, cards[j], noisy_n) * noisy_n
+        # released values only: the noisy count, else the histogram's own noisy total
+        n_hat = noisy_n if noisy_n is not None else max(float(p[0].sum()), 1.0)
+        fine = _prior(p[0], None, cards[j], noisy_n) * n_hat
         share = p[1]
         draws = []
         for _ in range(OFFSET_DRAWS):
@@ -243,7 +246,7 @@ def _prior_offsets(
             else:
                 again = fine + rng.laplace(0.0, 1.0 / share, fine.size)
             q2 = _prior(again, cgroups[j], scards[j], noisy_n)
-            draws.append(0.5 * noisy_n * float(np.abs(q2 - priors[j]).sum()))
+            draws.append(0.5 * n_hat * float(np.abs(q2 - priors[j]).sum()))
         out.append(float(np.mean(draws)))
     return out
 
@@ -382,10 +385,13 @@ def fit_model(
         config, codes, cards, [cols[j] for j in active], first, declared,
         eps - eps_count - eps_struct if eps_struct > 0 and n_sel > 0 else 0.0,
         acc, dp_rs, _noiseless, noise)
-    priors = [None if p is None else _prior(p[0], cgroups[j], scards[j], noisy_n)
+    # the released count when there is one; else each histogram's own noisy total (the
+    # exact row count must not reach the score)
+    n_released = noisy_n if eps_count > 0 and not _noiseless else None
+    priors = [None if p is None else _prior(p[0], cgroups[j], scards[j], n_released)
               for j, p in enumerate(pre)]
     offsets = None if _noiseless else _prior_offsets(pre, priors, cards, cgroups, scards,
-                                                     noisy_n, noise, rng)
+                                                     n_released, noise, rng)
     if d >= 2 and (eps_struct > 0 or declared):
         structure = greedy_structure(
             scodes, scards, gcodes, gcards, degree=degree,

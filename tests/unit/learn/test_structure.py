@@ -144,3 +144,22 @@ def test_prior_offsets_grow_with_the_noise_of_the_released_estimate() -> None:
     # Laplace scale 200 per cell against 2,000 rows: a large offset; scale 0.01: almost none
     assert off[0] > 100 * off[1]
     assert off[1] < 1.0 and off[0] > 50.0
+
+
+def test_without_a_released_count_the_score_never_reads_the_row_count(known_data, monkeypatch):
+    # count_share 0: the priors and offsets use each histogram's own noisy total
+    import fhirsynth.learn as learn
+
+    seen = []
+    real = learn._prior_offsets
+
+    def spy(pre, priors, cards, cgroups, scards, noisy_n, noise, rng):
+        seen.append(noisy_n)
+        return real(pre, priors, cards, cgroups, scards, noisy_n, noise, rng)
+
+    monkeypatch.setattr(learn, "_prior_offsets", spy)
+    Synthesizer(SPEC, epsilon=2.0, random_state=3,
+                config=LearnConfig(count_share=0.0, degree=2)).fit(known_data)
+    Synthesizer(SPEC, epsilon=2.0, random_state=3).fit(known_data)
+    assert seen[0] is None
+    assert seen[1] is not None and seen[1] != len(known_data)  # the noisy count
