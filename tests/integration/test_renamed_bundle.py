@@ -10,28 +10,26 @@ line after it, follows).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from cohort_copy import edited_cohort
 from fhirsynth.cli import app
 from fhirsynth.ingest import read_input
 from fhirsynth.ingest.features import load_feature_spec
 
-COHORT = Path(__file__).resolve().parents[2] / "fixtures" / "cohort"
-
 
 def _cohort(tmp_path: Path, n: int) -> tuple[Path, int]:
-    src = tmp_path / "in"
-    src.mkdir()
-    for path in sorted(COHORT.iterdir())[:n]:
-        shutil.copy(path, src / path.name)
-    first = sorted(src.iterdir())[0]
-    bundle = json.loads(first.read_text("utf-8"))
-    bundle["resourceType"] = "Bundel"
-    first.write_text(json.dumps(bundle), "utf-8")
-    return src, len(bundle["entry"])
+    """The first n bundles, the first with its resourceType misspelt; and its entry count."""
+    entries = []
+
+    def edit(i: int, bundle: dict) -> None:
+        if i == 0:
+            bundle["resourceType"] = "Bundel"
+            entries.append(len(bundle["entry"]))
+
+    return edited_cohort(tmp_path / "in", n, edit), entries[0]
 
 
 def test_misspelt_bundle_is_named_with_its_entries(tmp_path):

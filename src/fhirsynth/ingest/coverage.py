@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fhirsynth.domain import TableSpec
+from fhirsynth.export.harmonise import top_codes
 
 __all__ = ["NEARLY_ALL", "empty_column_warnings", "extraction_issue_count", "issue_hint",
            "out_of_bounds"]
@@ -133,10 +134,12 @@ def out_of_bounds(table: pd.DataFrame, spec: TableSpec) -> dict[str, dict[str, A
     """Values of numeric columns outside their bounds, per column (the CSV report's shape).
 
     ``{column: {"bounds": [lo, hi], "below": n, "above": n, "top_coded": n}}`` for the
-    columns with at least one such value; a column whose source declares ``top_code``
-    counts values above its top as ``top_coded`` (expected), not ``above``.  Encoding clips
+    columns with at least one such value; a top-coded column
+    (:func:`fhirsynth.export.harmonise.top_codes`) counts values above its top as
+    ``top_coded`` (expected), not ``above``.  Encoding clips
     all of them to the bounds before any DP step; the counts are private (custodian only).
     """
+    tops = top_codes(spec)
     out: dict[str, dict[str, Any]] = {}
     for col in spec.columns:
         if col.kind != "numeric" or col.bounds is None or col.name not in table.columns:
@@ -145,7 +148,7 @@ def out_of_bounds(table: pd.DataFrame, spec: TableSpec) -> dict[str, dict[str, A
         lo, hi = col.bounds
         below, above = int((x < lo).sum()), int((x > hi).sum())
         if below or above:
-            top = isinstance(col.source, dict) and col.source.get("top_code") is not None
+            top = col.name in tops
             out[col.name] = {"bounds": [lo, hi], "below": below,
                              "above": 0 if top else above, "top_coded": above if top else 0}
     return out

@@ -3,25 +3,18 @@ the export's classes are local codes or its dates lie after the reference date a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from cohort_copy import edited_cohort, resources
 from fhirsynth.ingest import read_input
 from fhirsynth.ingest.features import load_feature_spec
 
-COHORT = Path(__file__).resolve().parents[3] / "fixtures" / "cohort"
 V3 = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 
 def _cohort(tmp_path: Path, cls: dict | None, n: int = 6, shift_years: int = 0) -> Path:
-    src = tmp_path / "in"
-    src.mkdir(parents=True)
-    for path in sorted(COHORT.iterdir())[:n]:
-        bundle = json.loads(path.read_text("utf-8"))
-        for e in bundle["entry"]:
-            r = e["resource"]
-            if r["resourceType"] != "Encounter":
-                continue
+    def edit(_: int, bundle: dict) -> None:
+        for r in resources(bundle, "Encounter"):
             if cls is not None:
                 r["class"] = dict(cls)
             if shift_years:
@@ -29,8 +22,8 @@ def _cohort(tmp_path: Path, cls: dict | None, n: int = 6, shift_years: int = 0) 
                     if k in r.get("period", {}):
                         y = int(r["period"][k][:4]) + shift_years
                         r["period"][k] = f"{y}{r['period'][k][4:]}"
-        (src / path.name).write_text(json.dumps(bundle), "utf-8")
-    return src
+
+    return edited_cohort(tmp_path / "in", n, edit)
 
 
 def _encounter_warnings(rep: dict) -> list[str]:

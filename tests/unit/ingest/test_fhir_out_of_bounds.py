@@ -7,34 +7,28 @@ public bounds, never a value.  The CLI's ``ingest`` prints that line at default 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 from typer.testing import CliRunner
 
+from cohort_copy import edited_cohort, resources
 from fhirsynth.cli import app
 from fhirsynth.ingest import read_input
 from fhirsynth.ingest.coverage import out_of_bounds
 from fhirsynth.ingest.features import load_feature_spec
 
-COHORT = Path(__file__).resolve().parents[3] / "fixtures" / "cohort"
 BMI = "39156-5"
 
 
 def _cohort_with_bmi(tmp_path: Path, values: dict[int, float]) -> Path:
     """The first bundles of the fixture cohort, every BMI of bundle i set to values[i]."""
-    out = tmp_path / "in"
-    out.mkdir()
-    for i, path in enumerate(sorted(COHORT.iterdir())[:6]):
-        bundle = json.loads(path.read_text("utf-8"))
-        for entry in bundle["entry"]:
-            res = entry["resource"]
-            if i in values and res["resourceType"] == "Observation" and any(
-                    c.get("code") == BMI for c in res["code"]["coding"]):
+    def edit(i: int, bundle: dict) -> None:
+        for res in resources(bundle, "Observation"):
+            if i in values and any(c.get("code") == BMI for c in res["code"]["coding"]):
                 res["valueQuantity"]["value"] = values[i]
-        (out / path.name).write_text(json.dumps(bundle), "utf-8")
-    return out
+
+    return edited_cohort(tmp_path / "in", 6, edit)
 
 
 def test_fhir_values_outside_bounds_are_counted_and_warned(tmp_path):

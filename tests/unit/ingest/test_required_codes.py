@@ -8,32 +8,26 @@ resource and the field.  The value itself (input text) is never quoted.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
+from cohort_copy import edited_cohort, resources
 from fhirsynth.errors import FHIRValidationError, InputError
 from fhirsynth.ingest import read_input
 from fhirsynth.ingest.features import load_feature_spec
 
-COHORT = Path(__file__).resolve().parents[3] / "fixtures" / "cohort"
 CANARY = "ZZQUOKKA"
 
 
 @pytest.fixture()
 def cohort(tmp_path: Path) -> Path:
-    src = tmp_path / "in"
-    src.mkdir()
-    for path in sorted(COHORT.iterdir())[:4]:
-        shutil.copy(path, src / path.name)
-    first = sorted(src.iterdir())[1]
-    bundle = json.loads(first.read_text("utf-8"))
-    for e in bundle["entry"]:
-        if e["resource"]["resourceType"] == "Patient":
-            e["resource"]["gender"] = CANARY
-    first.write_text(json.dumps(bundle), "utf-8")
-    return src
+    def edit(i: int, bundle: dict) -> None:
+        if i == 1:
+            for r in resources(bundle, "Patient"):
+                r["gender"] = CANARY
+
+    return edited_cohort(tmp_path / "in", 4, edit)
 
 
 def test_lenient_drops_the_patient_and_counts_it(cohort):
