@@ -132,6 +132,13 @@ class LearnConfig:
         where many tables share the budget (wide tables).  "auto": "gaussian" when delta > 0
         and the plan has more measurements than about ln(1/delta), where it gives less
         noise (:meth:`fhirsynth.privacy.noise.Noise.choose`), else "laplace".
+    selection : {"auto", "exponential", "permute-and-flip"}, default "auto"
+        The mechanism of the structure selections (diffprivlib's ``Exponential`` or
+        ``PermuteAndFlip``).  Permute-and-flip (McKenna & Sheldon 2020) is epsilon-DP with
+        the same sensitivity and never worse in expected score; under zCDP it is only known
+        to be epsilon0^2 / 2-zCDP, where the exponential mechanism is epsilon0^2 / 8-zCDP
+        (bounded range), so the same rho buys it half the epsilon0.  "auto":
+        permute-and-flip under pure epsilon-DP, the exponential mechanism under zCDP.
     min_rows : int, >= 1, default 50
         Refuse cohorts smaller than this with :class:`TooFewRowsError`.  The test is on
         the exact row count, before anything is released: a fitted model reveals only that
@@ -162,6 +169,7 @@ class LearnConfig:
     target_first: bool = True
     target_parent: bool = True
     mechanism: Literal["auto", "laplace", "gaussian"] = "auto"
+    selection: Literal["auto", "exponential", "permute-and-flip"] = "auto"
     min_rows: int = 50
     allow_few_rows: bool = False
 
@@ -199,6 +207,9 @@ class LearnConfig:
         if self.mechanism not in ("auto", "laplace", "gaussian"):
             raise ConfigError(f"mechanism ({self.mechanism!r}) must be 'auto', 'laplace' or "
                               "'gaussian'")
+        if self.selection not in ("auto", "exponential", "permute-and-flip"):
+            raise ConfigError(f"selection ({self.selection!r}) must be 'auto', 'exponential' "
+                              "or 'permute-and-flip'")
         for name in ("allow_few_rows", "pool_total", "pool_parents", "rake_missing", "backoff",
                      "target_first", "target_parent"):
             if not isinstance(getattr(self, name), bool):

@@ -30,7 +30,12 @@ from fhirsynth.learn.marginals import (
     set_bin_slopes,
 )
 from fhirsynth.learn.parameters import noise_step, noisy_joint, pooled_total, project_counts
-from fhirsynth.learn.structure import choose_first, greedy_structure, parent_code
+from fhirsynth.learn.structure import (
+    choose_first,
+    greedy_structure,
+    parent_code,
+    selection_for,
+)
 from fhirsynth.learn.tables import (
     adaptive_groups,
     auto_marginal_share,
@@ -403,7 +408,8 @@ def fit_model(
             first=first if first >= 0 else None,
             first_in_every_set=(config.target_parent and config.target_first
                                 and spec.target in names),
-            noise=noise, priors=priors, offsets=offsets)
+            noise=noise, priors=priors, offsets=offsets,
+            selection=selection_for(config.selection, noise))
         order, psets = list(structure.order), list(structure.parents)
     else:
         order, psets = list(rng.permutation(d)), [()] * d
@@ -499,6 +505,7 @@ def fit_model(
         "constant_columns": [cols[j].name for j in range(len(cols)) if enc.cards[j] < 2],
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
         "noise": noise.kind,
+        "selection": selection_for(config.selection, noise),
         "delta_note": ("delta is spent by the conversion from zCDP to (epsilon, delta)-DP"
                        if noise.zcdp else
                        "delta is not used by the Laplace mechanism; it is left unspent"),

@@ -1,8 +1,9 @@
-"""Greedy PrivBayes structure search with the exponential mechanism.
+"""Greedy PrivBayes structure search with a DP selection mechanism.
 
 This module owns the scores of a (child, parent set) pair and their sensitivities, the
 candidate parent sets (bounded by degree, coarsened domain product and theta-usefulness)
-and the greedy loop that adds one column per exponential-mechanism selection.  The first
+and the greedy loop that adds one column per selection (permute-and-flip under pure
+epsilon-DP, the exponential mechanism under zCDP: :data:`SELECTIONS`).  The first
 column is the spec's target (public) or else chosen uniformly at random without looking at
 the data.
 """
@@ -16,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from diffprivlib.mechanisms import Exponential
+from diffprivlib.mechanisms import Exponential, PermuteAndFlip
 
 from fhirsynth.privacy.budget import Accountant, Step
 from fhirsynth.privacy.noise import Noise
 
-__all__ = ["PRIOR_SCORE_SENSITIVITY", "SCORE_SENSITIVITY", "Parents", "choose_first",
-           "greedy_structure", "prior_score", "r_score"]
+__all__ = ["PRIOR_SCORE_SENSITIVITY", "SCORE_SENSITIVITY", "SELECTIONS", "Parents",
+           "choose_first", "greedy_structure", "prior_score", "r_score", "selection_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,22 @@ logger = logging.getLogger(__name__)
 SCORE_SENSITIVITY = 2.0
 #: sensitivity of :func:`prior_score` (see prior_score)
 PRIOR_SCORE_SENSITIVITY = 1.0
+
+#: selection mechanisms: (diffprivlib class, audit name, bounded range for zCDP)
+SELECTIONS = {
+    "exponential": (Exponential, "exponential (diffprivlib)", True),
+    "permute-and-flip": (PermuteAndFlip, "permute-and-flip (diffprivlib)", False),
+}
+
+
+def selection_for(setting: str, noise: Noise) -> str:
+    """The selection mechanism of a fit: ``setting`` ("auto": permute-and-flip under pure
+    epsilon-DP, where it is never worse in expected score than the exponential mechanism
+    at the same epsilon (McKenna & Sheldon 2020); the exponential mechanism under zCDP,
+    where its bounded range buys four times the epsilon0^2 for the same rho)."""
+    if setting == "auto":
+        return "exponential" if noise.zcdp else "permute-and-flip"
+    return setting
 
 
 def r_score(child: np.ndarray, child_card: int, pcode: np.ndarray, pcard: int) -> float:
@@ -140,8 +157,9 @@ def greedy_structure(
     noise: Noise | None = None,
     priors: Sequence[np.ndarray | None] | None = None,
     offsets: Sequence[float] | None = None,
+    selection: str = "exponential",
 ) -> Parents:
-    """Add columns one by one, each with its parent set chosen by the exponential mechanism.
+    """Add columns one by one, each with its parent set chosen by a DP selection.
 
     Columns with ``declared`` (public) parents are added, with those parents and without
     any spend, as soon as their parents are in the network; the others are chosen by the
@@ -164,7 +182,7 @@ def greedy_structure(
     max_candidates
         Cap on scored candidates per selection (see :class:`~fhirsynth.config.LearnConfig`).
     eps_per_selection
-        Epsilon of each exponential-mechanism selection (``len(codes) - 1`` of them).
+        Budget share of each selection (``len(codes) - 1`` of them).
     accountant
         Checked before and charged after each selection.
     rng
@@ -183,7 +201,8 @@ def greedy_structure(
         the target then is a parent of every column (a tree-augmented naive Bayes shape).
     noise
         What a selection's share buys (default pure epsilon-DP: the share is the
-        mechanism's epsilon; zCDP: ``sqrt(8 rho_i)``).
+        mechanism's epsilon; zCDP: ``sqrt(8 rho_i)`` for the exponential mechanism,
+        ``sqrt(2 rho_i)`` for permute-and-flip).
     priors
         Per column, a released distribution of its (child) states, or None.  When every
         column a selection may add has one, candidates are scored by :func:`prior_score`
@@ -191,11 +210,16 @@ def greedy_structure(
     offsets
         Per column, a public constant subtracted from its prior scores (the expected
         offset of its released estimate; see ``fhirsynth.learn._prior_offsets``).
+    selection
+        A key of :data:`SELECTIONS` (the caller resolves "auto" with :func:`selection_for`).
     """
     from fhirsynth.errors import ConfigError
 
     declared = declared or {}
     noise = noise or Noise("laplace", 1.0)
+    if selection not in SELECTIONS:
+        raise ConfigError(f"selection ({selection!r}) must be one of {', '.join(SELECTIONS)}")
+    mech_cls, mech_name, bounded = SELECTIONS[selection]
     d = len(codes)
     n_rows = codes[0].shape[0] if d else 0
     free = [j for j in range(d) if j not in declared]
@@ -300,20 +324,21 @@ def greedy_structure(
         utility = [score(c, p) - (offsets[c] if offsets is not None and use_prior else 0.0)
                    for c, p in cands]
         name = f"structure {step}/{n_sel}"
-        e0 = noise.selection_epsilon(eps_per_selection)
+        e0 = noise.selection_epsilon(eps_per_selection, bounded_range=bounded)
         if noiseless:
             idx = int(np.argmax(utility))
         else:
             accountant.check(eps_per_selection, name=name)
-            mech = Exponential(epsilon=e0, sensitivity=sensitivity, utility=utility,
-                               random_state=random_state)
+            mech = mech_cls(epsilon=e0, sensitivity=sensitivity, utility=utility,
+                            random_state=random_state)
             idx = int(mech.randomise())
         accountant.spend(Step(
-            name=name, mechanism="exponential (diffprivlib)", epsilon=eps_per_selection,
+            name=name, mechanism=mech_name, epsilon=eps_per_selection,
             sensitivity=sensitivity, rho=noise.rho_of(eps_per_selection)
             if noise.zcdp else None,
             detail=f"chose 1 of {len(cands)} (column, parents) candidates by {how}"
-            + (f"; mechanism epsilon {e0:.4g} (rho = epsilon^2 / 8)" if noise.zcdp else "")
+            + (f"; mechanism epsilon {e0:.4g} (rho = epsilon^2 / {8 if bounded else 2})"
+               if noise.zcdp else "")
             + (" [noiseless test mode]" if noiseless else ""),
         ))
         child, pset = cands[idx]

@@ -137,9 +137,16 @@ class Noise:
         """
         return share if not self.zcdp else math.sqrt(2.0) / self.sigma(share)
 
-    def selection_epsilon(self, share: float) -> float:
-        """Epsilon of the exponential mechanism a selection with ``share`` may use."""
-        return share if not self.zcdp else math.sqrt(8.0 * self.rho_of(share))
+    def selection_epsilon(self, share: float, bounded_range: bool = True) -> float:
+        """Epsilon of the selection mechanism a selection with ``share`` may use.
+
+        Under zCDP an eps0-DP mechanism is eps0^2 / 2-zCDP, and eps0^2 / 8-zCDP when it has
+        bounded range eps0 (the exponential mechanism: Cesar & Rogers 2021);
+        ``bounded_range`` False (permute-and-flip) gets ``sqrt(2 rho_i)``.
+        """
+        if not self.zcdp:
+            return share
+        return math.sqrt((8.0 if bounded_range else 2.0) * self.rho_of(share))
 
     def mechanism_name(self) -> str:
         return "gaussian (diffprivlib)" if self.zcdp else "laplace (diffprivlib)"

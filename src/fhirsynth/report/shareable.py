@@ -151,10 +151,13 @@ def _guarantee(ctx: ShareableContext, s: Styles) -> list[Any]:
     )
     zcdp = "rho_total" in bt
     if zcdp:
+        pf = any(str(st.get("mechanism", "")).startswith("permute-and-flip")
+                 for st in bt.get("steps", []))
         text += (
             " In the table, a step's epsilon is its share of the budget in units of the total"
             " epsilon and its rho the same share of the total rho; counts get Gaussian noise,"
-            " selections an exponential mechanism of epsilon sqrt(8 rho)."
+            + (" selections permute-and-flip of epsilon sqrt(2 rho)." if pf else
+               " selections an exponential mechanism of epsilon sqrt(8 rho).")
         )
     rows = []
     for st in bt.get("steps", []):

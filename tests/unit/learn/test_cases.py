@@ -69,7 +69,7 @@ def test_010_eps1_declared_structure_keeps_impossible_rows_below_five_percent(
 
 
 @pytest.mark.xfail(strict=True, reason="known gap: without declared structure, at n=400 and "
-                   "eps=1 the exponential mechanism rarely finds the missingness parents")
+                   "eps=1 the DP structure search rarely finds the missingness parents")
 def test_010_eps1_impossible_rows_below_five_percent(case010) -> None:
     spec, df = case010
     s = Synthesizer(spec, epsilon=1.0, random_state=0).fit(df)

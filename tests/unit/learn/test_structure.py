@@ -120,6 +120,30 @@ def test_structure_selections_are_charged(known_data) -> None:
     assert s.accountant_.spent_epsilon == pytest.approx(PrivacyBudget(epsilon=2.0).epsilon)
 
 
+@pytest.mark.parametrize("delta,setting,used", [
+    (0.0, "auto", "permute-and-flip"),
+    (0.0, "exponential", "exponential"),
+    (1e-9, "auto", "exponential"),
+    (1e-9, "permute-and-flip", "permute-and-flip"),
+])
+def test_selection_mechanism_follows_the_noise(known_data, delta, setting, used) -> None:
+    # auto: permute-and-flip under pure eps-DP, the exponential mechanism under zCDP,
+    # where its bounded range gives eps0 = sqrt(8 rho) instead of sqrt(2 rho)
+    config = LearnConfig(selection=setting, mechanism="gaussian" if delta else "laplace")
+    s = Synthesizer(SPEC, epsilon=2.0, delta=delta, random_state=3,
+                    config=config).fit(known_data)
+    sel = [st for st in s.accountant_.steps if st.name.startswith("structure")]
+    assert sel and {st.mechanism for st in sel} == {f"{used} (diffprivlib)"}
+    assert s.model_.info["selection"] == used
+    if delta:
+        factor = 8 if used == "exponential" else 2
+        for st in sel:
+            e0 = float(st.detail.split("mechanism epsilon ")[1].split(" ")[0])
+            assert e0 ** 2 / factor == pytest.approx(st.rho, rel=1e-3)
+            assert f"rho = epsilon^2 / {factor}" in st.detail
+    assert s.accountant_.spent_epsilon == pytest.approx(2.0)
+
+
 def test_without_prior_score_the_r_score_is_used(known_data) -> None:
     s = Synthesizer(SPEC, epsilon=2.0, random_state=3,
                     config=LearnConfig(prior_score=False)).fit(known_data)

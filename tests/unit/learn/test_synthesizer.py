@@ -83,6 +83,7 @@ def test_degree_larger_than_the_columns_is_refused(known_data) -> None:
     ({"min_rows": 0}, r"min_rows \(0\)"),
     ({"theta": float("nan")}, r"theta \(nan\)"),
     ({"mechanism": "exponential"}, "mechanism"),
+    ({"selection": "gumbel"}, r"selection \('gumbel'\) must be"),
 ])
 def test_config_validation_names_field_and_value(kwargs, match) -> None:
     with pytest.raises(ConfigError, match=match):

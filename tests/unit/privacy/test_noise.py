@@ -60,6 +60,9 @@ def test_shares_of_epsilon_are_shares_of_rho() -> None:
         assert 2 / g.effective(s) ** 2 == pytest.approx(g.sigma(s) ** 2)
         # a selection: the exponential mechanism at eps0 is eps0^2 / 8-zCDP
         assert g.selection_epsilon(s) ** 2 / 8 == pytest.approx(g.rho_of(s))
+        # without bounded range (permute-and-flip) an eps0-DP selection is eps0^2 / 2-zCDP
+        assert g.selection_epsilon(s, bounded_range=False) ** 2 / 2 == pytest.approx(
+            g.rho_of(s))
     lap = Noise("laplace", 2.0)
     assert lap.effective(0.3) == lap.selection_epsilon(0.3) == 0.3
     assert lap.sigma(0.5) == pytest.approx(math.sqrt(2) / 0.5)
