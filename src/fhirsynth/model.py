@@ -156,9 +156,15 @@ class FittedModel:
 
     # --------------------------------------------------------------- persistence
     def to_dict(self) -> dict[str, Any]:
+        spec = self.spec.to_dict()
+        # the FHIR extraction rules (public configuration) travel with the model, so a
+        # loaded model's samples can be written as FHIR (fhirsynth.export.fhir.write_fhir)
+        for col, cd in zip(self.spec.columns, spec["columns"], strict=True):
+            if col.fhir_rule:
+                cd["source"] = col.source
         d = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "fhirsynth": self.version,
-            "spec": self.spec.to_dict(), "info": self.info, "budget": self.budget,
+            "spec": spec, "info": self.info, "budget": self.budget,
             "nodes": [n.to_dict() for n in self.nodes],
         }
         if self.output is not None:

@@ -30,3 +30,8 @@ def test_readme_python_example_runs(shared_data, tmp_path, monkeypatch):
     assert (tmp_path / "stroke-model.json").is_file()
     synthetic = namespace["synthetic"]
     assert len(synthetic) == 1000 and (synthetic["age"] >= 60).all()
+    # the saved release model samples again and writes FHIR with its own spec's rules
+    rows = namespace["rows"]
+    assert len(rows) == 200 and "birth_year" in rows.columns
+    assert {p.stem for p in (tmp_path / "demo-api-fhir").glob("*.ndjson")} >= {
+        "Patient", "Condition", "Observation"}

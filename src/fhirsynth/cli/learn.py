@@ -122,12 +122,19 @@ def sample_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     sampling: str = typer.Option(
         "balanced", "--sampling", metavar="balanced|iid", help=SAMPLING_HELP),
+    fhir: Path | None = typer.Option(
+        None, "--fhir", help="Also write the same patients as FHIR R4 Bulk NDJSON "
+        "(<Type>.ndjson) into this new folder (models fitted from FHIR)."),
+    fhir_bundles: Path | None = typer.Option(
+        None, "--fhir-bundles", help="With --fhir: also write one transaction Bundle per "
+        "patient, one per line, to this .ndjson file (outside the --fhir folder)."),
 ) -> None:
     """Sample synthetic patients from a fitted model (spends no budget).
 
     The table has the columns, order, types and rounding of a release's
     synthetic/patients.csv: derived columns (birth year) follow from the sampled ones and
-    each key column gets fresh random UUIDv4s.
+    each key column gets fresh random UUIDv4s.  With --fhir the same rows are written as
+    validated FHIR R4 resources, as a release's synthetic/fhir/ (conditional samples too).
     """
     from fhirsynth._atomic import check_output_path
     from fhirsynth._memory import available_memory, check_rows_fit
@@ -140,11 +147,18 @@ def sample_cmd(
     if n < 1:
         raise ConfigError(f"-n ({n}) must be >= 1")
     check_output_path(out, kind="file", overwrite=overwrite)
+    _check_fhir_outputs(fhir, fhir_bundles, out, overwrite)
     synth = Synthesizer.load(model)
+    if fhir is not None and not synth.model.spec.has_fhir_rules:
+        raise ConfigError(f"--fhir: model {model.name} was not fitted from FHIR with a feature "
+                          "spec (or was saved by an earlier fhirsynth without its FHIR rules); "
+                          "its rows cannot become FHIR resources")
     # a row count whose table cannot fit is refused now, not by the kernel's OOM killer
-    check_rows_fit(synth.model.spec, n, available_memory())
+    check_rows_fit(synth.model.spec, n, available_memory(), fhir=fhir is not None)
     df = synth.sample(n, evidence=list(where) or None, random_state=seed, sampling=sampling,
                       release=True)
+    if fhir is not None:
+        _write_sample_fhir(df, synth.model.spec, fhir, fhir_bundles, seed)
     write_table(df, out, format=None)
     # the scan a release runs on its output: a model whose spec allows, say, ages above 89
     # (fitted through the Python API, or by an older version) says so here
@@ -154,6 +168,65 @@ def sample_cmd(
     if where:
         msg += f" (model probability of the evidence: {synth.last_evidence_probability_:.4g})"
     console.print(msg)
+
+
+def _check_fhir_outputs(fhir: Path | None, bundles: Path | None, out: Path,
+                        overwrite: bool) -> None:
+    """Refuse --fhir / --fhir-bundles paths before anything is sampled or written."""
+    from fhirsynth._atomic import check_output_path
+    from fhirsynth.errors import ConfigError
+
+    if fhir is None:
+        if bundles is not None:
+            raise ConfigError("--fhir-bundles needs --fhir (the folder of the FHIR resources)")
+        return
+    check_output_path(fhir, kind="folder", option="--fhir")
+    if fhir.is_file():
+        raise ConfigError(f"--fhir ({fhir}) is a file; name a folder")
+    if fhir.is_dir() and any(fhir.iterdir()):
+        # only an earlier FHIR output (NDJSON files and nothing else) may be replaced
+        earlier = all(p.is_file() and p.suffix == ".ndjson" for p in fhir.iterdir())
+        if not (overwrite and earlier):
+            raise ConfigError(
+                f"--fhir ({fhir}) is a folder that is not empty; name a new one"
+                + (", or pass --overwrite to replace the NDJSON files of an earlier sample"
+                   if earlier else " (it holds more than an earlier sample's NDJSON files)"))
+    if bundles is not None:
+        if bundles.suffix.lower() != ".ndjson":
+            raise ConfigError(f"--fhir-bundles ({bundles}) must end in .ndjson")
+        if fhir.resolve() in bundles.resolve().parents:
+            raise ConfigError(f"--fhir-bundles ({bundles}) must be outside the --fhir folder: "
+                              "a reader of that folder would count every resource twice")
+        check_output_path(bundles, kind="file", option="--fhir-bundles", overwrite=overwrite)
+    if out.resolve().parent == fhir.resolve():
+        raise ConfigError(f"--out ({out}) must be outside the --fhir folder")
+
+
+def _write_sample_fhir(df: Any, spec: Any, fhir: Path, bundles: Path | None,
+                       seed: int | None) -> None:
+    """The FHIR files of a sampled table: written in a temporary folder beside ``fhir`` and
+    moved into place when every file is complete and valid."""
+    import shutil
+    import tempfile
+
+    from fhirsynth.export.fhir import write_fhir
+
+    fhir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{fhir.name}-", dir=fhir.parent))
+    try:
+        written = write_fhir(df, spec, tmp / "fhir",
+                             rng_or_seed=None if seed is None else seed + 2,
+                             bundles=tmp / "bundles.ndjson" if bundles is not None else None)
+        if fhir.exists():
+            shutil.rmtree(fhir)
+        (tmp / "fhir").rename(fhir)
+        if bundles is not None:
+            (tmp / "bundles.ndjson").replace(bundles)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    types = ", ".join(f"{k} {v.name}" for k, v in sorted(written.items()) if k != "Bundle")
+    console.print(f"FHIR R4 written to {fhir} ({types})"
+                  + (f"; transaction Bundles to {bundles}" if bundles is not None else ""))
 
 
 def _scan_sample(model: Any, df: Any, name: str) -> list[str]:

@@ -28,7 +28,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from fhirsynth.domain import TableSpec
-from fhirsynth.errors import ExportError
+from fhirsynth.errors import ConfigError, ExportError
 from fhirsynth.ingest.extract_base import (
     LOINC,
     RXNORM,
@@ -338,7 +338,9 @@ def write_fhir(df: pd.DataFrame, spec: TableSpec, out_dir: str | Path, *,
     df : DataFrame
         Synthetic rows with the spec's columns (missing ones are skipped).
     spec : TableSpec
-        The feature spec the rows follow (its ``source`` rules say what each column means).
+        The feature spec the rows follow (its ``source`` rules say what each column means):
+        the one the data were extracted with, or a loaded model's ``model.spec`` (a model
+        keeps the rules).  A spec without FHIR rules (a CSV schema) raises ConfigError.
     out_dir : str or Path
         Destination directory (created if needed); files are written to a temporary
         directory and moved in only when all are complete and valid.
@@ -358,6 +360,13 @@ def write_fhir(df: pd.DataFrame, spec: TableSpec, out_dir: str | Path, *,
     dict of str to Path
         Resource type -> file written (``"Bundle"`` -> the bundles file).
     """
+    if not spec.has_fhir_rules:
+        raise ConfigError(
+            f"spec {spec.name!r} has no FHIR source rules (source: {{from: ...}}), so its rows "
+            "cannot become FHIR resources: pass the feature spec the data were extracted with "
+            "(fhirsynth.ingest.features.load_feature_spec() for the default one); a model "
+            "saved by an "
+            "earlier fhirsynth kept only the public description of its spec")
     rng = _rng(rng_or_seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
