@@ -38,9 +38,18 @@ def read_fhir(
     every resource.  ``on_patient(patients, resources)`` is called after each patient with
     the running counts (progress).
     """
-    from fhirsynth.ingest.coverage import empty_column_warnings, out_of_bounds
+    from fhirsynth.ingest.coverage import (
+        absent_type_warnings,
+        empty_column_warnings,
+        out_of_bounds,
+    )
     from fhirsynth.ingest.csv import bounds_warning
-    from fhirsynth.ingest.features import ExtractReport, extract_table, spec_reads
+    from fhirsynth.ingest.features import (
+        ExtractReport,
+        column_types,
+        extract_table,
+        spec_reads,
+    )
     from fhirsynth.ingest.fhir import ImportReport, ReaderConfig, iter_patients
     from fhirsynth.ingest.report import drop_warning
 
@@ -62,6 +71,8 @@ def read_fhir(
     clipped = bounds_warning("FHIR input", out["out_of_bounds"], strict_option=False)
     out["warnings"] = ([dropped] if dropped else []) + ([clipped] if clipped else []) \
         + list(report.warnings) + empty_column_warnings(table, extract.counts, spec)
+    if len(table):
+        out["warnings"] += absent_type_warnings(column_types(spec), report.resources_read)
     return table, out
 
 

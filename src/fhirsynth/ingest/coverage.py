@@ -20,8 +20,8 @@ import pandas as pd
 from fhirsynth.domain import TableSpec
 from fhirsynth.export.harmonise import top_codes
 
-__all__ = ["NEARLY_ALL", "empty_column_warnings", "extraction_issue_count", "issue_hint",
-           "out_of_bounds"]
+__all__ = ["NEARLY_ALL", "absent_type_warnings", "empty_column_warnings",
+           "extraction_issue_count", "issue_hint", "out_of_bounds"]
 
 #: a column missing for at least this share of the patients counts as "nearly all" empty
 NEARLY_ALL = 0.95
@@ -127,6 +127,33 @@ def empty_column_warnings(table: pd.DataFrame, counts: Mapping[str, int],
                 "empty): fix the input, or leave the column out of the feature spec (--spec)")
         out.append(f"column {col.name} is {state} for {how} {n} input patients; extraction "
                    f"issue: {kinds}{fill}")
+    return out
+
+
+def absent_type_warnings(types: Mapping[str, set[str]],
+                         resources_read: Mapping[str, int]) -> list[str]:
+    """One warning per resource type that columns read but the input holds none of.
+
+    ``types``: per modelled column, the resource types it is extracted from
+    (:func:`fhirsynth.ingest.features.column_types`); ``resources_read``: resources read per
+    type.  Such a column is empty (missing, 0 or false) for every patient whatever the
+    cohort, so its synthetic values would come from the noise alone (a trial's Bulk export
+    without Observation files gave 416 synthetic Observations).  Column names and type
+    names only: custodian console and internal report.
+    """
+    by_type: dict[str, list[str]] = {}
+    for col, ts in types.items():
+        if ts and not any(resources_read.get(t, 0) for t in ts):
+            names = sorted(ts)
+            key = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+            by_type.setdefault(key, []).append(col)
+    out = []
+    for t, cols in sorted(by_type.items()):
+        shown = ", ".join(cols[:8]) + (f" and {len(cols) - 8} more" if len(cols) > 8 else "")
+        out.append(f"the input holds no {t} resources, so {len(cols)} column(s) read from "
+                   f"them ({shown}) are empty, 0 or false for every patient and their "
+                   "synthetic values would come from the noise alone: add those resources "
+                   "to the input, or leave the columns out of the feature spec (--spec)")
     return out
 
 

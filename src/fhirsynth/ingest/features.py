@@ -25,6 +25,7 @@ from fhirsynth.ingest.rules import Ctx, ExtractReport, Rule, parse_rule
 
 __all__ = [
     "ExtractReport",
+    "column_types",
     "default_spec_path",
     "extract_row",
     "extract_table",
@@ -125,6 +126,12 @@ def _check_birth_year_bounds(spec: TableSpec) -> None:
                 f"column {col.name}: bounds [{col.bounds[0]:g}, {col.bounds[1]:g}] do not hold "
                 f"the birth years that the ages at the reference_date ({ref}) imply "
                 f"({oldest} .. {ref}); set them to [{oldest}, {ref}]")
+
+
+def column_types(spec: TableSpec) -> dict[str, set[str]]:
+    """The resource types other than Patient each modelled column is extracted from."""
+    rules = _rules(spec)
+    return {c.name: set(rules[c.name].reads()) - {"Patient"} for c in spec.modelled}
 
 
 def spec_reads(spec: TableSpec) -> dict[str, set[str]]:
