@@ -31,7 +31,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, highlight=False)
+
+
+class PipeConsole(Console):
+    """A rich Console whose closed pipe ends the command with status 141, as a shell's
+    SIGPIPE would (rich's own default exits 1, which reads as a failure)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+console = PipeConsole(stderr=True, highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

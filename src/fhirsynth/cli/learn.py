@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from fhirsynth.cli._app import SAMPLING_HELP, app, console, friendly_errors
+from fhirsynth.cli._app import SAMPLING_HELP, PipeConsole, app, console, friendly_errors
 
 # ----------------------------------------------------------------- learn: fit / sample / inspect
 # (block owned by the learn branch: fit, sample and inspect a DP Bayesian network)
@@ -259,7 +258,7 @@ def inspect_cmd(
     from fhirsynth.model import FittedModel
 
     m = FittedModel.from_json(model)
-    out = Console(highlight=False)
+    out = PipeConsole(highlight=False)
     # names (columns, steps) fold onto the next line instead of being cut with an ellipsis
     graph = Table(title="network: parents of each column")
     graph.add_column("column", overflow="fold")
