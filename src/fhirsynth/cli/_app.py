@@ -33,6 +33,31 @@ app = typer.Typer(
 )
 
 
+
+def _flags_without_type() -> None:
+    """Help shows a flag without a value type.
+
+    typer 0.29's help column gives every option a type, flags included (``--overwrite
+    <bool>``, ``--help <bool>``), which reads as if they took a value (a trial then typed
+    ``--overwrite true``). Older typer shows none; where the hook is absent nothing changes.
+    """
+    option = getattr(getattr(typer, "core", None), "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if option is None or shown is None or getattr(shown, "_fhirsynth", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False) and self.metavar is None:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._fhirsynth = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich
+
+
+_flags_without_type()
+
+
 class PipeConsole(Console):
     """A rich Console whose closed pipe ends the command with status 141, as a shell's
     SIGPIPE would (rich's own default exits 1, which reads as a failure)."""

@@ -116,7 +116,8 @@ def sample_cmd(
     model: Path = typer.Argument(..., help="Model JSON written by `fhirsynth fit`."),
     n: int = typer.Option(..., "-n", help="Number of synthetic patients."),
     out: Path = typer.Option(..., "--out", help="Output .csv or .parquet."),
-    where: list[str] = typer.Option([], "--where", help="Evidence, e.g. 'age>=60' (repeat)."),
+    where: list[str] = typer.Option([], "--where", metavar="EXPR",
+                                    help="Evidence, e.g. 'age>=60' (repeat)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     sampling: str = typer.Option(

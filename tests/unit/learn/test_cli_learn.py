@@ -266,3 +266,13 @@ def test_fit_and_ingest_refuse_an_out_in_a_missing_folder(files, tmp_path) -> No
         assert r.exit_code == 2, r.output
         assert f"the folder {missing} of --out does not exist" in text
         assert not (tmp_path / "nonexist").exists() and not (tmp_path / "l.sqlite").exists()
+
+
+@pytest.mark.parametrize("command", [["sample"], ["run"], ["fit"], ["ledger", "show"]])
+def test_help_shows_flags_without_a_value_type(command) -> None:
+    # typer 0.29 labels flags "<bool>", as if they took a value (a trial typed
+    # "--overwrite true"); flags show no type, options with values keep theirs
+    r = runner.invoke(app, [*command, "--help"], terminal_width=120)
+    assert r.exit_code == 0, r.output
+    assert "<bool>" not in r.output
+    assert "--help" in r.output
