@@ -399,7 +399,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         t = time.perf_counter()
         synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta,
                             config=cfg.learn, random_state=cfg.seed)
-        synth.fit(train)
+        synth.fit(train, _warn_notes=False)
         model = synth.model
         seconds["learn"] = time.perf_counter() - t
 

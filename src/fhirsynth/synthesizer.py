@@ -19,7 +19,7 @@ import pandas as pd
 from fhirsynth import _memory
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec
-from fhirsynth.errors import ConfigError, NotFittedError
+from fhirsynth.errors import ConfigError, LowUtilityWarning, NotFittedError
 from fhirsynth.export.harmonise import output_rules, release_table
 from fhirsynth.learn import fit_model
 from fhirsynth.model import FittedModel
@@ -82,8 +82,15 @@ class Synthesizer:
                 + " (fhirsynth run and fit refuse this spec; see docs/csv-input.md)",
                 UserWarning, stacklevel=2)
 
-    def fit(self, table: pd.DataFrame, *, _noiseless: bool = False) -> Synthesizer:
-        """Learn from ``table`` (one row per patient); sets ``model_`` and ``accountant_``."""
+    def fit(self, table: pd.DataFrame, *, _noiseless: bool = False,
+            _warn_notes: bool = True) -> Synthesizer:
+        """Learn from ``table`` (one row per patient); sets ``model_`` and ``accountant_``.
+
+        What the CLI's ``fit`` and ``run`` print about the model's usefulness (every column
+        sampled independently, missingness left without parents, noise likely to dominate;
+        :func:`fhirsynth.report.summary.utility_notes`, from released facts only) is kept in
+        ``notes_`` and issued as a :class:`~fhirsynth.errors.LowUtilityWarning` each.
+        """
         if not isinstance(table, pd.DataFrame):
             raise ConfigError(f"table ({type(table).__name__}) must be a pandas DataFrame")
         from fhirsynth import __version__
@@ -91,8 +98,14 @@ class Synthesizer:
         self.model_, self.accountant_ = fit_model(
             self.spec, table, self.budget, self.config, random_state=self.random_state,
             version=__version__, _noiseless=_noiseless)
-        # the spec's export rules travel with the model (its saved spec has no source rules)
+        # the spec's export rules (top codes, derived columns) travel with the model
         self.model_.output = output_rules(self.spec)
+        from fhirsynth.report.summary import utility_notes
+
+        self.notes_ = utility_notes(self.model_)
+        if _warn_notes:  # (the CLI prints them itself)
+            for note in self.notes_:
+                warnings.warn(note, LowUtilityWarning, stacklevel=2)
         return self
 
     @property

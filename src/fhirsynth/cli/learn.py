@@ -95,12 +95,10 @@ def fit_cmd(
     check_rows(len(df), config)  # a refused fit spends nothing
     book = Ledger(ledger_path)
     charged = book.charge(source, budget, label=spec.name)
-    synth.fit(df)
+    synth.fit(df, _warn_notes=False)
     synth.save(out)
     book.complete(charged.run_id, [out.name])
-    from fhirsynth.report.summary import utility_notes
-
-    for note in utility_notes(synth.model_):  # the same warnings as `run` prints
+    for note in synth.notes_:  # the same warnings as `run` prints
         console.print(f"[yellow]warning:[/] {escape(note)}")
     noise = describe_noise(str(synth.model_.info.get("noise")),
                            synth.model_.budget.get("rho_spent"))

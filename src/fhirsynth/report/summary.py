@@ -223,7 +223,8 @@ def utility_notes(model: Any) -> list[str]:
     if signal < LOW_SIGNAL:
         what = ("noise of a Laplace count at epsilon" if any(s.get("rho") for s in steps)
                 else "epsilon")
-        out.append(f"noise is likely to dominate: with about {noisy} patients and {what} "
+        who = f"{noisy} patient" + ("" if noisy == 1 else "s")
+        out.append(f"noise is likely to dominate: with a noisy count of about {who} and {what} "
                    f"{eps:.3g} per table, each table has about {signal:.1f} patients of signal "
                    "per unit of noise; raise epsilon, use fewer columns, or check the internal "
                    "report before sharing")

@@ -108,3 +108,23 @@ def test_a_long_list_of_independent_missingness_is_cut_to_five_names() -> None:
     note = next(n for n in utility_notes(model) if n.startswith("the missingness of"))
     assert "lab0, lab1, lab2, lab3, lab4 and 2 more nullable columns" in note
     assert "lab5" not in note and "lab6" not in note
+
+
+def test_the_python_api_warns_what_the_cli_prints() -> None:
+    # a trial: Synthesizer.fit said nothing where `fhirsynth fit` and `run` warned that
+    # every column was sampled independently; the notes now come as LowUtilityWarnings
+    import pytest
+
+    from fhirsynth.errors import LowUtilityWarning
+
+    synth = Synthesizer(TableSpec(name="t", columns=COLS), epsilon=0.2, random_state=0)
+    with pytest.warns(LowUtilityWarning) as got:
+        synth.fit(_data(60))
+    said = [str(w.message) for w in got if issubclass(w.category, LowUtilityWarning)]
+    assert synth.notes_ == utility_notes(synth.model) and synth.notes_
+    assert all(note in said for note in synth.notes_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the CLI's own route: notes kept, not warned
+        quiet = Synthesizer(TableSpec(name="t", columns=COLS), epsilon=0.2, random_state=0)
+        quiet.fit(_data(60), _warn_notes=False)
+    assert quiet.notes_ == synth.notes_
