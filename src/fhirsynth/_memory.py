@@ -153,7 +153,8 @@ def check_rows_fit(spec: TableSpec, n: int, available: int | None, *, option: st
     need = sample_bytes(spec, n, fhir=fhir, release=release)
     if need <= available:
         return
-    hint = hint or "sample fewer rows, or several files with different --seed"
+    hint = hint or ("sample fewer rows; several `fhirsynth sample` runs give more rows in "
+                    "separate files (each draws fresh randomness)")
     fit = max_rows(spec, available, fhir=fhir, release=release)
     raise ConfigError(
         f"{option} {n} needs about {_gb(need)} of memory for the synthetic table"

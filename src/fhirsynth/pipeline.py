@@ -362,8 +362,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         _memory.check_rows_fit(spec, cfg.rows, _memory.available_memory(), option="--rows",
                                fhir=fhir_out, release=True,
                                hint="choose fewer --rows (the release's model.json can give "
-                               "more rows later with `fhirsynth sample`, into several files "
-                               "with different --seed)")
+                               "more rows later with `fhirsynth sample`, into several files)")
 
     note("ingest")
     table, import_report = read_input(inputs, spec, validation=cfg.validation,

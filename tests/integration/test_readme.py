@@ -35,3 +35,13 @@ def test_readme_python_example_runs(shared_data, tmp_path, monkeypatch):
     assert len(rows) == 200 and "birth_year" in rows.columns
     assert {p.stem for p in (tmp_path / "demo-api-fhir").glob("*.ndjson")} >= {
         "Patient", "Condition", "Observation"}
+
+
+def test_feature_spec_doc_example_runs(monkeypatch):
+    # a trial found it used names it never defined
+    text = (ROOT / "docs" / "feature-spec.md").read_text(encoding="utf-8")
+    block = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    monkeypatch.chdir(ROOT)
+    namespace: dict[str, object] = {}
+    exec(compile(block, "feature-spec.md", "exec"), namespace)  # noqa: S102
+    assert namespace["table"].shape[0] == namespace["import_report"]["patients"] > 0

@@ -78,7 +78,7 @@ def test_a_huge_row_count_is_refused_with_the_numbers():
         check_rows_fit(spec, 100_000_000_000, 8 * GB)
     msg = str(err.value)
     assert msg.startswith("-n 100000000000 needs about ")
-    assert "8 GB are available" in msg and "different --seed" in msg
+    assert "8 GB are available" in msg and "several `fhirsynth sample` runs" in msg
     need = sample_bytes(spec, 100_000_000_000)
     assert f"{need / GB:,.0f} GB" in msg
 

@@ -99,9 +99,14 @@ def _zip(col: Column, restricted: frozenset[str]) -> SpecFinding | None:
     if any(len(d) > 3 for d in digits):
         return SpecFinding("geographic", col.name, "ZIP longer than 3 digits",
                            "its category list holds ZIP codes longer than 3 digits")
-    if any(d and d.zfill(3) in restricted for d in digits):
+    bad = {d.zfill(3) for d in digits if d and d.zfill(3) in restricted}
+    if bad:
+        # the prefixes are not quoted (a restricted ZIP3 is itself an identifier); the list
+        # to compare with is public
         return SpecFinding("geographic", col.name, "restricted ZIP3 not set to 000",
-                           "its category list holds a restricted ZIP3 prefix")
+                           f"its category list holds {len(bad)} of the 17 restricted ZIP3 "
+                           "prefixes listed in compliance/restricted-zip3.csv (the HHS "
+                           "guidance's areas of 20,000 people or fewer)")
     return None
 
 

@@ -89,8 +89,14 @@ def _domain(col: Column) -> str:
         lo, hi = col.bounds
         text = f"{'integer' if col.integer else 'numeric'} {lo:g} to {hi:g}"
         if col.unit:
-            text += f" {col.unit}"
+            # UCUM codes whose symbol reads as a typo spelt out ("a" is the year, annum)
+            text += f" {_UNIT_WORDS.get(col.unit, col.unit)}"
     return text
+
+
+#: UCUM units shown in words in the column list
+_UNIT_WORDS = {"a": "years (UCUM a)", "mo": "months (UCUM mo)", "d": "days (UCUM d)",
+               "wk": "weeks (UCUM wk)"}
 
 
 def _codes(kind: str, codes: object) -> str:

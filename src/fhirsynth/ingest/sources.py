@@ -193,8 +193,19 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
             for rel in sorted(walked, key=lambda r: r.parts):
                 add(p / rel, False, p)
             if len(found) == before:
+                csvs = sorted(str(r) for r in walked if r.name.lower().endswith((".csv",
+                                                                                  ".csv.gz")))
+                hint = ""
+                if csvs:
+                    shown = ", ".join(csvs[:4]) + (f" and {len(csvs) - 4} more"
+                                                   if len(csvs) > 4 else "")
+                    hint = (f"; it holds {len(csvs)} CSV file(s) ({shown}): CSV input is one "
+                            "patient table, one row per patient, given as a file with its "
+                            "schema (--schema); a multi-table export such as Synthea's CSV "
+                            "must first be joined into one row per patient "
+                            "(docs/csv-input.md)")
                 raise InputError(f"{p}: folder holds no FHIR files "
-                                 f"({', '.join(_JSON + _NDJSON)})")
+                                 f"({', '.join(_JSON + _NDJSON)}){hint}")
         else:
             add(p, True)
     return found

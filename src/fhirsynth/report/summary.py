@@ -183,10 +183,25 @@ def independent_columns(model: Any) -> bool:
             and len(model.columns) > 1)
 
 
+def single_value_columns(model: Any) -> list[str]:
+    """Modelled columns that the released model gives one value only, whatever the parents:
+    the noise left no mass on any other state (a public one-state column is not counted).
+    Read from the model's tables (released), so it may be said in the shareable report."""
+    constant = set(model.info.get("constant_columns") or ())
+    out = []
+    for node in model.nodes:
+        if node.group_of is not None or node.name in constant or node.card < 2:
+            continue
+        if int((np.asarray(node.cpd) > 0).any(axis=1).sum()) == 1:
+            out.append(node.name)
+    return out
+
+
 def utility_notes(model: Any) -> list[str]:
-    """Warnings from public and released facts only (the model's budget steps and info): is
-    noise likely to dominate, were all columns sampled independently, and is the missingness
-    of some column modelled as independent of everything else?"""
+    """Warnings from public and released facts only (the model's budget steps, info and
+    tables): is noise likely to dominate, were all columns sampled independently, do some
+    columns come out with one value only, and is the missingness of some column modelled as
+    independent of everything else?"""
     out = []
     if independent_columns(model):
         config = model.info.get("config") or {}
@@ -200,6 +215,14 @@ def utility_notes(model: Any) -> list[str]:
                 "columns is kept, because the signal (noisy patient count times the budget per "
                 "table) was too small for any table with parents, so no structure search ran; "
                 "use a larger epsilon, fewer columns or a larger cohort")
+    single = single_value_columns(model)
+    if single:
+        names = ", ".join(single[:8]) + (f" and {len(single) - 8} more" if len(single) > 8
+                                         else "")
+        out.append(f"{len(single)} of {len(model.columns)} columns have one value in every "
+                   f"synthetic row ({names}): the noise left the model no mass on their other "
+                   "values, so the synthetic data say nothing about them; use a larger "
+                   "epsilon, fewer columns or a larger cohort")
     alone = [m["column"] for m in missingness_by_column(model) if m["source"] == "none"]
     if alone:
         why = ("no structure search ran" if not structure_searched(model)

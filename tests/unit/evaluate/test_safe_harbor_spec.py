@@ -92,3 +92,13 @@ def test_error_names_the_file_the_column_and_the_fix_without_values() -> None:
     assert "column 'visit'" in msg and "reduce it to a year" in msg
     assert "2020-03-01" not in msg  # a category value is never quoted
     check_spec_safe_harbor(_spec(age={"type": "numeric", "bounds": [0, 89]}), "x")
+
+
+def test_restricted_zip3_names_the_list_and_the_count_but_no_prefix() -> None:
+    spec = _spec(zip3={"type": "categorical", "domain": ["021", "036", "059", "102"]})
+    with pytest.raises(SpecError) as err:
+        check_spec_safe_harbor(spec, "z.schema.json", today=TODAY)
+    msg = str(err.value)
+    assert "3 of the 17 restricted ZIP3 prefixes" in msg  # 036, 059 and 102
+    assert "compliance/restricted-zip3.csv" in msg and "as 000" in msg
+    assert not any(z in msg for z in ("036", "059", "102"))

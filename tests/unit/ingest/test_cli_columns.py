@@ -133,3 +133,11 @@ def test_columns_command_on_csv_with_a_schema_shows_the_treatment(tmp_path):
                     ["ZIP", "quasi_identifier", "transformed (zip3) as zip3"],
                     ["bmi", "feature", "modelled"],
                     ["note", "identifier", "omitted (identifier)"]]
+
+
+def test_fhir_columns_spell_out_the_ucum_year(root):
+    # a trial read "integer 0 to 90 a" as a typo: "a" is UCUM's year (annum)
+    result = CliRunner().invoke(app, ["columns", str(root / "fixtures" / "cohort")])
+    assert result.exit_code == 0, result.output
+    (age,) = [line for line in result.output.splitlines() if line.startswith("age\t")]
+    assert "integer 0 to 90 years (UCUM a);" in age

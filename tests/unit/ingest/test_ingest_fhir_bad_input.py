@@ -189,3 +189,14 @@ def test_manifest_reads_its_local_outputs(tmp_path):
     (rec,) = list(iter_patients(tmp_path / "manifest.json", report=report))
     assert rec.patient_id == "p1" and len(rec.of_type("Condition")) == 1
     assert report.files == ["P.ndjson", "C.ndjson"]
+
+
+def test_a_folder_of_csv_files_is_told_how_csv_input_works(tmp_path):
+    # a trial gave the Synthea CSV export folder; the error only listed FHIR extensions
+    for name in ("patients.csv", "conditions.csv", "encounters.csv"):
+        (tmp_path / name).write_text("Id,X\n1,2\n")
+    with pytest.raises(InputError) as err:
+        list(iter_patients(tmp_path))
+    msg = str(err.value)
+    assert "folder holds no FHIR files" in msg and "3 CSV file(s)" in msg
+    assert "conditions.csv" in msg and "--schema" in msg and "docs/csv-input.md" in msg

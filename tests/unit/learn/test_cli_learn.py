@@ -245,7 +245,7 @@ def test_sample_refuses_a_row_count_that_cannot_fit_before_sampling(files, tmp_p
     text = " ".join(r.output.split())
     assert r.exit_code == 2, r.output
     assert "-n 100000000000 needs about" in text and "8 GB are available" in text
-    assert "sample fewer rows, or several files with different --seed" in text
+    assert "sample fewer rows; several `fhirsynth sample` runs give more rows" in text
     assert "Traceback" not in text and not out.exists()
     monkeypatch.undo()
     monkeypatch.setattr(memory, "available_memory", lambda: 8 * 10**9)
