@@ -33,7 +33,6 @@ app = typer.Typer(
 )
 
 
-
 def _flags_without_type() -> None:
     """Help shows a flag without a value type.
 

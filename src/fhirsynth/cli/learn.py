@@ -196,7 +196,7 @@ def _check_fhir_outputs(fhir: Path | None, bundles: Path | None, out: Path,
             raise ConfigError(f"--fhir-bundles ({bundles}) must be outside the --fhir folder: "
                               "a reader of that folder would count every resource twice")
         check_output_path(bundles, kind="file", option="--fhir-bundles", overwrite=overwrite)
-    if out.resolve().parent == fhir.resolve():
+    if fhir.resolve() in out.resolve().parents:
         raise ConfigError(f"--out ({out}) must be outside the --fhir folder")
 
 
@@ -222,8 +222,8 @@ def _write_sample_fhir(df: Any, spec: Any, fhir: Path, bundles: Path | None,
             (tmp / "bundles.ndjson").replace(bundles)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    types = ", ".join(f"{k} {v.name}" for k, v in sorted(written.items()) if k != "Bundle")
-    console.print(f"FHIR R4 written to {fhir} ({types})"
+    files = ", ".join(sorted(v.name for k, v in written.items() if k != "Bundle"))
+    console.print(f"FHIR R4 written to {fhir} ({files})"
                   + (f"; transaction Bundles to {bundles}" if bundles is not None else ""))
 
 

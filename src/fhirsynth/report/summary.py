@@ -219,10 +219,11 @@ def utility_notes(model: Any) -> list[str]:
     if single:
         names = ", ".join(single[:8]) + (f" and {len(single) - 8} more" if len(single) > 8
                                          else "")
-        out.append(f"{len(single)} of {len(model.columns)} columns have one value in every "
-                   f"synthetic row ({names}): the noise left the model no mass on their other "
-                   "values, so the synthetic data say nothing about them; use a larger "
-                   "epsilon, fewer columns or a larger cohort")
+        out.append(f"{len(single)} of {len(model.columns)} columns have a single state (one "
+                   f"value, or one bin of a numeric column) in every synthetic row ({names}): "
+                   "the noise left the model no mass on their other states, so the synthetic "
+                   "data say nothing about them; use a larger epsilon, fewer columns or a "
+                   "larger cohort")
     alone = [m["column"] for m in missingness_by_column(model) if m["source"] == "none"]
     if alone:
         why = ("no structure search ran" if not structure_searched(model)

@@ -142,10 +142,10 @@ def test_columns_left_with_one_value_are_named() -> None:
         model = Synthesizer(spec, epsilon=1.0, random_state=0).fit(
             _data().assign(country="US")).model
     assert single_value_columns(model) == []  # "country" has one public state: not counted
-    assert not any("one value in every synthetic row" in n for n in utility_notes(model))
+    assert not any("a single state" in n for n in utility_notes(model))
     sex = model.by_name["sex"]
     sex.cpd[:] = 0.0
     sex.cpd[1] = 1.0  # "m" under every parent configuration
     assert single_value_columns(model) == ["sex"]
-    (note,) = [n for n in utility_notes(model) if "one value in every synthetic row" in n]
+    (note,) = [n for n in utility_notes(model) if "a single state" in n]
     assert note.startswith("1 of 4 columns") and "(sex)" in note
