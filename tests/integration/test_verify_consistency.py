@@ -281,3 +281,24 @@ def test_a_consistent_but_invented_safe_harbor_verdict_disagrees_with_the_report
     res = verify_release(copy)
     assert res.inconsistent == ["evaluation.safe_harbor: report.pdf does not say "
                                 "'1 finding(s), see below'"]
+
+
+def test_a_truncated_report_is_named_once_without_pypdf_chatter(releases, tmp_path):
+    # a trial: verify printed pypdf's own "EOF marker not found" before its verdict
+    copy = tmp_path / "cut"
+    shutil.copytree(releases["laplace"], copy)
+    pdf = copy / "report.pdf"
+    pdf.write_bytes(pdf.read_bytes()[: pdf.stat().st_size // 2])
+    path = copy / "audit.json"
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    _file_entry_updated(rec, copy, "report.pdf")
+    rec["record_sha256"] = record_digest(rec)
+    path.write_text(json.dumps(rec, indent=2), encoding="utf-8")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "fhirsynth", "verify", str(copy)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "report.pdf: not a readable PDF" in proc.stdout + proc.stderr
+    assert "EOF marker" not in proc.stdout + proc.stderr

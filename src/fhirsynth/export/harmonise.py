@@ -7,10 +7,11 @@ ages at or above the top code stay the top code ("90 or older"), and the birth y
 derived from the age at the reference date and suppressed where it would indicate an age
 of 89 or more.  It acts on synthetic rows only, so it spends no privacy budget.
 
-The extraction rules that say which column is the age are not part of a saved model's public
-spec, so :func:`output_rules` reduces them to the few facts harmonise needs (column names,
-top code, reference year); the model saves them, and :func:`release_table` turns a table
-sampled from a saved model alone into the table ``run`` writes (``synthetic/patients.*``).
+The extraction rules that say which column is the age are kept in a saved model's spec only
+by recent versions, so :func:`output_rules` also reduces them to the few facts harmonise
+needs (column names, top code, reference year); the model saves them, and
+:func:`release_table` turns a table sampled from a saved model alone into the table ``run``
+writes (``synthetic/patients.*``).
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ def _over_cap(name: str, spent_e: float, spent_d: float, cap_e: float, cap_d: fl
     released model to point to).
     """
     if spent_e + budget.epsilon > cap_e * (1 + _TOL) + _TOL:
-        hint = ("raise the cap with 'fhirsynth ledger set-cap' or reuse the released model"
+        hint = ("raise the cap with 'fhirsynth ledger set-cap', or sample more patients from "
+                "an earlier release's model.json with 'fhirsynth sample', which spends nothing"
                 if released else "raise the cap with 'fhirsynth ledger set-cap'; no release "
                 "of this source completed: what was spent was charged by runs that were "
                 "interrupted or failed, see 'fhirsynth ledger show'")

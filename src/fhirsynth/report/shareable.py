@@ -296,13 +296,18 @@ def _fidelity(ctx: ShareableContext, s: Styles) -> list[Any]:
                     "model; it does not show how close the model is to the real patients, "
                     "because every released share carries the noise below (the custodian's "
                     "internal validation report measures that).", s.body))
+    one_way = [m["columns"][0] for m in meas if len(m.get("columns", [])) == 1]
     if panels:
+        shown = (f" (the first {len(panels)} of {len(one_way)} columns; the table below lists "
+                 "all)" if len(one_way) > len(panels) else "")
         out.append(figure(figures.bars(panels), styles=s))
+        if shown:
+            out.append(para(f"Released and synthetic shares{shown}.", s.small))
     noise = measurement_noise(ctx.budget_table)
     n = ctx.model_summary.get("n_patients_noisy")
     rows = [[name, f"{noise[name]:.1f}",
              f"{100 * noise[name] / n:.1f} %" if n else "—"]
-            for name in [p[0] for p in panels] if name in noise]
+            for name in one_way if name in noise]
     if rows:
         out.append(Spacer(1, 4))
         out.append(table(["column", "noise sd per released count (patients)",

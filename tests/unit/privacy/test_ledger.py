@@ -185,10 +185,11 @@ def test_the_refusal_offers_the_released_model_only_when_a_release_completed(tmp
                    lambda: led.check(FP, PrivacyBudget(epsilon=1.0))):
         with pytest.raises(BudgetExhaustedError) as exc:
             refuse()
-        assert "reuse the released model" not in str(exc.value)
+        assert "fhirsynth sample" not in str(exc.value)
         assert "no release of this source completed" in str(exc.value)
     led.complete("cut", ["model.json"])
-    with pytest.raises(BudgetExhaustedError, match="or reuse the released model"):
+    with pytest.raises(BudgetExhaustedError,
+                       match="model.json with .fhirsynth sample., which spends nothing"):
         led.check(FP, PrivacyBudget(epsilon=1.0))
 
 

@@ -76,3 +76,20 @@ def test_set_cap_without_delta_keeps_the_delta_cap_and_the_refusal_names_delta(t
     assert summary.cap_epsilon == 3 and summary.cap_delta == pytest.approx(1e-9)
     with pytest.raises(BudgetExhaustedError, match="--delta"):
         Ledger(led).charge(fp, PrivacyBudget(epsilon=1, delta=1e-6))
+
+
+def test_a_large_cap_needs_the_same_allowance_as_a_large_release(tmp_path):
+    # a trial set a cap of epsilon 1e6 without a word; a release of that size is refused
+    led = tmp_path / "l.sqlite"
+    fp = "e" * 64
+    res = CliRunner().invoke(app, ["ledger", "set-cap", fp, "--epsilon", "1e6", "--ledger",
+                                   str(led)])
+    assert res.exit_code == 2 and "--allow-large-epsilon" in res.output
+    res = CliRunner().invoke(app, ["ledger", "set-cap", fp, "--epsilon", "2", "--delta", "0.01",
+                                   "--ledger", str(led)])
+    assert res.exit_code == 2 and "--allow-large-delta" in res.output
+    # nothing was recorded by the refusals
+    assert not led.exists() or not [x for x in Ledger(led).summary() if x.fingerprint == fp]
+    ok = CliRunner().invoke(app, ["ledger", "set-cap", fp, "--epsilon", "20", "--ledger",
+                                  str(led), "--allow-large-epsilon"])
+    assert ok.exit_code == 0, ok.output

@@ -183,3 +183,25 @@ def test_verify_of_a_missing_or_file_path_says_so(tmp_path):
     f.write_text("x")
     res = CliRunner().invoke(app, ["verify", str(f)])
     assert res.exit_code == 2 and "not a directory" in res.output
+
+
+def test_fidelity_noise_table_lists_every_column_beyond_the_figures_twelve() -> None:
+    # a trial: the noise table showed 12 of 49 columns without saying so
+    from types import SimpleNamespace
+
+    from fhirsynth.report.pdf import Styles
+    from fhirsynth.report.shareable import _fidelity
+
+    names = [f"c{i:02d}" for i in range(20)]
+    ctx = SimpleNamespace(
+        model_summary={"n_patients_noisy": 500, "released_marginals": [
+            {"columns": [c], "values": [0.5, 0.5]} for c in names]},
+        synthetic_stats=[{"column": c, "states": ["a", "b"], "shares": [0.4, 0.6]}
+                         for c in names],
+        budget_table={"steps": [{"name": f"marginal {c}", "epsilon": 0.05} for c in names]})
+    flow = _fidelity(ctx, Styles())
+    texts = [f.getPlainText() for f in flow if hasattr(f, "getPlainText")]
+    assert any("the first 12 of 20 columns" in t for t in texts)
+    (tab,) = [f for f in flow if type(f).__name__ == "Table"]
+    listed = [row[0].getPlainText() for row in tab._cellvalues[1:]]
+    assert listed == names
