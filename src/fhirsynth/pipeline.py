@@ -588,15 +588,34 @@ def report_release(
             model_summary=model_summary(model, notes=utility_notes(model),
                                         import_report=import_report,
                                         output_columns=list(synthetic.columns)),
-            import_report=import_report, config={"report_only": True}, inputs=inputs,
+            import_report=import_report, config=_report_only_config(model), inputs=inputs,
             outputs=outputs, dataset=model.spec.name,
-            source_fingerprint=source_fingerprint([Path(p) for p in inputs]))
+            source_fingerprint=source_fingerprint([Path(p) for p in inputs]),
+            no_holdout=REPORT_ONLY_NO_HOLDOUT)
         with PUBLICATION.moving():
             _move_into_place(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return paths
+
+
+#: what the internal report says where a rebuilt report has no holdout
+REPORT_ONLY_NO_HOLDOUT = (
+    "this report was rebuilt from an existing model (fhirsynth report), which does not "
+    "know which patients the release held out, so every real row given counts as training "
+    "data (fidelity and TSTR are measured against patients the model may have seen) and the "
+    "privacy-risk tests, which need patients the model never saw, are not run; the "
+    "release's own internal report has them.")
+
+
+def _report_only_config(model: Any) -> dict[str, Any]:
+    """The audit config of a rebuilt report: what the saved model says of its fit (budget,
+    noise, learner settings), marked report-only; the run's options are not known."""
+    b = model.budget
+    return {"report_only": True, "epsilon": b.get("epsilon_total"),
+            "delta": b.get("delta_total"), "noise": model.info.get("noise"),
+            "learn": model.info.get("config") or {}}
 
 
 def _names(names: Sequence[str], limit: int = 8) -> str:

@@ -159,6 +159,17 @@ def test_report_command_rebuilds_reports_for_an_existing_release(release, tmp_pa
     # the read spec's Safe Harbor rules (age 90 = "90 or older") apply to the rebuilt scan
     assert audit["evaluation"]["safe_harbor"]["passed"], audit["evaluation"]["safe_harbor"]
     assert subprocess.run([*CLI, "verify", str(out)], capture_output=True).returncode == 0
+    # what the saved model says of its fit is recorded (a trial found only report_only)
+    cfg = audit["config"]
+    assert cfg["report_only"] is True and cfg["epsilon"] == 1.0 and cfg["delta"] == 0.0
+    assert cfg["learn"]["structure_share"] == 0.1 and cfg["noise"] in ("laplace", "gaussian")
+    # the internal report says why there is no holdout and no privacy-risk test
+    from pypdf import PdfReader
+
+    text = " ".join(" ".join(p.extract_text().split())
+                    for p in PdfReader(out / "internal" / "validation.pdf").pages)
+    assert "real holdout rows: none" in text and "None" not in text
+    assert "Not run: this report was rebuilt from an existing model" in text
 
 
 def test_released_marginals_sit_on_the_evaluation_states(release):

@@ -40,7 +40,9 @@ def _overview(ev: Mapping[str, Any], ctx: Mapping[str, Any], s: Styles) -> list[
         para(f"Dataset {ctx.get('dataset', '')} · run {ctx.get('run_id', '')} · created "
              f"{ctx.get('created', '')}", s.small),
         para(f"Real training rows: {fid.get('n_real', '—')}; real holdout rows: "
-             f"{ctx.get('n_holdout', '—')}; synthetic rows: {fid.get('n_synthetic', '—')}.",
+             f"{'none' if ctx.get('n_holdout') is None else ctx['n_holdout']}; synthetic "
+             f"rows: {fid.get('n_synthetic', '—')}."
+             + (f" No holdout: {ctx['no_holdout']}" if ctx.get("no_holdout") else ""),
              s.body),
         para("Total variation distance of marginals", s.h2),
         table(["marginals", "n", "mean TVD", "worst TVD", "worst of"], rows,

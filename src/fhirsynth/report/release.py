@@ -142,6 +142,7 @@ def write_reports(
     source_fingerprint: str | None = None,
     sensitive: Iterable[str] | None = None,
     created: _dt.datetime | None = None,
+    no_holdout: str | None = None,
 ) -> ReportPaths:
     """Evaluate a release and write ``report.pdf``, ``internal/`` and ``audit.json``.
 
@@ -176,6 +177,9 @@ def write_reports(
         Columns for the attribute-inference test.
     created : datetime, optional
         Creation time (default: now, UTC).
+    no_holdout : str, optional
+        Why there is no real holdout (``fhirsynth report`` on an existing model): said in the
+        internal report where the holdout's size and the privacy-risk tests would be.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,6 +196,8 @@ def write_reports(
         privacy = evaluate_privacy(spec, real_train, real_holdout, synthetic,
                                    sensitive=list(sensitive) if sensitive else None)
     sh = _scan_outputs(spec, synthetic, out, out_paths).to_dict()
+    if privacy is None and no_holdout:
+        privacy = {"note": f"Not run: {no_holdout}"}
     evaluation = {"fidelity": fidelity, "privacy": privacy, "safe_harbor": sh,
                   "singletons": singleton_categories(spec, real_train)}
     if import_report is not None:
@@ -201,7 +207,8 @@ def write_reports(
     eval_path = write_json_atomic(out / EVALUATION_NAME, evaluation)
 
     ctx = {"dataset": dataset, "run_id": run_id, "created": created_at.isoformat(),
-           "n_holdout": None if real_holdout is None else len(real_holdout)}
+           "n_holdout": None if real_holdout is None else len(real_holdout),
+           "no_holdout": no_holdout}
     validation = build_pdf(
         out / VALIDATION_NAME, internal_story(evaluation, _shares(spec, real_train, synthetic),
                                               ctx, import_report),
