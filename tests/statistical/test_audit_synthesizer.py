@@ -168,6 +168,15 @@ def test_audit_command_writes_json(tmp_path) -> None:
     result = json.loads(out.read_text())
     assert result["claimed_epsilon"] == 1.0 and result["trials"] == 50
     assert result["flagged"] is False and "seed" not in result
+    # what was audited: the table's content fingerprint (as the ledger keys it) and the spec
+    from fhirsynth.privacy.ledger import source_fingerprint
+
+    audited = result["audited"]
+    assert audited["table_fingerprint"] == source_fingerprint([csv]) and audited["rows"] == 60
+    assert set(audited) == {"table_fingerprint", "spec", "rows"}
+    # a test that never tells D' from D is said to have no power
+    degenerate = {result["fpr"], result["fnr"]} == {0.0, 1.0}
+    assert ("this audit has no power" in " ".join(r.output.split())) == degenerate
     # an unbounded point estimate or interval top (no error of one kind) is explained
     unbounded = any(float(result[k]) == float("inf") for k in ("epsilon_point", "interval_high"))
     assert ("they say nothing at this number of trials" in " ".join(r.output.split())) \

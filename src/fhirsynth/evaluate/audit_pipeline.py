@@ -112,11 +112,19 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{p}: not a readable CSV table ({type(exc).__name__})") from None
 
 
-def write_result(result: AuditResult, path: str | Path) -> None:
-    """Write the audit result as strict JSON (temporary file, then moved into place)."""
+def write_result(result: AuditResult, path: str | Path,
+                 context: dict[str, object] | None = None) -> None:
+    """Write the audit result as strict JSON (temporary file, then moved into place).
+
+    ``context``: what was audited (spec name, the table's content fingerprint, rows drawn;
+    never a seed), stored under ``"audited"`` so a result can be traced to its input.
+    """
     p = Path(path)
-    data = {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
-            for k, v in result.to_dict().items()}  # strict JSON: "inf" instead of Infinity
+    data: dict[str, object] = {
+        k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
+        for k, v in result.to_dict().items()}  # strict JSON: "inf" instead of Infinity
+    if context:
+        data["audited"] = context
     blob = json.dumps(data, indent=2, sort_keys=True, allow_nan=False).encode()
     try:
         write_bytes_atomic(p, blob)
