@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from fhirsynth.config import LearnConfig
+from fhirsynth.config import WIDE_CHILD_STATES, LearnConfig
 from fhirsynth.domain import MISSING, Column, TableSpec
 from fhirsynth.encode import encode
 from fhirsynth.errors import ConfigError, LowUtilityWarning, TooFewRowsError
@@ -139,15 +139,16 @@ def _child_groups(
 ) -> np.ndarray | None:
     """Public groups over which a numeric child's tables are measured (None: every state).
 
-    ``child_groups`` equal-width groups (twice as many for columns with more than four
-    times that many states), when the fine child could not carry even one numeric parent
-    in its ``parent_groups`` groups within the theta-usefulness limit ``cell_limit`` (from
-    the noisy count and the budget plan).  Depends on public values only.
+    ``child_groups`` equal-width groups (``wide_child_groups`` for columns with more than
+    :data:`~fhirsynth.config.WIDE_CHILD_STATES` states), when the fine child could not carry
+    even one numeric parent in its ``parent_groups`` groups within the theta-usefulness
+    limit ``cell_limit`` (from the noisy count and the budget plan).  Depends on public
+    values only.
     """
     g = config.child_groups
     if g == 0 or config.marginal_share == 0 or cell_limit >= card * config.parent_groups:
         return None
-    g = g if card <= 4 * g else 2 * g
+    g = g if card <= WIDE_CHILD_STATES else config.wide_child_groups
     return coarse_groups(col, g, min_states=g + 1)
 
 

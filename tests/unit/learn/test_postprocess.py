@@ -220,7 +220,7 @@ def test_child_groups_only_while_the_fine_child_cannot_carry_a_grouped_parent() 
     from fhirsynth.learn import _child_groups
 
     spec, _ = _wide_table(10, 0)
-    age = spec.columns[1]  # 85 states: more than 4 x 8, so 16 groups
+    age = spec.columns[1]  # 85 states: more than WIDE_CHILD_STATES, so wide_child_groups
     cfg = LearnConfig()
     g = _child_groups(age, 85, 100.0, cfg)
     assert g is not None and int(g.max()) + 1 == 16
@@ -231,9 +231,14 @@ def test_child_groups_only_while_the_fine_child_cannot_carry_a_grouped_parent() 
     assert _child_groups(spec.columns[3], 3, 1.0, cfg) is None  # categorical
     small = Column(name="s", kind="numeric", bounds=(0.0, 19.0), integer=True, nullable=True)
     gs = _child_groups(small, small.n_states, 10.0, cfg)
-    assert gs is not None and int(gs.max()) + 1 == 9 and gs[-1] == 8  # <missing> alone
+    # 20 value states: child_groups (6) groups, <missing> alone
+    assert gs is not None and int(gs.max()) + 1 == 7 and gs[-1] == 6
+    wide = _child_groups(age, 85, 100.0, LearnConfig(wide_child_groups=10))
+    assert wide is not None and int(wide.max()) + 1 == 10
     with pytest.raises(ConfigError):
         LearnConfig(child_groups=1)
+    with pytest.raises(ConfigError, match="wide_child_groups"):
+        LearnConfig(wide_child_groups=1)
 
 
 def test_grouped_children_keep_every_state_and_the_budget() -> None:
