@@ -63,8 +63,7 @@ def ledger_set_cap(
         False, "--allow-large-delta", help="Accept a delta cap above 1e-5."),
 ) -> None:
     """Set the custodian's cap for a source dataset."""
-    from fhirsynth.errors import PrivacyBudgetError
-    from fhirsynth.privacy.budget import LARGE_DELTA, LARGE_EPSILON, PrivacyBudget
+    from fhirsynth.privacy.budget import PrivacyBudget
     from fhirsynth.privacy.ledger import Ledger, resolve_source
 
     book = Ledger(ledger)
@@ -74,15 +73,8 @@ def ledger_set_cap(
         delta = str(known[0].cap_delta if known and known[0].cap_delta is not None else 0)
     cap = PrivacyBudget.parse(epsilon, delta)
     # the same guard as a release's: a mistyped cap (1e6) would let releases pile up
-    if cap.epsilon > LARGE_EPSILON and not allow_large_epsilon:
-        raise PrivacyBudgetError(
-            f"a cap of epsilon {cap.epsilon:g} is above {LARGE_EPSILON:g}: releases up to it "
-            "together would give a weak guarantee (0.1 to 4 in all is usual); pass "
-            "--allow-large-epsilon to set it anyway")
-    if cap.delta > LARGE_DELTA and not allow_large_delta:
-        raise PrivacyBudgetError(
-            f"a delta cap of {cap.delta:g} is above {LARGE_DELTA:g}; keep delta far below "
-            "1 / (number of patients), or pass --allow-large-delta to set it anyway")
+    cap.check_release(allow_large_epsilon=allow_large_epsilon,
+                      allow_large_delta=allow_large_delta, cap=True)
     book.set_cap(fp, cap.epsilon, cap.delta, label=label)
     typer.echo(f"cap for {fp[:12]}: epsilon {cap.epsilon:g}, delta {cap.delta:g}")
     spent = book.summary(fp)[0]

@@ -73,7 +73,7 @@ class PrivacyBudget:
         return cls(epsilon=_parse_number("epsilon", epsilon), delta=_parse_number("delta", delta))
 
     def check_release(self, *, allow_large_epsilon: bool = False,
-                      allow_large_delta: bool = False) -> None:
+                      allow_large_delta: bool = False, cap: bool = False) -> None:
         """Refuse, for a release or a charged fit, an epsilon above :data:`LARGE_EPSILON`
         or a delta above :data:`LARGE_DELTA` unless allowed.
 
@@ -82,18 +82,24 @@ class PrivacyBudget:
         typo such as ``--epsilon 1e6`` would spend and cap a dataset for good.  delta is
         the probability that the epsilon bound fails for any one patient; above about
         1 / (number of patients) a mechanism may publish a patient's record outright.  The
-        cohort size is private, so the rule is a public bound.
+        cohort size is private, so the rule is a public bound.  ``cap``: the budget is a
+        ledger cap (``ledger set-cap``), the total a source's releases may spend together;
+        the same bounds hold, since a mistyped cap would let releases pile up.
         """
         if self.epsilon > LARGE_EPSILON and not allow_large_epsilon:
+            why = ("releases up to it together would give a weak guarantee" if cap else
+                   "the guarantee is then weak, and the first release of a source sets its "
+                   "ledger cap")
             raise PrivacyBudgetError(
-                f"epsilon ({self.epsilon:g}) is above {LARGE_EPSILON:g}: the guarantee is then "
-                "weak, and the first release of a source sets its ledger cap; values of 0.1 "
-                "to 4 are usual. Pass --allow-large-epsilon to use it anyway")
+                f"{'a cap of ' if cap else ''}epsilon ({self.epsilon:g}) is above "
+                f"{LARGE_EPSILON:g}: {why}; values of 0.1 to 4 are usual. Pass "
+                "--allow-large-epsilon to use it anyway")
         if self.delta > LARGE_DELTA and not allow_large_delta:
             raise PrivacyBudgetError(
-                f"delta ({self.delta:g}) is above {LARGE_DELTA:g}: the guarantee may then fail "
-                "for a patient with that probability; keep delta far below 1 / (number of "
-                "patients), e.g. 1e-9, or pass --allow-large-delta to use it anyway")
+                f"{'a cap of ' if cap else ''}delta ({self.delta:g}) is above "
+                f"{LARGE_DELTA:g}: the guarantee may then fail for a patient with that "
+                "probability; keep delta far below 1 / (number of patients), e.g. 1e-9, or "
+                "pass --allow-large-delta to use it anyway")
 
     def plausibility(self) -> list[str]:
         """Notes on valid but unusual values (for the log and the report; never blocking)."""
