@@ -365,8 +365,7 @@ def write_fhir(df: pd.DataFrame, spec: TableSpec, out_dir: str | Path, *,
             f"spec {spec.name!r} has no FHIR source rules (source: {{from: ...}}), so its rows "
             "cannot become FHIR resources: pass the feature spec the data were extracted with "
             "(fhirsynth.ingest.features.load_feature_spec() for the default one); a model "
-            "saved by an "
-            "earlier fhirsynth kept only the public description of its spec")
+            "saved by an earlier fhirsynth kept only the public description of its spec")
     rng = _rng(rng_or_seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
