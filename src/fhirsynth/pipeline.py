@@ -11,6 +11,7 @@ charged.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -103,6 +104,12 @@ class RunConfig:
         How the synthetic patients are drawn from the model (:mod:`fhirsynth.sample`):
         balanced (default) spreads each column's values over its parent groups by
         systematic sampling in random row order; iid draws every patient independently.
+    label : str, optional
+        The dataset's name in the release (report titles, ``audit.json``'s ``dataset``,
+        ``model.json``'s spec name, the ledger's label) instead of the spec's name, so that
+        releases of one spec from different sources tell themselves apart.  Shared with the
+        release: at most 80 characters, and refused when it looks like it holds an
+        identifier (a date, phone number, e-mail, ...; :func:`check_label`).
     """
 
     inputs: Sequence[str | os.PathLike[str]]
@@ -124,6 +131,7 @@ class RunConfig:
     allow_large_delta: bool = False
     overwrite: bool = False
     sampling: str = "balanced"
+    label: str | None = None
 
     def __post_init__(self) -> None:
         from fhirsynth.privacy.noise import Noise
@@ -145,6 +153,8 @@ class RunConfig:
         if self.sampling not in SAMPLING:
             raise ConfigError(f"sampling ({self.sampling!r}) must be one of "
                               f"{', '.join(SAMPLING)}")
+        if self.label is not None:
+            check_label(self.label)
 
     def public(self) -> dict[str, Any]:
         """The configuration as it may appear in a shareable record (no seed, no paths).
@@ -161,7 +171,27 @@ class RunConfig:
             "fhir_bundles": self.fhir_bundles, "sampling": self.sampling,
             "learn": {k: getattr(self.learn, k) for k in self.learn.__dataclass_fields__},
             "spec": None if self.spec is None else Path(self.spec).name,
+            "label": self.label,
         }
+
+
+def check_label(label: str) -> None:
+    """Refuse a release label that is empty, long, or looks like it holds an identifier.
+
+    The label is shared with the release; the Safe Harbor value rules of the output scan
+    (dates finer than a year, phone numbers, e-mail and web addresses, record numbers...)
+    apply to it.  The message never quotes the label.
+    """
+    from fhirsynth.evaluate.safe_harbor import _series_counts
+    from fhirsynth.report.text import clean
+
+    text = clean(label).strip() if isinstance(label, str) else ""
+    if not text or len(text) > 80:
+        raise ConfigError("label must be 1 to 80 characters of text")
+    kinds = sorted(_series_counts(pd.Series([text], dtype="string")))
+    if kinds:
+        raise ConfigError(f"label looks like it holds an identifier ({', '.join(kinds)}); "
+                          "it is printed in the shareable report: choose a plain name")
 
 
 @dataclass
@@ -339,6 +369,10 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         raise InputError(f"input not found: {', '.join(missing)}")
     csv_input = _is_csv(inputs)
     spec = load_run_spec(inputs, cfg.spec)
+    if cfg.label is not None:
+        from fhirsynth.report.text import clean
+
+        spec = dataclasses.replace(spec, name=clean(cfg.label).strip())
     # a release the spec alone makes unshareable is refused before anything is read or charged
     check_spec_safe_harbor(spec, str(cfg.spec) if cfg.spec is not None
                            else "the default feature spec")
@@ -390,7 +424,8 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         _create_tmp(tmp, out)
         note("charge")
         ledger = Ledger(ledger_path)
-        label = spec.name if cfg.spec is not None else source_label(inputs)
+        label = (spec.name if cfg.spec is not None or cfg.label is not None
+                 else source_label(inputs))
         ledger.charge(source, budget, run_id=run_id, label=label)
         history = _history(ledger.summary(source)[0])
 

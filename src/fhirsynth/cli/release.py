@@ -173,6 +173,9 @@ def run_cmd(
         "Bundle per patient (synthetic/bundles.ndjson, one Bundle per line)."),
     sampling: str = typer.Option(
         "balanced", "--sampling", metavar="balanced|iid", help=SAMPLING_HELP),
+    label: str | None = typer.Option(
+        None, "--label", help="The dataset's name in the release and the ledger (default: "
+        "the spec's name); shared, so no identifiers."),
 ) -> None:
     """The whole job: ingest, learn (DP), sample, export, evaluate, reports."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -190,7 +193,7 @@ def run_cmd(
                                       mechanism=mechanism),  # type: ignore[arg-type]
                     overwrite=overwrite, fhir_bundles=fhir_bundles,
                     allow_large_epsilon=allow_large_epsilon,
-                    allow_large_delta=allow_large_delta, sampling=sampling)
+                    allow_large_delta=allow_large_delta, sampling=sampling, label=label)
     import signal
 
     interrupted: type[KeyboardInterrupt] | None = None
