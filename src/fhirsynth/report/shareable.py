@@ -147,7 +147,8 @@ def _guarantee(ctx: ShareableContext, s: Styles) -> list[Any]:
         + (f", except with probability {delta:g}." if delta else ".")
         + f" Composition: {markup(bt.get('composition', ''))}. The synthetic data, the model "
         "and this report are post-processing of the noisy measurements below and spend no "
-        "further budget."
+        "further budget. The steps are listed in the order they were taken, as in "
+        "audit.json (a column's steps follow the network's order, not the spec's)."
     )
     zcdp = "rho_total" in bt
     if zcdp:
