@@ -196,8 +196,10 @@ def test_forger_who_also_rewrites_model_json_is_caught_by_the_report(releases, t
     res = verify_release(copy)
     assert not res.ok and res.changed == []
     # everything else agrees: only what report.pdf states gives the forgery away
+    # (the old config and model.json hashes printed on the report are no longer in the record)
     assert [ln.split(":", 1)[0] for ln in res.inconsistent] == [
-        "epsilon_total", "steps", "config_sha256", "outputs (model.json)"], res.inconsistent
+        "epsilon_total", "steps", "config_sha256", "outputs (model.json)", "outputs"], \
+        res.inconsistent
     assert res.inconsistent[0] == "epsilon_total: 2 is not the epsilon on report.pdf's title page"
 
 
@@ -302,3 +304,17 @@ def test_a_truncated_report_is_named_once_without_pypdf_chatter(releases, tmp_pa
     assert proc.returncode == 1
     assert "report.pdf: not a readable PDF" in proc.stdout + proc.stderr
     assert "EOF marker" not in proc.stdout + proc.stderr
+
+
+def test_an_output_removed_from_folder_and_record_is_caught_by_the_report(releases, tmp_path):
+    # a trial removed synthetic/fhir/Encounter.ndjson from the folder and from `outputs`,
+    # recomputed the digest, and verify said intact; report.pdf still prints its hash
+    def drop(rec):
+        rec["outputs"] = [o for o in rec["outputs"]
+                          if o["path"] != "synthetic/fhir/Encounter.ndjson"]
+    copy = _tampered(releases["laplace"], tmp_path / "t", drop)
+    (copy / "synthetic" / "fhir" / "Encounter.ndjson").unlink()
+    res = verify_release(copy)
+    assert not res.ok
+    assert any(line.startswith("outputs: report.pdf prints 1 hash(es)")
+               for line in res.inconsistent), res.inconsistent

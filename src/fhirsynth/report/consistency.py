@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,19 @@ class Consistency:
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)
+
+
+#: a sha256 printed on its own (not inside a longer run of hex digits)
+_HASH = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
+
+
+def _hashes(obj: Any) -> list[str]:
+    """Every sha256 anywhere in a (nested) record."""
+    if isinstance(obj, Mapping):
+        return [h for v in obj.values() for h in _hashes(v)]
+    if isinstance(obj, list):
+        return [h for v in obj for h in _hashes(v)]
+    return [obj] if isinstance(obj, str) and _HASH.fullmatch(obj) else []
 
 
 def _close(a: float, b: float) -> bool:
@@ -376,9 +390,16 @@ class _Checker:
                     str(o.get("sha256")) not in flat:
                 self.fail(f"outputs ({_show(o.get('path'))})",
                           f"sha256 is not the one printed in {REPORT_NAME}")
+        # every hash the report prints is one the record holds: an output removed from both
+        # the folder and the record's list still has its hash on the report's page
+        known = set(_hashes(self.r))
+        extra = [h for h in _HASH.findall(flat) if h not in known]
+        if extra:
+            self.fail("outputs", f"{REPORT_NAME} prints {len(extra)} hash(es) that audit.json "
+                      "does not hold (an output removed from the release and its record?)")
         self.out.checked.append(f"{REPORT_NAME} states the same epsilon, delta, run, number "
                                 "and sum of steps, Safe Harbor verdict, spec and config "
-                                "hashes and output hashes")
+                                "hashes and output hashes, and prints no other hash")
 
     def internal(self) -> None:
         want = _map(self.r.get("evaluation")).get("internal_evaluation_sha256")
