@@ -12,8 +12,10 @@ charged.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -154,7 +156,8 @@ class RunConfig:
             raise ConfigError(f"sampling ({self.sampling!r}) must be one of "
                               f"{', '.join(SAMPLING)}")
         if self.label is not None:
-            check_label(self.label)
+            # stored as shown: one line, no control characters
+            object.__setattr__(self, "label", check_label(self.label))
 
     def public(self) -> dict[str, Any]:
         """The configuration as it may appear in a shareable record (no seed, no paths).
@@ -175,23 +178,39 @@ class RunConfig:
         }
 
 
-def check_label(label: str) -> None:
-    """Refuse a release label that is empty, long, or looks like it holds an identifier.
+#: label text refused beyond the output scan's rules: a number of five or more digits (a
+#: ZIP code, record or phone number; "-" and "." within it count as part of it, a range of
+#: two years does not) and a date with a month name ("March 14")
+_LABEL_RULES = {
+    "a number of 5 or more digits": re.compile(
+        r"(?<![\d.-])(?!(19|20)\d\d-(19|20)\d\d(?![\d.-]))(?=(?:[.-]*\d){5})[\d.-]+"),
+    "a date": re.compile(
+        r"(?i)\b(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b"
+        r"|\b\d{1,2}(st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)"),
+}
 
-    The label is shared with the release; the Safe Harbor value rules of the output scan
-    (dates finer than a year, phone numbers, e-mail and web addresses, record numbers...)
-    apply to it.  The message never quotes the label.
+
+def check_label(label: str) -> str:
+    """The release label as it will be shown, or a refusal.
+
+    The label is shared with the release, so it is held to more than the output scan's
+    value rules (dates finer than a year, phone numbers, e-mail and web addresses, record
+    numbers...): no number of five or more digits (ZIP codes, record numbers) and no date
+    with a month name.  Control characters and line breaks become spaces.  The message
+    never quotes the label.
     """
     from fhirsynth.evaluate.safe_harbor import _series_counts
     from fhirsynth.report.text import clean
 
-    text = clean(label).strip() if isinstance(label, str) else ""
+    text = " ".join(clean(label).split()) if isinstance(label, str) else ""
     if not text or len(text) > 80:
         raise ConfigError("label must be 1 to 80 characters of text")
     kinds = sorted(_series_counts(pd.Series([text], dtype="string")))
+    kinds += [what for what, rule in _LABEL_RULES.items() if rule.search(text)]
     if kinds:
         raise ConfigError(f"label looks like it holds an identifier ({', '.join(kinds)}); "
                           "it is printed in the shareable report: choose a plain name")
+    return text
 
 
 @dataclass
@@ -370,9 +389,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     csv_input = _is_csv(inputs)
     spec = load_run_spec(inputs, cfg.spec)
     if cfg.label is not None:
-        from fhirsynth.report.text import clean
-
-        spec = dataclasses.replace(spec, name=clean(cfg.label).strip())
+        spec = dataclasses.replace(spec, name=cfg.label)
     # a release the spec alone makes unshareable is refused before anything is read or charged
     check_spec_safe_harbor(spec, str(cfg.spec) if cfg.spec is not None
                            else "the default feature spec")
@@ -580,20 +597,23 @@ def report_release(
     *,
     spec: str | os.PathLike[str] | None = None,
     validation: Literal["needed", "full"] = "needed",
+    overwrite: bool = False,
 ) -> Any:
     """Write the reports of an existing model and synthetic table into a new ``out``.
 
     The real ``inputs`` (the model's source) serve the custodian's internal validation only;
     the model was fitted before, so nothing is spent.  Without the holdout of the original
     run the internal report has no privacy-risk baselines and its TSTR uses a split of the
-    real data.
+    real data.  When the model sits in a release folder, the inputs must be that release's
+    (the content fingerprint in its ``audit.json``); other real data is refused.
     """
     from fhirsynth.export.tables import write_table
     from fhirsynth.model import FittedModel
     from fhirsynth.report.release import write_reports
 
     dest = Path(out).resolve()
-    replace = _check_out(dest, overwrite=False)
+    replace = _check_out(dest, overwrite=overwrite)
+    _check_report_source(Path(model_path), inputs)
     model = FittedModel.from_json(model_path)
     sp = Path(synthetic_path)
     try:
@@ -633,6 +653,29 @@ def report_release(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return paths
+
+
+def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[str]]) -> None:
+    """Refuse real inputs other than those of the release the model comes from.
+
+    A model in a release folder has that release's ``audit.json`` beside it, whose
+    ``source_fingerprint`` is the content fingerprint of the release's input (the ledger's
+    key): fidelity against another dataset would be meaningless (a trial compared a Synthea
+    model with MIMIC patients).  A model outside a release folder cannot be checked.
+    """
+    audit = model_path.resolve().parent / "audit.json"
+    if not audit.is_file():
+        return
+    try:
+        want = json.loads(audit.read_text(encoding="utf-8")).get("source_fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(want, str) and want != source_fingerprint([Path(p) for p in inputs]):
+        raise ConfigError(
+            f"--real is not the input of the release {model_path.resolve().parent.name} "
+            "(its content fingerprint differs from the one in that release's audit.json): "
+            "give the release's own input, or the report would compare the model with "
+            "other patients")
 
 
 #: what the internal report says where a rebuilt report has no holdout

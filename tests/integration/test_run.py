@@ -170,6 +170,29 @@ def test_report_command_rebuilds_reports_for_an_existing_release(release, tmp_pa
                     for p in PdfReader(out / "internal" / "validation.pdf").pages)
     assert "real holdout rows: none" in text and "None" not in text
     assert "Not run: this report was rebuilt from an existing model" in text
+    assert "privacy-risk tests are not run" in " ".join(proc.stderr.split() + proc.stdout.split())
+    # --overwrite replaces the rebuilt report (the error pointed at it; the option was missing)
+    again = subprocess.run([*CLI, "report", str(result.out / "model.json"),
+                            str(result.out / "synthetic" / "patients.csv"), "--real",
+                            str(FIXTURES), "--out", str(out), "--overwrite"],
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+
+
+def test_report_refuses_real_data_other_than_the_releases_own(release, tmp_path):
+    # a trial compared a Synthea release's model with MIMIC patients, silently
+    from cohort_copy import edited_cohort
+
+    result, _ = release
+    other = edited_cohort(tmp_path / "other", 60)  # a different cohort (a subset)
+    out = tmp_path / "reports"
+    proc = subprocess.run([*CLI, "report", str(result.out / "model.json"),
+                           str(result.out / "synthetic" / "patients.csv"), "--real",
+                           str(other), "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "--real is not the input of the release" in " ".join(proc.stdout.split()) + \
+        " ".join(proc.stderr.split())
+    assert not out.exists()
 
 
 def test_released_marginals_sit_on_the_evaluation_states(release):

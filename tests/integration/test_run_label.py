@@ -31,9 +31,20 @@ def test_the_label_names_the_dataset_everywhere_and_verifies(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("label", ["", " ", "x" * 81, "ward 2026-01-05",
-                                   "call 555-201-3344", "a@b.example"])
+                                   "call 555-201-3344", "a@b.example", "MRN 12345678",
+                                   "Boston 02134 cohort", "March 14, 2026 pull",
+                                   "pulled 14th March"])
 def test_a_label_that_is_empty_long_or_holds_an_identifier_is_refused(tmp_path, label) -> None:
     with pytest.raises(ConfigError, match="label") as err:
         RunConfig(inputs=[FIXTURES], out=tmp_path / "r", epsilon=1.0, label=label)
     if label.strip():
         assert label.strip() not in str(err.value)
+
+
+@pytest.mark.parametrize("label,shown", [("North cohort 2026", "North cohort 2026"),
+                                         ("Cohort 2020-2024", "Cohort 2020-2024"),
+                                         ("Q3 2025 extract", "Q3 2025 extract"),
+                                         ("line1\nline2", "line1 line2")])
+def test_plain_labels_pass_on_one_line(tmp_path, label, shown) -> None:
+    assert RunConfig(inputs=[FIXTURES], out=tmp_path / "r", epsilon=1.0,
+                     label=label).label == shown

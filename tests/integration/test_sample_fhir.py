@@ -109,3 +109,13 @@ def test_cli_sample_fhir_refusals_write_nothing(model_path, tmp_path) -> None:
         assert r.exit_code == 2 and msg in r.output, r.output
         assert not out.exists() and not (tmp_path / "f").exists()
     assert (tmp_path / "keep" / "notes.txt").read_text() == "x"
+
+
+def test_rows_without_the_derived_birth_year_are_warned_about(model_path, tmp_path) -> None:
+    # a trial passed Synthesizer.sample(n) rows (no birth_year): every birthDate went missing
+    s = Synthesizer.load(model_path)
+    with pytest.warns(UserWarning, match="lack the derived column.*birth_year.*release=True"):
+        write_fhir(s.sample(10, random_state=1), s.model.spec, tmp_path / "x")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_fhir(s.sample(10, random_state=1, release=True), s.model.spec, tmp_path / "y")

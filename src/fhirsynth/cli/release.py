@@ -270,11 +270,17 @@ def report_cmd(
     out: Path = typer.Option(..., "--out", help="Directory to create for the reports."),
     spec: Path | None = typer.Option(None, "--spec", "--schema",
                                      help="Feature spec (FHIR) or schema (CSV)."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an earlier release or report in --out."),
 ) -> None:
     """Write report.pdf, internal/validation.pdf and audit.json for an existing model."""
     from fhirsynth.pipeline import report_release
 
     with console.status("evaluating and writing the reports"):
-        paths = report_release(model, synthetic, inputs, out, spec=spec)
+        paths = report_release(model, synthetic, inputs, out, spec=spec, overwrite=overwrite)
     console.print(f"reports written to {out}: {paths.report.name}, internal/"
                   f"{paths.validation.name}, {paths.audit.name}")
+    console.print("note: the model does not record which patients its release held out, so "
+                  "every real patient given counts as training data and the privacy-risk "
+                  "tests are not run; the release's own internal report has them",
+                  soft_wrap=True)

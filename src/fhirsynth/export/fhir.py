@@ -17,6 +17,7 @@ import logging
 import shutil
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -366,6 +367,13 @@ def write_fhir(df: pd.DataFrame, spec: TableSpec, out_dir: str | Path, *,
             "cannot become FHIR resources: pass the feature spec the data were extracted with "
             "(fhirsynth.ingest.features.load_feature_spec() for the default one); a model "
             "saved by an earlier fhirsynth kept only the public description of its spec")
+    lost = [c.name for c in spec.columns if c.role == "derived" and c.name not in df.columns]
+    if lost:
+        # rows of Synthesizer.sample(n) without release=True: no birth year, so no birthDate
+        warnings.warn(f"the rows lack the derived column(s) {', '.join(lost)}, so their "
+                      "resources are written without them (no Patient.birthDate without "
+                      "birth_year): pass Synthesizer.sample(n, release=True) rows",
+                      UserWarning, stacklevel=2)
     rng = _rng(rng_or_seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
