@@ -661,8 +661,13 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
     A model in a release folder has that release's ``audit.json`` beside it, whose
     ``source_fingerprint`` is the content fingerprint of the release's input (the ledger's
     key): fidelity against another dataset would be meaningless (a trial compared a Synthea
-    model with MIMIC patients).  A model outside a release folder cannot be checked.
+    model with MIMIC patients).  A model outside a release folder cannot be checked.  A CSV
+    table may be keyed in the release by the FHIR source ``fhirsynth ingest`` made it from
+    (the ledger's mapping, which this command does not read): a CSV that differs is warned
+    about, not refused.
     """
+    import warnings
+
     audit = model_path.resolve().parent / "audit.json"
     if not audit.is_file():
         return
@@ -670,12 +675,20 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
         want = json.loads(audit.read_text(encoding="utf-8")).get("source_fingerprint")
     except (OSError, ValueError, AttributeError):
         return
-    if isinstance(want, str) and want != source_fingerprint([Path(p) for p in inputs]):
-        raise ConfigError(
-            f"--real is not the input of the release {model_path.resolve().parent.name} "
-            "(its content fingerprint differs from the one in that release's audit.json): "
-            "give the release's own input, or the report would compare the model with "
-            "other patients")
+    paths = [Path(p) for p in inputs]
+    if not isinstance(want, str) or want == source_fingerprint(paths):
+        return
+    if _is_csv(paths):
+        warnings.warn(f"--real differs from the input recorded in the release "
+                      f"{model_path.resolve().parent.name}'s audit.json; that holds for a "
+                      "table made by `fhirsynth ingest` (the release is keyed by its FHIR "
+                      "source), otherwise the report compares the model with other patients",
+                      UserWarning, stacklevel=3)
+        return
+    raise ConfigError(
+        f"--real is not the input of the release {model_path.resolve().parent.name} (its "
+        "content fingerprint differs from the one in that release's audit.json): give the "
+        "release's own input, or the report would compare the model with other patients")
 
 
 #: what the internal report says where a rebuilt report has no holdout
