@@ -328,7 +328,11 @@ class Ledger:
     # ----------------------------------------------------------------- writes
     def set_cap(self, fingerprint: str, epsilon: float, delta: float = 0.0, *,
                 label: str = "") -> None:
-        """Record the custodian's cap (total over all releases) for a source."""
+        """Record the custodian's cap (total over all releases) for a source.
+
+        A non-empty ``label`` names the source from now on (the custodian asked for it); a
+        release's own label names only a source it records first.
+        """
         cap = PrivacyBudget(epsilon=epsilon, delta=delta)
         con = self._connect()
         try:
@@ -337,6 +341,9 @@ class Ledger:
             con.execute(
                 "UPDATE sources SET cap_epsilon=?, cap_delta=?, cap_origin='custodian' "
                 "WHERE fingerprint=?", (cap.epsilon, cap.delta, fingerprint))
+            if label:
+                con.execute("UPDATE sources SET label=? WHERE fingerprint=?",
+                            (label, fingerprint))
             con.execute("COMMIT")
         finally:
             con.close()

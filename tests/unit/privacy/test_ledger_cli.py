@@ -93,3 +93,17 @@ def test_a_large_cap_needs_the_same_allowance_as_a_large_release(tmp_path):
     ok = CliRunner().invoke(app, ["ledger", "set-cap", fp, "--epsilon", "20", "--ledger",
                                   str(led), "--allow-large-epsilon"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_set_cap_with_a_label_renames_the_source(tmp_path):
+    # a trial's set-cap --label on a known source exited 0 and changed nothing
+    led = tmp_path / "l.sqlite"
+    fp = "d" * 64
+    Ledger(led).charge(fp, PrivacyBudget(epsilon=1.0), run_id="r1", label="first name")
+    ok = CliRunner().invoke(app, ["ledger", "set-cap", fp, "--epsilon", "2", "--label",
+                                  "second name", "--ledger", str(led)])
+    assert ok.exit_code == 0, ok.output
+    assert Ledger(led).summary(fp)[0].label == "second name"
+    # without --label the name stays
+    CliRunner().invoke(app, ["ledger", "set-cap", fp, "--epsilon", "3", "--ledger", str(led)])
+    assert Ledger(led).summary(fp)[0].label == "second name"
