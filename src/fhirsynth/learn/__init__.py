@@ -313,8 +313,9 @@ def fit_model(
     if n < config.min_rows:
         check_rows(n, config)
         warnings.warn(
-            f"fitting {n} rows, below min_rows={config.min_rows}: the output will be "
-            "dominated by noise", LowUtilityWarning, stacklevel=2)
+            f"fitting {n} training rows (a release's held-out patients are not among them), "
+            f"below min_rows={config.min_rows}: the output will be dominated by noise",
+            LowUtilityWarning, stacklevel=2)
     rng, dp_rs = _rngs(random_state)
     Noise.for_budget(budget, config.mechanism)  # validates before anything is read
     # the patient count is always a pure epsilon-DP Laplace step; the noise of the rest is
