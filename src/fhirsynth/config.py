@@ -221,6 +221,6 @@ class LearnConfig:
             raise ConfigError(f"selection ({self.selection!r}) must be 'auto', 'exponential' "
                               "or 'permute-and-flip'")
         for name in ("allow_few_rows", "pool_total", "pool_parents", "rake_missing", "backoff",
-                     "target_first", "target_parent"):
+                     "prior_score", "target_first", "target_parent"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} ({getattr(self, name)!r}) must be true or false")

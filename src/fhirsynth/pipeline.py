@@ -457,7 +457,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         note("sample")
         t = time.perf_counter()
         n_out = cfg.rows or _default_rows(model, cfg, warnings_)
-        utility = utility_notes(model)
+        utility = list(synth.notes_)  # (Synthesizer.fit computed them)
         warnings_ += utility
         sample_seed = None if cfg.seed is None else cfg.seed + 1
         synthetic = synth.sample(int(n_out), random_state=sample_seed, sampling=cfg.sampling)
@@ -613,7 +613,9 @@ def report_release(
 
     dest = Path(out).resolve()
     replace = _check_out(dest, overwrite=overwrite)
-    _check_report_source(Path(model_path), inputs)
+    # the inputs' content fingerprint, read once: checked against the release and recorded
+    fingerprint = source_fingerprint([Path(p) for p in inputs])
+    _check_report_source(Path(model_path), inputs, fingerprint)
     model = FittedModel.from_json(model_path)
     sp = Path(synthetic_path)
     try:
@@ -645,8 +647,7 @@ def report_release(
                                         output_columns=list(synthetic.columns)),
             import_report=import_report, config=_report_only_config(model), inputs=inputs,
             outputs=outputs, dataset=model.spec.name,
-            source_fingerprint=source_fingerprint([Path(p) for p in inputs]),
-            no_holdout=REPORT_ONLY_NO_HOLDOUT)
+            source_fingerprint=fingerprint, no_holdout=REPORT_ONLY_NO_HOLDOUT)
         with PUBLICATION.moving():
             _move_into_place(tmp, dest)
     except BaseException:
@@ -655,8 +656,10 @@ def report_release(
     return paths
 
 
-def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[str]]) -> None:
-    """Refuse real inputs other than those of the release the model comes from.
+def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[str]],
+                         fingerprint: str) -> None:
+    """Refuse real inputs (content ``fingerprint``) other than those of the release the model
+    comes from.
 
     A model in a release folder has that release's ``audit.json`` beside it, whose
     ``source_fingerprint`` is the content fingerprint of the release's input (the ledger's
@@ -675,10 +678,9 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
         want = json.loads(audit.read_text(encoding="utf-8")).get("source_fingerprint")
     except (OSError, ValueError, AttributeError):
         return
-    paths = [Path(p) for p in inputs]
-    if not isinstance(want, str) or want == source_fingerprint(paths):
+    if not isinstance(want, str) or want == fingerprint:
         return
-    if _is_csv(paths):
+    if _is_csv([Path(p) for p in inputs]):
         warnings.warn(f"--real differs from the input recorded in the release "
                       f"{model_path.resolve().parent.name}'s audit.json; that holds for a "
                       "table made by `fhirsynth ingest` (the release is keyed by its FHIR "

@@ -215,9 +215,16 @@ def _write_sample_fhir(df: Any, spec: Any, fhir: Path, bundles: Path | None,
         written = write_fhir(df, spec, tmp / "fhir",
                              rng_or_seed=None if seed is None else seed + 2,
                              bundles=tmp / "bundles.ndjson" if bundles is not None else None)
-        if fhir.exists():
-            shutil.rmtree(fhir)
-        (tmp / "fhir").rename(fhir)
+        # an earlier sample's folder is set aside, not removed, until the new one is in place
+        earlier = fhir.exists()
+        if earlier:
+            fhir.rename(tmp / "earlier")
+        try:
+            (tmp / "fhir").rename(fhir)
+        except OSError:
+            if earlier:
+                (tmp / "earlier").rename(fhir)
+            raise
         if bundles is not None:
             (tmp / "bundles.ndjson").replace(bundles)
     finally:

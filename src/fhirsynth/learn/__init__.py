@@ -399,6 +399,7 @@ def fit_model(
               for j, p in enumerate(pre)]
     offsets = None if _noiseless else _prior_offsets(pre, priors, cards, cgroups, scards,
                                                      n_released, noise, rng)
+    selection = selection_for(config.selection, noise)
     if d >= 2 and (eps_struct > 0 or declared):
         structure = greedy_structure(
             scodes, scards, gcodes, gcards, degree=degree,
@@ -410,8 +411,7 @@ def fit_model(
             first=first if first >= 0 else None,
             first_in_every_set=(config.target_parent and config.target_first
                                 and spec.target in names),
-            noise=noise, priors=priors, offsets=offsets,
-            selection=selection_for(config.selection, noise))
+            noise=noise, priors=priors, offsets=offsets, selection=selection)
         order, psets = list(structure.order), list(structure.parents)
     else:
         order, psets = list(rng.permutation(d)), [()] * d
@@ -507,7 +507,7 @@ def fit_model(
         "constant_columns": [cols[j].name for j in range(len(cols)) if enc.cards[j] < 2],
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
         "noise": noise.kind,
-        "selection": selection_for(config.selection, noise),
+        "selection": selection,
         "delta_note": ("delta is spent by the conversion from zCDP to (epsilon, delta)-DP"
                        if noise.zcdp else
                        "delta is not used by the Laplace mechanism; it is left unspent"),

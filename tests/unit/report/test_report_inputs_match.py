@@ -106,17 +106,18 @@ def test_check_names_kinds_that_differ():
 def test_report_source_check_refuses_other_fhir_and_warns_for_a_csv(tmp_path) -> None:
     from fhirsynth.errors import ConfigError
     from fhirsynth.pipeline import _check_report_source
+    from fhirsynth.privacy.ledger import source_fingerprint
 
     rel = tmp_path / "rel"
     rel.mkdir()
     (rel / "audit.json").write_text(json.dumps({"source_fingerprint": "0" * 64}))
     cohort = Path(__file__).resolve().parents[3] / "fixtures" / "cohort"
     with pytest.raises(ConfigError, match="--real is not the input of the release rel"):
-        _check_report_source(rel / "model.json", [cohort])
+        _check_report_source(rel / "model.json", [cohort], source_fingerprint([cohort]))
     table = tmp_path / "t.csv"
     table.write_text("a,b\n1,2\n")
     with pytest.warns(UserWarning, match="fhirsynth ingest"):
-        _check_report_source(rel / "model.json", [table])
+        _check_report_source(rel / "model.json", [table], source_fingerprint([table]))
     with warnings.catch_warnings():  # no audit.json beside the model: nothing to check
         warnings.simplefilter("error")
-        _check_report_source(tmp_path / "model.json", [cohort])
+        _check_report_source(tmp_path / "model.json", [cohort], "1" * 64)
