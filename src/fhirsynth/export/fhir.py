@@ -201,9 +201,11 @@ def encounter_years(spec: TableSpec, source: Mapping[str, Any], row: Mapping[str
     """Synthetic years (ascending) of ``n`` encounters counted by an ``encounter`` rule.
 
     Drawn uniformly from :func:`window_years` of the spec's reference date and the rule's
-    ``years``, restricted to years from the synthetic patient's synthetic birth year on (all
-    window years when none is left, so the count still reads back).  Only public values
-    (the spec) and synthetic ones (the row, ``rng``) are used: never a date of the input.
+    ``years``, restricted to years from the synthetic patient's synthetic birth year on.  A
+    patient born after every year of the window (a newborn in the reference year) has its
+    encounters in its birth year: never before birth, though re-reading the export then
+    counts them outside the window.  Only public values (the spec) and synthetic ones (the
+    row, ``rng``) are used: never a date of the input.
     """
     if n <= 0:
         return []
@@ -211,7 +213,7 @@ def encounter_years(spec: TableSpec, source: Mapping[str, Any], row: Mapping[str
     window = window_years(reference, float(source.get("years") or 1))
     born = _birth_year(row, spec, reference)
     after_birth = [y for y in window if born is None or y >= born]
-    choices = np.asarray(after_birth or window)
+    choices = np.asarray(after_birth or [born])
     return sorted(int(y) for y in rng.choice(choices, size=n))
 
 

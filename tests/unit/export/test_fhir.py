@@ -182,6 +182,23 @@ def test_encounter_periods_are_synthetic_years_in_the_window_after_birth(spec, t
     assert len(years_seen) >= 5  # drawn at random, not one fixed year
 
 
+def test_a_newborn_after_the_window_has_no_encounter_before_birth(spec, tmp_path):
+    # trial 12: a patient born in the reference year had encounters dated 2016-2025
+    df = _sampled_table(spec, 4, seed=3)
+    ref = date.fromisoformat(spec.reference_date)
+    df["age"] = 0
+    df["birth_year"] = pd.array([ref.year] * 4, dtype="Int64")
+    df["encounters_ambulatory_10y"] = 0
+    df["encounters_emergency_10y"] = 3
+    df["encounters_inpatient_10y"] = 0
+    out = _read(write_fhir(df, spec, tmp_path, rng_or_seed=4))
+    births = {p["id"]: int(p["birthDate"]) for p in out["Patient"]}
+    starts = [(e["subject"]["reference"].split("/", 1)[1], int(e["period"]["start"]))
+              for e in out["Encounter"]]
+    assert len(starts) == 12
+    assert all(year == births[pid] == ref.year for pid, year in starts)
+
+
 def test_window_years_edges():
     ref = date(2026, 1, 1)
     assert window_years(ref, 1) == (2025,)
