@@ -220,7 +220,7 @@ def _output_rules(raw: Any, spec: TableSpec) -> dict[str, Any] | None:
         return None
     if not isinstance(raw, dict):
         raise TypeError("'output' must be a mapping")
-    for key in ("age", "birth_year"):
+    for key in ("age", "birth_year", "deceased"):
         if key in raw and raw[key] not in spec:
             raise ValueError(f"output.{key} ({raw[key]!r}) is not a column of the spec")
     if "age" in raw:

@@ -5,7 +5,9 @@ an age with a birth year that disagrees with it, or carry a birth year that impl
 over 89.  :func:`harmonise` makes each row consistent with the spec's Safe Harbor rules:
 ages at or above the top code stay the top code ("90 or older"), and the birth year is
 derived from the age at the reference date and suppressed where it would indicate an age
-of 89 or more.  It acts on synthetic rows only, so it spends no privacy budget.
+of 89 or more.  Where the age of a deceased patient is the age at death (the rule's ``at:
+death_or_reference``), the birth year is left empty: it would need the year of death, which
+the table does not hold.  It acts on synthetic rows only, so it spends no privacy budget.
 
 The extraction rules that say which column is the age are kept in a saved model's spec only
 by recent versions, so :func:`output_rules` also reduces them to the few facts harmonise
@@ -87,6 +89,11 @@ def output_rules(spec: TableSpec) -> dict[str, Any]:
         rules["birth_year"] = year_col
         rules["reference_year"] = (_dt.date.fromisoformat(str(ref)).year if ref
                                    else _dt.date.today().year)
+        age_rule = next(c.source for c in spec.columns if c.name == age_col)
+        dead_col = _field_column(spec, "deceased")
+        if age_rule.get("at") == "death_or_reference" and dead_col is not None:
+            # the age of a deceased patient is the age at death, in a year the table lacks
+            rules["deceased"] = dead_col
     return rules
 
 
@@ -113,6 +120,11 @@ def harmonise(spec: TableSpec, df: pd.DataFrame, rng: np.random.Generator,
     # born before the reference day in the reference year, or after it: one of two years
     year = ref_year - a - rng.integers(0, 2, size=len(a))
     year[np.isnan(a) | (a >= SUPPRESS_AGE)] = np.nan
+    dead_col = rules.get("deceased")
+    if dead_col is not None and dead_col in out.columns:
+        # age at death: the birth year would need the year of death, which is not modelled
+        dead = out[dead_col].astype("boolean").fillna(False).to_numpy(bool)
+        year[dead] = np.nan
     out[year_col] = pd.array(np.where(np.isnan(year), None, year), dtype="Int64")
     order = [c.name for c in spec.columns if c.name in out.columns]
     return out[order + [c for c in out.columns if c not in order]]
