@@ -265,9 +265,25 @@ def load_run_spec(inputs: Sequence[str | os.PathLike[str]],
     return load_feature_spec(None)
 
 
-def _check_out(out: Path, overwrite: bool) -> bool:
-    """Whether an existing ``out`` may be replaced: only an earlier release, only when asked."""
+def _check_out(out: Path, overwrite: bool, inputs: Sequence[str | os.PathLike[str]] = ()
+               ) -> bool:
+    """Whether an existing ``out`` may be replaced: only an earlier release, only when asked.
+
+    ``out`` may not be an input, hold one or lie inside an input folder: replacing it would
+    delete the input, and a release inside an input folder would be read as real patients
+    by the next run (a trial lost its input bundles to ``--out`` naming the input folder).
+    """
     check_output_path(out, kind="folder")
+    target = out.resolve()
+    for item in inputs:
+        src = Path(item).resolve()
+        if target == src or target in src.parents or src in target.parents:
+            how = ("is" if target == src else "holds" if target in src.parents
+                   else "lies inside")
+            raise ConfigError(
+                f"--out ({out}) {how} the input {item}: give an output folder outside the "
+                "input, so that the input is never replaced and the synthetic patients are "
+                "never read back as real ones")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out ({out}) is a file, not an earlier release: give the name of "
                           "a new folder for the release")
@@ -395,6 +411,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
                            else "the default feature spec")
     check_degree(spec, cfg.learn)  # from the spec alone, before anything is charged
     out = Path(cfg.out).resolve()
+    out_check = _check_out(out, cfg.overwrite, inputs)
     run_id = uuid.uuid4().hex
     rng = np.random.default_rng(cfg.seed)
     seconds: dict[str, float] = {}
@@ -405,7 +422,6 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     if ledger_path.is_file():
         # refuse early (before reading the data) a release the ledger would refuse anyway
         Ledger(ledger_path).check(source, budget)
-    out_check = _check_out(out, cfg.overwrite)
     fhir_out = cfg.fhir and not csv_input and spec.has_fhir_rules
     if cfg.rows is not None:
         # refused now, before anything is read or charged, not by the kernel's OOM killer
@@ -612,7 +628,7 @@ def report_release(
     from fhirsynth.report.release import write_reports
 
     dest = Path(out).resolve()
-    replace = _check_out(dest, overwrite=overwrite)
+    replace = _check_out(dest, overwrite=overwrite, inputs=inputs)
     # the inputs' content fingerprint, read once: checked against the release and recorded
     fingerprint = source_fingerprint([Path(p) for p in inputs])
     _check_report_source(Path(model_path), inputs, fingerprint)

@@ -144,13 +144,18 @@ def is_manifest(doc: Any) -> bool:
         doc.get("output"), list)
 
 
+#: the files that mark a folder as a fhirsynth release (never read as input)
+RELEASE_MARKERS = frozenset({"audit.json", "model.json"})
+
+
 def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
     """The files to read, in order, each once.
 
     Raises
     ------
     InputError
-        A path that does not exist, a folder without FHIR files, or no path at all.
+        A path that does not exist, a folder without FHIR files, a folder holding a
+        fhirsynth release, or no path at all.
     """
     found: list[InputFile] = []
     seen: set[Path] = set()
@@ -188,8 +193,14 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
             raise InputError(f"{p}: no such file or directory")
         if p.is_dir():
             before = len(found)
-            walked = [Path(root, f).relative_to(p) for root, _dirs, files in os.walk(p)
-                      for f in files]
+            walked = []
+            for root, _dirs, files in os.walk(p):
+                if set(files) >= RELEASE_MARKERS:
+                    raise InputError(
+                        f"{root}: a fhirsynth release (audit.json and model.json) inside the "
+                        f"input {p}: its synthetic patients would be read as real ones; move "
+                        "the release out of the input folder")
+                walked.extend(Path(root, f).relative_to(p) for f in files)
             for rel in sorted(walked, key=lambda r: r.parts):
                 add(p / rel, False, p)
             if len(found) == before:
