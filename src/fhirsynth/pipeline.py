@@ -12,6 +12,7 @@ charged.
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import json
 import logging
 import os
@@ -678,23 +679,38 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
     comes from.
 
     A model in a release folder has that release's ``audit.json`` beside it, whose
-    ``source_fingerprint`` is the content fingerprint of the release's input (the ledger's
-    key): fidelity against another dataset would be meaningless (a trial compared a Synthea
-    model with MIMIC patients).  A model outside a release folder cannot be checked.  A CSV
-    table may be keyed in the release by the FHIR source ``fhirsynth ingest`` made it from
-    (the ledger's mapping, which this command does not read): a CSV that differs is warned
-    about, not refused.
+    ``source_commitment`` commits to the content fingerprint of the release's input (the
+    ledger's key) under the key in the release's ``internal/`` folder (older releases:
+    ``source_fingerprint``, the fingerprint itself): fidelity against another dataset would
+    be meaningless (a trial compared a Synthea model with MIMIC patients).  A model outside
+    a release folder, or a release copy without its ``internal/`` key, cannot be checked.  A
+    CSV table may be keyed in the release by the FHIR source ``fhirsynth ingest`` made it
+    from (the ledger's mapping, which this command does not read): a CSV that differs is
+    warned about, not refused.
     """
     import warnings
 
-    audit = model_path.resolve().parent / "audit.json"
+    from fhirsynth.report.release import commitment_key, input_commitment
+
+    release = model_path.resolve().parent
+    audit = release / "audit.json"
     if not audit.is_file():
         return
     try:
-        want = json.loads(audit.read_text(encoding="utf-8")).get("source_fingerprint")
+        record = json.loads(audit.read_text(encoding="utf-8"))
+        want, old = record.get("source_commitment"), record.get("source_fingerprint")
     except (OSError, ValueError, AttributeError):
         return
-    if not isinstance(want, str) or want == fingerprint:
+    if isinstance(want, str):
+        key = commitment_key(release)
+        if key is None:
+            warnings.warn(f"the release {release.name} has no internal/ commitment key, so "
+                          "--real cannot be checked against its input", UserWarning,
+                          stacklevel=3)
+            return
+        if hmac.compare_digest(want, input_commitment(fingerprint, key)):
+            return
+    elif not isinstance(old, str) or old == fingerprint:
         return
     if _is_csv([Path(p) for p in inputs]):
         warnings.warn(f"--real differs from the input recorded in the release "
@@ -705,7 +721,7 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
         return
     raise ConfigError(
         f"--real is not the input of the release {model_path.resolve().parent.name} (its "
-        "content fingerprint differs from the one in that release's audit.json): give the "
+        "content differs from the one that release's audit.json commits to): give the "
         "release's own input, or the report would compare the model with other patients")
 
 

@@ -143,5 +143,9 @@ def test_input_file_names_and_per_file_hashes_never_reach_shareable_outputs(plan
         assert "Zorblat" not in text and "Quenty" not in text, name
         assert not any(d in text for d in digests), name
     audit = json.loads(shareable["audit.json"])
-    assert len(audit["inputs"]) == 1 and audit["inputs"][0]["sha256"] == \
-        audit["source_fingerprint"]
+    assert len(audit["inputs"]) == 1 and audit["inputs"][0]["hmac_sha256"] == \
+        audit["source_commitment"]
+    from fhirsynth.privacy.ledger import source_fingerprint
+
+    plain = source_fingerprint(files)  # an exact function of the private input (trial 11)
+    assert not any(plain in text.replace("\n", "") for text in shareable.values())

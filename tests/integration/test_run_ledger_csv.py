@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from fhirsynth.cli import app
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import Ledger, fingerprint_csv
+from fhirsynth.report.release import input_commitment
 
 runner = CliRunner()
 
@@ -36,7 +37,9 @@ def test_run_and_fit_on_one_csv_share_its_cap(tmp_path: Path) -> None:
                             "--out", str(tmp_path / "rel"), "--ledger", str(led), "--seed", "0"])
     assert r.exit_code == 0, r.output
     audit = json.loads((tmp_path / "rel" / "audit.json").read_text("utf-8"))
-    assert audit["source_fingerprint"] == fingerprint_csv(data)
+    key = bytes.fromhex(json.loads((tmp_path / "rel" / "internal" / "input-commitment.json")
+                                   .read_text("utf-8"))["key"])
+    assert audit["source_commitment"] == input_commitment(fingerprint_csv(data), key)
     # the same table re-saved (rows shuffled, CRLF): the run's source, 1 of 1.5 spent
     again = tmp_path / "again.csv"
     table.sample(frac=1.0, random_state=2).to_csv(again, index=False, lineterminator="\r\n")

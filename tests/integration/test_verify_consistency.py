@@ -130,7 +130,7 @@ TAMPERS = [
     ("laplace", "composition", _set("composition", "parallel composition"), "composition"),
     ("laplace", "internal", _set("evaluation.internal_evaluation_sha256", "0" * 64),
      "evaluation.internal_evaluation_sha256"),
-    ("laplace", "source", _set("source_fingerprint", "1" * 64), "inputs[0].sha256"),
+    ("laplace", "source", _set("source_commitment", "1" * 64), "inputs[0].hmac_sha256"),
     ("laplace", "history", _set("source_history.epsilon_spent_total", 0.1),
      "source_history.epsilon_spent_total"),
     ("laplace", "dataset", _set("dataset", "another cohort"), "dataset"),
@@ -242,14 +242,14 @@ def test_without_pypdf_the_report_is_not_checked_but_named(releases, monkeypatch
 HOSTILE_FIELDS = ["schema", "config", "config_sha256", "steps", "steps.0", "steps.1.rho",
                   "steps.1.epsilon", "epsilon_total", "epsilon_spent", "delta_total",
                   "delta_spent", "rho_total", "rho_spent", "composition", "spec_sha256",
-                  "dataset", "run_id", "inputs", "source_fingerprint", "source_history",
+                  "dataset", "run_id", "inputs", "source_commitment", "source_history",
                   "source_history.releases", "evaluation", "evaluation.safe_harbor",
                   "evaluation.synthetic_statistics", "evaluation.internal_evaluation_sha256",
                   "config.epsilon"]
 
 
 #: may be absent or null in a record built by the library; never of another type
-OPTIONAL = {"inputs", "source_fingerprint", "source_history", "evaluation",
+OPTIONAL = {"inputs", "source_commitment", "source_history", "evaluation",
             "evaluation.safe_harbor", "evaluation.synthetic_statistics",
             "evaluation.internal_evaluation_sha256"}
 

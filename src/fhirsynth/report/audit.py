@@ -42,7 +42,9 @@ __all__ = [
 ]
 
 AUDIT_NAME = "audit.json"
-SCHEMA_VERSION = "fhirsynth-audit/1"
+SCHEMA_VERSION = "fhirsynth-audit/2"
+#: earlier schemas ``verify`` still reads (1: the inputs' plain content fingerprint)
+OLD_SCHEMAS = ("fhirsynth-audit/1",)
 #: directories of a release dir that hold custodian-only files (not part of the release)
 INTERNAL_DIRS = ("internal",)
 _PACKAGES = ("fhirsynth", "numpy", "pandas", "pgmpy", "diffprivlib", "fhir.resources",
@@ -134,11 +136,14 @@ def build_audit(
     outputs: Iterable[Mapping[str, Any]] = (),
     evaluation: Mapping[str, Any] | None = None,
     dataset: str = "",
-    source_fingerprint: str | None = None,
+    source_commitment: str | None = None,
     created: _dt.datetime | None = None,
     source_history: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The audit record (see ``docs/audit-schema.md``); JSON-ready, no seed, no raw data.
+
+    ``source_commitment``: the keyed commitment to the inputs
+    (:func:`fhirsynth.report.release.input_commitment`), never their plain fingerprint.
 
     ``source_history``: the ledger's account of the source after this release (releases so
     far, total epsilon and delta spent, the cap), so that a reader of one release sees what
@@ -169,7 +174,7 @@ def build_audit(
         "spec_sha256": spec_fingerprint,
         "config_sha256": hashlib.sha256(_canonical(cfg)).hexdigest(),
         "config": cfg,
-        "source_fingerprint": source_fingerprint,
+        "source_commitment": source_commitment,
         "inputs": [dict(x) for x in inputs],
         "outputs": [dict(x) for x in outputs],
         "software": software_versions(),

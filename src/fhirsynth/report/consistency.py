@@ -204,6 +204,7 @@ class _Checker:
     def types(self) -> None:
         """Optional fields may be absent or null, never of another type."""
         for key, kind, label in (("inputs", list, "a list"),
+                                 ("source_commitment", str, "a string"),
                                  ("source_fingerprint", str, "a string"),
                                  ("source_history", Mapping, "an object"),
                                  ("evaluation", Mapping, "an object"),
@@ -220,11 +221,17 @@ class _Checker:
 
     def cross_references(self) -> None:
         inputs = self.r.get("inputs")
-        src = self.r.get("source_fingerprint")
+        # schema 2: a keyed commitment; schema 1 (older releases): the plain fingerprint
+        from fhirsynth.report.audit import SCHEMA_VERSION
+
+        old = self.r.get("schema") != SCHEMA_VERSION
+        key, field = (("source_fingerprint", "sha256") if old
+                      else ("source_commitment", "hmac_sha256"))
+        src = self.r.get(key)
         if isinstance(inputs, list) and inputs and src is not None:
-            if not (isinstance(inputs[0], Mapping) and inputs[0].get("sha256") == src):
-                self.fail("inputs[0].sha256", "differs from source_fingerprint")
-            self.out.checked.append("the inputs' fingerprint is source_fingerprint")
+            if not (isinstance(inputs[0], Mapping) and inputs[0].get(field) == src):
+                self.fail(f"inputs[0].{field}", f"differs from {key}")
+            self.out.checked.append(f"the inputs' {field} is {key}")
         hist = self.r.get("source_history")
         if isinstance(hist, Mapping):
             n = hist.get("releases")
@@ -435,10 +442,10 @@ def check_record(record: Mapping[str, Any], directory: str | Path) -> Consistenc
     Consistency
         The failed checks, the checks made, and what could not be checked.
     """
-    from fhirsynth.report.audit import SCHEMA_VERSION
+    from fhirsynth.report.audit import OLD_SCHEMAS, SCHEMA_VERSION
 
     c = _Checker(record, Path(directory))
-    if record.get("schema") != SCHEMA_VERSION:
+    if record.get("schema") not in (SCHEMA_VERSION, *OLD_SCHEMAS):
         c.fail("schema", f"{_show(record.get('schema'))} is not {SCHEMA_VERSION!r}")
     c.types()
     c.config()

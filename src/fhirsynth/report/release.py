@@ -10,7 +10,11 @@ record listing every output with its hash.  Each file is written atomically.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import hmac
+import json
 import logging
+import secrets
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -58,27 +62,53 @@ class ReportPaths:
 
 
 #: the one ``inputs`` entry of a shareable record: no input file or folder is named
-INPUTS_LABEL = "all inputs (combined content fingerprint)"
+INPUTS_LABEL = "all inputs (keyed commitment; its key stays in internal/)"
+#: the custodian's key of the input commitment (never shared)
+COMMITMENT_NAME = "internal/input-commitment.json"
 
 
-def input_entries(inputs: Iterable[str | Path],
-                  fingerprint: str | None = None) -> list[dict[str, Any]]:
-    """Audit entry of the inputs: one content fingerprint over all of them, and no name.
+def input_commitment(fingerprint: str, key: bytes) -> str:
+    """HMAC-SHA256 of the inputs' content ``fingerprint`` under the release's secret ``key``.
+
+    An unkeyed hash of the whole input is an exact function of the private data: whoever
+    holds every patient but one can try each candidate for the last one until the hash
+    matches, the very adversary differential privacy is defined against (a red-team trial
+    recovered a stroke patient's row this way in 8 seconds).  Keyed with 32 random bytes that
+    stay with the custodian (:data:`COMMITMENT_NAME`), the value reveals nothing without the
+    key, and the custodian can still show which input a release came from.
+    """
+    return hmac.new(key, fingerprint.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def commitment_key(release: Path) -> bytes | None:
+    """The commitment key kept in a release's ``internal/`` folder (None: absent or unreadable)."""
+    try:
+        raw = json.loads((release / COMMITMENT_NAME).read_text(encoding="utf-8"))["key"]
+        key = bytes.fromhex(raw)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return key if len(key) >= 16 else None
+
+
+def input_entries(inputs: Iterable[str | Path], fingerprint: str | None = None,
+                  key: bytes | None = None) -> list[dict[str, Any]]:
+    """Audit entry of the inputs: one keyed commitment to all of them, and no name.
 
     Input names are private: Synthea names each bundle after its patient, and a folder name
     may state the cohort size ("25-patients").  A hash per file would let anyone holding one
     patient's record confirm that patient's membership, and the number of entries would be the
-    exact cohort size when each patient has a file.  So the record holds one fingerprint of
-    the whole input (:func:`fhirsynth.privacy.ledger.source_fingerprint`), which confirms the
-    source only to someone who holds all of it.  ``fingerprint``: that fingerprint when the
-    caller has it already (the run's source fingerprint), so the inputs are not read again.
+    exact cohort size when each patient has a file.  So the record holds one commitment to
+    the whole input: :func:`input_commitment` of its content fingerprint
+    (:func:`fhirsynth.privacy.ledger.source_fingerprint`; ``fingerprint`` when the caller has
+    it already, so the inputs are not read again) under ``key``.
     """
     from fhirsynth.privacy.ledger import source_fingerprint
 
     paths = [Path(p) for p in inputs]
-    if not paths:
+    if not paths or key is None:
         return []
-    return [{"path": INPUTS_LABEL, "sha256": fingerprint or source_fingerprint(paths)}]
+    return [{"path": INPUTS_LABEL,
+             "hmac_sha256": input_commitment(fingerprint or source_fingerprint(paths), key)}]
 
 
 def limitations_text() -> str:
@@ -172,7 +202,8 @@ def write_reports(
         Input files/directories and released files (hashed into the audit record).
     run_id, dataset, source_fingerprint : str, optional
         Identify the run (default: a random UUID), the dataset (default: ``spec.name``) and
-        the ledger key of the source.
+        the content fingerprint of the inputs (the ledger key of the source; recorded only
+        as a keyed commitment, :func:`input_commitment`).
     sensitive : iterable of str, optional
         Columns for the attribute-inference test.
     created : datetime, optional
@@ -183,6 +214,7 @@ def write_reports(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    inputs = list(inputs)
     run_id = run_id or uuid.uuid4().hex
     created_at = (created or _dt.datetime.now(_dt.UTC)).replace(microsecond=0)
     dataset = clean(dataset or spec.name)
@@ -204,7 +236,18 @@ def write_reports(
         from fhirsynth.ingest.report import stored_report
 
         evaluation["import_report"] = stored_report(import_report)
+    # a random nonce: the hash of this file in audit.json is then no exact function of the
+    # real data (a rebuilt report's evaluation would otherwise hash the same every time)
+    evaluation["nonce"] = secrets.token_hex(16)
     eval_path = write_json_atomic(out / EVALUATION_NAME, evaluation)
+    key = secrets.token_bytes(32) if inputs else None
+    if key is not None:
+        write_json_atomic(out / COMMITMENT_NAME, {
+            "key": key.hex(),
+            "about": "HMAC-SHA256 key of audit.json's source_commitment (the inputs' content "
+                     "fingerprint, fhirsynth.privacy.ledger.source_fingerprint): keep it with "
+                     "the custodian; with it the commitment can be checked against an input, "
+                     "without it the commitment reveals nothing"})
 
     ctx = {"dataset": dataset, "run_id": run_id, "created": created_at.isoformat(),
            "n_holdout": None if real_holdout is None else len(real_holdout),
@@ -215,7 +258,7 @@ def write_reports(
         title=f"Internal validation: {dataset}", footer=f"fhirsynth {version} · {dataset}",
         banner=CUSTODIAN_BANNER)
 
-    in_entries = input_entries(inputs, source_fingerprint)
+    in_entries = input_entries(inputs, source_fingerprint, key)
     out_entries = [file_entry(p, out) for p in out_paths]
     cfg = public_config(config or {})
     from fhirsynth.report.audit import config_hash
@@ -238,7 +281,9 @@ def write_reports(
         config=cfg, inputs=in_entries, outputs=[*out_entries, file_entry(report, out)],
         evaluation={"safe_harbor": sh, "synthetic_statistics": synth_stats,
                     "internal_evaluation_sha256": file_entry(eval_path, out)["sha256"]},
-        dataset=dataset, source_fingerprint=source_fingerprint, created=created_at,
+        dataset=dataset,
+        source_commitment=in_entries[0]["hmac_sha256"] if in_entries else None,
+        created=created_at,
         source_history=source_history)
     audit = write_json_atomic(out / AUDIT_NAME, record)
     return ReportPaths(report=report, validation=validation, evaluation=eval_path, audit=audit)

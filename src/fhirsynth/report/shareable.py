@@ -188,7 +188,8 @@ def _public_facts(ctx: ShareableContext, s: Styles) -> list[Any]:
     for group in ("inputs", "outputs"):
         for f in ctx.hashes.get(group, []):
             size = f" ({f['bytes']} bytes)" if "bytes" in f else ""  # outputs only
-            hashes.append([f"{group[:-1]}: {f['path']}{size}", f["sha256"]])
+            digest = f.get("sha256") or f.get("hmac_sha256")  # inputs: a keyed commitment
+            hashes.append([f"{group[:-1]}: {f['path']}{size}", digest])
     return [
         PageBreak(), para("Public facts", s.h1),
         para("Everything on this page was declared before any data was read, or describes the "

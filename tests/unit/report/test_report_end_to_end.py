@@ -128,8 +128,9 @@ def test_audit_record(release):
     data = (out / "synthetic.csv").read_bytes()
     assert outs["synthetic.csv"] == {"path": "synthetic.csv", "bytes": len(data),
                                      "sha256": hashlib.sha256(data).hexdigest()}
-    assert rec["inputs"] == [{"path": "all inputs (combined content fingerprint)",
-                             "sha256": rec["inputs"][0]["sha256"]}]
+    assert rec["inputs"] == [{"path": "all inputs (keyed commitment; its key stays in "
+                                      "internal/)",
+                             "hmac_sha256": rec["source_commitment"]}]
     assert "input.csv" not in paths.audit.read_text(encoding="utf-8")
     assert rec["spec_sha256"] == SPEC.fingerprint()
     assert {"python", "fhirsynth", "numpy", "pandas", "pgmpy", "diffprivlib", "fhir.resources",
@@ -137,6 +138,45 @@ def test_audit_record(release):
     assert rec["config"] == {"epsilon": 1.0, "learn": {"degree": 2}}
     assert rec["evaluation"]["safe_harbor"]["passed"] is True
     assert "fidelity" not in rec["evaluation"] and "privacy" not in rec["evaluation"]
+
+
+def test_the_input_is_recorded_only_as_a_keyed_commitment(release, tmp_path):
+    # trial 11: the plain fingerprint of the input in audit.json and report.pdf let whoever
+    # held every row but one recover that row by trying candidates (8 s on stroke)
+    import hmac
+
+    from fhirsynth.privacy.ledger import source_fingerprint
+
+    out, paths, _ = release
+    src = out.parent / "input.csv"
+    plain = source_fingerprint([src])
+    shared = paths.audit.read_text(encoding="utf-8") + "\n".join(_text(paths.report))
+    assert plain not in shared
+    key = bytes.fromhex(json.loads((out / "internal" / "input-commitment.json")
+                                   .read_text(encoding="utf-8"))["key"])
+    assert len(key) == 32
+    rec = json.loads(paths.audit.read_text(encoding="utf-8"))
+    assert rec["source_commitment"] == hmac.new(key, plain.encode(), hashlib.sha256).hexdigest()
+    assert rec["source_commitment"] in "".join(_text(paths.report)).replace("\n", "")
+    assert "source_fingerprint" not in rec
+    # the same data again: another key, another commitment, another evaluation hash (the
+    # internal evaluation of a rebuilt report was byte-identical, its hash a data function)
+    rng = np.random.default_rng(5)
+    real = _real(500, rng)
+    train, hold = real.iloc[:350].reset_index(drop=True), real.iloc[350:].reset_index(drop=True)
+    synth = pd.read_csv(out / "synthetic.csv")
+    again = tmp_path / "again"
+    again.mkdir()
+    synth.to_csv(again / "synthetic.csv", index=False)
+    acc = Accountant(PrivacyBudget(epsilon=1.0))
+    acc.spend(Step(name="all", mechanism="Laplace", epsilon=1.0, sensitivity=1.0))
+    second = write_reports(again, spec=SPEC, real_train=train, real_holdout=hold,
+                           synthetic=synth, budget_table=acc.table(), inputs=[src],
+                           outputs=["synthetic.csv"])
+    rec2 = json.loads(second.audit.read_text(encoding="utf-8"))
+    assert rec2["source_commitment"] != rec["source_commitment"]
+    assert (rec2["evaluation"]["internal_evaluation_sha256"]
+            != rec["evaluation"]["internal_evaluation_sha256"])
 
 
 def test_verify_intact_then_tampered(release, tmp_path):

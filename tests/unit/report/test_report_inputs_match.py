@@ -121,3 +121,27 @@ def test_report_source_check_refuses_other_fhir_and_warns_for_a_csv(tmp_path) ->
     with warnings.catch_warnings():  # no audit.json beside the model: nothing to check
         warnings.simplefilter("error")
         _check_report_source(tmp_path / "model.json", [cohort], "1" * 64)
+
+
+def test_report_source_check_reads_the_keyed_commitment(tmp_path) -> None:
+    from fhirsynth.errors import ConfigError
+    from fhirsynth.pipeline import _check_report_source
+    from fhirsynth.privacy.ledger import source_fingerprint
+    from fhirsynth.report.release import COMMITMENT_NAME, input_commitment
+
+    cohort = Path(__file__).resolve().parents[3] / "fixtures" / "cohort"
+    fp = source_fingerprint([cohort])
+    key = bytes(range(32))
+    rel = tmp_path / "rel"
+    (rel / "internal").mkdir(parents=True)
+    (rel / COMMITMENT_NAME).write_text(json.dumps({"key": key.hex()}))
+    (rel / "audit.json").write_text(json.dumps(
+        {"source_commitment": input_commitment(fp, key)}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_report_source(rel / "model.json", [cohort], fp)  # its own input
+    with pytest.raises(ConfigError, match="--real is not the input of the release rel"):
+        _check_report_source(rel / "model.json", [cohort], "2" * 64)
+    (rel / COMMITMENT_NAME).unlink()  # a shared copy without internal/: cannot be checked
+    with pytest.warns(UserWarning, match="no internal/ commitment key"):
+        _check_report_source(rel / "model.json", [cohort], "2" * 64)
