@@ -238,12 +238,23 @@ def _modelling(ctx: ShareableContext, s: Styles) -> list[Any]:
     for n in ms.get("notes") or []:
         out.append(para(f"Warning: {n}.", s.body))
     cols = ms.get("input_columns") or []
+    # only names the public spec declares: an undeclared header is the custodian's data and
+    # may be anything (a trial's header held a name, an e-mail address and an MRN)
+    declared = {c.name for c in ctx.spec.columns} | {
+        str(c.source["column"]) for c in ctx.spec.columns
+        if isinstance(c.source, dict) and c.source.get("column") is not None}
+    shown = [c for c in cols if str(c.get("column", "")) in declared]
     if cols:
         out += [para("Input columns: class and treatment (from the header and the schema)",
                      s.h2),
                 table(["input column", "class", "treatment"],
                       [[c.get("column", ""), c.get("role", ""), c.get("treatment", "")]
-                       for c in cols], [3.4, 2.6, 4], s)]
+                       for c in shown], [3.4, 2.6, 4], s)]
+        if len(shown) < len(cols):
+            out.append(para(f"{len(cols) - len(shown)} more input column(s) that the schema "
+                            "does not declare were left out of the release; their names, "
+                            "which are not public, are listed in the custodian's internal "
+                            "report only.", s.body))
     return out if len(out) > 1 else []
 
 

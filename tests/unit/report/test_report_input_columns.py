@@ -123,14 +123,15 @@ def test_synthea_patients_with_a_three_column_schema(shared_data, tmp_path):
         str(res.out / "report.pdf")).pages).split())
     table = text[text.index("Input columns: class and treatment"):
                  text.index("The synthetic data's own statistics")]
-    for col, cls, treatment in (
-            ("Id", "key", "omitted (identifier)"),
-            ("BIRTHDATE", "quasi_identifier", "omitted (not in the schema)"),
-            ("STATE", "quasi_identifier", "omitted (not in the schema)"),
-            ("ZIP", "quasi_identifier", "omitted (not in the schema)"),
-            ("MARITAL", "feature", "omitted (not in the schema)"),
-            ("GENDER", "feature", "modelled")):
+    for col, cls, treatment in (("GENDER", "feature", "modelled"),
+                                ("RACE", "feature", "modelled")):
         assert f"{col} {cls} {treatment}" in table, col
+    # a header the schema does not declare is the custodian's data: counted, never named
+    # (trial 11 planted a name, an e-mail address and an MRN as header names)
+    header = src.read_text(encoding="utf-8").splitlines()[0].split(",")
+    for col in ("Id", "BIRTHDATE", "STATE", "ZIP", "MARITAL", "SSN"):
+        assert f"{col} " not in table, col
+    assert f"{len(header) - 3} more input column(s) that the schema does not declare" in table
     assert "regenerate" not in table and "zip3" not in table and "year" not in table
     assert "12 identifier or key column(s) not modelled" in text
 
@@ -155,3 +156,27 @@ def test_the_target_column_is_named_target_in_the_input_columns(tmp_path):
     _, rep = read_csv_table(p, spec)
     roles = {r["column"]: r["role"] for r in input_columns({"columns": rep.treatments})}
     assert roles == {"age": "feature", "stroke": "target"}
+
+
+def test_undeclared_header_names_never_reach_the_shareable_report(tmp_path):
+    # trial 11: header names such as "Jane CANARYHDR Doe" or "MRN12345678" were printed in
+    # report.pdf's input-column table; only names the public schema declares may appear
+    from fhirsynth.report.pdf import build_pdf
+    from fhirsynth.report.shareable import shareable_story
+
+    pypdf = pytest.importorskip("pypdf")
+    canaries = ["Jane CANARYHDR Doe", "canaryhdr@example.org", "1931-02-28", "MRN12345678"]
+    p = tmp_path / "h.csv"
+    p.write_text(",".join(["GENDER", "RACE", "HEALTHCARE_EXPENSES", *canaries]) + "\n"
+                 + "F,white,10," + ",".join(["x"] * len(canaries)) + "\n", encoding="utf-8")
+    spec = TableSpec.from_dict(SMALL)
+    _, rep = read_input([p], spec)
+    cols = input_columns(rep, ["GENDER", "RACE", "HEALTHCARE_EXPENSES"])
+    pdf = build_pdf(tmp_path / "r.pdf", shareable_story(
+        _ctx(spec, cols, ["GENDER", "RACE", "HEALTHCARE_EXPENSES"])), title="t", footer="f")
+    text = " ".join("\n".join(pg.extract_text() for pg in pypdf.PdfReader(str(pdf)).pages)
+                    .split())
+    assert "GENDER feature modelled" in text
+    assert "4 more input column(s) that the schema does not declare" in text
+    for c in canaries:
+        assert c not in text and c.split()[-1] not in text, c
