@@ -16,7 +16,7 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	rm -rf demo-output demo-ledger.sqlite
-	$(BIN)/fhirsynth run fixtures/cohort --epsilon 1 --out demo-output --seed 7 --ledger demo-ledger.sqlite
+	$(BIN)/fhirsynth run fixtures/cohort --epsilon 1 --out demo-output --ledger demo-ledger.sqlite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

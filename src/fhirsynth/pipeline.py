@@ -176,6 +176,8 @@ class RunConfig:
             "learn": {k: getattr(self.learn, k) for k in self.learn.__dataclass_fields__},
             "spec": None if self.spec is None else Path(self.spec).name,
             "label": self.label,
+            # whether --seed drew the noise: a test release (the seed itself is never written)
+            "reproducible_noise": self.seed is not None,
         }
 
 

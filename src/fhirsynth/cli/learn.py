@@ -42,7 +42,8 @@ def fit_cmd(
     delta: str = typer.Option("0", "--delta", help="delta in [0, 1); > 0 runs under zCDP "
                               "with Gaussian noise (see --mechanism)."),
     out: Path = typer.Option(..., "--out", help="Where to write the model JSON."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the noise too: a test "
+                                    "model, not for sharing (tests/internal runs only)."),
     degree: int | None = typer.Option(None, "--degree", help="Max parents per column (k)."),
     allow_few_rows: bool = typer.Option(
         False, "--allow-few-rows", help="Fit below the minimum cohort size (low utility)."),
@@ -78,6 +79,11 @@ def fit_cmd(
     budget.check_release(allow_large_epsilon=allow_large_epsilon,
                          allow_large_delta=allow_large_delta)
     check_output_path(out, kind="file", overwrite=overwrite)
+    if seed is not None:
+        console.print("[yellow]warning:[/] --seed draws the noise from a fixed seed: whoever "
+                      "knows or guesses it can remove the noise, so the model is not "
+                      "differentially private against them; a test model, not for sharing "
+                      "(model.json records reproducible_noise)", soft_wrap=True)
     spec = load_spec(schema)
     # as for `run`: a model whose samples could not be shared is refused before anything
     # is read or charged

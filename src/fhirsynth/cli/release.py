@@ -144,8 +144,9 @@ def run_cmd(
                                      help="Feature spec (FHIR) or schema (CSV)."),
     rows: int | None = typer.Option(None, "--rows", help="Synthetic patients (default: the "
                                     "model's noisy patient count)."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only; "
-                                    "never written to any output)."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of every random choice, the "
+                                    "noise included: a test release, marked so, not for "
+                                    "sharing (the seed is never written)."),
     ledger: Path | None = typer.Option(None, "--ledger", help="Ledger file (default: user "
                                        "data dir)."),
     holdout: float = typer.Option(0.2, "--holdout", help="Share of patients held out for "
@@ -185,6 +186,11 @@ def run_cmd(
     from fhirsynth.privacy.budget import PrivacyBudget
 
     budget = PrivacyBudget.parse(epsilon, delta)
+    if seed is not None:
+        console.print("[yellow]warning:[/] --seed draws the noise from a fixed seed: whoever "
+                      "knows or guesses it can remove the noise, so this is a test release, "
+                      "marked as one in report.pdf and audit.json, not for sharing; leave "
+                      "--seed out for a release", soft_wrap=True)
     cfg = RunConfig(inputs=inputs, out=out, epsilon=budget.epsilon, delta=budget.delta,
                     spec=spec, rows=rows, seed=seed, ledger=ledger, holdout=holdout,
                     validation=validate, strict=strict,  # type: ignore[arg-type]

@@ -50,6 +50,12 @@ class ShareableContext:
     model_summary: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: what a release whose noise came from --seed is (title page and summary)
+TEST_RELEASE = ("TEST RELEASE, not for sharing: a fixed seed (--seed) drew the noise, so "
+                "whoever knows or guesses the seed can remove it, and the release is not "
+                "differentially private against them")
+
+
 def _fmt_eps(x: float) -> str:
     return f"{x:g}"
 
@@ -86,6 +92,8 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
                 "figures compare with the model's own noisy marginals" if has_meas
                 else "no fidelity figure: no released measurement was provided"))
     out.append(("Synthetic patients", INFO, f"{ctx.n_synthetic} rows"))
+    if ctx.config.get("reproducible_noise"):
+        out.append(("Noise from a secret random source", ATTENTION, TEST_RELEASE))
     for note in ctx.model_summary.get("notes") or []:
         out.append(("Utility of this release", ATTENTION, str(note)))
     return out
@@ -367,6 +375,8 @@ def shareable_story(ctx: ShareableContext) -> list[Any]:
         para(f"δ = {float(bt.get('delta_total', 0.0)):g}", s.big), Spacer(1, 40),
         para(f"created {ctx.created} · fhirsynth {ctx.version}", s.center),
         para(f"run {ctx.run_id}", s.center), Spacer(1, 20),
+        *([para(TEST_RELEASE + ".", s.center), Spacer(1, 20)]
+          if ctx.config.get("reproducible_noise") else []),
         para("Differentially private synthetic patients. The unit of privacy is the patient.",
              s.center),
         PageBreak(), para("Summary", s.h1),

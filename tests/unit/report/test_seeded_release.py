@@ -1,0 +1,59 @@
+"""A release whose noise came from --seed is marked as a test release (trial 11: with the seed,
+a candidate table reproduced the published model exactly, so its noise hid nothing)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fhirsynth.cli import app
+from fhirsynth.domain import Column, TableSpec
+from fhirsynth.pipeline import RunConfig
+from fhirsynth.report.shareable import ATTENTION, TEST_RELEASE, ShareableContext, _checks
+
+SPEC = TableSpec(name="s", columns=(Column(name="sex", categories=("f", "m")),))
+
+
+def _ctx(config: dict) -> ShareableContext:
+    bt = {"epsilon_total": 1.0, "delta_total": 0.0, "epsilon_spent": 1.0, "delta_spent": 0.0,
+          "composition": "basic", "steps": [{"name": "s", "epsilon": 1.0}]}
+    return ShareableContext(
+        dataset="d", created="2026-01-01", run_id="r", version="0", budget_table=bt,
+        spec=SPEC, synthetic_stats=[], synthetic_columns=["sex"], n_synthetic=10,
+        safe_harbor={"passed": True, "findings": []}, software={}, hashes={}, config=config,
+        limitations="", model_summary={})
+
+
+def test_the_public_config_says_whether_a_seed_drew_the_noise() -> None:
+    seeded = RunConfig(inputs=["x"], out="o", epsilon=1.0, seed=123456).public()
+    assert seeded["reproducible_noise"] is True and "123456" not in json.dumps(seeded)
+    assert RunConfig(inputs=["x"], out="o", epsilon=1.0).public()["reproducible_noise"] is False
+
+
+def test_the_summary_marks_a_seeded_release_and_only_it() -> None:
+    rows = {name: (mark, detail) for name, mark, detail in _checks(_ctx(
+        {"reproducible_noise": True}))}
+    assert rows["Noise from a secret random source"] == (ATTENTION, TEST_RELEASE)
+    assert "Noise from a secret random source" not in {
+        name for name, _, _ in _checks(_ctx({"reproducible_noise": False}))}
+
+
+@pytest.mark.filterwarnings("ignore::fhirsynth.errors.LowUtilityWarning")
+def test_run_and_verify_say_it(tmp_path: Path) -> None:
+    cohort = Path(__file__).resolve().parents[3] / "fixtures" / "cohort"
+    runner = CliRunner()
+    r = runner.invoke(app, ["run", str(cohort), "--epsilon", "1", "--out", str(tmp_path / "o"),
+                            "--ledger", str(tmp_path / "l.sqlite"), "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    assert "this is a test release" in " ".join(r.output.split())
+    pypdf = pytest.importorskip("pypdf")
+    text = " ".join(pypdf.PdfReader(str(tmp_path / "o" / "report.pdf")).pages[0]
+                    .extract_text().split())
+    assert "TEST RELEASE, not for sharing" in text
+    model = json.loads((tmp_path / "o" / "model.json").read_text(encoding="utf-8"))
+    assert model["info"]["reproducible_noise"] is True
+    v = runner.invoke(app, ["verify", str(tmp_path / "o")])
+    assert v.exit_code == 0 and "note: a test release" in v.output
