@@ -99,16 +99,22 @@ _UNIT_WORDS = {"a": "years (UCUM a)", "mo": "months (UCUM mo)", "d": "days (UCUM
                "wk": "weeks (UCUM wk)"}
 
 
-def _codes(kind: str, codes: object) -> str:
-    """``LOINC 8480-6`` for one or two codes, else ``12 RxNorm codes``."""
+def _code_list(kind: str, codes: object, full: bool = False) -> str:
+    """``LOINC 8480-6`` for one or two codes, else ``12 RxNorm codes`` (``full``: all)."""
     items = sorted(str(c) for c in (codes or ()))  # type: ignore[attr-defined]
-    if len(items) > 2:
+    if len(items) > 2 and not full:
         return f"{len(items)} {kind} codes"
+    if full and len(items) > 2:
+        return f"{kind} {', '.join(items)}"
     return f"{kind} {' or '.join(items)}" if items else ""
 
 
-def _source(rule: Rule, reference: str) -> str:
+def _source(rule: Rule, reference: str, full: bool = False) -> str:
     o = rule.opts
+
+    def listed(kind: str, codes: object) -> str:
+        return _code_list(kind, codes, full)
+
     if rule.kind == "patient":
         if o["field"] == "age":
             at = ("death, else the reference date" if o.get("at") == "death_or_reference"
@@ -117,14 +123,14 @@ def _source(rule: Rule, reference: str) -> str:
                     f"{o['top_code']} meaning {o['top_code']} or older")
         return _PATIENT.get(o["field"], f"Patient {o['field']}")
     if rule.kind == "condition":
-        codes = ", ".join(t for t in (_codes("SNOMED CT", o["snomed"]),
-                                      _codes("ICD-10-CM prefix", o["icd10cm"]),
-                                      _codes("ICD-9-CM prefix", o["icd9cm"])) if t)
+        codes = ", ".join(t for t in (listed("SNOMED CT", o["snomed"]),
+                                      listed("ICD-10-CM prefix", o["icd10cm"]),
+                                      listed("ICD-9-CM prefix", o["icd9cm"])) if t)
         return f"Condition: true when a Condition is coded with one of {codes}"
     if rule.kind == "observation":
         what = ("coded value mapped to the categories" if o["value"] == "code"
                 else f"value converted to {o['unit']}")
-        return (f"Observation: latest {_codes('LOINC', o['loinc'])} on or before "
+        return (f"Observation: latest {listed('LOINC', o['loinc'])} on or before "
                 f"{reference}, {what}")
     if rule.kind == "encounter":
         classes = ", ".join(sorted(o["class"])) or "any"
@@ -135,7 +141,7 @@ def _source(rule: Rule, reference: str) -> str:
         return (f"MedicationRequest/Statement: how many distinct medication codes the "
                 f"patient has{active} (up to {reference})")
     return (f"MedicationRequest/Statement: true when a{active} request or statement carries "
-            f"one of {_codes('RxNorm', o['rxnorm'])}")
+            f"one of {listed('RxNorm', o['rxnorm'])}")
 
 
 def _treatment(col: Column) -> str:
@@ -148,8 +154,9 @@ def _treatment(col: Column) -> str:
     return "omit"
 
 
-def describe_spec_columns(spec: TableSpec) -> list[SpecColumn]:
-    """One :class:`SpecColumn` per column of a feature spec, in spec order.
+def describe_spec_columns(spec: TableSpec, *, full_codes: bool = False) -> list[SpecColumn]:
+    """One :class:`SpecColumn` per column of a feature spec, in spec order (``full_codes``:
+    every code of a rule, not their number past two).
 
     Raises
     ------
@@ -162,5 +169,5 @@ def describe_spec_columns(spec: TableSpec) -> list[SpecColumn]:
     for col in spec.columns:
         rule = parse_rule(col.name, col.source)
         out.append(SpecColumn(col.name, col.role, _treatment(col), _domain(col),
-                              _source(rule, reference)))
+                              _source(rule, reference, full_codes)))
     return out

@@ -259,8 +259,17 @@ def write_reports(
         banner=CUSTODIAN_BANNER)
 
     in_entries = input_entries(inputs, source_fingerprint, key)
-    out_entries = [file_entry(p, out) for p in out_paths]
     cfg = public_config(config or {})
+    from fhirsynth.report.readme import write_release_readme
+
+    # the folder's README (public facts only) is an output like the others: hashed in
+    # audit.json and printed in report.pdf
+    readme = write_release_readme(
+        out, spec=spec, dataset=dataset, run_id=run_id, created=created_at.date().isoformat(),
+        version=version, budget_table=budget_table, config=cfg,
+        files=[file_entry(p, out)["path"] for p in out_paths],
+        columns=[str(c) for c in synthetic.columns], source_history=source_history)
+    out_entries = [file_entry(p, out) for p in [*out_paths, readme]]
     from fhirsynth.report.audit import config_hash
 
     hashes = {"spec": spec.fingerprint(), "configuration": config_hash(cfg),

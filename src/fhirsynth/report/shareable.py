@@ -131,18 +131,24 @@ def _domain_text(c: Any) -> str:
         shown = ", ".join(cats[:12]) + (f", … ({len(cats)} in all)" if len(cats) > 12 else "")
         return shown + (" + other" if c.other else "")
     if c.kind == "numeric" and c.bounds is not None:
-        unit = f" {_UNIT_WORDS.get(c.unit, c.unit)}" if c.unit else ""
+        unit = f" {UNIT_WORDS.get(c.unit, c.unit)}" if c.unit else ""
         return (f"[{c.bounds[0]:g}, {c.bounds[1]:g}]{unit}, {c.n_states} states"
                 + (", integer" if c.integer else ""))
     return "true / false" if c.kind == "boolean" else "—"
+
+
+def guarantee_delta(bt: Mapping[str, Any]) -> float:
+    """The delta of the guarantee: the declared one under zCDP, else the delta the steps
+    spent (a delta the Laplace steps did not use is not part of the guarantee)."""
+    return (float(bt.get("delta_total", 0.0)) if "rho_total" in bt
+            else float(bt.get("delta_spent", 0.0)))
 
 
 def _guarantee(ctx: ShareableContext, s: Styles) -> list[Any]:
     bt = ctx.budget_table
     total = float(bt["epsilon_total"])
     declared = float(bt.get("delta_total", 0.0))
-    # a delta the steps did not use (Laplace, pure epsilon-DP) is not part of the guarantee
-    delta = declared if "rho_total" in bt else float(bt.get("delta_spent", 0.0))
+    delta = guarantee_delta(bt)
     unused = (f" A delta of {declared:g} was declared but not needed: every step is pure "
               "epsilon-DP (Laplace noise; Gaussian noise under zCDP would have given more noise "
               "for this plan, or was not asked for)." if declared > delta else "")
@@ -206,6 +212,10 @@ def _public_facts(ctx: ShareableContext, s: Styles) -> list[Any]:
         table(["column", "kind", "role", "public domain"], rows, [2.2, 1.2, 1.2, 5.4], s),
         para("Software", s.h2), table(["package", "version"], soft, [3, 7], s),
         para("Hashes (sha256)", s.h2), table(["what", "sha256"], hashes, [3.2, 6.8], s),
+        para("To check the release, run <font face='Courier'>fhirsynth verify</font> on its "
+             "folder: it recomputes the sha256 of every file audit.json lists and checks the "
+             "record's budget arithmetic, and prints intact or what differs. README.md in the "
+             "folder lists the files and describes every column.", s.body, raw=True),
     ]
 
 
@@ -224,8 +234,8 @@ _SAMPLING_TEXT = {
 
 
 #: UCUM codes of the spec shown as a reader expects them ("a" is the UCUM year)
-_UNIT_WORDS = {"a": "years", "mo": "months", "wk": "weeks", "d": "days", "mm[Hg]": "mmHg",
-               "kg/m2": "kg/m²", "10*3/uL": "10³/µL"}
+UNIT_WORDS = {"a": "years", "mo": "months", "wk": "weeks", "d": "days", "mm[Hg]": "mmHg",
+              "kg/m2": "kg/m²", "10*3/uL": "10³/µL"}
 
 
 def _modelling(ctx: ShareableContext, s: Styles) -> list[Any]:

@@ -1,0 +1,203 @@
+"""``README.md`` of a release folder: what each file is, the guarantee, how to check it, and
+the data dictionary.
+
+A research partner who receives a release folder gets the synthetic table, the model, the
+report and the audit record; this file tells them, without the custodian at hand, what they
+hold and how to read it.  Every word comes from public facts: the spec (column domains,
+units, descriptions, ``source:`` rules), the run's public configuration, the budget table
+and the names of the files written.  Nothing of the real data is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from fhirsynth.domain import Column, TableSpec
+
+__all__ = ["README_NAME", "release_readme", "write_release_readme"]
+
+README_NAME = "README.md"
+
+#: what each released file is, by its path in the release folder (prefix for FHIR files)
+_FILES = {
+    "synthetic/patients.csv": "the synthetic patients, one row per patient, columns as below",
+    "synthetic/patients.parquet": "the same rows as Parquet, with column types (categories "
+                                  "as text, integers as nullable integers)",
+    "synthetic/bundles.ndjson": "the same patients as FHIR R4, one transaction Bundle per "
+                                "patient per line",
+    "model.json": "the differentially private model: `fhirsynth sample model.json -n N` "
+                  "draws more synthetic patients, also conditionally (`--where`), at no "
+                  "further privacy cost",
+    "report.pdf": "the release report: the guarantee and how each step spent the budget, the "
+                  "synthetic data's own statistics, the Safe Harbor scan of the output, the "
+                  "limitations",
+    "audit.json": "the machine-readable record: budget steps, configuration, the sha256 of "
+                  "every file, the Safe Harbor scan (docs/audit-schema.md of fhirsynth)",
+}
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _domain(c: Column) -> str:
+    if c.kind == "boolean":
+        return "true / false"
+    if c.kind == "categorical":
+        return ", ".join(f"`{v}`" for v in c.categories) + (" or `other`" if c.other else "")
+    if c.bounds is None:
+        return "integer" if c.integer else "number"
+    from fhirsynth.report.shareable import UNIT_WORDS
+
+    unit = f" {UNIT_WORDS.get(c.unit, c.unit)}" if c.unit else ""
+    kind = "integer" if c.integer else "number"
+    return f"{kind}, {c.bounds[0]:g} to {c.bounds[1]:g}{unit}"
+
+
+def _fhir_rules(spec: TableSpec) -> dict[str, str]:
+    """What each column's ``source:`` rule reads from FHIR, with every code (FHIR specs)."""
+    if not spec.has_fhir_rules:
+        return {}
+    from fhirsynth.errors import SpecError
+    from fhirsynth.ingest.describe import describe_spec_columns
+
+    try:
+        return {d.name: d.source for d in describe_spec_columns(spec, full_codes=True)}
+    except SpecError:  # a column without a FHIR rule: the descriptions alone
+        return {}
+
+
+def _meaning(c: Column, rules: Mapping[str, str]) -> str:
+    """The column's description and the rule that filled it."""
+    parts = [c.description.rstrip(".")] if c.description else []
+    src = c.source if isinstance(c.source, dict) else {}
+    if c.name in rules:
+        parts.append(f"source: {rules[c.name]}")
+    elif src.get("column") is not None and str(src["column"]) != c.name:
+        how = f" ({src['transform']})" if src.get("transform") else ""
+        parts.append(f"from the input column {src['column']}{how}")
+    if c.role == "derived":
+        parts.append("derived from the sampled columns after sampling (no budget spent)")
+    elif c.role == "key":
+        parts.append("a fresh random UUID per synthetic patient (no input key is kept)")
+    elif c.role == "target":
+        parts.append("the outcome the spec names for utility tests")
+    if c.nullable:
+        parts.append("may be missing")
+    return "; ".join(parts) or "-"
+
+
+def release_readme(
+    *,
+    spec: TableSpec,
+    dataset: str,
+    run_id: str,
+    created: str,
+    version: str,
+    budget_table: Mapping[str, Any],
+    config: Mapping[str, Any],
+    files: Iterable[str],
+    columns: Iterable[str],
+    source_history: Mapping[str, Any] | None = None,
+) -> str:
+    """The text of a release's ``README.md`` (Markdown), from public facts only.
+
+    ``files``: paths of the released files relative to the release folder; ``columns``: the
+    synthetic table's columns in their order.
+    """
+    from fhirsynth.report.shareable import TEST_RELEASE, guarantee_delta
+
+    eps = float(budget_table["epsilon_total"])
+    delta = guarantee_delta(budget_table)
+    files = sorted(set(files) | {"report.pdf", "audit.json", README_NAME})
+    lines = [f"# Synthetic data release: {dataset}", ""]
+    if config.get("reproducible_noise"):
+        lines += [f"**{TEST_RELEASE}.**", ""]
+    lines += [
+        f"Made by fhirsynth {version} on {created} (run `{run_id}`).",
+        "",
+        "These are synthetic patients sampled from a differentially private model of a real "
+        "cohort: no row is a real patient, and no row is derived from one patient's record. "
+        f"The release satisfies ({eps:g}, {delta:g})-differential privacy with the patient as "
+        "the unit of privacy: adding or removing one patient's whole record changes the "
+        f"probability of any output by at most a factor e^{eps:g}"
+        + (f", except with probability {delta:g}." if delta else "."),
+    ]
+    if source_history and int(source_history.get("releases") or 1) > 1:
+        lines[-1] += (
+            f" It is one of {int(source_history['releases'])} releases from the same source; "
+            f"together they satisfy ({float(source_history['epsilon_spent_total']):g}, "
+            f"{float(source_history['delta_spent_total']):g})-differential privacy.")
+    lines += [
+        "",
+        "`report.pdf` says how the budget was spent and what the release does not promise. "
+        "The terms of use are the data custodian's; this file states the technical facts only.",
+        "",
+        "## Files",
+        "",
+        "| file | what it is |",
+        "|---|---|",
+    ]
+    fhir = [f for f in files if f.startswith("synthetic/fhir/")]
+    for f in files:
+        if f in fhir:
+            continue
+        lines.append(f"| `{f}` | {_FILES.get(f, 'this file' if f == README_NAME else '')} |")
+    if fhir:
+        lines.append(
+            f"| `synthetic/fhir/` ({len(fhir)} files) | the same patients as FHIR R4 Bulk Data "
+            "NDJSON, one file per resource type; the n-th Patient is the n-th row of the table "
+            "(they share an order, not an id); dates at year precision only |")
+    lines += [
+        "",
+        "A folder `internal/` beside these files, if present, belongs to the custodian: it "
+        "holds statistics of the real patients and must not be shared.",
+        "",
+        "## Checking the release",
+        "",
+        "With fhirsynth installed (`pip install fhirsynth`), `fhirsynth verify <this folder>` "
+        "recomputes the sha256 of every file listed in `audit.json` and checks the record "
+        "itself (budget arithmetic, configuration and spec hashes, the model's budget table). "
+        "It prints `intact` and exits 0, or lists what differs and exits 1; a file you were "
+        "not given is listed as missing.",
+        "",
+        "## Reading the table",
+        "",
+        "- A missing value is an empty cell in the CSV file and a null in Parquet.",
+        "- Categories are text, also when they look like numbers (`\"0\"`, `\"1\"`): read the "
+        "CSV with `dtype=str` for those columns (pandas would otherwise make them integers), "
+        "or read the Parquet file, which keeps them as text.",
+    ]
+    ref = spec.reference_date
+    if ref:
+        ref_text = ref.isoformat() if isinstance(ref, date) else str(ref)
+        lines.append(f"- Ages, latest observations and counts are taken at the reference "
+                     f"date {ref_text}, a public setting of the spec, not a data date.")
+    lines += [
+        "- Synthetic rows follow the model, which is noisy: rare combinations, and "
+        "combinations the model could not resolve, may be over- or under-represented "
+        "(`report.pdf`, Limitations).",
+        "",
+        "## Columns",
+        "",
+        "| column | type and public domain | meaning |",
+        "|---|---|---|",
+    ]
+    by_name = {c.name: c for c in spec.columns}
+    rules = _fhir_rules(spec)
+    for name in columns:
+        c = by_name.get(name)
+        if c is None:
+            continue
+        lines.append(f"| `{_cell(c.name)}` | {_cell(_domain(c))} | {_cell(_meaning(c, rules))} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_release_readme(out: Path, **kwargs: Any) -> Path:
+    """Write :func:`release_readme` to ``out / README.md`` atomically; return its path."""
+    from fhirsynth._atomic import write_bytes_atomic
+
+    return write_bytes_atomic(out / README_NAME, release_readme(**kwargs).encode("utf-8"))

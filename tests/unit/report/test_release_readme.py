@@ -1,0 +1,85 @@
+"""A release folder explains itself: README.md with the files, the guarantee, how to verify,
+and a data dictionary, from public facts only (trial 12: a research partner given the folder
+could not tell what each file was, nor how to check it)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fhirsynth.domain import Column, TableSpec
+from fhirsynth.ingest.features import load_feature_spec
+from fhirsynth.report.readme import release_readme
+
+BUDGET = {"epsilon_total": 1.0, "delta_total": 0.0, "epsilon_spent": 1.0, "delta_spent": 0.0,
+          "steps": []}
+
+
+def _readme(spec: TableSpec, columns: list[str], **kw) -> str:
+    args = dict(spec=spec, dataset="Klinik", run_id="abc", created="2026-12-05",
+                version="0.1.0", budget_table=BUDGET, config={},
+                files=["synthetic/patients.csv", "model.json"], columns=columns)
+    args.update(kw)
+    return release_readme(**args)
+
+
+def test_every_synthetic_column_has_a_line_with_its_public_domain_and_rule() -> None:
+    spec = load_feature_spec()
+    cols = [c.name for c in spec.columns if c.modelled or c.role == "derived"]
+    text = _readme(spec, cols, files=["synthetic/patients.csv", "synthetic/fhir/Patient.ndjson",
+                                      "synthetic/fhir/Condition.ndjson", "model.json"])
+    rows = {line.split("|")[1].strip(" `"): line for line in text.splitlines()
+            if line.startswith("| `") and not line.startswith("| `synthetic")}
+    assert set(cols) <= set(rows)
+    assert "0 to 90 years" in rows["age"] and "90 or older" in rows["age"]
+    # every code of a condition rule, not their number
+    assert all(code in rows["diabetes_type2"] for code in ("44054006", "E11", "25092"))
+    assert "LOINC 39156-5" in rows["bmi"] and "kg/m²" in rows["bmi"]
+    assert "(1, 0)-differential privacy" in text and "fhirsynth verify" in text
+    assert "| `synthetic/fhir/` (2 files) |" in text and "internal/" in text
+    assert "reference date 2026-01-01" in text
+    assert "TEST RELEASE" not in text
+
+
+def test_a_csv_schema_and_a_seeded_zcdp_release() -> None:
+    spec = TableSpec(name="s", columns=(
+        Column(name="id", role="key"),
+        Column(name="stroke", categories=("0", "1"), nullable=False, role="target"),
+        Column(name="born", kind="numeric", bounds=(1930, 2020), integer=True,
+               source={"column": "BIRTHDATE", "transform": "year"}),
+        Column(name="bmi", kind="numeric", bounds=(10, 80), unit="kg/m2", nullable=True,
+               description="Body mass index")))
+    budget = dict(BUDGET, delta_total=1e-9, rho_total=0.02)
+    text = _readme(spec, ["id", "stroke", "born", "bmi"], budget_table=budget,
+                   config={"reproducible_noise": True},
+                   source_history={"releases": 3, "epsilon_spent_total": 2.5,
+                                   "delta_spent_total": 3e-9})
+    assert text.splitlines()[2].startswith("**TEST RELEASE, not for sharing")
+    assert "(1, 1e-09)-differential privacy" in text
+    assert "one of 3 releases from the same source" in text and "(2.5, 3e-09)" in text
+    assert "fresh random UUID" in text and "from the input column BIRTHDATE (year)" in text
+    assert "`0`, `1`" in text and "dtype=str" in text
+    assert "Body mass index; may be missing" in text
+
+
+@pytest.mark.filterwarnings("ignore::fhirsynth.errors.LowUtilityWarning")
+def test_a_release_has_its_readme_hashed_and_verified(tmp_path) -> None:
+    from pathlib import Path
+
+    from fhirsynth.pipeline import RunConfig, run_release
+    from fhirsynth.report import verify_release
+
+    cohort = Path(__file__).resolve().parents[3] / "fixtures" / "cohort"
+    res = run_release(RunConfig(inputs=[cohort], out=tmp_path / "o", epsilon=1.0,
+                                ledger=tmp_path / "l.sqlite"))
+    readme = res.out / "README.md"
+    audit = json.loads((res.out / "audit.json").read_text(encoding="utf-8"))
+    assert "README.md" in {o["path"] for o in audit["outputs"]}
+    assert verify_release(res.out).ok
+    text = readme.read_text(encoding="utf-8")
+    for f in ("synthetic/patients.csv", "synthetic/patients.parquet", "model.json",
+              "report.pdf", "audit.json"):
+        assert f"`{f}`" in text
+    readme.write_text(text.replace("(1, 0)", "(0.1, 0)"), encoding="utf-8")
+    assert not verify_release(res.out).ok
