@@ -255,8 +255,8 @@ def _print_run_summary(r: Any) -> None:
         t.add_row("", name)
     console.print(t)
     if r.shareable:
-        console.print("[bold]report.pdf, audit.json, model.json and synthetic/ may be shared; "
-                      "internal/ stays with the custodian.[/]")
+        console.print("[bold]README.md, report.pdf, audit.json, model.json and synthetic/ may "
+                      "be shared; internal/ stays with the custodian.[/]")
     else:
         kinds = sorted({f.get("description", f.get("kind", "?"))
                         for f in r.safe_harbor.get("findings") or []})
