@@ -23,6 +23,9 @@ _LEDGER_OPTION = typer.Option(None, "--ledger", help="Ledger file (default: user
 @friendly_errors
 def verify_cmd(
     directory: Path = typer.Argument(..., help="Release directory holding audit.json."),
+    partial: bool = typer.Option(False, "--partial", help="The folder holds only some of "
+                                 "the release's files: check those, list the others as not "
+                                 "given."),
 ) -> None:
     """Check a release against its audit.json; exit 0 when intact, 1 when anything disagrees.
 
@@ -31,7 +34,7 @@ def verify_cmd(
     """
     from fhirsynth.report.audit import verify_release
 
-    result = verify_release(directory)
+    result = verify_release(directory, partial=partial)
     for label, names in (("changed", result.changed), ("missing", result.missing),
                          ("added", result.added), ("inconsistent", result.inconsistent)):
         for name in names:
@@ -42,12 +45,17 @@ def verify_cmd(
             typer.echo(f"  - {what}")
         for what in result.not_checked:
             typer.echo(f"not checked: {what}")
+        for name in result.not_given:
+            typer.echo(f"not given (--partial, not checked): {name}")
         if _test_release(directory):
             typer.echo("note: a test release: a fixed seed (--seed) drew its noise, so it is "
                        "not differentially private against whoever knows or guesses the "
                        "seed; do not share it")
         return
     typer.echo("TAMPERED: the release does not match its audit record", err=True)
+    if result.missing and not (result.changed or result.added or result.inconsistent):
+        typer.echo("(only files are missing: if you were given some of the release's files, "
+                   "`fhirsynth verify --partial` checks those)", err=True)
     raise typer.Exit(code=1)
 
 

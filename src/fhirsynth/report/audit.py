@@ -217,18 +217,22 @@ class VerifyResult:
     inconsistent: list[str] = field(default_factory=list)
     consistency_checked: list[str] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)
+    #: listed files absent from a folder checked with ``partial``: not given, not checked
+    not_given: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not (self.changed or self.missing or self.added or self.inconsistent)
 
 
-def verify_release(directory: str | Path) -> VerifyResult:
+def verify_release(directory: str | Path, *, partial: bool = False) -> VerifyResult:
     """Recompute the hashes of the outputs listed in ``directory/audit.json`` and check the
     record's consistency with itself and with the files (``docs/audit-schema.md``).
 
     Files under ``internal/`` (custodian-only) and the audit record itself are not part of
-    the release and are not reported as added.
+    the release and are not reported as added.  ``partial``: the folder holds only some of
+    the release's files (a partner given the CSV alone); a listed file that is absent is
+    ``not_given`` rather than missing, and the checks that need it are not made.
     """
     d = Path(directory)
     if not d.exists():
@@ -249,7 +253,7 @@ def verify_release(directory: str | Path) -> VerifyResult:
     for rel, entry in sorted(listed.items()):
         p = d / rel
         if not p.is_file():
-            result.missing.append(rel)
+            (result.not_given if partial else result.missing).append(rel)
             continue
         result.checked += 1
         if p.stat().st_size != entry.get("bytes") or _sha256(p) != entry.get("sha256"):

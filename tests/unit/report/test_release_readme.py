@@ -83,3 +83,34 @@ def test_a_release_has_its_readme_hashed_and_verified(tmp_path) -> None:
         assert f"`{f}`" in text
     readme.write_text(text.replace("(1, 0)", "(0.1, 0)"), encoding="utf-8")
     assert not verify_release(res.out).ok
+
+
+@pytest.mark.filterwarnings("ignore::fhirsynth.errors.LowUtilityWarning")
+def test_verify_partial_checks_the_files_a_partner_was_given(tmp_path) -> None:
+    # trial 12: a partner given audit.json and the CSV alone was told TAMPERED
+    import shutil
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from fhirsynth.cli import app
+    from fhirsynth.pipeline import RunConfig, run_release
+
+    cohort = Path(__file__).resolve().parents[3] / "fixtures" / "cohort"
+    res = run_release(RunConfig(inputs=[cohort], out=tmp_path / "o", epsilon=1.0,
+                                ledger=tmp_path / "l.sqlite", fhir=False))
+    part = tmp_path / "part"
+    (part / "synthetic").mkdir(parents=True)
+    shutil.copy(res.out / "audit.json", part)
+    shutil.copy(res.out / "synthetic" / "patients.csv", part / "synthetic")
+    runner = CliRunner()
+    r = runner.invoke(app, ["verify", str(part)])
+    assert r.exit_code == 1 and "verify --partial" in r.output
+    r = runner.invoke(app, ["verify", "--partial", str(part)])
+    assert r.exit_code == 0, r.output
+    assert "intact: 1 file(s) match audit.json" in r.output
+    assert "not given (--partial, not checked): model.json" in r.output
+    csv = part / "synthetic" / "patients.csv"
+    csv.write_text(csv.read_text(encoding="utf-8").replace("\n", "\r\n", 1), encoding="utf-8")
+    r = runner.invoke(app, ["verify", "--partial", str(part)])
+    assert r.exit_code == 1 and "changed: synthetic/patients.csv" in r.output
