@@ -74,7 +74,8 @@ class ReferenceIndex(Mapping[str, Resource]):
 
 def duplicate_patient(pid: str, first: str, second: str) -> InputError:
     """The error for one Patient id defined twice."""
-    return InputError(f"Patient/{pid} is defined twice: at {first} and at {second}; "
+    del pid  # never quoted: in Bulk exports the Patient id is the MRN
+    return InputError(f"one Patient id is defined twice: at {first} and at {second}; "
                       "fhirsynth does not merge patients (remove one or give distinct ids)")
 
 
@@ -168,7 +169,7 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
             report.orphans[rtype] += 1
             report.add_issue(Issue(w, "refers to a Patient that is not in this Bundle; not "
                                    "attached to any patient (orphan)",
-                                   f"{rtype}/{resource.get('id')}", key))
+                                   rtype, key))
         else:
             report.skipped[f"{rtype} whose subject is not a Patient"] += 1
 

@@ -100,7 +100,7 @@ class LoosePool:
         if link is not None and link[0] != "subject":
             self.report.orphans[rtype] += 1
             self.report.add_issue(Issue(where, "patient reference cannot be resolved (orphan)",
-                                        f"{rtype}/{resource.get('id')}", link[0]))
+                                        rtype, link[0]))
             return
         rid = resource.get("id")
         if isinstance(rid, str):
@@ -146,7 +146,7 @@ class LoosePool:
                             self.report.add_issue(Issue(
                                 where, "refers to a Patient that is not in the input; not "
                                 "attached to any patient (orphan)",
-                                f"{rtype}/{resource.get('id')}", patient_reference(resource)[0]
+                                rtype, patient_reference(resource)[0]
                                 if patient_reference(resource) else ""))
             path.unlink()
             for pid, (patient, where, res) in groups.items():
