@@ -69,7 +69,7 @@ class ExtractReport:
             rid = ""
             if resource is not None:
                 rid = str(resource.get("resourceType", "?"))  # never the id (an MRN?)
-            self.issues.append(Issue(where=record.source or "<record>", resource=rid,
+            self.issues.append(Issue(where=record.where(resource) or "<record>", resource=rid,
                                      field=field_, problem=problem or kind))
 
     def count(self, kind: str, n: int = 1) -> None:

@@ -150,7 +150,9 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
             accepted.append((w, resource))
 
     grouped: dict[str, dict[str, list[Resource]]] = {pid: {} for pid in patients}
+    positions = {id(patients[pid]): w for pid, w in seen.items() if pid in patients}
     for w, resource in accepted:
+        positions[id(resource)] = w
         link = patient_reference(resource)
         rtype = resource["resourceType"]
         if link is None:
@@ -176,5 +178,5 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
     shared = ReferenceIndex(index)
     for pid, patient in patients.items():
         records.append(PatientRecord(patient_id=pid, patient=patient, resources=grouped[pid],
-                                     source=where, index=shared))
+                                     source=where, index=shared, positions=positions))
     return records

@@ -128,9 +128,11 @@ class LoosePool:
             if not path.exists():
                 continue
             groups: dict[str, tuple[Resource | None, str, dict[str, list[Resource]]]] = {}
+            positions: dict[int, str] = {}  # id() of each resource -> its file and line
             with open(path, "rb") as fh:
                 for line in fh:
                     pid, where, resource = orjson.loads(line)
+                    positions[id(resource)] = where
                     patient, pwhere, res = groups.get(pid, (None, "", {}))
                     if resource["resourceType"] == "Patient":
                         groups[pid] = (resource, where, res)
@@ -154,7 +156,7 @@ class LoosePool:
                     continue
                 yield PatientRecord(patient_id=pid, patient=patient, resources=res,
                                     source=where.split(" line ")[0],
-                                    index=self._index(res, refs_from))
+                                    index=self._index(res, refs_from), positions=positions)
 
     def _index(self, res: dict[str, list[Resource]],
                refs_from: dict[str, frozenset[str]] | None) -> ReferenceIndex:

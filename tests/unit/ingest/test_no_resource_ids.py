@@ -123,3 +123,27 @@ def test_extraction_issue_names_the_type_not_the_id():
     (issue,) = report.issues
     assert str(issue) == "b.json: Patient: maritalStatus: marital_status: unknown code"
     assert CANARY not in str(issue)
+
+
+def test_extraction_issues_find_the_resource_by_file_and_line_or_entry(tmp_path):
+    from fhirsynth.ingest.extract_base import ExtractReport
+
+    cond = _condition(f"cond-{CANARY}", f"Patient/{CANARY}")
+    bulk = tmp_path / "bulk"
+    bulk.mkdir()
+    _ndjson(bulk / "Patient.ndjson", _patient("p0"), _patient(CANARY))
+    _ndjson(bulk / "Condition.ndjson", _condition("c0", "Patient/p0"), cond)
+    bundle = _bundle(tmp_path / "b.json", _patient(f"{CANARY}-b"),
+                     _condition("cb", f"Patient/{CANARY}-b"))
+    places = []
+    for source in (bulk, bundle):
+        for rec in iter_patients(source):
+            if rec.patient_id.startswith(CANARY):
+                report = ExtractReport()
+                report.add("k", rec, rec.patient)
+                report.add("k", rec, rec.of_type("Condition")[0])
+                places += [str(i) for i in report.issues]
+    assert places == ["Patient.ndjson line 2: Patient: k",
+                      "Condition.ndjson line 2: Condition: k",
+                      "b.json entry[0]: Patient: k", "b.json entry[1]: Condition: k"]
+    assert CANARY not in " ".join(places)
