@@ -54,7 +54,8 @@ class CsvReport:
     """What reading found.
 
     The row counts and issues are private.  ``columns`` (header name -> the class the
-    name-based classifier proposes, or the schema's role) and ``treatments`` (header name ->
+    name-based classifier proposes, or the schema's role; a name that looks like a value and
+    that the schema does not declare is keyed ``column i``) and ``treatments`` (header name ->
     ``{"role", "treatment", "output"}``: what this read did with the column under the schema,
     and the output columns it feeds) hold column names and classes only, so they are public.
     """

@@ -123,3 +123,14 @@ def test_a_single_value_like_name_is_shown_by_its_position(tmp_path):
 def test_single_field_data_row_is_refused(tmp_path):
     with pytest.raises(TableInputError, match="1 of 1 names"):
         check_header(tmp_path / "x.csv", ["canary@example.org"])
+
+
+def test_audit_table_reader_refuses_a_data_row(tmp_path):
+    from fhirsynth.errors import InputError
+    from fhirsynth.evaluate.audit_pipeline import read_table
+
+    p = tmp_path / "nd2.csv"
+    p.write_text(ROW + "\n")
+    with pytest.raises(InputError, match="looks like a data row") as info:
+        read_table(p)
+    _no_canary(str(info.value))
