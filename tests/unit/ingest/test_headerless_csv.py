@@ -16,7 +16,6 @@ from fhirsynth.cli import app
 from fhirsynth.domain import load_spec
 from fhirsynth.errors import TableInputError
 from fhirsynth.ingest import read_input
-from fhirsynth.ingest.columns import check_header, looks_like_value, shown_names
 from fhirsynth.ingest.csv import read_csv_table
 
 runner = CliRunner()
@@ -40,12 +39,16 @@ def _no_canary(text: str) -> None:
                                   "MRN99887766", "canary@example.org", "1931-02-28",
                                   "02/28/1931", "28-Feb-1931", "Feb 28", "67", "187.3"])
 def test_values_are_recognised(name):
+    from fhirsynth.ingest.columns import looks_like_value
+
     assert looks_like_value(name)
 
 
 @pytest.mark.parametrize("name", ["Id", "SSN", "ZIP", "bmi", "avg_glucose_level", "icd10",
                                   "bp_sys_2", "may_flag", "bmi (kg/m2)", "Smith CANARY"])
 def test_column_names_are_not_values(name):
+    from fhirsynth.ingest.columns import looks_like_value
+
     assert not looks_like_value(name)
 
 
@@ -98,6 +101,8 @@ def test_duplicate_names_are_quoted_only_in_a_plain_header(tmp_path):
 
 
 def test_a_single_value_like_name_is_shown_by_its_position(tmp_path):
+    from fhirsynth.ingest.columns import check_header, shown_names
+
     assert shown_names(["age", "bmi", "555-867-5309"]) == ["age", "bmi", "column 3"]
     assert shown_names(["age", "2020"], public={"2020"}) == ["age", "2020"]
     check_header("x.csv", ["age", "bmi", "555-867-5309"])  # one is not a data row
@@ -121,6 +126,8 @@ def test_a_single_value_like_name_is_shown_by_its_position(tmp_path):
 
 
 def test_single_field_data_row_is_refused(tmp_path):
+    from fhirsynth.ingest.columns import check_header
+
     with pytest.raises(TableInputError, match="1 of 1 names"):
         check_header(tmp_path / "x.csv", ["canary@example.org"])
 

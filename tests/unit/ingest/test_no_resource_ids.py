@@ -147,3 +147,21 @@ def test_extraction_issues_find_the_resource_by_file_and_line_or_entry(tmp_path)
                       "Condition.ndjson line 2: Condition: k",
                       "b.json entry[0]: Patient: k", "b.json entry[1]: Condition: k"]
     assert CANARY not in " ".join(places)
+
+
+def test_import_report_of_a_run_holds_no_id(tmp_path):
+    """The dict the internal report and evaluation.json are built from (``read_input``)."""
+    import json
+
+    from fhirsynth.ingest import read_input
+    from fhirsynth.ingest.features import load_feature_spec
+    from fhirsynth.ingest.report import stored_report
+
+    f = _bundle(tmp_path / "b.json", _patient("p1"), _patient(CANARY, birthDate="2090-01-01"),
+                _condition(f"cond-{CANARY}", f"Patient/{CANARY}-gone"))
+    _, report = read_input([f], load_feature_spec(None))
+    extraction = report["extraction"]["issues"]
+    assert extraction and all(i.startswith("file[0] entry[1]: Patient: ") for i in extraction)
+    assert any("orphan" in i["problem"] for i in report["issues"])
+    assert CANARY not in json.dumps(report, default=str)
+    assert CANARY not in json.dumps(stored_report(report), default=str)
