@@ -403,9 +403,25 @@ def _column_from_dict(name: str, d: Mapping[str, Any], role: str | None) -> Colu
         raise SpecError(f"column {name!r}: numeric columns take 'bounds', not a category list")
     bounds = d.get("bounds")
     if bounds is not None:
-        if not isinstance(bounds, Sequence) or len(bounds) != 2:
+        if isinstance(bounds, str | bytes) or not isinstance(bounds, Sequence) \
+                or len(bounds) != 2:
             raise SpecError(f"column {name!r}: bounds must be [low, high]")
-        bounds = (float(bounds[0]), float(bounds[1]))
+        try:
+            bounds = (_number(name, "bounds[0]", bounds[0]),
+                      _number(name, "bounds[1]", bounds[1]))
+        except SpecError as exc:
+            raise SpecError(f"{exc}: a numeric column needs both public bounds, "
+                            "[low, high]") from None
+    for key in ("edges", "point_masses"):
+        values = d.get(key)
+        if values is not None and (isinstance(values, str | bytes)
+                                   or not isinstance(values, Sequence)):
+            raise SpecError(f"column {name!r}: {key} must be a list of numbers")
+        for i, x in enumerate(values or ()):
+            _number(name, f"{key}[{i}]", x)
+    bins = d.get("bins", DEFAULT_BINS)
+    if isinstance(bins, bool) or not float(_number(name, "bins", bins)).is_integer():
+        raise SpecError(f"column {name!r}: bins ({_shown(bins)}) must be a whole number")
     return Column(
         name=name,
         kind=kind,  # type: ignore[arg-type]
@@ -422,6 +438,25 @@ def _column_from_dict(name: str, d: Mapping[str, Any], role: str | None) -> Colu
         description=str(d.get("description", "")),
         source=d.get("source"),
     )
+
+
+def _shown(v: Any) -> str:
+    """A schema value as its file spells it (``null``, ``true``, ``"ten"``, ``10``)."""
+    return json.dumps(v) if v is None or isinstance(v, bool | int | float | str) \
+        else type(v).__name__
+
+
+def _number(column: str, key: str, v: Any) -> float:
+    """``v`` as a float, or a :class:`SpecError` naming the column and the field.
+
+    The schema is public, so its value is quoted (``bounds[1] (null) must be a number``).
+    """
+    try:
+        if isinstance(v, bool) or v is None:
+            raise TypeError
+        return float(v)
+    except (TypeError, ValueError):
+        raise SpecError(f"column {column!r}: {key} ({_shown(v)}) must be a number") from None
 
 
 def _category_str(v: Any) -> str:

@@ -23,9 +23,9 @@ The tree::
     PrivacyLeakWarning(RuntimeWarning)  something was read off the data without noise
     LowUtilityWarning(UserWarning)      the fit is valid but unlikely to be useful
 
-Messages never quote a value from the patient data: they name files, positions, resource
-types and ids, fields, and the *kind* of problem.  Resource ids are quoted because they are
-already pseudonymous in every input we read; names, dates and free text are not.
+Messages never quote a value from the patient data: they name files, positions (line or
+entry index), resource types, fields, and the *kind* of problem.  Resource ids and
+references are never quoted: in Bulk exports the Patient id is the MRN.
 """
 
 from __future__ import annotations
@@ -80,14 +80,19 @@ class Issue:
     """One problem found in the input.
 
     ``where`` is a file with a line or entry index (``bundle.json entry[3]``), ``resource``
-    the resource type and id when known, ``field`` the element path, ``problem`` what is
-    wrong (never a quoted patient value).
+    the resource type, ``field`` the element path, ``problem`` what is wrong (never a quoted
+    patient value).  A ``resource`` given as ``Type/id`` keeps its type only: ids may be
+    MRNs, and the file and position already find the resource.
     """
 
     where: str
     problem: str
     resource: str = ""
     field: str = ""
+
+    def __post_init__(self) -> None:
+        if "/" in self.resource:
+            object.__setattr__(self, "resource", self.resource.partition("/")[0])
 
     def __str__(self) -> str:
         parts = [self.where]

@@ -181,15 +181,18 @@ class RunConfig:
         }
 
 
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![a-z])")
 #: label text refused beyond the output scan's rules: a number of five or more digits (a
 #: ZIP code, record or phone number; "-" and "." within it count as part of it, a range of
-#: two years does not) and a date with a month name ("March 14")
+#: two years does not) and a date with a month name, whatever separates the day from the
+#: month ("March 14", "Feb-29-31", "29-Feb-1931", "Feb.29", "14/Mar", "2nd of May")
 _LABEL_RULES = {
     "a number of 5 or more digits": re.compile(
         r"(?<![\d.-])(?!(19|20)\d\d-(19|20)\d\d(?![\d.-]))(?=(?:[.-]*\d){5})[\d.-]+"),
     "a date": re.compile(
-        r"(?i)\b(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}\b"
-        r"|\b\d{1,2}(st|nd|rd|th)?\s+(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)"),
+        rf"(?i)\b{_MONTH}\.?[\s./,-]*\d{{1,2}}(?!\d)"
+        rf"|(?<![a-z\d])\d{{1,2}}(?:st|nd|rd|th)?[\s./,-]*(?:of\s+)?{_MONTH}"),
 }
 
 

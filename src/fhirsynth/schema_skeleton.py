@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,13 @@ from typing import Any
 from fhirsynth._atomic import write_bytes_atomic
 from fhirsynth.domain import PLACEHOLDER_KEY
 from fhirsynth.errors import ConfigError, TableInputError
-from fhirsynth.ingest.columns import ColumnClass, classify_column
+from fhirsynth.ingest.columns import (
+    ColumnClass,
+    check_header,
+    classify_column,
+    duplicate_names_error,
+    looks_like_value,
+)
 
 __all__ = ["read_csv_header", "skeleton_schema", "write_skeleton"]
 
@@ -35,9 +40,6 @@ _ADVICE = {
     "key": "set 'role' to 'key' (a fresh random id per synthetic patient)",
     "drop": "set 'role' to 'drop' (Safe Harbor removes it)",
 }
-# a header field that looks like a value: the file probably has no header line
-_VALUE_LIKE = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$|^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
-                         r"|^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
 def read_csv_header(path: str | Path) -> list[str]:
@@ -46,7 +48,9 @@ def read_csv_header(path: str | Path) -> list[str]:
     Raises
     ------
     TableInputError
-        The file cannot be read, is empty, or its header has an empty or a repeated name.
+        The file cannot be read, is empty, its first line looks like a data row
+        (:func:`~fhirsynth.ingest.columns.check_header`), or its header has an empty or a
+        repeated name.  No message quotes a name that looks like a value.
     """
     p = Path(path)
     try:
@@ -61,12 +65,13 @@ def read_csv_header(path: str | Path) -> list[str]:
     if not first:
         raise TableInputError(f"{p}: the file is empty (no header)")
     header = [h.strip() for h in first]
+    check_header(p, header)
     for i, name in enumerate(header, start=1):
         if not name:
             raise TableInputError(f"{p}: header field {i} is empty (every column needs a name)")
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise TableInputError(f"{p}: duplicate column names in the header: {dupes}")
+    dupes = duplicate_names_error(p, header)
+    if dupes is not None:
+        raise dupes
     return header
 
 
@@ -139,10 +144,10 @@ def write_skeleton(path: str | Path, columns: Sequence[str], *,
     if exists and not overwrite:
         raise ConfigError(f"{p}: already exists (use --overwrite to replace it)")
     for i, col in enumerate(columns, start=1):
-        if _VALUE_LIKE.search(col):
-            raise ConfigError(f"header field {i} looks like a data value (a number, date or "
-                              "e-mail address), not a column name: does the file lack a "
-                              "header line? No skeleton written")
+        if looks_like_value(col):
+            raise ConfigError(f"header field {i} looks like a data value (a number, date, "
+                              "e-mail address or phone number), not a column name: does the "
+                              "file lack a header line? No skeleton written")
     stem = p.name[: -len(".schema.json")] if p.name.endswith(".schema.json") else p.stem
     blob = json.dumps(skeleton_schema(columns, name=stem or "schema"), indent=1) + "\n"
     try:

@@ -63,3 +63,25 @@ def test_shared_schema_json_loads(shared_data):
     enc = encode(spec, df)
     assert enc.codes.shape == (len(df), len(spec.modelled))
     assert (enc.codes < np.array(enc.cards)).all()
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"bounds": [10, None]},
+     r"column 'bmi': bounds\[1\] \(null\) must be a number: a numeric column needs both"),
+    ({"bounds": [None, 80]}, r"column 'bmi': bounds\[0\] \(null\) must be a number"),
+    ({"bounds": ["ten", 80]}, r"column 'bmi': bounds\[0\] \(\"ten\"\) must be a number"),
+    ({"bounds": [10, 80], "edges": [10, None, 80]},
+     r"column 'bmi': edges\[1\] \(null\) must be a number"),
+    ({"bounds": [10, 80], "point_masses": [True]},
+     r"column 'bmi': point_masses\[0\] \(true\) must be a number"),
+    ({"bounds": [10, 80], "bins": 2.5}, r"column 'bmi': bins \(2.5\) must be a whole number"),
+])
+def test_a_malformed_numeric_field_names_file_column_and_field(tmp_path, entry, message):
+    import json
+
+    p = tmp_path / "s.schema.json"
+    p.write_text(json.dumps({"name": "s", "columns": {"bmi": {"type": "numeric", **entry}}}))
+    with pytest.raises(SpecError, match=message) as err:
+        load_spec(p)
+    assert str(err.value).startswith(f"{p}: ")
+    assert "float()" not in str(err.value) and "NoneType" not in str(err.value)

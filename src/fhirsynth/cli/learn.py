@@ -327,6 +327,7 @@ def columns_command(
         _fhir_columns(path, spec, write_schema)
         return
     from fhirsynth.domain import load_spec
+    from fhirsynth.ingest.columns import shown_names
     from fhirsynth.ingest.csv import classify_columns, header_treatments
     from fhirsynth.schema_skeleton import read_csv_header, write_skeleton
 
@@ -334,8 +335,10 @@ def columns_command(
     if write_schema is not None:
         write_skeleton(write_schema, header, overwrite=overwrite)
     if spec is None:
-        for name, cls in classify_columns(header).items():
-            typer.echo(f"{name}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
+        classes = classify_columns(header)
+        for name, shown in zip(header, shown_names(header), strict=True):
+            cls = classes[name]  # a name that looks like a value is shown as "column i"
+            typer.echo(f"{shown}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
     else:
         from fhirsynth.evaluate.safe_harbor_spec import spec_findings
 

@@ -102,10 +102,18 @@ def audit_synthesizer(
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A patient CSV as text columns (the spec decides how each is encoded)."""
+    """A patient CSV as text columns (the spec decides how each is encoded).
+
+    A first line that looks like a data row is refused without quoting it
+    (:func:`~fhirsynth.ingest.columns.check_header`).
+    """
+    from fhirsynth.ingest.columns import check_header
+
     p = Path(path)
     try:
-        return pd.read_csv(p, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(p, dtype=str, keep_default_na=False)
+        check_header(p, [str(c) for c in frame.columns])
+        return frame
     except FileNotFoundError:
         raise InputError(f"{p}: table file not found") from None
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:

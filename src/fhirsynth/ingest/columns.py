@@ -3,18 +3,26 @@
 :func:`classify_columns` proposes a role for every CSV header name from a fixed, documented
 pattern list (:data:`NAME_PATTERNS`): record keys, direct identifiers, quasi-identifiers with
 their treatment, everything else a feature.  The CSV reader uses it to refuse a schema that
-models a direct identifier.  :func:`zip3` applies the HHS restricted-prefix rule, and
-:func:`birth_year` keeps only the year of a date.
+models a direct identifier.  :func:`check_header` refuses a first line that looks like a
+data row (a CSV without a header line), and :func:`shown_names` replaces a single header
+name that looks like a value by its position, so that no message quotes a patient's cell.
+:func:`zip3` applies the HHS restricted-prefix rule, and :func:`birth_year` keeps only the
+year of a date.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
-__all__ = ["NAME_PATTERNS", "ColumnClass", "classify_columns", "restricted_zip3", "year_of",
-           "zip3"]
+from fhirsynth.errors import TableInputError
+
+__all__ = ["NAME_PATTERNS", "ColumnClass", "check_header", "classify_columns",
+           "duplicate_names_error", "looks_like_value", "restricted_zip3", "shown_names",
+           "year_of", "zip3"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,76 @@ def classify_columns(header: list[str] | tuple[str, ...]) -> dict[str, ColumnCla
     ['key', 'identifier', 'quasi_identifier', 'feature']
     """
     return {name: classify_column(name) for name in header}
+
+
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![a-z])")
+#: a header name that looks like a data value rather than a column name: a number, a date
+#: (``1957-06-21``, ``06/21/1957``, ``21-Jun-1957``, ``Jun 21``), an e-mail address, a
+#: phone number (``555-867-5309``, ``(555) 867 5309``) or a run of five or more digits
+#: anywhere (``MRN99887766``, a ZIP code)
+_VALUE_LIKE = re.compile(
+    r"^[+-]?\d+(?:[.,]\d+)?$"
+    r"|^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
+    rf"|^\d{{1,2}}(?:st|nd|rd|th)?[-/. ]*{_MONTH}|^{_MONTH}\.?[-/. ]*\d{{1,2}}(?!\d)"
+    r"|^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
+    r"|^\+?[\s(]*(?:\d[\s().-]*){7,}$"
+    r"|\d{5,}", re.IGNORECASE)
+
+
+def looks_like_value(name: str) -> bool:
+    """Whether a header name looks like a data value (see ``_VALUE_LIKE``), not a name.
+
+    Examples
+    --------
+    >>> [looks_like_value(n) for n in ("bmi", "555-867-5309", "MRN99887766", "21-Jun-1957")]
+    [False, True, True, True]
+    """
+    return bool(_VALUE_LIKE.search(name.strip()))
+
+
+def check_header(path: str | Path, header: Sequence[str]) -> None:
+    """Refuse a first line that looks like a data row: a CSV without a header line.
+
+    Two or more names that look like values (one when the line has one field) make the
+    line a data row.  The message counts them and never quotes a name.
+
+    Raises
+    ------
+    TableInputError
+        The first line of ``path`` looks like a data row.
+    """
+    n = sum(looks_like_value(h) for h in header)
+    if header and n >= min(2, len(header)):
+        raise TableInputError(
+            f"line 1 of {path} looks like a data row, not a header: {n} of {len(header)} "
+            "names look like values (dates, e-mail, phone or long numbers); fhirsynth needs "
+            "a header line")
+
+
+def shown_names(header: Sequence[str], public: Collection[str] = ()) -> list[str]:
+    """Each header name as messages and listings may show it: ``column i`` (from 1) for a
+    name that looks like a value, unless ``public`` (a schema's column names) holds it."""
+    return [h if h in public or not looks_like_value(h) else f"column {i}"
+            for i, h in enumerate(header, start=1)]
+
+
+def duplicate_names_error(path: str | Path, header: Sequence[str]) -> TableInputError | None:
+    """The error for a header that repeats a name, or ``None``.
+
+    Names each repeat by its columns; quotes a repeated name only when no name of the
+    header looks like a value (a data row must not be echoed).
+    """
+    where: dict[str, list[int]] = {}
+    for i, h in enumerate(header, start=1):
+        where.setdefault(h, []).append(i)
+    repeats = [(h, cols) for h, cols in where.items() if len(cols) > 1]
+    if not repeats:
+        return None
+    quote = not any(looks_like_value(h) for h in header)
+    parts = [(f"{h!r} in columns " if quote else "one name in columns ")
+             + ", ".join(map(str, cols)) for h, cols in repeats]
+    return TableInputError(f"{path}: duplicate column names in the header: {'; '.join(parts)}")
 
 
 @lru_cache(maxsize=1)

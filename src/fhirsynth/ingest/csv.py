@@ -22,7 +22,16 @@ import pandas as pd
 
 from fhirsynth.domain import Column, TableSpec
 from fhirsynth.errors import Issue, SpecError, TableInputError
-from fhirsynth.ingest.columns import ColumnClass, classify_column, classify_columns, year_of, zip3
+from fhirsynth.ingest.columns import (
+    ColumnClass,
+    check_header,
+    classify_column,
+    classify_columns,
+    duplicate_names_error,
+    shown_names,
+    year_of,
+    zip3,
+)
 from fhirsynth.ingest.geo import state_code
 
 __all__ = ["MISSING_TOKENS", "CsvReport", "bounds_warning", "classify_columns",
@@ -45,7 +54,8 @@ class CsvReport:
     """What reading found.
 
     The row counts and issues are private.  ``columns`` (header name -> the class the
-    name-based classifier proposes, or the schema's role) and ``treatments`` (header name ->
+    name-based classifier proposes, or the schema's role; a name that looks like a value and
+    that the schema does not declare is keyed ``column i``) and ``treatments`` (header name ->
     ``{"role", "treatment", "output"}``: what this read did with the column under the schema,
     and the output columns it feeds) hold column names and classes only, so they are public.
     """
@@ -113,12 +123,19 @@ def header_treatments(
     header: list[str], spec: TableSpec,
 ) -> tuple[dict[str, ColumnClass], dict[str, dict[str, Any]]]:
     """The class of each header column (the schema's role where it declares one) and what a
-    read under ``spec`` does with it (:func:`column_treatments`); names only, no values."""
+    read under ``spec`` does with it (:func:`column_treatments`); names only, no values.
+
+    Both are keyed by the name as it may be shown (:func:`~fhirsynth.ingest.columns.
+    shown_names`): a name that looks like a value and that the schema does not declare is
+    ``column i``."""
     classes = classify_columns(header)
     for col in spec.columns:
         if col.name in header and not col.modelled:
             classes[col.name] = ColumnClass(col.role, "omit", "declared by the schema")
-    return classes, column_treatments(header, spec, classes)
+    treatments = column_treatments(header, spec, classes)
+    shown = dict(zip(header, shown_names(header, {c.name for c in spec.columns}), strict=True))
+    return ({shown[h]: c for h, c in classes.items()},
+            {shown[h]: t for h, t in treatments.items()})
 
 
 def _source_column(col: Column) -> tuple[str, str | None]:
@@ -178,9 +195,10 @@ def _read_rows(
                 header = [h.strip() for h in next(reader)]
             except StopIteration:
                 raise TableInputError(f"{path}: the file is empty (no header)") from None
-            dupes = sorted({h for h in header if header.count(h) > 1})
-            if dupes:
-                raise TableInputError(f"{path}: duplicate column names in the header: {dupes}")
+            check_header(path, header)
+            dupes = duplicate_names_error(path, header)
+            if dupes is not None:
+                raise dupes
             start = reader.line_num + 1
             try:
                 for row in reader:
@@ -346,7 +364,8 @@ def read_csv_table(
                         "comma-separated CSV)")
         if not hint:
             # names that differ only by case or surrounding spaces
-            folded = {h.strip().casefold(): h for h in header}
+            shown = shown_names(header)
+            folded = {h.strip().casefold(): s for h, s in zip(header, shown, strict=True)}
             near = [f"{folded[a.casefold()]!r} for {a!r}" for a in absent
                     if a.casefold() in folded]
             if near:

@@ -68,8 +68,8 @@ class ExtractReport:
         if len(self.issues) < self.max_issues:
             rid = ""
             if resource is not None:
-                rid = f"{resource.get('resourceType', '?')}/{resource.get('id', '?')}"
-            self.issues.append(Issue(where=record.source or "<record>", resource=rid,
+                rid = str(resource.get("resourceType", "?"))  # never the id (an MRN?)
+            self.issues.append(Issue(where=record.where(resource) or "<record>", resource=rid,
                                      field=field_, problem=problem or kind))
 
     def count(self, kind: str, n: int = 1) -> None:

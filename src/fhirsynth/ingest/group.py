@@ -74,7 +74,8 @@ class ReferenceIndex(Mapping[str, Resource]):
 
 def duplicate_patient(pid: str, first: str, second: str) -> InputError:
     """The error for one Patient id defined twice."""
-    return InputError(f"Patient/{pid} is defined twice: at {first} and at {second}; "
+    del pid  # never quoted: in Bulk exports the Patient id is the MRN
+    return InputError(f"one Patient id is defined twice: at {first} and at {second}; "
                       "fhirsynth does not merge patients (remove one or give distinct ids)")
 
 
@@ -149,7 +150,9 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
             accepted.append((w, resource))
 
     grouped: dict[str, dict[str, list[Resource]]] = {pid: {} for pid in patients}
+    positions = {id(patients[pid]): w for pid, w in seen.items() if pid in patients}
     for w, resource in accepted:
+        positions[id(resource)] = w
         link = patient_reference(resource)
         rtype = resource["resourceType"]
         if link is None:
@@ -168,12 +171,12 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
             report.orphans[rtype] += 1
             report.add_issue(Issue(w, "refers to a Patient that is not in this Bundle; not "
                                    "attached to any patient (orphan)",
-                                   f"{rtype}/{resource.get('id')}", key))
+                                   rtype, key))
         else:
             report.skipped[f"{rtype} whose subject is not a Patient"] += 1
 
     shared = ReferenceIndex(index)
     for pid, patient in patients.items():
         records.append(PatientRecord(patient_id=pid, patient=patient, resources=grouped[pid],
-                                     source=where, index=shared))
+                                     source=where, index=shared, positions=positions))
     return records

@@ -100,7 +100,7 @@ class LoosePool:
         if link is not None and link[0] != "subject":
             self.report.orphans[rtype] += 1
             self.report.add_issue(Issue(where, "patient reference cannot be resolved (orphan)",
-                                        f"{rtype}/{resource.get('id')}", link[0]))
+                                        rtype, link[0]))
             return
         rid = resource.get("id")
         if isinstance(rid, str):
@@ -128,9 +128,11 @@ class LoosePool:
             if not path.exists():
                 continue
             groups: dict[str, tuple[Resource | None, str, dict[str, list[Resource]]]] = {}
+            positions: dict[int, str] = {}  # id() of each resource -> its file and line
             with open(path, "rb") as fh:
                 for line in fh:
                     pid, where, resource = orjson.loads(line)
+                    positions[id(resource)] = where
                     patient, pwhere, res = groups.get(pid, (None, "", {}))
                     if resource["resourceType"] == "Patient":
                         groups[pid] = (resource, where, res)
@@ -146,7 +148,7 @@ class LoosePool:
                             self.report.add_issue(Issue(
                                 where, "refers to a Patient that is not in the input; not "
                                 "attached to any patient (orphan)",
-                                f"{rtype}/{resource.get('id')}", patient_reference(resource)[0]
+                                rtype, patient_reference(resource)[0]
                                 if patient_reference(resource) else ""))
             path.unlink()
             for pid, (patient, where, res) in groups.items():
@@ -154,7 +156,7 @@ class LoosePool:
                     continue
                 yield PatientRecord(patient_id=pid, patient=patient, resources=res,
                                     source=where.split(" line ")[0],
-                                    index=self._index(res, refs_from))
+                                    index=self._index(res, refs_from), positions=positions)
 
     def _index(self, res: dict[str, list[Resource]],
                refs_from: dict[str, frozenset[str]] | None) -> ReferenceIndex:

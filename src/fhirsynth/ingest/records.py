@@ -31,6 +31,10 @@ class PatientRecord:
         The patient's other resources by ``resourceType`` (Condition, Observation, ...).
     source : str
         Where the patient came from (file name), for messages.
+    positions : mapping of int to str
+        Where each of the record's resources was read (``file line N`` or
+        ``file entry[i]``), keyed by ``id()`` of the resource object, for messages that must
+        find a resource without quoting its id; see :meth:`where`.
     index : mapping of str to dict
         Non-patient resources the patient's resources may reference (Medication,
         Encounter...), keyed by every form of reference that names them
@@ -42,6 +46,13 @@ class PatientRecord:
     resources: dict[str, list[Resource]] = field(default_factory=dict)
     source: str = ""
     index: Mapping[str, Resource] = field(default_factory=dict)
+    positions: Mapping[int, str] = field(default_factory=dict, repr=False)
+
+    def where(self, resource: Resource | None = None) -> str:
+        """The file and line or entry of ``resource`` (of the record), else the file."""
+        if resource is not None and id(resource) in self.positions:
+            return self.positions[id(resource)]
+        return self.source
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return self.resources.get(resource_type, [])

@@ -224,8 +224,7 @@ class Validator:
     def check(self, resource: dict[str, Any], where: str) -> dict[str, Any] | None:
         """Clean ``resource`` in place and validate it; ``None`` when it is dropped."""
         rtype = resource.get("resourceType")
-        rid = resource.get("id")
-        label = f"{rtype}/{rid}" if isinstance(rid, str) else str(rtype)
+        label = str(rtype)  # the type only: an id may be an MRN (Bulk exports)
         self.report.resources_read[str(rtype)] += 1
         check_resource_version(resource, self.version, where)
         if not is_resource_type(self.version, rtype):

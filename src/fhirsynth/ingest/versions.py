@@ -121,8 +121,7 @@ def check_resource_version(resource: dict[str, Any], version: str, where: str) -
     Looks at the resource type (R5-only, STU3-only) and at core profiles in ``meta.profile``.
     """
     rtype = resource.get("resourceType")
-    rid = resource.get("id")
-    label = f"{rtype}/{rid}" if isinstance(rid, str) else str(rtype)
+    label = str(rtype)  # the type only: an id may be an MRN (Bulk exports)
     found = None
     if rtype in R5_ONLY_TYPES:
         found = "R5"
@@ -138,7 +137,7 @@ def check_resource_version(resource: dict[str, Any], version: str, where: str) -
                 break
     if found:
         raise FHIRVersionError(
-            f"{where}: {label}: resource type {rtype} is FHIR {found} input, but this reader "
+            f"{where}: {label}: this resource is FHIR {found} input, but this reader "
             f"is configured for FHIR {version} (setting fhir_version); convert the data to "
             f"FHIR {version} first"
         )

@@ -18,7 +18,8 @@ from typing import Any
 
 from fhirsynth.errors import PrivacyBudgetError
 
-__all__ = ["LARGE_DELTA", "LARGE_EPSILON", "Accountant", "PrivacyBudget", "Step"]
+__all__ = ["LARGE_DELTA", "LARGE_EPSILON", "MIN_EPSILON", "Accountant", "PrivacyBudget",
+           "Step"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,11 @@ LARGE_DELTA = 1e-5
 #: the largest epsilon a release accepts without an explicit override (the first release of
 #: a source also sets its ledger cap, so a mistyped epsilon would stay as the cap)
 LARGE_EPSILON = 10.0
+#: the smallest epsilon accepted.  Below it every noise scale is astronomically large (a
+#: Laplace count at epsilon 1e-6 has a standard deviation of 1.4 million), so the output is
+#: noise whatever the data; far below it (1e-320, a subnormal float) shares of the budget
+#: underflow to 0 and the fit cannot even run.
+MIN_EPSILON = 1e-6
 
 
 def _check_real(name: str, value: object) -> float:
@@ -48,8 +54,9 @@ class PrivacyBudget:
 
     Parameters
     ----------
-    epsilon : float, > 0 and finite
-        Total privacy loss of the release, per patient.
+    epsilon : float, finite and at least :data:`MIN_EPSILON` (1e-6)
+        Total privacy loss of the release, per patient.  A smaller epsilon is refused: its
+        output would be pure noise, and its shares of the budget underflow.
     delta : float, in [0, 1)
         Probability with which the epsilon bound may fail; 0 for pure epsilon-DP.
     """
@@ -61,6 +68,11 @@ class PrivacyBudget:
         eps = _check_real("epsilon", self.epsilon)
         if not (eps > 0 and math.isfinite(eps)):
             raise PrivacyBudgetError(f"epsilon ({self.epsilon!r}) must be a finite number > 0")
+        if eps < MIN_EPSILON:
+            raise PrivacyBudgetError(
+                f"epsilon ({eps:g}) is below {MIN_EPSILON:g}: the noise would drown any "
+                "signal (a Laplace count then has a standard deviation above a million); "
+                "values of 0.1 to 4 are usual")
         delta = _check_real("delta", self.delta)
         if not 0 <= delta < 1:
             raise PrivacyBudgetError(f"delta ({self.delta!r}) must lie in [0, 1)")

@@ -181,7 +181,9 @@ def _singletons(found: Sequence[Mapping[str, Any]], s: Styles) -> list[Any]:
         "These categories occur exactly once among the real training patients. The model "
         "only saw them through DP noise, but a unique value is a re-identification risk: "
         "consider coarsening the column or leaving the category out of the public domain. "
-        "This list is a statistic of the real data and stays with the custodian.", s.body))
+        "<other> stands for the values outside a column's declared domain, taken together "
+        "(they are never shown). This list is a statistic of the real data and stays with "
+        "the custodian.", s.body))
     out.append(table(["column", "category"], [[f["column"], f["category"]] for f in found],
                      [3.4, 6.6], s))
     return out

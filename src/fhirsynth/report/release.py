@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from fhirsynth.domain import TableSpec
+from fhirsynth.domain import OTHER, TableSpec, _category_str
 from fhirsynth.evaluate.discretise import discretise, eval_columns
 from fhirsynth.evaluate.fidelity import describe, evaluate_fidelity, marginal
 from fhirsynth.evaluate.privacy import evaluate_privacy
@@ -128,12 +128,18 @@ def singleton_categories(spec: TableSpec, real: pd.DataFrame) -> list[dict[str, 
     """Categories of modelled categorical columns that occur exactly once in ``real``.
 
     A statistic of the real data: for ``internal/`` only, never for the shareable report.
+    Only public labels are shown: a declared category, or ``<other>`` (:data:`~fhirsynth.
+    domain.OTHER`) for the values outside the declared domain taken together, as the model
+    sees them; a raw out-of-domain cell is never shown.
     """
     found = []
     for c in spec.modelled:
         if c.kind != "categorical" or c.name not in real.columns:
             continue
-        counts = real[c.name].dropna().astype(str).value_counts()
+        declared = set(c.categories)
+        values = real[c.name].dropna().map(_category_str).str.strip()
+        labels = values.where(values.isin(declared), OTHER)
+        counts = labels.value_counts()
         found += [{"column": c.name, "category": str(v)}
                   for v in sorted(counts.index[counts == 1])]
     return found

@@ -51,3 +51,28 @@ def test_accountant_refuses_overspend_before_recording():
     acc.spend(Step(name="last", mechanism="Laplace", epsilon=0.1))
     assert acc.spent_epsilon == pytest.approx(1.5)
     assert acc.table()["steps"][-1]["name"] == "last"
+
+
+@pytest.mark.parametrize("eps", [1e-320, 5e-324, 1e-9, 9.99e-7])
+def test_epsilon_below_the_floor_is_refused(eps):
+    from fhirsynth.privacy.budget import MIN_EPSILON
+
+    with pytest.raises(PrivacyBudgetError, match=r"is below 1e-06: the noise would drown"):
+        PrivacyBudget(epsilon=eps)
+    with pytest.raises(PrivacyBudgetError, match="is below 1e-06"):
+        PrivacyBudget.parse(str(eps))
+    assert PrivacyBudget(epsilon=MIN_EPSILON).epsilon == MIN_EPSILON
+
+
+def test_tiny_epsilon_on_the_cli_is_one_clear_error_before_anything_is_read(tmp_path):
+    from typer.testing import CliRunner
+
+    from fhirsynth.cli import app
+
+    ledger, out = tmp_path / "l.sqlite", tmp_path / "out"
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "absent.csv"), "--epsilon", "1e-320",
+                                 "--out", str(out), "--ledger", str(ledger)])
+    assert r.exit_code == 2, r.output
+    assert "is below 1e-06" in r.output and "internal error" not in r.output
+    assert "absent.csv" not in r.output  # refused before the input is looked at
+    assert not ledger.exists() and not out.exists()
