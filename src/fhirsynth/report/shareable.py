@@ -336,14 +336,29 @@ def _fidelity(ctx: ShareableContext, s: Styles) -> list[Any]:
             out.append(para(f"Released and synthetic shares{shown}.", s.small))
     noise = measurement_noise(ctx.budget_table)
     n = ctx.model_summary.get("n_patients_noisy")
+
+    def reading(name: str) -> str:
+        # public: the noise of the released count against an average state's noisy count
+        if not n or name not in ctx.spec:
+            return "—"
+        per_state = float(n) / max(ctx.spec[name].n_states, 1)
+        return "mostly noise" if noise[name] >= per_state else "—"
+
     rows = [[name, f"{noise[name]:.1f}",
-             f"{100 * noise[name] / n:.1f} %" if n else "—"]
+             f"{100 * noise[name] / n:.1f} %" if n else "—", reading(name)]
             for name in one_way if name in noise]
     if rows:
         out.append(Spacer(1, 4))
         out.append(table(["column", "noise sd per released count (patients)",
-                          "as a share of the noisy cohort"], rows, [3.0, 3.2, 3.0], s,
-                         align_right=(1, 2)))
+                          "as a share of the noisy cohort", "distribution"], rows,
+                         [2.6, 2.8, 2.6, 1.8], s, align_right=(1, 2)))
+        if any(r[3] == "mostly noise" for r in rows):
+            out.append(para(
+                "\"mostly noise\": the noise sd of one released count is at least the noisy "
+                "cohort divided by the column's states (an average state's count), so the "
+                "column's shares, and any rare value in it, say little about the patients; "
+                "it holds whether or not the column was filled for the real patients. Read "
+                "from the budget and the released count alone.", s.small))
     return out
 
 

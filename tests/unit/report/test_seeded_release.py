@@ -57,3 +57,36 @@ def test_run_and_verify_say_it(tmp_path: Path) -> None:
     assert model["info"]["reproducible_noise"] is True
     v = runner.invoke(app, ["verify", str(tmp_path / "o")])
     assert v.exit_code == 0 and "note: a test release" in v.output
+
+
+def test_the_noise_table_says_which_columns_are_mostly_noise(tmp_path: Path) -> None:
+    # trial 12: columns empty in the input came out as noise and the partner could not tell;
+    # the report may only say it from public facts: the noise against an average state
+    from fhirsynth.report.pdf import build_pdf
+    from fhirsynth.report.shareable import shareable_story
+
+    pypdf = pytest.importorskip("pypdf")
+    spec = TableSpec(name="s", columns=(
+        Column(name="sex", categories=("f", "m")),
+        Column(name="age", kind="numeric", bounds=(0, 90), integer=True)))
+    bt = {"epsilon_total": 1.0, "delta_total": 0.0, "epsilon_spent": 1.0, "delta_spent": 0.0,
+          "composition": "basic", "steps": [
+              {"name": "table sex", "epsilon": 0.5, "mechanism": "Laplace"},
+              {"name": "table age", "epsilon": 0.5, "mechanism": "Laplace"}]}
+    ctx = ShareableContext(
+        dataset="d", created="2026-01-01", run_id="r", version="0", budget_table=bt,
+        spec=spec, synthetic_stats=[
+            {"column": "sex", "kind": "categorical", "states": ["f", "m"], "shares": [.5, .5],
+             "missing": 0.0},
+            {"column": "age", "kind": "categorical", "states": ["a", "b"], "shares": [1.0, 0.0],
+             "missing": 0.0}],
+        synthetic_columns=["sex", "age"], n_synthetic=10,
+        safe_harbor={"passed": True, "findings": []}, software={}, hashes={}, config={},
+        limitations="", model_summary={"n_patients_noisy": 100, "released_marginals": [
+            {"columns": ["sex"], "values": [.5, .5]}, {"columns": ["age"], "values": [1.0]}]})
+    pdf = build_pdf(tmp_path / "r.pdf", shareable_story(ctx), title="t", footer="f")
+    text = " ".join("\n".join(p.extract_text() for p in pypdf.PdfReader(str(pdf)).pages)
+                    .split())
+    # noise sd sqrt(2) / 0.5 = 2.8 patients: below 100 / 2 for sex, above 100 / 91 for age
+    assert "sex 2.8 2.8 % —" in text and "age 2.8 2.8 % mostly noise" in text
+    assert "an average state's count" in text
