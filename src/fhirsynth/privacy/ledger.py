@@ -124,6 +124,10 @@ def _over_cap(name: str, spent_e: float, spent_d: float, cap_e: float, cap_d: fl
                 "interrupted or failed, see 'fhirsynth ledger show'")
         return (f"budget exhausted for dataset {name}: spent epsilon {spent_e:g} of cap "
                 f"{cap_e:g}, this release needs {budget.epsilon:g} ({hint})")
+    if cap_d == 0 and budget.delta > 0:
+        return (f"the delta cap of dataset {name} is 0: its releases must be pure "
+                f"epsilon-DP (--delta 0), this release asks for delta {budget.delta:g} (allow "
+                "a delta with 'fhirsynth ledger set-cap SOURCE --epsilon E --delta D')")
     if spent_d + budget.delta > cap_d * (1 + _TOL) + 1e-15:
         return (f"budget exhausted for dataset {name}: spent delta {spent_d:g} of cap "
                 f"{cap_d:g}, this release needs {budget.delta:g} (raise the delta cap with "

@@ -245,8 +245,8 @@ def utility_notes(model: Any) -> list[str]:
     eps = per[len(per) // 2]
     signal = noisy * eps
     if signal < LOW_SIGNAL:
-        what = ("noise of a Laplace count at epsilon" if any(s.get("rho") for s in steps)
-                else "epsilon")
+        what = ("Gaussian noise as large as a Laplace count's at epsilon"
+                if any(s.get("rho") for s in steps) else "epsilon")
         who = f"{noisy} patient" + ("" if noisy == 1 else "s")
         out.append(f"noise is likely to dominate: with a noisy count of about {who} and {what} "
                    f"{eps:.3g} per table, each table has about {signal:.1f} patients of signal "
