@@ -134,7 +134,10 @@ def release_readme(
     lines += [
         "",
         "`report.pdf` says how the budget was spent and what the release does not promise. "
-        "The terms of use are the data custodian's; this file states the technical facts only.",
+        "It holds no comparison with the real patients (fidelity, or the accuracy of a model "
+        "trained on these rows and tested on real ones): such figures are statistics of the "
+        "real data, kept by the custodian unless released separately. The terms of use are "
+        "the data custodian's; this file states the technical facts only.",
         "",
         "## Files",
         "",
