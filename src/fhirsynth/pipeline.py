@@ -447,10 +447,9 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         # charged to the source holding these patients (whatever the file looks like)
         patients = ledger.patients(table, [c.name for c in spec.modelled], ids)
         charged = ledger.charge(source, budget, run_id=run_id, label=label, patients=patients)
-        source = charged.fingerprint
         if charged.matched:
             warnings_.append(f"this release is charged to the ledger source {charged.matched}")
-        history = _history(ledger.summary(source)[0])
+        history = _history(ledger.summary(charged.fingerprint)[0])
 
         note("learn")
         t = time.perf_counter()
@@ -515,7 +514,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    summary = ledger.summary(source)[0]
+    summary = ledger.summary(charged.fingerprint)[0]
     evaluation = _evaluation(out / paths.evaluation.relative_to(tmp))
     seconds["total"] = time.perf_counter() - t0
     return RunResult(

@@ -104,6 +104,18 @@ def test_run_on_a_table_with_a_junk_column_is_charged_to_its_source(charged,
     assert only.spent_epsilon == 1.5 and only.cap_epsilon == 2
 
 
+def test_a_cap_set_on_a_copy_does_not_make_it_a_source_of_its_own(charged,
+                                                                  tmp_path: Path) -> None:
+    table, schema, led = charged
+    path = tmp_path / "copy.csv"
+    table.assign(junk=0).to_csv(path, index=False)
+    assert runner.invoke(app, ["ledger", "set-cap", str(path), "--epsilon", "3", "--ledger",
+                               str(led)]).exit_code == 0
+    out = _fit(path, schema, led, "0.5", tmp_path / "v.json")
+    assert out.startswith("exit 2") and "budget exhausted for dataset cohort" in out, out
+    assert [s.spent_epsilon for s in Ledger(led).summary()] == [1, 0]
+
+
 def test_an_ingested_table_without_a_drop_column_spends_its_fhir_budget(tmp_path: Path) -> None:
     led, table = tmp_path / "l.sqlite", tmp_path / "t.csv"
     r = runner.invoke(app, ["ingest", str(FIXTURES), "--out", str(table), "--ledger", str(led)])

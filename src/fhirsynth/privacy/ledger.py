@@ -281,12 +281,13 @@ def ledger_key(paths: Sequence[str | Path], ledger: str | Path) -> str:
 
 
 def resolve_source(source: str, ledger: str | Path | None = None) -> str:
-    """A 64-hex fingerprint as given, or the ledger's key of an input path (with ``ledger``,
-    a patient table written by ``ingest`` resolves to the source it was read from)."""
+    """A 64-hex fingerprint, or the ledger's key of an input path; with ``ledger``, either
+    resolves to the source it belongs to (a patient table written by ``ingest`` to the
+    source it was read from, an input charged to the source holding its patients to it)."""
     s = source.strip().lower()
-    if len(s) == 64 and all(c in "0123456789abcdef" for c in s):
-        return s
-    key = source_fingerprint([source])
+    key = s if len(s) == 64 and all(c in "0123456789abcdef" for c in s) else None
+    if key is None:
+        key = source_fingerprint([source])
     if ledger is not None and Path(ledger).is_file():
         return Ledger(ledger).source_of(key)
     return key
@@ -613,14 +614,17 @@ class Ledger:
                   patients: PatientDigests | None) -> tuple[str, str]:
         """The source an input belongs to, and why when it is not the input's own ``key``.
 
-        In order: ``key`` when the ledger knows it as a source; the source its modelled
+        In order: ``key`` when the ledger knows it as a source that has releases or patient
+        digests (a key only given a cap, ``ledger set-cap FILE``, does not keep a copy of
+        a charged table apart from it); the source its modelled
         rows' content key was recorded under; the source whose patient digests of one kind
         overlap the input's (:func:`~fhirsynth.privacy.patients.overlap_matches`; the most
         common patients win); else ``key`` (a new source).  The reason names the source
         and a share, never a value.
         """
-        known = con.execute("SELECT 1 FROM sources WHERE fingerprint=?", (key,)).fetchone()
-        if patients is None or known is not None:
+        if patients is None or con.execute(
+                "SELECT 1 FROM releases WHERE fingerprint=? UNION ALL "
+                "SELECT 1 FROM patients WHERE fingerprint=?", (key, key)).fetchone():
             return key, ""
         row = con.execute("SELECT source FROM derived WHERE fingerprint=?",
                           (patients.content,)).fetchone()
