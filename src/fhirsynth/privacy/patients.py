@@ -62,6 +62,14 @@ def _keyed(secret: bytes, person: bytes, items: Iterable[bytes]) -> np.ndarray:
     return np.frombuffer(out, dtype="<u8").astype(np.uint64)
 
 
+def _unique(sorted_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted array and how often each occurs (one pass, no sort)."""
+    if not sorted_.size:
+        return sorted_, np.zeros(0, dtype=np.int64)
+    first = np.flatnonzero(np.r_[True, sorted_[1:] != sorted_[:-1]])
+    return sorted_[first], np.diff(np.r_[first, sorted_.size])
+
+
 def _numeric(s: pd.Series) -> bool:
     return pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype)
 
@@ -106,19 +114,20 @@ def digest_patients(table: pd.DataFrame, columns: Sequence[str], secret: bytes,
         rows = _keyed(secret, b"row", (buf[i:i + width] for i in range(0, len(buf), width)))
     else:
         rows = np.zeros(0, dtype=np.uint64)
+    rows = np.sort(rows)
     content = hashlib.blake2b(key=secret, person=b"content", digest_size=32)
     content.update(described)
-    content.update(np.sort(rows).astype("<u8").tobytes())
+    content.update(rows.astype("<u8").tobytes())
     sets: dict[str, np.ndarray] = {}
-    if n:
-        uniq, counts = np.unique(rows, return_counts=True)
-        if int((counts == 1).sum()) >= MIN_UNIQUE_SHARE * n:
-            sets[f"rows:{colset}"] = uniq
+    uniq, counts = _unique(rows)
+    if n and int((counts == 1).sum()) >= MIN_UNIQUE_SHARE * n:
+        sets[f"rows:{colset}"] = uniq
     if ids is not None:
-        keys = {i.strip() for i in ids if i is not None and str(i).strip()}
+        keys = {str(i).strip() for i in ids if i is not None}
+        keys.discard("")
         if keys:
-            sets["id"] = np.unique(_keyed(secret, b"id", (k.encode("utf-8", "surrogateescape")
-                                                           for k in sorted(keys))))
+            digests = _keyed(secret, b"id", (k.encode("utf-8", "surrogateescape") for k in keys))
+            sets["id"] = _unique(np.sort(digests))[0]
     return PatientDigests(content=content.hexdigest(), sets=sets, rows=n)
 
 
