@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from cohort_copy import edited_cohort
 from fhirsynth.cli import app
 from fhirsynth.privacy.ledger import Ledger
 
@@ -129,6 +130,28 @@ def test_an_ingested_table_without_a_drop_column_spends_its_fhir_budget(tmp_path
     assert out.startswith("exit 2") and "budget exhausted" in out, out
     (only,) = Ledger(led).summary()
     assert only.spent_epsilon == 0
+
+
+def test_a_fhir_export_of_the_same_patients_is_their_source(tmp_path: Path) -> None:
+    # another export: 100 of the 120 patients, one Observation changed (other bytes, other
+    # rows): the same Patient ids
+    led = tmp_path / "l.sqlite"
+    assert runner.invoke(app, ["ingest", str(FIXTURES), "--out", str(tmp_path / "t.csv"),
+                               "--ledger", str(led)]).exit_code == 0
+    assert runner.invoke(app, ["ledger", "set-cap", str(FIXTURES), "--epsilon", "0.3",
+                               "--ledger", str(led)]).exit_code == 0
+
+    def edit(i: int, bundle: dict) -> None:
+        if i == 0:
+            bundle["entry"] = [e for e in bundle["entry"]
+                               if e["resource"]["resourceType"] != "Observation"]
+    again = edited_cohort(tmp_path / "again", 100, edit)
+    r = runner.invoke(app, ["run", str(again), "--epsilon", "0.5", "--out", str(tmp_path / "r"),
+                            "--ledger", str(led), "--seed", "0"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and "budget exhausted" in text, text
+    assert "100% of its patients are that source's (by patient ids)" in text
+    assert [s.spent_epsilon for s in Ledger(led).summary()] == [0]
 
 
 def test_a_table_with_most_rows_of_a_charged_one_is_charged_to_it(charged,

@@ -63,7 +63,8 @@ def fit_cmd(
     The fit is charged to the privacy ledger under the fingerprint of the table's cells
     (independent of row and column order and of the file's bytes; the same key as `run`
     and `ledger` give the file) before any noise is drawn, as a release is: fits and runs
-    of the same table add up against its cap.
+    of the same table add up against its cap.  A table holding a charged source's patients
+    (its modelled rows in another file or formatting, or most of them) is charged to it.
     """
     from fhirsynth._atomic import check_output_path
     from fhirsynth.config import LearnConfig

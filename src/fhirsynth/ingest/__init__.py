@@ -126,4 +126,5 @@ def read_input(
             "issues": [str(i) for i in rep.issues[:200]],
             "warnings": ([clipped] if clipped else []) + warnings,
         }
-    return read_fhir(ps, spec, validation=validation, strict=strict, on_patient=on_patient)
+    return read_fhir(ps, spec, validation=validation, strict=strict, on_patient=on_patient,
+                     patient_ids=patient_ids)

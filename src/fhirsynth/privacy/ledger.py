@@ -489,11 +489,12 @@ class Ledger:
             if own is not None:
                 con.execute("ROLLBACK")
                 return False
-            source, _ = self._identify(con, source, patients)
+            key = source
+            source, _ = self._identify(con, key, patients)
             self._ensure_source(con, source, label)
             con.execute("INSERT OR REPLACE INTO derived (fingerprint, source, created) "
                         "VALUES (?, ?, ?)", (table, source, _now()))
-            self._remember(con, source, source, patients)
+            self._remember(con, key, source, patients)
             con.execute("COMMIT")
         finally:
             con.close()
