@@ -438,8 +438,9 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
                                "more rows later with `fhirsynth sample`, into several files)")
 
     note("ingest")
+    ids: list[str] = []  # the patients' ids: only their keyed digests reach the ledger
     table, import_report = read_input(inputs, spec, validation=cfg.validation,
-                                      strict=cfg.strict)
+                                      strict=cfg.strict, patient_ids=ids)
     seconds["ingest"] = time.perf_counter() - t0
     logger.info("ingested %d patients, %d columns", len(table), table.shape[1])
     warnings_: list[str] = _check_rows_dropped(import_report, len(table))
@@ -465,8 +466,12 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         ledger = Ledger(ledger_path)
         label = (spec.name if cfg.spec is not None or cfg.label is not None
                  else source_label(inputs))
-        ledger.charge(source, budget, run_id=run_id, label=label)
-        history = _history(ledger.summary(source)[0])
+        # charged to the source holding these patients (whatever the file looks like)
+        patients = ledger.patients(table, [c.name for c in spec.modelled], ids)
+        charged = ledger.charge(source, budget, run_id=run_id, label=label, patients=patients)
+        if charged.matched:
+            warnings_.append(f"this release is charged to the ledger source {charged.matched}")
+        history = _history(ledger.summary(charged.fingerprint)[0])
 
         note("learn")
         t = time.perf_counter()
@@ -531,7 +536,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    summary = ledger.summary(source)[0]
+    summary = ledger.summary(charged.fingerprint)[0]
     evaluation = _evaluation(out / paths.evaluation.relative_to(tmp))
     seconds["total"] = time.perf_counter() - t0
     return RunResult(

@@ -14,8 +14,9 @@ from fhirsynth.cli._app import SAMPLING_HELP, PipeConsole, app, console, friendl
 # (block owned by the learn branch: fit, sample and inspect a DP Bayesian network)
 
 
-def _read_table(path: Path, spec: Any) -> Any:
-    """The patient table of a CSV under its schema (the same reader as ``run``)."""
+def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
+    """The patient table of a CSV under its schema (the same reader as ``run``); ``ids``
+    receives its key column's ids (for the ledger's patient digests)."""
     from rich.markup import escape
 
     from fhirsynth.errors import TableInputError
@@ -26,7 +27,7 @@ def _read_table(path: Path, spec: Any) -> Any:
                               "input use `fhirsynth run`, or `fhirsynth ingest` first)")
     if not path.is_file():
         raise TableInputError(f"{path}: file not found")
-    table, report = read_csv_table(path, spec)
+    table, report = read_csv_table(path, spec, patient_ids=ids)
     clipped = bounds_warning(path.name, report.out_of_bounds, strict_option=False)
     if clipped:
         console.print(f"[yellow]warning:[/] {escape(clipped)}")
@@ -63,7 +64,8 @@ def fit_cmd(
     The fit is charged to the privacy ledger under the fingerprint of the table's cells
     (independent of row and column order and of the file's bytes; the same key as `run`
     and `ledger` give the file) before any noise is drawn, as a release is: fits and runs
-    of the same table add up against its cap.
+    of the same table add up against its cap.  A table holding a charged source's patients
+    (its modelled rows in another file or formatting, or most of them) is charged to it.
     """
     from fhirsynth._atomic import check_output_path
     from fhirsynth.config import LearnConfig
@@ -94,13 +96,18 @@ def fit_cmd(
     synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta, config=config,
                         random_state=seed)
     ledger_path = ledger if ledger is not None else default_ledger_path()
-    df = _read_table(table, spec)
+    ids: list[str] = []
+    df = _read_table(table, spec, ids)
     # the table's cells, not its bytes: line endings, row order or a re-save elsewhere
     # give the same source (and the same cap), as for `run` on the same file
     source = ledger_key([table], ledger_path)
     check_rows(len(df), config)  # a refused fit spends nothing
     book = Ledger(ledger_path)
-    charged = book.charge(source, budget, label=spec.name)
+    charged = book.charge(source, budget, label=spec.name, patients=book.patients(
+        df, [c.name for c in spec.modelled], ids))  # the source holding these patients
+    if charged.matched:
+        console.print(f"ledger: this fit is charged to the ledger source "
+                      f"{escape(charged.matched)}")
     synth.fit(df, _warn_notes=False)
     synth.save(out)
     book.complete(charged.run_id, [out.name])

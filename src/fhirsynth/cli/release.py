@@ -60,18 +60,22 @@ def ingest_cmd(
             bar.update(task, description=f"{n:,} patients ({n / secs:,.0f}/s), {resources:,} "
                                          f"resources ({resources / secs:,.0f}/s)")
 
+        ids: list[str] = []
         table, report = read_input(inputs, table_spec, validation=validate,  # type: ignore[arg-type]
-                                   strict=strict, on_patient=tick)
+                                   strict=strict, on_patient=tick, patient_ids=ids)
     fmt = "parquet" if out.suffix.lower() == ".parquet" else "csv"
     write_table(table, out, format=fmt)
     secs = time.perf_counter() - t0
     _print_import_summary(table, report, secs)
     console.print(f"patient table written to {out}")
-    _record_derived(inputs, out, ledger)
+    _record_derived(inputs, out, ledger, (table, [c.name for c in table_spec.modelled], ids))
 
 
-def _record_derived(inputs: list[Path], out: Path, ledger: Path | None) -> None:
-    """Tie the written table to its input's budget in the ledger (no charge)."""
+def _record_derived(inputs: list[Path], out: Path, ledger: Path | None,
+                    patients: tuple[Any, list[str], list[str]]) -> None:
+    """Tie the written table to its input's budget in the ledger (no charge); ``patients``
+    (table, modelled columns, ids) makes a copy with other columns or formatting the same
+    source."""
     import sqlite3
 
     from fhirsynth.pipeline import source_label
@@ -85,8 +89,9 @@ def _record_derived(inputs: list[Path], out: Path, ledger: Path | None) -> None:
     path = ledger if ledger is not None else default_ledger_path()
     try:
         source = ledger_key(inputs, path)
-        linked = Ledger(path).derive(source_fingerprint([out]), source,
-                                     label=source_label(inputs))
+        book = Ledger(path)
+        linked = book.derive(source_fingerprint([out]), source, label=source_label(inputs),
+                             patients=book.patients(*patients))
     except (OSError, sqlite3.Error) as exc:  # the table is written: say what is missing
         console.print(f"[yellow]warning:[/] the table could not be recorded in the ledger "
                       f"{escape(str(path))} ({escape(type(exc).__name__)}): a fit of it will "

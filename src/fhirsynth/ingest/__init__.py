@@ -31,12 +31,13 @@ def read_fhir(
     validation: Literal["needed", "full"] = "needed",
     strict: bool = False,
     on_patient: Callable[[int, int], None] | None = None,
+    patient_ids: list[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per patient of FHIR input under a feature spec, and the import report.
 
     Only the elements the spec reads are validated in the default mode; ``full`` validates
     every resource.  ``on_patient(patients, resources)`` is called after each patient with
-    the running counts (progress).
+    the running counts (progress).  ``patient_ids`` receives each row's ``Patient.id``.
     """
     from fhirsynth.ingest.coverage import (
         absent_type_warnings,
@@ -59,7 +60,7 @@ def read_fhir(
     records = iter_patients(list(paths), report=report, config=cfg)
     if on_patient is not None:
         records = _counting(records, lambda n: on_patient(n, sum(report.resources_read.values())))
-    table = extract_table(records, spec, extract)
+    table = extract_table(records, spec, extract, patient_ids)
     out = report.to_dict()
     out["extraction"] = {"counts": dict(sorted(extract.counts.items())),
                          "issues": [report.anonymise(str(i)) for i in extract.issues[:200]]}
@@ -89,8 +90,13 @@ def read_input(
     validation: Literal["needed", "full"] = "needed",
     strict: bool = False,
     on_patient: Callable[[int, int], None] | None = None,
+    patient_ids: list[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The patient table of FHIR input or of one clinical CSV (chosen by file suffix)."""
+    """The patient table of FHIR input or of one clinical CSV (chosen by file suffix).
+
+    ``patient_ids``, when given, receives the patients' ids (FHIR ``Patient.id``, a CSV
+    ``role: key`` column): internal, for the privacy ledger's patient digests.
+    """
     ps = [Path(p) for p in paths]
     csvs = [p for p in ps if p.suffix.lower() == ".csv"]
     if csvs:
@@ -104,7 +110,7 @@ def read_input(
 
         # --strict refuses values outside the bounds; by default they are clipped and counted
         table, rep = read_csv_table(ps[0], spec, strict=strict,
-                                    bounds="fail" if strict else "clip")
+                                    bounds="fail" if strict else "clip", patient_ids=patient_ids)
         unknown = [h for h, t in rep.treatments.items()
                    if t.get("treatment") == OMITTED_NOT_IN_SCHEMA]
         warnings = [] if not unknown else [
@@ -120,4 +126,5 @@ def read_input(
             "issues": [str(i) for i in rep.issues[:200]],
             "warnings": ([clipped] if clipped else []) + warnings,
         }
-    return read_fhir(ps, spec, validation=validation, strict=strict, on_patient=on_patient)
+    return read_fhir(ps, spec, validation=validation, strict=strict, on_patient=on_patient,
+                     patient_ids=patient_ids)

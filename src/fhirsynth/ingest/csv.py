@@ -303,6 +303,7 @@ def read_csv_table(
     fold: Fold | None = None,
     allow_identifiers: Collection[str] = (),
     bounds: Literal["clip", "fail"] = "clip",
+    patient_ids: list[str] | None = None,
 ) -> tuple[pd.DataFrame, CsvReport]:
     """Read a clinical CSV under ``spec``; one row per patient, modelled columns only.
 
@@ -335,6 +336,9 @@ def read_csv_table(
         does not fit (raised with ``strict``, the row dropped without).  A value above the
         top of a column that declares ``source: {top_code: ...}`` is expected top-coding:
         always kept and counted as ``top_coded``.
+    patient_ids : list, optional
+        Receives the patient id of each kept row (the key column; nothing without one):
+        internal, for the privacy ledger's patient digests.
 
     Returns
     -------
@@ -428,6 +432,8 @@ def read_csv_table(
         frame[name] = pd.Series([missing if v is None else v for v in values[name]],
                                 dtype=dtype, name=name)
     table = pd.DataFrame(frame, columns=list(sources))
+    if key_pos is not None and patient_ids is not None:
+        patient_ids.extend(rows[r][key_pos].strip() for r in keep)  # a folded id: one patient
     if key_pos is not None:
         table = _fold(p, table, [rows[r][key_pos] for r in keep],
                       [lines[r] for r in keep], fold or spec.options.get("fold", "reject"),

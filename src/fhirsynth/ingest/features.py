@@ -196,12 +196,14 @@ def _dtype(col: Column) -> str:
 
 
 def extract_table(records: Iterable[PatientRecord], spec: TableSpec,
-                  report: ExtractReport | None = None) -> pd.DataFrame:
+                  report: ExtractReport | None = None,
+                  patient_ids: list[str] | None = None) -> pd.DataFrame:
     """One row per patient, columns typed per spec (boolean, Int64, float64, string).
 
     Records are consumed one at a time (memory bounded by the largest patient).  A patient id
     seen twice is folded into one row: the later record is dropped and counted in the
-    report, never learned as a second person.
+    report, never learned as a second person.  ``patient_ids``, when given, receives the
+    ``Patient.id`` of each row (internal: the privacy ledger's patient digests).
     """
     report = report if report is not None else ExtractReport()
     data: dict[str, list[Any]] = {c.name: [] for c in spec.columns}
@@ -213,6 +215,8 @@ def extract_table(records: Iterable[PatientRecord], spec: TableSpec,
                        "patient id seen before; record dropped")
             continue
         seen.add(record.patient_id)
+        if patient_ids is not None:
+            patient_ids.append(record.patient_id)
         row = extract_row(record, spec, report)
         for name, values in data.items():
             values.append(row[name])

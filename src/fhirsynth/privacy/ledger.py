@@ -8,6 +8,12 @@ serialised and never both slip under the cap; it is called BEFORE any noise is d
 the charge stays even if the run crashes afterwards (:meth:`Ledger.complete` only marks it
 finished).  With no cap recorded, the first release's budget becomes the cap: a second run
 on the same data is refused until the custodian raises it.
+
+A release is charged to the source its patients belong to: given the keyed digests of its
+patients (:mod:`fhirsynth.privacy.patients`), :meth:`Ledger.charge` finds the source by the
+input's key, else by the content key of its modelled rows (any formatting, any extra or
+dropped column), else by overlap with a source's patients (the same ids or rows for at
+least half of the smaller set), and remembers the new keys and digests under that source.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import secrets
 import sqlite3
 import uuid
 import zlib
@@ -27,8 +34,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fhirsynth.errors import BudgetExhaustedError, ConfigError, InputError, PrivacyBudgetError
 from fhirsynth.privacy.budget import PrivacyBudget
+from fhirsynth.privacy.patients import (
+    PatientDigests,
+    digest_patients,
+    overlap_matches,
+    pack,
+    unpack,
+)
 
 __all__ = [
     "CHARGES",
@@ -71,6 +87,18 @@ CREATE TABLE IF NOT EXISTS derived (
     fingerprint TEXT PRIMARY KEY,
     source      TEXT NOT NULL REFERENCES sources(fingerprint),
     created     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    name        TEXT PRIMARY KEY,
+    value       BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS patients (
+    fingerprint TEXT NOT NULL REFERENCES sources(fingerprint),
+    kind        TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    digests     BLOB NOT NULL,
+    updated     TEXT NOT NULL,
+    PRIMARY KEY (fingerprint, kind)
 );
 """
 
@@ -257,12 +285,13 @@ def ledger_key(paths: Sequence[str | Path], ledger: str | Path) -> str:
 
 
 def resolve_source(source: str, ledger: str | Path | None = None) -> str:
-    """A 64-hex fingerprint as given, or the ledger's key of an input path (with ``ledger``,
-    a patient table written by ``ingest`` resolves to the source it was read from)."""
+    """A 64-hex fingerprint, or the ledger's key of an input path; with ``ledger``, either
+    resolves to the source it belongs to (a patient table written by ``ingest`` to the
+    source it was read from, an input charged to the source holding its patients to it)."""
     s = source.strip().lower()
-    if len(s) == 64 and all(c in "0123456789abcdef" for c in s):
-        return s
-    key = source_fingerprint([source])
+    key = s if len(s) == 64 and all(c in "0123456789abcdef" for c in s) else None
+    if key is None:
+        key = source_fingerprint([source])
     if ledger is not None and Path(ledger).is_file():
         return Ledger(ledger).source_of(key)
     return key
@@ -281,6 +310,9 @@ class Release:
     completed_at: str | None = None
     config_hash: str = ""
     outputs: tuple[str, ...] = ()
+    #: when the release was charged to a source other than its input's own key: the
+    #: source's name and why ('' otherwise)
+    matched: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -353,11 +385,16 @@ class Ledger:
             con.close()
 
     def charge(self, fingerprint: str, budget: PrivacyBudget, *, run_id: str | None = None,
-               label: str = "", config_hash: str = "") -> Release:
+               label: str = "", config_hash: str = "",
+               patients: PatientDigests | None = None) -> Release:
         """Charge a release to its source before any noise is drawn.
 
         ``run_id`` defaults to a random UUID (returned in the :class:`Release`); pass it to
-        :meth:`complete` when the run has written its outputs.
+        :meth:`complete` when the run has written its outputs.  With ``patients`` (the
+        input's digests, :meth:`patients`), an input whose key ``fingerprint`` the ledger
+        does not know is charged to the source holding the same patients, if any
+        (:meth:`_identify`): the returned release's ``fingerprint`` is the source charged,
+        its ``matched`` says why.
 
         Raises
         ------
@@ -369,6 +406,8 @@ class Ledger:
         CHARGES.pending = self.path
         try:
             con.execute("BEGIN IMMEDIATE")
+            key = fingerprint
+            fingerprint, matched = self._identify(con, key, patients)
             row = self._ensure_source(con, fingerprint, label)
             spent_e, spent_d = self._spent(con, fingerprint)
             cap_e, cap_d = row["cap_epsilon"], row["cap_delta"]
@@ -381,8 +420,15 @@ class Ledger:
             refusal = _over_cap(name, spent_e, spent_d, cap_e, cap_d, budget,
                                 released=self._completed(con, fingerprint))
             if refusal:
-                con.execute("ROLLBACK")
-                raise BudgetExhaustedError(refusal)
+                if not matched:
+                    con.execute("ROLLBACK")
+                    raise BudgetExhaustedError(refusal)
+                # no release recorded, but the input's keys are: `ledger set-cap` of its
+                # path then finds the source whose cap refused it
+                self._remember(con, key, fingerprint, patients)
+                con.execute("COMMIT")
+                raise BudgetExhaustedError(f"{refusal}; the input is the ledger source "
+                                           f"{matched}")
             now = _now()
             try:
                 con.execute(
@@ -392,9 +438,10 @@ class Ledger:
             except sqlite3.IntegrityError:
                 con.execute("ROLLBACK")
                 raise PrivacyBudgetError(f"run id {run_id!r} is already in the ledger") from None
+            self._remember(con, key, fingerprint, patients)
             con.execute("COMMIT")
             release = Release(fingerprint, run_id, budget.epsilon, budget.delta, "charged",
-                              now, config_hash=config_hash)
+                              now, config_hash=config_hash, matched=matched)
             CHARGES.done.append((self.path, release))
         finally:
             CHARGES.pending = None
@@ -419,18 +466,23 @@ class Ledger:
                 return False
             con.execute("UPDATE sources SET fingerprint=? WHERE fingerprint=?", (new, old))
             con.execute("UPDATE releases SET fingerprint=? WHERE fingerprint=?", (new, old))
+            con.execute("UPDATE patients SET fingerprint=? WHERE fingerprint=?", (new, old))
+            con.execute("UPDATE derived SET source=? WHERE source=?", (new, old))
             con.execute("COMMIT")
         finally:
             con.close()
         return True
 
-    def derive(self, table: str, source: str, label: str = "") -> bool:
+    def derive(self, table: str, source: str, label: str = "",
+               patients: PatientDigests | None = None) -> bool:
         """Record that the patient table ``table`` (its fingerprint) was read from ``source``.
 
         ``ingest`` calls it: a fit of that table is then charged to ``source`` (same
         patients, one budget).  False, and nothing recorded, when ``table`` has been
         charged as a source of its own (its budget is kept apart: merging is the
-        custodian's decision, ``ledger set-cap``).
+        custodian's decision, ``ledger set-cap``).  ``patients``: the table's digests,
+        remembered under ``source`` (or the source holding the same patients), so that a
+        copy of the table with other columns or formatting is that source too.
         """
         if table == source:
             return False
@@ -441,13 +493,38 @@ class Ledger:
             if own is not None:
                 con.execute("ROLLBACK")
                 return False
+            key = source
+            source, _ = self._identify(con, key, patients)
             self._ensure_source(con, source, label)
             con.execute("INSERT OR REPLACE INTO derived (fingerprint, source, created) "
                         "VALUES (?, ?, ?)", (table, source, _now()))
+            self._remember(con, key, source, patients)
             con.execute("COMMIT")
         finally:
             con.close()
         return True
+
+    def secret(self) -> bytes:
+        """The ledger's random key of patient digests (created on first use, kept in the
+        file): digests of two ledgers, or computed without the file, cannot be compared."""
+        con = self._connect()
+        try:
+            row = con.execute("SELECT value FROM meta WHERE name='secret'").fetchone()
+            if row is None:
+                con.execute("BEGIN IMMEDIATE")
+                con.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('secret', ?)",
+                            (secrets.token_bytes(32),))
+                con.execute("COMMIT")
+                row = con.execute("SELECT value FROM meta WHERE name='secret'").fetchone()
+        finally:
+            con.close()
+        return bytes(row[0])
+
+    def patients(self, table: Any, columns: Sequence[str],
+                 ids: Iterable[str] | None = None) -> PatientDigests:
+        """The keyed digests of a patient table's patients, for :meth:`charge`
+        (:func:`fhirsynth.privacy.patients.digest_patients`)."""
+        return digest_patients(table, columns, self.secret(), ids)
 
     def knows(self, fingerprint: str) -> bool:
         """Whether ``fingerprint`` is a source of the ledger."""
@@ -538,6 +615,64 @@ class Ledger:
         return con.execute("SELECT * FROM sources WHERE fingerprint=?", (fingerprint,)).fetchone()
 
     @staticmethod
+    def _identify(con: sqlite3.Connection, key: str,
+                  patients: PatientDigests | None) -> tuple[str, str]:
+        """The source an input belongs to, and why when it is not the input's own ``key``.
+
+        In order: ``key`` when the ledger knows it as a source that has releases or patient
+        digests (a key only given a cap, ``ledger set-cap FILE``, does not keep a copy of
+        a charged table apart from it); the source its modelled
+        rows' content key was recorded under; the source whose patient digests of one kind
+        overlap the input's (:func:`~fhirsynth.privacy.patients.overlap_matches`; the most
+        common patients win); else ``key`` (a new source).  The reason names the source
+        and a share, never a value.
+        """
+        if patients is None or con.execute(
+                "SELECT 1 FROM releases WHERE fingerprint=? UNION ALL "
+                "SELECT 1 FROM patients WHERE fingerprint=?", (key, key)).fetchone():
+            return key, ""
+        row = con.execute("SELECT source FROM derived WHERE fingerprint=?",
+                          (patients.content,)).fetchone()
+        if row is not None and row[0] != key:
+            return row[0], (f"{_name(con, row[0])}: its modelled "
+                            "rows are that source's (the same patients in another file, "
+                            "formatting or column set)")
+        best: tuple[str, int, float, str, bool] | None = None
+        for kind, new in sorted(patients.sets.items()):
+            for r in con.execute("SELECT fingerprint, digests FROM patients WHERE kind=? "
+                                 "ORDER BY rowid", (kind,)):
+                old = unpack(r[1])
+                ok, common, share = overlap_matches(new, old)
+                if ok and (best is None or common > best[1]):
+                    best = (r[0], common, share, kind, new.size <= old.size)
+        if best is None or best[0] == key:
+            return key, ""
+        source, _common, share, kind, mine = best
+        what = "patient ids" if kind == "id" else "patients' rows under the schema's columns"
+        part = ("of its patients are that source's" if mine
+                else "of that source's patients are in it")
+        return source, f"{_name(con, source)}: {share:.0%} {part} (by {what})"
+
+    @staticmethod
+    def _remember(con: sqlite3.Connection, key: str, source: str,
+                  patients: PatientDigests | None) -> None:
+        """Record ``key`` and the patients' content key as keys of ``source``, and add their
+        digests to the source's (an alias already recorded keeps its source)."""
+        now = _now()
+        aliases = [key] + ([patients.content] if patients is not None else [])
+        for alias in aliases:
+            if alias != source:
+                con.execute("INSERT OR IGNORE INTO derived (fingerprint, source, created) "
+                            "VALUES (?, ?, ?)", (alias, source, now))
+        for kind, new in sorted((patients.sets if patients is not None else {}).items()):
+            row = con.execute("SELECT digests FROM patients WHERE fingerprint=? AND kind=?",
+                              (source, kind)).fetchone()
+            merged = new if row is None else np.union1d(unpack(row[0]), new)
+            con.execute("INSERT OR REPLACE INTO patients (fingerprint, kind, n, digests, "
+                        "updated) VALUES (?, ?, ?, ?, ?)",
+                        (source, kind, int(merged.size), pack(merged), now))
+
+    @staticmethod
     def _completed(con: sqlite3.Connection, fingerprint: str) -> bool:
         return con.execute("SELECT 1 FROM releases WHERE fingerprint=? AND status='completed'",
                            (fingerprint,)).fetchone() is not None
@@ -547,6 +682,12 @@ class Ledger:
         rows = con.execute("SELECT epsilon, delta FROM releases WHERE fingerprint=?",
                            (fingerprint,)).fetchall()
         return math.fsum(r[0] for r in rows), math.fsum(r[1] for r in rows)
+
+
+def _name(con: sqlite3.Connection, fingerprint: str) -> str:
+    """A source as `ledger show` and refusals name it: its label, else its key's start."""
+    row = con.execute("SELECT label FROM sources WHERE fingerprint=?", (fingerprint,)).fetchone()
+    return (row[0] if row is not None and row[0] else "") or fingerprint[:12]
 
 
 def _release(r: sqlite3.Row) -> Release:
