@@ -124,7 +124,7 @@ def test_audit_record(release):
     assert sum(s["epsilon"] for s in rec["steps"]) == pytest.approx(1.0)
     assert set(rec["steps"][0]) >= {"name", "mechanism", "epsilon", "delta", "sensitivity"}
     outs = {o["path"]: o for o in rec["outputs"]}
-    assert set(outs) == {"synthetic.csv", "report.pdf"}
+    assert set(outs) == {"synthetic.csv", "report.pdf", "README.md"}
     data = (out / "synthetic.csv").read_bytes()
     assert outs["synthetic.csv"] == {"path": "synthetic.csv", "bytes": len(data),
                                      "sha256": hashlib.sha256(data).hexdigest()}

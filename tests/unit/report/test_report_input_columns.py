@@ -165,7 +165,8 @@ def test_undeclared_header_names_never_reach_the_shareable_report(tmp_path):
     from fhirsynth.report.shareable import shareable_story
 
     pypdf = pytest.importorskip("pypdf")
-    canaries = ["Jane CANARYHDR Doe", "canaryhdr@example.org", "1931-02-28", "MRN12345678"]
+    # (two or more value-like names make the header a data row, refused on its own)
+    canaries = ["Jane CANARYHDR Doe", "CANARYNOTE free text", "MRN12345678", "Smith CANARY"]
     p = tmp_path / "h.csv"
     p.write_text(",".join(["GENDER", "RACE", "HEALTHCARE_EXPENSES", *canaries]) + "\n"
                  + "F,white,10," + ",".join(["x"] * len(canaries)) + "\n", encoding="utf-8")
