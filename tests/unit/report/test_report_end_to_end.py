@@ -238,7 +238,9 @@ def test_fidelity_noise_table_lists_every_column_beyond_the_figures_twelve() -> 
             {"columns": [c], "values": [0.5, 0.5]} for c in names]},
         synthetic_stats=[{"column": c, "states": ["a", "b"], "shares": [0.4, 0.6]}
                          for c in names],
-        budget_table={"steps": [{"name": f"marginal {c}", "epsilon": 0.05} for c in names]})
+        budget_table={"steps": [{"name": f"marginal {c}", "epsilon": 0.05} for c in names]},
+        spec=TableSpec(name="t", columns=tuple(Column(name=c, categories=("a", "b"))
+                                               for c in names)))
     flow = _fidelity(ctx, Styles())
     texts = [f.getPlainText() for f in flow if hasattr(f, "getPlainText")]
     assert any("the first 12 of 20 columns" in t for t in texts)
