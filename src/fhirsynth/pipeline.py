@@ -15,6 +15,7 @@ import dataclasses
 import hmac
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -59,6 +60,11 @@ Progress = Callable[[str], None]
 MAX_DROPPED_SHARE = 0.05
 #: the default number of synthetic rows never falls below this
 MIN_DEFAULT_ROWS = 100
+#: ... and never rises above this (more with --rows)
+MAX_DEFAULT_ROWS = 1_000_000
+#: the default output's size when the noisy patient count is less than three noise sds
+#: from zero and above this
+UNRELIABLE_COUNT_ROWS = 1000
 
 #: the stages of a run, in order (the CLI shows them)
 STAGES = ("ingest", "charge", "learn", "sample", "export", "evaluate", "finish")
@@ -240,6 +246,8 @@ class RunResult:
     rho_spent: float | None = None
     #: the Safe Harbor scan of the outputs (``passed``, ``findings`` with kinds and counts)
     safe_harbor: dict[str, Any] = field(default_factory=dict)
+    #: whether --seed drew the noise (a test release, not for sharing)
+    reproducible_noise: bool = False
 
     @property
     def shareable(self) -> bool:
@@ -354,12 +362,33 @@ def _check_rows_dropped(report: dict[str, Any], kept: int) -> list[str]:
 
 
 def _default_rows(model: Any, cfg: RunConfig, notes: list[str]) -> int:
-    """The noisy patient count (already released), never below a public floor."""
+    """The noisy patient count (already released), within public bounds.
+
+    The count's noise sd follows from its step in the budget table (Laplace: sqrt(2) / e).
+    A count less than three sds from zero says little of the cohort's size (at epsilon 1e-6
+    a trial's 5,110 patients came out as 174 million rows, which no memory could hold): it
+    sizes the output only up to :data:`UNRELIABLE_COUNT_ROWS`.  A reliable count is capped at
+    :data:`MAX_DEFAULT_ROWS`.  Either way the output has at least the floor (``min_rows``,
+    :data:`MIN_DEFAULT_ROWS`).  Each adjustment is noted.  Public values only.
+    """
     noisy = model.info.get("n_patients_noisy")
     if not noisy:
         raise ConfigError("rows (None) must be given when the fit spends no budget on a "
                           "patient count (count_share = 0)")
     floor = max(cfg.learn.min_rows, MIN_DEFAULT_ROWS)
+    eps = next((float(st.get("epsilon") or 0.0) for st in model.budget.get("steps", [])
+                if st.get("name") == "patient count"), 0.0)
+    sd = math.sqrt(2.0) / eps if eps > 0 else math.inf
+    if noisy < 3 * sd and noisy > max(floor, UNRELIABLE_COUNT_ROWS):
+        n = max(floor, UNRELIABLE_COUNT_ROWS)
+        notes.append(f"the noisy patient count ({noisy:,}) is less than three noise sds "
+                     f"({sd:,.0f} each) from zero, so it says little of the cohort's size: "
+                     f"sampling {n:,} rows (use --rows to choose)")
+        return n
+    if noisy > MAX_DEFAULT_ROWS:
+        notes.append(f"the noisy patient count ({noisy:,}) is above {MAX_DEFAULT_ROWS:,}: "
+                     f"sampling {MAX_DEFAULT_ROWS:,} rows (use --rows to choose)")
+        return MAX_DEFAULT_ROWS
     if noisy < floor:
         notes.append(f"the noisy patient count ({noisy}) is below {floor}: sampling {floor} "
                      "rows (use --rows to choose)")
@@ -484,6 +513,11 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         note("sample")
         t = time.perf_counter()
         n_out = cfg.rows or _default_rows(model, cfg, warnings_)
+        if cfg.rows is None:  # (--rows was checked before anything was charged)
+            _memory.check_rows_fit(spec, n_out, _memory.available_memory(), option="--rows",
+                                   fhir=fhir_out, release=True,
+                                   hint="the default is the noisy patient count: choose "
+                                   "fewer --rows")
         utility = list(synth.notes_)  # (Synthesizer.fit computed them)
         warnings_ += utility
         sample_seed = None if cfg.seed is None else cfg.seed + 1
@@ -527,9 +561,9 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
 
         note("finish")
         rel = {k: out / v.relative_to(tmp) for k, v in outputs.items()}
-        rel.update({"report.pdf": out / paths.report.relative_to(tmp),
-                    "internal/validation.pdf": out / paths.validation.relative_to(tmp),
-                    "audit.json": out / paths.audit.relative_to(tmp)})
+        rel.update({p.relative_to(tmp).as_posix(): out / p.relative_to(tmp)
+                    for p in (paths.report, paths.validation, paths.evaluation, paths.audit,
+                              paths.readme, paths.commitment) if p is not None})
         with PUBLICATION.moving():  # a signal now waits until the release is in place
             _move_into_place(tmp, out)
             ledger.complete(run_id, sorted(str(p.relative_to(out)) for p in rel.values()))
@@ -546,7 +580,8 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         ledger_epsilon_total=summary.spent_epsilon, ledger_epsilon_cap=summary.cap_epsilon,
         outputs=rel, headline=_headline(evaluation), seconds=seconds,
         notes=warnings_ + scan_warnings(evaluation.get("safe_harbor") or {}),
-        safe_harbor=dict(evaluation.get("safe_harbor") or {}))
+        safe_harbor=dict(evaluation.get("safe_harbor") or {}),
+        reproducible_noise=cfg.seed is not None)
 
 
 def _check_size(n: int, cfg: RunConfig) -> None:
@@ -750,7 +785,9 @@ def _report_only_config(model: Any) -> dict[str, Any]:
     b = model.budget
     return {"report_only": True, "epsilon": b.get("epsilon_total"),
             "delta": b.get("delta_total"), "noise": model.info.get("noise"),
-            "learn": model.info.get("config") or {}}
+            "learn": model.info.get("config") or {},
+            # a test model stays a test release (models from before the flag: unknown)
+            "reproducible_noise": model.info.get("reproducible_noise")}
 
 
 def _names(names: Sequence[str], limit: int = 8) -> str:

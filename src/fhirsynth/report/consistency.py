@@ -305,8 +305,16 @@ class _Checker:
                     self.fail(f"steps[{i}].{key}", f"{_show(a)} but {MODEL_NAME} says {_show(b)}")
         elif steps is not None:
             self.fail(MODEL_NAME, "its budget has no steps")
-        self.out.checked.append(f"spec_sha256, dataset and the budget (totals, steps: names, "
-                                f"mechanisms, epsilons, deltas, rho) agree with {MODEL_NAME}")
+        # a test release (noise from --seed) may not pass for a release: the record and the
+        # model must agree where both say it (models from before the flag do not)
+        seeded = _map(model.get("info")).get("reproducible_noise")
+        said = _map(self.r.get("config")).get("reproducible_noise")
+        if isinstance(seeded, bool) and bool(said) != seeded:
+            self.fail("config.reproducible_noise", f"{_show(said)} but {MODEL_NAME} says "
+                      f"{_show(seeded)} (a fixed seed drew its noise: a test release)")
+        self.out.checked.append(f"spec_sha256, dataset, the budget (totals, steps: names, "
+                                f"mechanisms, epsilons, deltas, rho) and whether a seed drew "
+                                f"the noise agree with {MODEL_NAME}")
         self.statistics(spec)
 
     def statistics(self, spec: Any) -> None:

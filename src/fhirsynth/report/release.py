@@ -59,6 +59,9 @@ class ReportPaths:
     validation: Path
     evaluation: Path
     audit: Path
+    readme: Path | None = None
+    #: the key of the input commitment (None: no inputs given)
+    commitment: Path | None = None
 
 
 #: the one ``inputs`` entry of a shareable record: no input file or folder is named
@@ -301,4 +304,5 @@ def write_reports(
         created=created_at,
         source_history=source_history)
     audit = write_json_atomic(out / AUDIT_NAME, record)
-    return ReportPaths(report=report, validation=validation, evaluation=eval_path, audit=audit)
+    return ReportPaths(report=report, validation=validation, evaluation=eval_path, audit=audit,
+                       readme=readme, commitment=out / COMMITMENT_NAME if key else None)

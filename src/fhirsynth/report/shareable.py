@@ -402,6 +402,10 @@ def shareable_story(ctx: ShareableContext) -> list[Any]:
         para(f"run {ctx.run_id}", s.center), Spacer(1, 20),
         *([para(TEST_RELEASE + ".", s.center), Spacer(1, 20)]
           if ctx.config.get("reproducible_noise") else []),
+        *([para("Rebuilt by fhirsynth report from an existing model: the run id is this "
+                "report's; the model, its budget and its synthetic table are the earlier "
+                "release's.", s.center), Spacer(1, 20)]
+          if ctx.config.get("report_only") else []),
         para("Differentially private synthetic patients. The unit of privacy is the patient.",
              s.center),
         PageBreak(), para("Summary", s.h1),
