@@ -57,6 +57,30 @@ def test_run_and_verify_say_it(tmp_path: Path) -> None:
     assert model["info"]["reproducible_noise"] is True
     v = runner.invoke(app, ["verify", str(tmp_path / "o")])
     assert v.exit_code == 0 and "note: a test release" in v.output
+    # trial 13: the closing line said the release may be shared
+    said = " ".join(r.output.split())
+    assert "may be shared" not in said
+    assert "a test release (--seed drew the noise): not for sharing." in said
+    # ... a rebuilt report dropped the marking
+    rb = runner.invoke(app, ["report", str(tmp_path / "o" / "model.json"),
+                             str(tmp_path / "o" / "synthetic" / "patients.csv"), "--real",
+                             str(cohort), "--out", str(tmp_path / "rb")])
+    assert rb.exit_code == 0, rb.output
+    audit = json.loads((tmp_path / "rb" / "audit.json").read_text(encoding="utf-8"))
+    assert audit["config"]["reproducible_noise"] is True
+    first = " ".join(pypdf.PdfReader(str(tmp_path / "rb" / "report.pdf")).pages[0]
+                     .extract_text().split())
+    assert "TEST RELEASE" in first and "Rebuilt by fhirsynth report" in first
+    # ... and a record edited to hide it (hashes recomputed) passed verify
+    from fhirsynth.report.audit import config_hash, record_digest
+
+    rec = json.loads((tmp_path / "o" / "audit.json").read_text(encoding="utf-8"))
+    rec["config"]["reproducible_noise"] = False
+    rec["config_sha256"] = config_hash(rec["config"])
+    rec["record_sha256"] = record_digest(rec)
+    (tmp_path / "o" / "audit.json").write_text(json.dumps(rec), encoding="utf-8")
+    v = runner.invoke(app, ["verify", str(tmp_path / "o")])
+    assert v.exit_code == 1 and "inconsistent: config.reproducible_noise" in v.output
 
 
 def test_the_noise_table_says_which_columns_are_mostly_noise(tmp_path: Path) -> None:
