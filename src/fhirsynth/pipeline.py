@@ -740,6 +740,10 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
     release = model_path.resolve().parent
     audit = release / "audit.json"
     if not audit.is_file():
+        warnings.warn(f"{model_path.name} is not in a release folder (no audit.json beside "
+                      "it), so --real cannot be checked against the release's input: the "
+                      "report compares the model with whatever patients --real holds",
+                      UserWarning, stacklevel=3)
         return
     try:
         record = json.loads(audit.read_text(encoding="utf-8"))

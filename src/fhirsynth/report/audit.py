@@ -232,7 +232,8 @@ def verify_release(directory: str | Path, *, partial: bool = False) -> VerifyRes
     Files under ``internal/`` (custodian-only) and the audit record itself are not part of
     the release and are not reported as added.  ``partial``: the folder holds only some of
     the release's files (a partner given the CSV alone); a listed file that is absent is
-    ``not_given`` rather than missing, and the checks that need it are not made.
+    ``not_given`` rather than missing, and the checks that need it are not made (with no
+    listed file present at all, they are missing: nothing checked is no verdict).
     """
     d = Path(directory)
     if not d.exists():
@@ -265,6 +266,10 @@ def verify_release(directory: str | Path, *, partial: bool = False) -> VerifyRes
         if rel.split("/", 1)[0] in INTERNAL_DIRS:
             continue
         result.added.append(rel)
+    if partial and listed and not result.checked:
+        # nothing to check is no evidence of anything
+        result.missing.extend(result.not_given)
+        result.not_given.clear()
     from fhirsynth.report.consistency import check_record
 
     consistency = check_record(record, d)

@@ -161,11 +161,13 @@ def release_readme(
         "",
         "## Checking the release",
         "",
-        "With fhirsynth installed (`pip install fhirsynth`), `fhirsynth verify <this folder>` "
+        f"With fhirsynth {version} or later installed, `fhirsynth verify <this folder>` "
         "recomputes the sha256 of every file listed in `audit.json` and checks the record "
         "itself (budget arithmetic, configuration and spec hashes, the model's budget table). "
-        "It prints `intact` and exits 0, or lists what differs and exits 1; a file you were "
-        "not given is listed as missing.",
+        "It prints `intact` and exits 0, or lists what differs and exits 1. If you were given "
+        "only some of the files (say `audit.json` and the CSV file, in their places below "
+        "this folder), `fhirsynth verify --partial <folder>` checks those and lists the "
+        "others as not given.",
         "",
         "## Reading the table",
         "",

@@ -114,3 +114,21 @@ def test_verify_partial_checks_the_files_a_partner_was_given(tmp_path) -> None:
     csv.write_text(csv.read_text(encoding="utf-8").replace("\n", "\r\n", 1), encoding="utf-8")
     r = runner.invoke(app, ["verify", "--partial", str(part)])
     assert r.exit_code == 1 and "changed: synthetic/patients.csv" in r.output
+
+
+def test_verify_partial_with_no_listed_file_is_not_intact(tmp_path) -> None:
+    # trial 13: a folder holding audit.json alone said "intact: 0 file(s)"
+    import shutil
+    from pathlib import Path
+
+    from fhirsynth.pipeline import RunConfig, run_release
+    from fhirsynth.report import verify_release
+
+    cohort = Path(__file__).resolve().parents[3] / "fixtures" / "cohort"
+    res = run_release(RunConfig(inputs=[cohort], out=tmp_path / "o", epsilon=1.0,
+                                ledger=tmp_path / "l.sqlite", fhir=False))
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(res.out / "audit.json", alone)
+    result = verify_release(alone, partial=True)
+    assert not result.ok and result.checked == 0 and "model.json" in result.missing
