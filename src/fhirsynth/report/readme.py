@@ -44,6 +44,8 @@ def _cell(text: object) -> str:
 
 
 def _domain(c: Column) -> str:
+    if c.role == "key":
+        return "text: a UUID"
     if c.kind == "boolean":
         return "true / false"
     if c.kind == "categorical":
@@ -70,22 +72,30 @@ def _fhir_rules(spec: TableSpec) -> dict[str, str]:
         return {}
 
 
-def _meaning(c: Column, rules: Mapping[str, str]) -> str:
-    """The column's description and the rule that filled it."""
+#: what a CSV schema's ``transform`` keeps of its input column
+_TRANSFORMS = {"zip3": "the first three digits of a ZIP code, restricted prefixes as 000",
+               "year": "the year of a date, nothing finer", "state": "the state"}
+
+
+def _meaning(c: Column, rules: Mapping[str, str], tops: Mapping[str, float]) -> str:
+    """The column's description, the rule that filled it and what its values stand for."""
     parts = [c.description.rstrip(".")] if c.description else []
     src = c.source if isinstance(c.source, dict) else {}
     if c.name in rules:
         parts.append(f"source: {rules[c.name]}")
-    elif src.get("column") is not None and str(src["column"]) != c.name:
-        how = f" ({src['transform']})" if src.get("transform") else ""
-        parts.append(f"from the input column {src['column']}{how}")
+    elif src.get("column") is not None or src.get("transform"):
+        what = _TRANSFORMS.get(str(src.get("transform")), "")
+        col = src.get("column", c.name)
+        parts.append(f"from the input column {col}" + (f": {what}" if what else ""))
+    if c.name in tops and c.name not in rules:
+        parts.append(f"{tops[c.name]:g} means {tops[c.name]:g} or older (top-coded)")
     if c.role == "derived":
         parts.append("derived from the sampled columns after sampling (no budget spent)")
     elif c.role == "key":
         parts.append("a fresh random UUID per synthetic patient (no input key is kept)")
     elif c.role == "target":
         parts.append("the outcome the spec names for utility tests")
-    if c.nullable:
+    if c.nullable and c.role != "key":
         parts.append("may be missing")
     return "; ".join(parts) or "-"
 
@@ -191,13 +201,16 @@ def release_readme(
         "| column | type and public domain | meaning |",
         "|---|---|---|",
     ]
+    from fhirsynth.export.harmonise import top_codes
+
     by_name = {c.name: c for c in spec.columns}
-    rules = _fhir_rules(spec)
+    rules, tops = _fhir_rules(spec), top_codes(spec)
     for name in columns:
         c = by_name.get(name)
         if c is None:
             continue
-        lines.append(f"| `{_cell(c.name)}` | {_cell(_domain(c))} | {_cell(_meaning(c, rules))} |")
+        lines.append(f"| `{_cell(c.name)}` | {_cell(_domain(c))} | "
+                     f"{_cell(_meaning(c, rules, tops))} |")
     return "\n".join(lines) + "\n"
 
 

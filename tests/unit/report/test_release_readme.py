@@ -58,7 +58,8 @@ def test_a_csv_schema_and_a_seeded_zcdp_release() -> None:
     assert text.splitlines()[2].startswith("**TEST RELEASE, not for sharing")
     assert "(1, 1e-09)-differential privacy" in text
     assert "one of 3 releases from the same source" in text and "(2.5, 3e-09)" in text
-    assert "fresh random UUID" in text and "from the input column BIRTHDATE (year)" in text
+    assert "fresh random UUID" in text
+    assert "from the input column BIRTHDATE: the year of a date" in text
     assert "`0`, `1`" in text and "dtype=str" in text
     assert "Body mass index; may be missing" in text
 
@@ -132,3 +133,22 @@ def test_verify_partial_with_no_listed_file_is_not_intact(tmp_path) -> None:
     shutil.copy(res.out / "audit.json", alone)
     result = verify_release(alone, partial=True)
     assert not result.ok and result.checked == 0 and "model.json" in result.missing
+
+
+def test_a_csv_schema_s_transforms_top_code_and_key_are_explained() -> None:
+    # trial 13: the top-coded age, the zip3 and year columns read "-", the key "may be missing"
+    spec = TableSpec.from_dict({"name": "s", "columns": {
+        "patient_id": {"role": "key"},
+        "age": {"type": "numeric", "bounds": [0, 90], "integer": True,
+                "source": {"top_code": 90}},
+        "zip": {"type": "categorical", "domain": ["021", "100"], "other": True,
+                "source": {"transform": "zip3"}},
+        "visit_year": {"type": "numeric", "bounds": [2000, 2026], "integer": True,
+                       "source": {"column": "visit_date", "transform": "year"}}}})
+    text = _readme(spec, ["patient_id", "age", "zip", "visit_year"])
+    rows = {line.split("|")[1].strip(" `"): line for line in text.splitlines()
+            if line.startswith("| `")}
+    assert "text: a UUID" in rows["patient_id"] and "may be missing" not in rows["patient_id"]
+    assert "90 means 90 or older" in rows["age"]
+    assert "input column zip: the first three digits of a ZIP code" in rows["zip"]
+    assert "the year of a date" in rows["visit_year"] and "visit_date" in rows["visit_year"]
