@@ -233,4 +233,6 @@ def _output_rules(raw: Any, spec: TableSpec) -> dict[str, Any] | None:
     if "birth_year" in raw and (isinstance(raw.get("reference_year"), bool)
                                 or not isinstance(raw.get("reference_year"), int)):
         raise ValueError("output.reference_year must be an integer year")
+    if "birthday_passed" in raw and not 0.0 <= float(raw["birthday_passed"]) <= 1.0:
+        raise ValueError("output.birthday_passed must be a share in [0, 1]")
     return dict(raw)

@@ -18,6 +18,7 @@ writes (``synthetic/patients.*``).
 
 from __future__ import annotations
 
+import calendar
 import datetime as _dt
 import uuid
 import warnings
@@ -86,9 +87,13 @@ def output_rules(spec: TableSpec) -> dict[str, Any]:
     year_col = _field_column(spec, "birth_year")
     if year_col is not None:
         ref = spec.reference_date or spec.options.get("reference_date")
+        day = _dt.date.fromisoformat(str(ref)) if ref else _dt.date.today()
         rules["birth_year"] = year_col
-        rules["reference_year"] = (_dt.date.fromisoformat(str(ref)).year if ref
-                                   else _dt.date.today().year)
+        rules["reference_year"] = day.year
+        # the share of a year's birthdays on or before the reference day: a patient of age
+        # a was born in reference_year - a with this probability, else a year earlier
+        rules["birthday_passed"] = round(
+            day.timetuple().tm_yday / (366 if calendar.isleap(day.year) else 365), 6)
         age_rule = next(c.source for c in spec.columns if c.name == age_col)
         dead_col = _field_column(spec, "deceased")
         if age_rule.get("at") == "death_or_reference" and dead_col is not None:
@@ -117,8 +122,11 @@ def harmonise(spec: TableSpec, df: pd.DataFrame, rng: np.random.Generator,
         return out
     ref_year = int(rules["reference_year"])
     a = age.to_numpy(float, na_value=np.nan)
-    # born before the reference day in the reference year, or after it: one of two years
-    year = ref_year - a - rng.integers(0, 2, size=len(a))
+    # born on or before the reference day of the year (probability birthday_passed; one half
+    # for models saved without it), else a year earlier (trial 13: with a reference date of
+    # 1 January, half the birth years were a year late)
+    passed = float(rules.get("birthday_passed", 0.5))
+    year = ref_year - a - (rng.random(len(a)) >= passed)
     year[np.isnan(a) | (a >= SUPPRESS_AGE)] = np.nan
     dead_col = rules.get("deceased")
     if dead_col is not None and dead_col in out.columns:

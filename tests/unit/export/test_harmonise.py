@@ -43,3 +43,19 @@ def test_an_age_at_the_reference_date_keeps_the_birth_year_of_the_deceased() -> 
     out = harmonise(spec, _rows(), np.random.default_rng(0), rules)
     assert out.loc[2, "birth_year"] in (rules["reference_year"] - 40,
                                         rules["reference_year"] - 41)
+
+
+def test_birth_years_follow_the_reference_day() -> None:
+    # trial 13: with a reference date of 1 January, half the birth years were a year late
+    spec = load_feature_spec()  # reference date 2026-01-01: a birthday has rarely passed
+    rules = output_rules(spec)
+    assert rules["birthday_passed"] == round(1 / 365, 6)
+    rows = pd.DataFrame({"age": pd.array([40] * 4000, dtype="Int64"),
+                         "deceased": [False] * 4000})
+    year = harmonise(spec, rows, np.random.default_rng(1), rules)["birth_year"]
+    # aged 40 on 1 January 2026: born in 1985, or in 1986 only with a birthday on 1 January
+    # (binomial(4000, 1/365): mean 11, sd 3.3)
+    assert (year == 1986).sum() <= 11 + 5 * 3.3 and set(year) == {1985, 1986}
+    mid = dict(rules, birthday_passed=0.5)  # a reference date in early July
+    year = harmonise(spec, rows, np.random.default_rng(2), mid)["birth_year"]
+    assert abs((year == 1986).mean() - 0.5) < 5 * (0.25 / 4000) ** 0.5
