@@ -248,7 +248,7 @@ def test_synthetic_fhir_reads_back_with_the_utilisation_counts(release):
     spec = load_feature_spec()
     counts = [c.name for c in spec.modelled if (c.source or {}).get("from") == "encounter"]
     synthetic = pd.read_csv(result.out / "synthetic" / "patients.csv")
-    back, _ = read_input([result.out / "synthetic" / "fhir"], spec)
+    back, _ = read_input([result.out / "synthetic" / "fhir"], spec, keep_test_patients=True)
     assert len(back) == len(synthetic) and synthetic[counts].to_numpy().sum() > 0
 
     # the reader orders patients by their fresh ids: compare the patients as a multiset of

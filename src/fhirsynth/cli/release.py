@@ -30,6 +30,10 @@ def ingest_cmd(
         None, "--ledger", help="Ledger (default: user data dir, as for run) in which the table "
         "is recorded as read from its input, so that `fit` of the table is charged to the "
         "input's budget."),
+    keep_test_patients: bool = typer.Option(
+        False, "--keep-test-patients", help="Read Patients labelled as test data (meta.security "
+        "HTEST, as fhirsynth's synthetic FHIR is), to check a synthetic export; left out "
+        "otherwise."),
 ) -> None:
     """Fold each patient into one row of the patient table (no DP: stays with the custodian).
 
@@ -62,7 +66,8 @@ def ingest_cmd(
 
         ids: list[str] = []
         table, report = read_input(inputs, table_spec, validation=validate,  # type: ignore[arg-type]
-                                   strict=strict, on_patient=tick, patient_ids=ids)
+                                   strict=strict, on_patient=tick, patient_ids=ids,
+                                   keep_test_patients=keep_test_patients)
     fmt = "parquet" if out.suffix.lower() == ".parquet" else "csv"
     write_table(table, out, format=fmt)
     secs = time.perf_counter() - t0

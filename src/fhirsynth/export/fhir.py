@@ -40,8 +40,8 @@ from fhirsynth.ingest.extract_base import (
 )
 from fhirsynth.ingest.geo import US_STATES
 
-__all__ = ["FHIR_VERSION", "encounter_years", "resources_for_row", "transaction_bundle",
-           "window_years", "write_fhir"]
+__all__ = ["FHIR_VERSION", "TEST_DATA_LABEL", "encounter_years", "resources_for_row",
+           "transaction_bundle", "window_years", "write_fhir"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,15 @@ def _omb_extension(url: str, code: str) -> Resource:
     return {"url": url, "extension": sub}
 
 
+#: the security label of every synthetic Patient: HL7 ActReason HTEST, "test health data"
+#: (not a real patient); fhirsynth's reader leaves Patients so labelled out of its input
+TEST_DATA_LABEL = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                   "code": "HTEST", "display": "test health data"}
+
+
 def _patient(row: Mapping[str, Any], spec: TableSpec, pid: str) -> Resource:
-    p: Resource = {"resourceType": "Patient", "id": pid}
+    p: Resource = {"resourceType": "Patient", "id": pid,
+                   "meta": {"security": [dict(TEST_DATA_LABEL)]}}
     ext: list[Resource] = []
     for col in spec.columns:
         src = col.source or {}

@@ -32,12 +32,15 @@ def read_fhir(
     strict: bool = False,
     on_patient: Callable[[int, int], None] | None = None,
     patient_ids: list[str] | None = None,
+    keep_test_patients: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per patient of FHIR input under a feature spec, and the import report.
 
     Only the elements the spec reads are validated in the default mode; ``full`` validates
     every resource.  ``on_patient(patients, resources)`` is called after each patient with
     the running counts (progress).  ``patient_ids`` receives each row's ``Patient.id``.
+    Patients labelled as test data (fhirsynth's synthetic output) are left out unless
+    ``keep_test_patients`` (:class:`~fhirsynth.ingest.fhir.ReaderConfig`).
     """
     from fhirsynth.ingest.coverage import (
         absent_type_warnings,
@@ -56,7 +59,8 @@ def read_fhir(
 
     report = ImportReport()
     extract = ExtractReport()
-    cfg = ReaderConfig(needed=spec_reads(spec), validation=validation, strict=strict)
+    cfg = ReaderConfig(needed=spec_reads(spec), validation=validation, strict=strict,
+                       keep_test_patients=keep_test_patients)
     records = iter_patients(list(paths), report=report, config=cfg)
     if on_patient is not None:
         records = _counting(records, lambda n: on_patient(n, sum(report.resources_read.values())))
@@ -91,11 +95,13 @@ def read_input(
     strict: bool = False,
     on_patient: Callable[[int, int], None] | None = None,
     patient_ids: list[str] | None = None,
+    keep_test_patients: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The patient table of FHIR input or of one clinical CSV (chosen by file suffix).
 
     ``patient_ids``, when given, receives the patients' ids (FHIR ``Patient.id``, a CSV
     ``role: key`` column): internal, for the privacy ledger's patient digests.
+    ``keep_test_patients``: see :func:`read_fhir`.
     """
     ps = [Path(p) for p in paths]
     csvs = [p for p in ps if p.suffix.lower() == ".csv"]
@@ -127,4 +133,4 @@ def read_input(
             "warnings": ([clipped] if clipped else []) + warnings,
         }
     return read_fhir(ps, spec, validation=validation, strict=strict, on_patient=on_patient,
-                     patient_ids=patient_ids)
+                     patient_ids=patient_ids, keep_test_patients=keep_test_patients)

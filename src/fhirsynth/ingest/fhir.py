@@ -54,6 +54,11 @@ class ReaderConfig:
     """Temporary partition files for loose (NDJSON) input."""
     tmp_dir: str | None = None
     """Folder for the temporary files of loose input (default: system temp)."""
+    keep_test_patients: bool = False
+    """Read Patients labelled as test data (``meta.security`` HL7 ActReason ``HTEST``, as
+    fhirsynth's synthetic output is) like the others.  By default they are left out, with
+    their resources, and counted: synthetic patients read as real ones would be modelled
+    (and charged) as patients."""
 
     def __post_init__(self) -> None:
         if self.validation not in ("needed", "full"):
@@ -125,6 +130,9 @@ def iter_patients(
                 _raise_if_issues(report, start, f.name)
             for batch in batches:
                 for record in batch:
+                    if not cfg.keep_test_patients and is_test_patient(record.patient):
+                        report.test_patients += 1
+                        continue
                     report.patients += 1
                     yield record
             if progress is not None:
@@ -137,10 +145,19 @@ def iter_patients(
                     "no Patient in the input (strict mode)")
             refs_from = None if cfg.validation == "full" else validator.needed
             for record in pool.records(refs_from=refs_from):
+                if not cfg.keep_test_patients and is_test_patient(record.patient):
+                    report.test_patients += 1
+                    continue
                 report.patients += 1
                 yield record
             if cfg.strict:
                 _raise_if_issues(report, start, "loose input")
+        if report.test_patients:
+            report.warnings.append(
+                f"{report.test_patients} Patient(s) labelled as test data (meta.security "
+                "HTEST, as fhirsynth's synthetic output is) were left out with their "
+                "resources: synthetic patients are not real ones (keep_test_patients, "
+                "`fhirsynth ingest --keep-test-patients`, reads them)")
         logger.info("read %d files: %d resources, %d accepted, %d patients, %d issues",
                     len(report.files), sum(report.resources_read.values()),
                     sum(report.resources_accepted.values()), report.patients,
@@ -148,6 +165,15 @@ def iter_patients(
     finally:
         if pool is not None:
             pool.close()
+
+
+def is_test_patient(patient: Mapping[str, Any]) -> bool:
+    """Whether a Patient carries the security label HTEST (HL7 ActReason: test health data)."""
+    meta = patient.get("meta")
+    labels = meta.get("security") if isinstance(meta, Mapping) else None
+    return isinstance(labels, list) and any(
+        isinstance(c, Mapping) and c.get("code") == "HTEST"
+        and str(c.get("system", "")).endswith("v3-ActReason") for c in labels)
 
 
 @contextmanager

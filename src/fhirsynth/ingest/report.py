@@ -67,6 +67,8 @@ class ImportReport:
     resources_read: Counter[str] = field(default_factory=Counter)
     resources_accepted: Counter[str] = field(default_factory=Counter)
     patients: int = 0
+    #: Patients left out as labelled test data (``ReaderConfig.keep_test_patients``)
+    test_patients: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     unknown_elements: defaultdict[str, Counter[str]] = field(
@@ -123,6 +125,7 @@ class ImportReport:
             "resources_read_total": sum(self.resources_read.values()),
             "resources_accepted_total": sum(self.resources_accepted.values()),
             "patients": self.patients,
+            "test_patients_left_out": self.test_patients,
             "dropped": dict(sorted(self.dropped.items())),
             "skipped": dict(sorted(self.skipped.items())),
             "unknown_elements_dropped": {
