@@ -202,6 +202,14 @@ _LABEL_RULES = {
 }
 
 
+#: a date written in digits (2024-03-05, 05/03/2024, 5.3.24): named as a date, not as a
+#: long number (a trial's label "cohort 2024-03-05" was said to hold a 5-digit number)
+_DIGIT_DATE_SPAN = re.compile(r"(?<![\d.\-/])\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?![\d.\-/])")
+_DIGIT_DATE = re.compile(r"(19|20)\d\d[-/.](0?[1-9]|1[0-2])[-/.](0?[1-9]|[12]\d|3[01])"
+                         r"|(0?[1-9]|[12]\d|3[01])[-/.](0?[1-9]|1[0-2])[-/.]((19|20)?\d\d)"
+                         r"|(0?[1-9]|1[0-2])[-/.](0?[1-9]|[12]\d|3[01])[-/.]((19|20)?\d\d)")
+
+
 def check_label(label: str) -> str:
     """The release label as it will be shown, or a refusal.
 
@@ -218,7 +226,13 @@ def check_label(label: str) -> str:
     if not text or len(text) > 80:
         raise ConfigError("label must be 1 to 80 characters of text")
     kinds = sorted(_series_counts(pd.Series([text], dtype="string")))
-    kinds += [what for what, rule in _LABEL_RULES.items() if rule.search(text)]
+    dates = [m.span() for m in _DIGIT_DATE_SPAN.finditer(text) if _DIGIT_DATE.fullmatch(m[0])]
+    rest = text
+    for a, b in reversed(dates):  # a date is a date, not a number of 5 or more digits
+        rest = rest[:a] + " " + rest[b:]
+    if dates and not any("date" in k for k in kinds):
+        kinds.append("a date in digits")
+    kinds += [what for what, rule in _LABEL_RULES.items() if rule.search(rest)]
     if kinds:
         raise ConfigError(f"label looks like it holds an identifier ({', '.join(kinds)}); "
                           "it is printed in the shareable report: choose a plain name")

@@ -29,3 +29,12 @@ def test_month_name_dates_are_refused_without_quoting_the_label(label):
                                    "Q3 Mar extract", "decade 3 cohort"])
 def test_month_and_year_or_words_that_start_like_a_month_pass(label):
     assert check_label(label) == label
+
+
+@pytest.mark.parametrize("label", ["cohort 2024-03-05", "cohort 05/03/2024"])
+def test_a_date_in_digits_is_named_a_date_not_a_long_number(label: str) -> None:
+    # trial 13: "cohort 2024-03-05" was said to hold a number of 5 or more digits
+    with pytest.raises(ConfigError) as err:
+        check_label(label)
+    assert "date" in str(err.value) and "5 or more digits" not in str(err.value)
+    assert label.split()[-1] not in str(err.value)

@@ -135,14 +135,16 @@ def check_header(path: str | Path, header: Sequence[str]) -> None:
     if header and n >= min(2, len(header)):
         raise TableInputError(
             f"line 1 of {path} looks like a data row, not a header: {n} of {len(header)} "
-            "names look like values (dates, e-mail, phone or long numbers); fhirsynth needs "
-            "a header line")
+            "names look like values (numbers, dates, e-mail addresses or phone numbers); "
+            "fhirsynth needs a header line")
 
 
 def shown_names(header: Sequence[str], public: Collection[str] = ()) -> list[str]:
     """Each header name as messages and listings may show it: ``column i`` (from 1) for a
-    name that looks like a value, unless ``public`` (a schema's column names) holds it."""
-    return [h if h in public or not looks_like_value(h) else f"column {i}"
+    name that looks like a value, unless ``public`` (a schema's column names) holds it, and
+    ``column i (no name)`` for an empty one."""
+    return [f"column {i} (no name)" if not h.strip() else
+            h if h in public or not looks_like_value(h) else f"column {i}"
             for i, h in enumerate(header, start=1)]
 
 

@@ -141,3 +141,17 @@ def test_audit_table_reader_refuses_a_data_row(tmp_path):
     with pytest.raises(InputError, match="looks like a data row") as info:
         read_table(p)
     _no_canary(str(info.value))
+
+
+def test_an_empty_header_name_is_shown_by_its_position(tmp_path) -> None:
+    # trial 13: the warning ended "left out of the release: " with a blank
+    from fhirsynth.domain import TableSpec
+    from fhirsynth.ingest import read_input
+
+    p = tmp_path / "t.csv"
+    p.write_text("sex,,age\nf,x,30\nm,y,40\n", encoding="utf-8")
+    spec = TableSpec.from_dict({"name": "s", "columns": {
+        "sex": {"type": "categorical", "domain": ["f", "m"]},
+        "age": {"type": "numeric", "bounds": [0, 89], "integer": True}}})
+    _, report = read_input([p], spec)
+    assert any("left out of the release: column 2 (no name)" in w for w in report["warnings"])
