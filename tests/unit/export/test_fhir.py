@@ -206,3 +206,24 @@ def test_window_years_edges():
     assert window_years(date(2026, 7, 2), 1) == (2026,)
     assert window_years(ref, 0.25) == (2025, 2026)  # no 1 July inside: the years it overlaps
     assert window_years(ref, 10)[0] == 2016 and len(window_years(ref, 10)) == 10
+
+
+def test_shape_cache_validates_each_shape_once_and_never_hides_an_invalid_one(spec, tmp_path):
+    # the export checks each resource shape once (ids, references and finite numbers
+    # abstracted); a later row with an invalid value has a shape of its own and still fails
+    from fhirsynth.export.fhir import _shape
+
+    a = {"resourceType": "Observation", "id": str(uuid.uuid4()),
+         "subject": {"reference": f"Patient/{uuid.uuid4()}"},
+         "valueQuantity": {"value": 12.5, "unit": "kg", "code": "kg"}}
+    b = dict(a, id=str(uuid.uuid4()), valueQuantity={"value": 80.25, "unit": "kg",
+                                                     "code": "kg"})
+    assert _shape(a) == _shape(b)
+    assert _shape(a) != _shape(dict(a, valueQuantity={"value": 12.5, "unit": "cm",
+                                                       "code": "cm"}))
+    assert _shape(a) != _shape(dict(a, id="not-a-uuid"))
+    df = _sampled_table(spec, 30, seed=4)
+    df["marital_status"] = pd.Series(["M"] * 29 + [" M"], dtype="string")
+    with pytest.raises(ExportError, match="Patient does not validate"):
+        write_fhir(df, spec, tmp_path / "out", rng_or_seed=1)
+    assert list((tmp_path / "out").iterdir()) == []
