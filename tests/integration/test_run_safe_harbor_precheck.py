@@ -34,7 +34,7 @@ def _inputs(tmp_path: Path, age: dict) -> tuple[Path, Path]:
 def _run(tmp_path: Path, data: Path, schema: Path) -> tuple[int, str]:
     result = CliRunner().invoke(app, ["run", str(data), "--schema", str(schema), "--epsilon",
                                       "1", "--out", str(tmp_path / "rel"), "--ledger",
-                                      str(tmp_path / "l.sqlite"), "--seed", "2"])
+                                      str(tmp_path / "l.sqlite")])
     return result.exit_code, _flat(result.output)
 
 

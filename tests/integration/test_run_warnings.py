@@ -68,7 +68,7 @@ def _run_csv(tmp_path: Path, upper: float) -> tuple[int, str, Path]:
     out = tmp_path / "rel"
     result = CliRunner().invoke(app, ["run", str(data), "--schema", str(schema), "--epsilon",
                                       "1", "--out", str(out), "--ledger",
-                                      str(tmp_path / "l.sqlite"), "--seed", "2"])
+                                      str(tmp_path / "l.sqlite")])
     return result.exit_code, _flat(result.output), out
 
 

@@ -264,7 +264,7 @@ def _print_run_summary(r: Any) -> None:
     for name in sorted(str(p.relative_to(r.out)) for p in r.outputs.values()):
         t.add_row("", name)
     console.print(t)
-    if r.reproducible_noise:
+    if r.shareable and r.reproducible_noise:
         console.print("[bold red]a test release (--seed drew the noise): not for sharing.[/] "
                       "internal/ stays with the custodian.")
     elif r.shareable:
