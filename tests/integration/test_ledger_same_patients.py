@@ -193,6 +193,39 @@ def test_two_different_cohorts_with_the_same_columns_are_two_sources(tmp_path: P
     assert [s.spent_epsilon for s in Ledger(led).summary()] == [1, 1]
 
 
+def test_a_table_holding_two_charged_sources_is_refused(tmp_path: Path) -> None:
+    # trial 14: the union of two charged cohorts was charged to one of them once the other's
+    # cap was raised, so the first cohort's patients passed their cap
+    schema, led = tmp_path / "p.schema.json", tmp_path / "l.sqlite"
+    schema.write_text(json.dumps(SCHEMA), encoding="utf-8")
+    halves = [_cohort(1), _cohort(2)]
+    for i, half in enumerate(halves):
+        half.to_csv(tmp_path / f"h{i}.csv", index=False)
+        assert _fit(tmp_path / f"h{i}.csv", schema, led, "1",
+                    tmp_path / f"m{i}.json").startswith("exit 0")
+    for s in Ledger(led).summary():  # room under both caps: the refusal is not a cap's
+        Ledger(led).set_cap(s.fingerprint, 5.0)
+    pd.concat(halves).to_csv(tmp_path / "both.csv", index=False)
+    out = _fit(tmp_path / "both.csv", schema, led, "1", tmp_path / "m.json")
+    assert out.startswith("exit 2") and "holds the patients of 2 ledger sources" in out, out
+    assert [s.spent_epsilon for s in Ledger(led).summary()] == [1, 1]
+
+
+def test_a_table_with_every_row_twice_is_warned_about(tmp_path: Path) -> None:
+    # trial 14: every patient written twice made a new source and a release whose stated
+    # epsilon was half of what its patients spent; the guarantee is per row, so say so
+    schema, led = tmp_path / "p.schema.json", tmp_path / "l.sqlite"
+    schema.write_text(json.dumps(SCHEMA), encoding="utf-8")
+    once = _cohort(1)
+    once.to_csv(tmp_path / "once.csv", index=False)
+    out = _fit(tmp_path / "once.csv", schema, led, "1", tmp_path / "m1.json")
+    assert out.startswith("exit 0") and "repeat an earlier row" not in out, out
+    pd.concat([once, once]).to_csv(tmp_path / "twice.csv", index=False)
+    out = _fit(tmp_path / "twice.csv", schema, tmp_path / "l2.sqlite", "1", tmp_path / "m.json")
+    assert "500 of 1000 rows repeat an earlier row in every column" in out, out
+    assert "spends twice the stated epsilon" in out and "role: key" in out
+
+
 @pytest.mark.shared_data
 @pytest.mark.slow
 def test_stroke_variants_are_one_source(shared_data: Path, tmp_path: Path) -> None:

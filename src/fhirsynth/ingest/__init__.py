@@ -112,7 +112,12 @@ def read_input(
             raise ConfigError(f"only one CSV file is accepted per run ({len(csvs)} given: "
                               f"{', '.join(p.name for p in csvs)}); run each separately, or "
                               "join them into one file with one row per patient")
-        from fhirsynth.ingest.csv import OMITTED_NOT_IN_SCHEMA, bounds_warning, read_csv_table
+        from fhirsynth.ingest.csv import (
+            OMITTED_NOT_IN_SCHEMA,
+            bounds_warning,
+            read_csv_table,
+            repeated_rows_warning,
+        )
 
         # --strict refuses values outside the bounds; by default they are clipped and counted
         table, rep = read_csv_table(ps[0], spec, strict=strict,
@@ -124,6 +129,9 @@ def read_input(
             f"release: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''} "
             "(declare them in the schema to model them)"]
         clipped = bounds_warning(ps[0].name, rep.out_of_bounds)
+        repeated = repeated_rows_warning(ps[0].name, rep)
+        if repeated:
+            warnings.append(repeated)
         return table, {
             "rows_read": rep.rows_read, "rows_dropped": rep.rows_dropped,
             "rows_folded": rep.rows_folded,

@@ -494,7 +494,11 @@ class Ledger:
                 con.execute("ROLLBACK")
                 return False
             key = source
-            source, _ = self._identify(con, key, patients)
+            try:
+                source, _ = self._identify(con, key, patients)
+            except PrivacyBudgetError:  # patients of several sources: no one source to link
+                con.execute("ROLLBACK")
+                return False
             self._ensure_source(con, source, label)
             con.execute("INSERT OR REPLACE INTO derived (fingerprint, source, created) "
                         "VALUES (?, ?, ?)", (table, source, _now()))
@@ -625,7 +629,8 @@ class Ledger:
         rows' content key was recorded under; the source whose patient digests of one kind
         overlap the input's (:func:`~fhirsynth.privacy.patients.overlap_matches`; the most
         common patients win); else ``key`` (a new source).  The reason names the source
-        and a share, never a value.
+        and a share, never a value.  An input whose patients overlap two or more sources
+        is refused (:class:`PrivacyBudgetError`): one release is charged to one source.
         """
         if patients is None or con.execute(
                 "SELECT 1 FROM releases WHERE fingerprint=? UNION ALL "
@@ -638,13 +643,24 @@ class Ledger:
                             "rows are that source's (the same patients in another file, "
                             "formatting or column set)")
         best: tuple[str, int, float, str, bool] | None = None
+        matched: set[str] = set()
         for kind, new in sorted(patients.sets.items()):
             for r in con.execute("SELECT fingerprint, digests FROM patients WHERE kind=? "
                                  "ORDER BY rowid", (kind,)):
                 old = unpack(r[1])
                 ok, common, share = overlap_matches(new, old)
+                if ok:
+                    matched.add(r[0])
                 if ok and (best is None or common > best[1]):
                     best = (r[0], common, share, kind, new.size <= old.size)
+        if len(matched) > 1:
+            # one release, one source: charging one of them would let the others' patients
+            # pass their caps (trial 14: a union of two charged halves went to one of them)
+            names = ", ".join(sorted(_name(con, m) for m in matched))
+            raise PrivacyBudgetError(
+                f"the input holds the patients of {len(matched)} ledger sources ({names}): a "
+                "release from it would spend each one's budget, and the ledger charges a "
+                "release to one source; release each source's patients on their own")
         if best is None or best[0] == key:
             return key, ""
         source, _common, share, kind, mine = best
