@@ -393,8 +393,8 @@ def _default_rows(model: Any, cfg: RunConfig, notes: list[str]) -> int:
     eps = next((float(st.get("epsilon") or 0.0) for st in model.budget.get("steps", [])
                 if st.get("name") == "patient count"), 0.0)
     sd = math.sqrt(2.0) / eps if eps > 0 else math.inf
-    if noisy < 3 * sd and noisy > max(floor, UNRELIABLE_COUNT_ROWS):
-        n = max(floor, UNRELIABLE_COUNT_ROWS)
+    if noisy < 3 * sd:
+        n = max(floor, min(int(noisy), UNRELIABLE_COUNT_ROWS))
         notes.append(f"the noisy patient count ({noisy:,}) is less than three noise sds "
                      f"({sd:,.0f} each) from zero, so it says little of the cohort's size: "
                      f"sampling {n:,} rows (use --rows to choose)")
