@@ -15,6 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fhirsynth.domain import Column, TableSpec
 
 __all__ = ["README_NAME", "release_readme", "write_release_readme"]
@@ -75,6 +77,17 @@ def _fhir_rules(spec: TableSpec) -> dict[str, str]:
 #: what a CSV schema's ``transform`` keeps of its input column
 _TRANSFORMS = {"zip3": "the first three digits of a ZIP code, restricted prefixes as 000",
                "year": "the year of a date, nothing finer", "state": "the state"}
+
+
+def _width(c: Column) -> str:
+    """The width of a numeric column's bins ("4.5 years"), or their range when unequal."""
+    from fhirsynth.report.shareable import UNIT_WORDS
+
+    w = np.diff(c.bin_edges())
+    unit = f" {UNIT_WORDS.get(c.unit, c.unit)}" if c.unit else ""
+    if np.allclose(w, w[0]):
+        return f"bins of {w[0]:g}{unit}"
+    return f"bins of {w.min():g} to {w.max():g}{unit}"
 
 
 def _meaning(c: Column, rules: Mapping[str, str], tops: Mapping[str, float]) -> str:
@@ -191,10 +204,18 @@ def release_readme(
         ref_text = ref.isoformat() if isinstance(ref, date) else str(ref)
         lines.append(f"- Ages, latest observations and counts are taken at the reference "
                      f"date {ref_text}, a public setting of the spec, not a data date.")
+    binned = [c for c in spec.modelled if c.kind == "numeric" and c.bounds is not None
+              and not (c.integer and not c.edges and len(c.bin_edges()) - 1
+                       == round(c.bin_edges()[-1] - c.bin_edges()[0]))]
+    if binned:
+        widths = ", ".join(f"`{c.name}` {_width(c)}" for c in binned[:8])
+        lines.append("- Numbers are drawn inside the model's bins, so their digits say no more "
+                     f"than the bin: {widths}" + (", ..." if len(binned) > 8 else "") + ".")
     lines += [
         "- Synthetic rows follow the model, which is noisy: rare combinations, and "
-        "combinations the model could not resolve, may be over- or under-represented "
-        "(`report.pdf`, Limitations).",
+        "combinations the model could not resolve, may be over- or under-represented; a "
+        "column that enters the model in a few coarse groups of another can also give "
+        "implausible combinations across a group (`report.pdf`, Limitations).",
         "",
         "## Columns",
         "",

@@ -40,6 +40,9 @@ def test_every_synthetic_column_has_a_line_with_its_public_domain_and_rule() -> 
     assert "| `synthetic/fhir/` (2 files) |" in text and "internal/" in text
     assert "reference date 2026-01-01" in text
     assert "TEST RELEASE" not in text
+    # trial 14: two decimals of a value drawn inside a 4.5-year bin suggest more than it holds
+    assert "drawn inside the model's bins" in text and "`body_weight` bins of 10 kg" in text
+    assert "`age` bins" not in text  # one state per year: its values are exact
 
 
 def test_a_csv_schema_and_a_seeded_zcdp_release() -> None:
