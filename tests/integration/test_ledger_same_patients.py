@@ -226,6 +226,24 @@ def test_a_table_with_every_row_twice_is_warned_about(tmp_path: Path) -> None:
     assert "spends twice the stated epsilon" in out and "role: key" in out
 
 
+def test_ledger_show_and_set_cap_find_a_copy_with_its_schema(charged, tmp_path: Path) -> None:
+    # trial 14: `ledger show COPY.csv` said the ledger had no release of a copy that a fit
+    # then found, and `set-cap COPY.csv` capped a nameless key nothing would use
+    table, schema, led = charged
+    copy = tmp_path / "copy.csv"
+    table.assign(junk=1).to_csv(copy, index=False)
+    r = runner.invoke(app, ["ledger", "show", str(copy), "--ledger", str(led)])
+    assert "no release of this source" in r.output and "--schema" in " ".join(r.output.split())
+    r = runner.invoke(app, ["ledger", "show", str(copy), "--schema", str(schema), "--ledger",
+                            str(led)])
+    assert r.exit_code == 0 and "spent: epsilon 1, delta 0 in 1 release(s)" in r.output, r.output
+    r = runner.invoke(app, ["ledger", "set-cap", str(copy), "--schema", str(schema),
+                            "--epsilon", "3", "--ledger", str(led)])
+    assert r.exit_code == 0, r.output
+    (source,) = Ledger(led).summary()
+    assert source.cap_epsilon == 3 and source.spent_epsilon == 1
+
+
 @pytest.mark.shared_data
 @pytest.mark.slow
 def test_stroke_variants_are_one_source(shared_data: Path, tmp_path: Path) -> None:

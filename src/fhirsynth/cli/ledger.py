@@ -70,6 +70,30 @@ def _test_release(directory: Path) -> bool:
         return False
 
 
+_SCHEMA_OPTION = typer.Option(
+    None, "--schema", "--spec", help="Read SOURCE (a path) with this schema or feature spec, "
+    "to find the source holding its patients as a run would (a copy in another form: other "
+    "columns, formatting, a subset).")
+
+
+def _source_key(source: str, schema: Path | None, ledger: Path) -> str:
+    """The ledger source of ``source`` (a fingerprint or a path); with ``schema``, a path is
+    read and its patients looked up as :meth:`Ledger.charge` would (nothing is recorded)."""
+    from fhirsynth.privacy.ledger import Ledger, ledger_key, resolve_source
+
+    if schema is None or not Path(source).exists():
+        return resolve_source(source, ledger)
+    from fhirsynth.ingest import read_input
+    from fhirsynth.pipeline import load_run_spec
+
+    spec = load_run_spec([Path(source)], schema)
+    ids: list[str] = []
+    table, _ = read_input([Path(source)], spec, patient_ids=ids)
+    book = Ledger(ledger)
+    return book.find_source(ledger_key([Path(source)], ledger),
+                            book.patients(table, [c.name for c in spec.modelled], ids))
+
+
 @ledger_app.command("set-cap")
 @friendly_errors
 def ledger_set_cap(
@@ -80,6 +104,7 @@ def ledger_set_cap(
                                      "source)."),
     label: str = typer.Option("", "--label", help="A name for the dataset in messages."),
     ledger: Path | None = _LEDGER_OPTION,
+    schema: Path | None = _SCHEMA_OPTION,
     allow_large_epsilon: bool = typer.Option(
         False, "--allow-large-epsilon", help="Accept a cap above epsilon 10."),
     allow_large_delta: bool = typer.Option(
@@ -87,10 +112,10 @@ def ledger_set_cap(
 ) -> None:
     """Set the custodian's cap for a source dataset."""
     from fhirsynth.privacy.budget import PrivacyBudget
-    from fhirsynth.privacy.ledger import Ledger, resolve_source
+    from fhirsynth.privacy.ledger import Ledger
 
     book = Ledger(ledger)
-    fp = resolve_source(source, book.path)
+    fp = _source_key(source, schema, book.path)
     if delta is None:
         known = [s for s in book.summary() if s.fingerprint == fp]
         delta = str(known[0].cap_delta if known and known[0].cap_delta is not None else 0)
@@ -113,19 +138,22 @@ def ledger_set_cap(
 def ledger_show(
     source: str | None = typer.Argument(None, help="Only this source (fingerprint or path)."),
     ledger: Path | None = _LEDGER_OPTION,
+    schema: Path | None = _SCHEMA_OPTION,
 ) -> None:
     """List sources, caps and releases with their totals."""
     from fhirsynth.errors import ConfigError
-    from fhirsynth.privacy.ledger import Ledger, default_ledger_path, resolve_source
+    from fhirsynth.privacy.ledger import Ledger, default_ledger_path
 
     path = ledger if ledger is not None else default_ledger_path()
     if not path.is_file():  # reading must not create a ledger
         raise ConfigError(f"no ledger at {path} (nothing has been charged there yet)")
-    fp = resolve_source(source, path) if source else None
+    fp = _source_key(source, schema, path) if source else None
     summaries = Ledger(path).summary(fp)
     if not summaries and fp is not None:
-        typer.echo(f"the ledger has no release of this source ({fp[:12]}; a file whose cells "
-                   "differ is another source): `fhirsynth ledger show` lists every source")
+        hint = ("" if schema is not None else "; give its --schema to find the source "
+                "holding its patients in another form")
+        typer.echo(f"the ledger has no release of this source ({fp[:12]}{hint}): `fhirsynth "
+                   "ledger show` lists every source")
     elif not summaries:
         typer.echo("the ledger has no release")
     for s in summaries:

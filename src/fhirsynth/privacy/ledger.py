@@ -549,6 +549,24 @@ class Ledger:
             con.close()
         return row[0] if row is not None else fingerprint
 
+    def find_source(self, fingerprint: str, patients: PatientDigests | None = None) -> str:
+        """The source a release of the input (key ``fingerprint``, digests ``patients``)
+        would be charged to (:meth:`charge`'s lookup), without recording anything.
+
+        Raises
+        ------
+        PrivacyBudgetError
+            The input holds the patients of two or more sources.
+        """
+        known = self.source_of(fingerprint)
+        if known != fingerprint or patients is None:
+            return known
+        con = self._connect()
+        try:
+            return self._identify(con, fingerprint, patients)[0]
+        finally:
+            con.close()
+
     def check(self, fingerprint: str, budget: PrivacyBudget) -> None:
         """Refuse, without recording anything, a release :meth:`charge` would refuse now.
 
