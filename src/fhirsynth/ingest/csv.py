@@ -63,8 +63,9 @@ class CsvReport:
     rows_read: int = 0
     rows_dropped: int = 0
     rows_folded: int = 0
-    #: private: rows equal to an earlier row in every field of the file (a patient written
-    #: twice spends the budget twice; the custodian is warned)
+    #: private: rows equal to an earlier row in every field of the file, counted when the
+    #: file has an identifying field the model does not read (see ``_rows_repeated``: a
+    #: patient written twice spends the budget twice; the custodian is warned)
     rows_repeated: int = 0
     columns: dict[str, ColumnClass] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
@@ -297,6 +298,21 @@ def _dtype(col: Column, transform: str | None) -> str:
     return "Int64" if col.integer else "float64"
 
 
+def _rows_repeated(header: list[str], rows: list[list[str]], read: set[str]) -> int:
+    """Rows equal to an earlier row in every field, counted only when the file has a field
+    the model does not read whose values are nearly all distinct across the distinct rows
+    (an id, a timestamp): such a repeat is a patient written twice.  Rows of modelled
+    columns alone, or with constant extra fields, repeat naturally (few, coarse columns)."""
+    distinct = {tuple(r) for r in rows}
+    if len(distinct) == len(rows):
+        return 0
+    extra = [i for i, h in enumerate(header) if h not in read]
+    if not any(len({r[i] for r in distinct if i < len(r)}) >= 0.9 * len(distinct)
+               for i in extra):
+        return 0
+    return len(rows) - len(distinct)
+
+
 #: a CSV whose rows repeat an earlier row in every column more often than this share is
 #: warned about (a patient written twice spends the budget twice)
 REPEATED_ROWS_WARN = 0.01
@@ -374,11 +390,11 @@ def read_csv_table(
     header, rows, lines, bad_rows, broken = _read_rows(p)
     if broken is not None and not strict:
         raise TableInputError(f"{p}: line {broken[0]}: {broken[1].problem}")
-    report = CsvReport(rows_read=len(rows) + len(bad_rows),
-                       rows_repeated=len(rows) - len({tuple(r) for r in rows}))
+    report = CsvReport(rows_read=len(rows) + len(bad_rows))
     report.columns, report.treatments = header_treatments(header, spec)
     pos = {h: i for i, h in enumerate(header)}
     sources = {c.name: _source_column(c) for c in spec.modelled}
+    report.rows_repeated = _rows_repeated(header, rows, {src for src, _ in sources.values()})
     absent = sorted({s for s, _ in sources.values() if s not in pos})
     if absent:
         hint = ""

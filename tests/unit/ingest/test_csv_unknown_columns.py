@@ -24,3 +24,14 @@ def test_columns_not_in_the_schema_are_named_in_a_warning(tmp_path) -> None:
     assert "shift" in warning and "ward" in warning
     # the values never appear, only the header names
     assert json.dumps(report).count('"x"') == 0
+
+
+def test_repeated_rows_count_only_with_an_identifying_field_the_model_does_not_read() -> None:
+    # a patient written twice repeats its id too; few coarse columns repeat by nature
+    from fhirsynth.ingest.csv import _rows_repeated
+
+    rows = [["f", "1"], ["m", "2"], ["f", "3"], ["f", "1"]]
+    assert _rows_repeated(["sex", "id"], rows, {"sex"}) == 1          # the id repeats
+    assert _rows_repeated(["sex", "id"], rows, {"sex", "id"}) == 0    # all columns modelled
+    const = [["f", "x"], ["f", "x"], ["m", "x"]]
+    assert _rows_repeated(["sex", "ward"], const, {"sex"}) == 0       # a constant extra field
