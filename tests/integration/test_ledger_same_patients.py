@@ -175,6 +175,8 @@ def test_a_table_with_most_rows_of_a_charged_one_is_charged_to_it(charged,
     assert out.startswith("exit 0") and "charged to the ledger source cohort" in out, out
     (only,) = Ledger(led).summary()
     assert only.spent_epsilon == 1.75 and len(only.releases) == 3
+    # trial 14: fit said "epsilon spent 0.25 of 0.25", never the source's total
+    assert "this source has spent epsilon 1.75 (cap 2)" in out, out
 
 
 @pytest.mark.parametrize("rich", [True, False], ids=["near-unique rows", "few values"])

@@ -116,10 +116,13 @@ def fit_cmd(
         console.print(f"[yellow]warning:[/] {escape(note)}")
     noise = describe_noise(str(synth.model_.info.get("noise")),
                            synth.model_.budget.get("rho_spent"))
+    total = book.summary(charged.fingerprint)[0]
+    cap = ("no cap" if total.cap_epsilon is None else f"cap {total.cap_epsilon:g}")
     console.print(f"model written to {out} (epsilon spent "
                   f"{synth.accountant_.spent_epsilon:g} of {budget.epsilon:g}, delta "
                   f"{synth.accountant_.spent_delta:g}; {noise}; charged to the ledger "
-                  f"{ledger_path})")
+                  f"{ledger_path}: this source has spent epsilon {total.spent_epsilon:g} "
+                  f"({cap}))")
 
 
 @app.command("sample")

@@ -80,7 +80,8 @@ _TRANSFORMS = {"zip3": "the first three digits of a ZIP code, restricted prefixe
 
 
 def _width(c: Column) -> str:
-    """The width of a numeric column's bins ("4.5 years"), or their range when unequal."""
+    """The width of a numeric column's bins ("bins of 4.5 years"), or their range when
+    unequal ("bins of 2 to 20 kg/m²")."""
     from fhirsynth.report.shareable import UNIT_WORDS
 
     w = np.diff(c.bin_edges())
