@@ -192,6 +192,14 @@ class Column:
             return np.arange(lo_i, hi_i + 2, dtype=float) - 0.5
         return np.linspace(lo, hi, self.bins + 1)
 
+    @property
+    def one_state_per_integer(self) -> bool:
+        """Whether a numeric column has one state per integer value (no bins to draw in)."""
+        if self.kind != "numeric" or self.bounds is None or not self.integer or self.edges:
+            return False
+        e = self.bin_edges()
+        return len(e) - 1 == round(e[-1] - e[0])
+
     def state_labels(self) -> list[str]:
         """Human-readable label of each encoded state, in code order."""
         if self.kind == "boolean":
@@ -201,7 +209,7 @@ class Column:
         else:
             labels = [_fmt(p) for p in self.point_masses]
             e = self.bin_edges()
-            if self.integer and not self.edges and len(e) - 1 == round(e[-1] - e[0]):
+            if self.one_state_per_integer:
                 labels += [_fmt(v + 0.5) for v in e[:-1]]
             else:
                 last = len(e) - 2

@@ -115,6 +115,14 @@ def iter_patients(
     validator = Validator(report, needed=cfg.needed, full=cfg.validation == "full",
                           fhir_version=cfg.fhir_version)
     files = discover(items)
+
+    def left_out(record: PatientRecord) -> bool:
+        """A Patient labelled as test data, counted and left out unless kept."""
+        if cfg.keep_test_patients or not is_test_patient(record.patient):
+            return False
+        report.test_patients += 1
+        return True
+
     seen: dict[str, str] = {}
     pool: LoosePool | None = None
     try:
@@ -130,8 +138,7 @@ def iter_patients(
                 _raise_if_issues(report, start, f.name)
             for batch in batches:
                 for record in batch:
-                    if not cfg.keep_test_patients and is_test_patient(record.patient):
-                        report.test_patients += 1
+                    if left_out(record):
                         continue
                     report.patients += 1
                     yield record
@@ -145,8 +152,7 @@ def iter_patients(
                     "no Patient in the input (strict mode)")
             refs_from = None if cfg.validation == "full" else validator.needed
             for record in pool.records(refs_from=refs_from):
-                if not cfg.keep_test_patients and is_test_patient(record.patient):
-                    report.test_patients += 1
+                if left_out(record):
                     continue
                 report.patients += 1
                 yield record

@@ -206,8 +206,7 @@ def release_readme(
         lines.append(f"- Ages, latest observations and counts are taken at the reference "
                      f"date {ref_text}, a public setting of the spec, not a data date.")
     binned = [c for c in spec.modelled if c.kind == "numeric" and c.bounds is not None
-              and not (c.integer and not c.edges and len(c.bin_edges()) - 1
-                       == round(c.bin_edges()[-1] - c.bin_edges()[0]))]
+              and not c.one_state_per_integer]
     if binned:
         widths = ", ".join(f"`{c.name}` {_width(c)}" for c in binned[:8])
         lines.append("- Numbers are drawn inside the model's bins, so their digits say no more "

@@ -273,12 +273,13 @@ def write_reports(
 
     # the folder's README (public facts only) is an output like the others: hashed in
     # audit.json and printed in report.pdf
+    out_entries = [file_entry(p, out) for p in out_paths]  # (each file hashed once)
     readme = write_release_readme(
         out, spec=spec, dataset=dataset, run_id=run_id, created=created_at.date().isoformat(),
         version=version, budget_table=budget_table, config=cfg,
-        files=[file_entry(p, out)["path"] for p in out_paths],
+        files=[e["path"] for e in out_entries],
         columns=[str(c) for c in synthetic.columns], source_history=source_history)
-    out_entries = [file_entry(p, out) for p in [*out_paths, readme]]
+    out_entries.append(file_entry(readme, out))
     from fhirsynth.report.audit import config_hash
 
     hashes = {"spec": spec.fingerprint(), "configuration": config_hash(cfg),
