@@ -27,6 +27,7 @@ from fhirsynth.learn.marginals import (
     coarse_groups,
     parent_sums,
     rake_to_marginals,
+    refine_with_coarse,
     set_bin_slopes,
 )
 from fhirsynth.learn.parameters import noise_step, noisy_joint, pooled_total, project_counts
@@ -37,6 +38,7 @@ from fhirsynth.learn.structure import (
     selection_for,
 )
 from fhirsynth.learn.tables import (
+    OneWay,
     adaptive_groups,
     auto_marginal_share,
     build_column,
@@ -177,42 +179,64 @@ def _measure_one_way_first(
     config: LearnConfig, codes: list[np.ndarray], cards: list[int], cols: list[Column],
     first: int, declared: dict[int, tuple[tuple[int, int], ...]], total: float,
     acc: Accountant, dp_rs: object, noiseless: bool, noise: Noise,
-) -> tuple[list[tuple[np.ndarray, float] | None], list[bool]]:
+) -> list[OneWay | None]:
     """Noisy one-way histograms of the columns the structure search may add, measured first.
 
     ``total`` (0: none are measured) is the budget the plan leaves for the one-way
     histograms and the tables; each column gets what :func:`plan_tables` would give the
-    fine histogram of a column with parents (:func:`plan_one_way`), and keeps it whatever
-    parents it gets.  A nullable column with values is planned as one whose missingness gets
-    a table of its own (no coarse histogram), as it will if it gets parents.  Returns, per
-    column, (histogram, budget share) or None, and the coarse plan each was measured under.
+    one-way histograms of a column with parents (:func:`plan_one_way`: a wide numeric
+    column's coarse histogram too), and keeps them whatever parents it gets.  A nullable
+    column with values is planned as one whose missingness gets a table of its own (no
+    coarse histogram), as it will if it gets parents.
     """
     d = len(cols)
-    coarse = [coarse_groups(c) is not None and config.coarse_share > 0
-              and not (c.nullable and k > 2) for c, k in zip(cols, cards, strict=True)]
-    pre: list[tuple[np.ndarray, float] | None] = [None] * d
+    pre: list[OneWay | None] = [None] * d
     if total <= 0 or not config.prior_score:
-        return pre, coarse
-    shares = plan_one_way(total, cards, config, coarse)
+        return pre
+    coarse = [coarse_groups(c) if config.coarse_share > 0 and not (c.nullable and k > 2)
+              else None for c, k in zip(cols, cards, strict=True)]
+    shares = plan_one_way(total, cards, config, [g is not None for g in coarse])
     zero = np.zeros(codes[0].size, np.int64) if d else np.zeros(0, np.int64)
+    kw = {"accountant": acc, "random_state": dp_rs, "noiseless": noiseless, "noise": noise}
     for j in range(d):
-        if j == first or j in declared or shares[j] <= 0:
+        e_fine, e_coarse = shares[j]
+        if j == first or j in declared or e_fine <= 0:
             continue
-        hist = noisy_joint(codes[j], cards[j], zero, 1, epsilon=shares[j],
-                           name=f"marginal {cols[j].name}", accountant=acc,
-                           random_state=dp_rs, noiseless=noiseless, noise=noise)[:, 0]
-        pre[j] = (hist, shares[j])
-    return pre, coarse
+        hist = noisy_joint(codes[j], cards[j], zero, 1, epsilon=e_fine,
+                           name=f"marginal {cols[j].name}", **kw)[:, 0]
+        g = coarse[j]
+        if g is None:
+            pre[j] = OneWay(hist, e_fine)
+            continue
+        coarse_hist = noisy_joint(g[codes[j]], int(g.max()) + 1, zero, 1, epsilon=e_coarse,
+                                  name=f"marginal {cols[j].name} (coarse)", **kw)[:, 0]
+        pre[j] = OneWay(hist, e_fine, coarse_hist, e_coarse, g)
+    return pre
 
 
-def _prior(hist: np.ndarray, groups: np.ndarray | None, k: int,
-           total: float | None) -> np.ndarray:
-    """A released histogram as a distribution over the child states the search scores
-    (projected onto the released patient count ``total``; None: its own noisy total)."""
-    p = project_counts(hist, total)
+def _prior(one: OneWay, groups: np.ndarray | None, k: int, total: float | None,
+           noise: Noise, hist: np.ndarray | None = None,
+           coarse: np.ndarray | None = None) -> np.ndarray:
+    """Released one-way histograms as a distribution over the child states the search
+    scores (projected onto the released patient count ``total``; None: their own noisy
+    total).  A coarse histogram is merged in by inverse variance (:func:`refine_with_coarse`):
+    for a wide numeric column it carries most of that column's one-way budget.  ``hist`` and
+    ``coarse`` stand in for ``one``'s own arrays (the bootstrap of :func:`_prior_offsets`)."""
+    hist = one.hist if hist is None else hist
+    if one.coarse is not None and one.groups is not None:
+        p = refine_with_coarse(hist, _variance(noise, one.eps),
+                               one.coarse if coarse is None else coarse,
+                               _variance(noise, one.eps_coarse), one.groups, total)
+    else:
+        p = project_counts(hist, total)
     if groups is not None:
         p = np.bincount(groups, weights=p, minlength=k)
     return p / p.sum() if p.sum() > 0 else np.full(k, 1.0 / k)
+
+
+def _variance(noise: Noise, share: float) -> float:
+    """Noise variance per cell of a count measured with budget share ``share``."""
+    return 2.0 / noise.effective(share) ** 2
 
 
 #: draws of the parametric bootstrap of :func:`_prior_offsets`
@@ -220,7 +244,7 @@ OFFSET_DRAWS = 20
 
 
 def _prior_offsets(
-    pre: list[tuple[np.ndarray, float] | None], priors: list[np.ndarray | None],
+    pre: list[OneWay | None], priors: list[np.ndarray | None],
     cards: list[int], cgroups: list[np.ndarray | None], scards: list[int],
     noisy_n: float | None, noise: Noise, rng: np.random.Generator,
 ) -> list[float]:
@@ -229,12 +253,12 @@ def _prior_offsets(
     ``prior_score`` exceeds the exact-marginal score by up to that much for every parent
     set of a child, so children with noisier histograms (many states, little budget) would
     be favoured for it.  The offset is estimated by a parametric bootstrap: the released
-    estimate ``q`` is noised again as it was measured (same mechanism and scale) and
-    projected, and ``n * TVD`` to ``q`` averaged over :data:`OFFSET_DRAWS` draws.  Only
-    released values and data-independent randomness are read; subtracting a constant per
-    child leaves the score's sensitivity unchanged.  Measured (10 seeds): Adult at eps 0.1
-    TSTR 0.843 -> 0.852, 3-way TVD 0.1811 -> 0.1799; stroke at eps 1 (30 seeds) TSTR 0.674
-    -> 0.682; model bias unchanged elsewhere.
+    estimate ``q`` is noised again as it was measured (same mechanism and scale, the coarse
+    histogram too) and projected, and ``n * TVD`` to ``q`` averaged over
+    :data:`OFFSET_DRAWS` draws.  Only released values and data-independent randomness are
+    read; subtracting a constant per child leaves the score's sensitivity unchanged.
+    Measured (10 seeds): Adult at eps 0.1 TSTR 0.843 -> 0.852, 3-way TVD 0.1811 -> 0.1799;
+    stroke at eps 1 (30 seeds) TSTR 0.674 -> 0.682; model bias unchanged elsewhere.
     """
     out = []
     for j, p in enumerate(pre):
@@ -242,19 +266,25 @@ def _prior_offsets(
             out.append(0.0)
             continue
         # released values only: the noisy count, else the histogram's own noisy total
-        n_hat = noisy_n if noisy_n is not None else max(float(p[0].sum()), 1.0)
-        fine = _prior(p[0], None, cards[j], noisy_n) * n_hat
-        share = p[1]
+        n_hat = noisy_n if noisy_n is not None else max(float(p.hist.sum()), 1.0)
+        fine = _prior(p, None, cards[j], noisy_n, noise) * n_hat
+        coarse = None if p.groups is None else np.bincount(p.groups, weights=fine)
         draws = []
         for _ in range(OFFSET_DRAWS):
-            if noise.zcdp:
-                again = fine + rng.normal(0.0, noise.sigma(share), fine.size)
-            else:
-                again = fine + rng.laplace(0.0, 1.0 / share, fine.size)
-            q2 = _prior(again, cgroups[j], scards[j], noisy_n)
+            again = fine + _draw(noise, p.eps, fine.size, rng)
+            c2 = None if coarse is None else coarse + _draw(noise, p.eps_coarse,
+                                                            coarse.size, rng)
+            q2 = _prior(p, cgroups[j], scards[j], noisy_n, noise, again, c2)
             draws.append(0.5 * n_hat * float(np.abs(q2 - priors[j]).sum()))
         out.append(float(np.mean(draws)))
     return out
+
+
+def _draw(noise: Noise, share: float, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Noise as a count measured with budget share ``share`` gets (data-independent)."""
+    if noise.zcdp:
+        return rng.normal(0.0, noise.sigma(share), size)
+    return rng.laplace(0.0, 1.0 / share, size)
 
 
 def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
@@ -388,14 +418,14 @@ def fit_model(
                          if config.target_first and spec.target in names else None, rng)
     # one-way histograms of the columns the selections may add, measured first: their
     # released estimates halve the sensitivity of the structure score (prior_score)
-    pre, pre_coarse = _measure_one_way_first(
+    pre = _measure_one_way_first(
         config, codes, cards, [cols[j] for j in active], first, declared,
         eps - eps_count - eps_struct if eps_struct > 0 and n_sel > 0 else 0.0,
         acc, dp_rs, _noiseless, noise)
     # the released count when there is one; else each histogram's own noisy total (the
     # exact row count must not reach the score)
     n_released = noisy_n if eps_count > 0 and not _noiseless else None
-    priors = [None if p is None else _prior(p[0], cgroups[j], scards[j], n_released)
+    priors = [None if p is None else _prior(p, cgroups[j], scards[j], n_released, noise)
               for j, p in enumerate(pre)]
     offsets = None if _noiseless else _prior_offsets(pre, priors, cards, cgroups, scards,
                                                      n_released, noise, rng)
@@ -426,11 +456,11 @@ def fit_model(
     tgroups = [cgroups[j] if pc[j][1] > 1 and (config.rake_missing or not split_missing[j])
                else None for j in range(d)]
     tcards = [cards[j] if tgroups[j] is None else scards[j] for j in range(d)]
-    pre_eps = [0.0 if p is None else p[1] for p in pre]
+    pre_eps = [0.0 if p is None else p.spent for p in pre]
     # the one-way histograms measured first are part of what the plan splits
     e_left = eps - acc.spent_epsilon + math.fsum(pre_eps)
     equal = saturated and not declared_names
-    plan_kw = {"equal": equal, "pre": pre_eps, "pre_coarse": pre_coarse}
+    plan_kw = {"equal": equal, "pre": pre_eps}
     eps_tables, eps_margs, eps_coarse = plan_tables(
         e_left, order, cards, pc, config, split_missing, [g is not None for g in groups],
         tcards, **plan_kw)

@@ -8,6 +8,8 @@ that turns a column's released noisy arrays into its conditional table and one-w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from fhirsynth.config import LearnConfig
@@ -22,13 +24,32 @@ from fhirsynth.learn.parameters import (
 from fhirsynth.privacy.budget import Accountant
 from fhirsynth.privacy.noise import Noise
 
-__all__ = ["adaptive_groups", "auto_marginal_share", "build_column", "measure_column",
-           "noisy_totals", "plan_one_way", "plan_tables"]
+__all__ = ["OneWay", "adaptive_groups", "auto_marginal_share", "build_column",
+           "measure_column", "noisy_totals", "plan_one_way", "plan_tables"]
 
 #: marginal_share where the tables are noise-bound and where they are not (see below)
 SHARE_NOISY, SHARE_CLEAR = 0.6, 0.3
 #: signal (noisy rows x epsilon of one column) below / above which those shares apply
 SIGNAL_NOISY, SIGNAL_CLEAR = 400.0, 3000.0
+
+
+@dataclass(frozen=True)
+class OneWay:
+    """A column's one-way histograms measured before the structure search (released).
+
+    ``hist`` (every state) was measured with budget share ``eps``; a wide numeric column's
+    ``coarse`` histogram over its public ``groups`` of states with ``eps_coarse``.
+    """
+
+    hist: np.ndarray
+    eps: float
+    coarse: np.ndarray | None = None
+    eps_coarse: float = 0.0
+    groups: np.ndarray | None = None
+
+    @property
+    def spent(self) -> float:
+        return self.eps + self.eps_coarse
 
 
 def auto_marginal_share(noisy_n: float | None, eps_per_column: float) -> float:
@@ -52,7 +73,7 @@ def plan_tables(
     total: float, order: list[int], cards: list[int], pc: list[tuple[np.ndarray, int]],
     config: LearnConfig, split_missing: list[bool], coarse: list[bool],
     tcards: list[int] | None = None, *, equal: bool = False,
-    pre: list[float] | None = None, pre_coarse: list[bool] | None = None,
+    pre: list[float] | None = None,
 ) -> tuple[list[float], list[float], list[float]]:
     """Epsilon of each column's table(s), one-way histogram and coarse histogram.
 
@@ -75,12 +96,12 @@ def plan_tables(
     the training rows: stroke at eps 0.1 0.127 -> 0.121 (all equal: 0.132); Synthea 300 at
     eps 1 0.471 -> 0.465 (all equal: 0.471)).
 
-    ``pre[j]`` > 0: column j's one-way histogram was measured before the structure search
-    with that epsilon (:func:`plan_one_way`, with ``total`` then the budget left for the
-    one-way part and the tables together, that histogram included); the returned one-way
-    epsilon is 0 and the rest of its one-way part (``total`` may have grown by selections
-    that spent nothing) goes to its tables.  Its coarse histogram follows ``pre_coarse[j]``,
-    the plan it was measured under.
+    ``pre[j]`` > 0: column j's one-way histograms (fine, and coarse where planned) were
+    measured before the structure search with that epsilon in all (:func:`plan_one_way`,
+    with ``total`` then the budget left for the one-way part and the tables together, those
+    histograms included); the returned one-way and coarse epsilons are 0 and the rest of
+    its one-way part (``total`` may have grown by selections that spent nothing) goes to
+    its tables.
     """
     if not order:
         return [], [], []
@@ -93,15 +114,14 @@ def plan_tables(
              else [0.0] * len(order))
     coarses = [0.0] * len(order)
     for i, j in enumerate(order):
-        has_pre = pre is not None and pre[j] > 0
-        if (pre_coarse[j] if has_pre and pre_coarse is not None
-                else coarse[j] and not split_missing[j]):
+        if pre is not None and pre[j] > 0:
+            tables[i] += max(margs[i] - pre[j], 0.0)
+            margs[i] = 0.0
+            continue
+        if coarse[j] and not split_missing[j]:
             coarses[i] = margs[i] * config.coarse_share
             margs[i] -= coarses[i]
-        if has_pre:
-            tables[i] += max(margs[i] - pre[j], 0.0)  # type: ignore[index]
-            margs[i] = 0.0
-        elif pc[j][1] == 1 or split_missing[j]:
+        if pc[j][1] == 1 or split_missing[j]:
             tables[i] += margs[i]
             margs[i] = 0.0
     return tables, margs, coarses
@@ -109,15 +129,16 @@ def plan_tables(
 
 def plan_one_way(
     total: float, cards: list[int], config: LearnConfig, coarse: list[bool],
-) -> list[float]:
-    """Epsilon of each column's fine one-way histogram as :func:`plan_tables` plans it for
-    a column with parents (``marginal_share`` of ``total`` split in proportion to
-    sqrt(states), less the coarse part where ``coarse[j]``).  Public values only: used to
-    measure the histograms before the structure search, whose score reads them."""
+) -> list[tuple[float, float]]:
+    """Epsilon of each column's fine and coarse one-way histograms as :func:`plan_tables`
+    plans them for a column with parents (``marginal_share`` of ``total`` split in
+    proportion to sqrt(states); ``coarse_share`` of that for the coarse histogram where
+    ``coarse[j]``, else 0).  Public values only: used to measure the histograms before the
+    structure search, whose score reads them."""
     if config.marginal_share == 0 or not cards:
-        return [0.0] * len(cards)
+        return [(0.0, 0.0)] * len(cards)
     margs = split_budget(total * config.marginal_share, cards)
-    return [m * (1.0 - config.coarse_share) if c else m
+    return [(m * (1.0 - config.coarse_share), m * config.coarse_share) if c else (m, 0.0)
             for m, c in zip(margs, coarse, strict=True)]
 
 
@@ -135,8 +156,8 @@ def measure_column(
     ``rake_missing``: ``marginal_share`` of that remainder measures a one-way histogram).
     ``tgroups`` (public, ``<missing>`` last in its own group): the tables are measured
     over these groups of the child's states; the one-way histograms keep every state.
-    ``pre``: the column's one-way histogram and its budget share, measured before the
-    structure search; it stands for the one-way histogram (none is measured here).
+    ``pre``: the column's one-way histograms measured before the structure search; they
+    stand for the one-way and coarse histograms (none is measured here).
     The epsilons are budget shares; ``noise`` (default Laplace) turns them into noise.
     Returns the released noisy arrays and, per array, the epsilon of a Laplace count with
     the same noise variance (None: noiseless test mode); :func:`build_column` turns them
@@ -172,7 +193,10 @@ def measure_column(
     out["e_full"] = eps(e_full)
     child, card = fine, (card if tgroups is None else tgroups.size)
     if pre is not None:
-        out["direct"], out["e_marg"] = pre[0], eps(pre[1])
+        out["direct"], out["e_marg"] = pre.hist, eps(pre.eps)
+        if pre.coarse is not None:
+            out["coarse"], out["e_coarse"] = pre.coarse, eps(pre.eps_coarse)
+            out["groups"] = pre.groups
     elif e_marg > 0:
         out["direct"] = noisy_joint(child, card, np.zeros(child.size, np.int64), 1,
                                     epsilon=e_marg, name=f"marginal {col.name}", **kw)[:, 0]

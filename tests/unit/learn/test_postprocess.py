@@ -183,6 +183,17 @@ def test_fits_with_new_steps_add_up_to_the_total(cfg, epsilon) -> None:
     assert out.shape == (500, 4)
 
 
+def test_a_wide_numeric_columns_coarse_histogram_is_measured_before_the_search() -> None:
+    # the structure score reads it (docs/learning.md, "Structure"); it is measured once
+    spec, df = _wide_table(3000, 4)
+    s = Synthesizer(spec, epsilon=2.0, random_state=1).fit(df)
+    names = [st.name for st in s.accountant_.steps]
+    first_sel = min(i for i, n in enumerate(names) if n.startswith("structure"))
+    assert names.count("marginal age (coarse)") == 1
+    assert names.index("marginal age (coarse)") < first_sel
+    assert math.fsum(st.epsilon for st in s.accountant_.steps) == pytest.approx(2.0)
+
+
 def test_target_starts_the_network_and_small_cohorts_skip_the_search() -> None:
     spec, df = _wide_table(3000, 5)
     s = Synthesizer(spec, epsilon=1.0, random_state=0).fit(df)

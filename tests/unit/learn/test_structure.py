@@ -157,17 +157,41 @@ def test_without_prior_score_the_r_score_is_used(known_data) -> None:
 
 def test_prior_offsets_grow_with_the_noise_of_the_released_estimate() -> None:
     from fhirsynth.learn import _prior, _prior_offsets
+    from fhirsynth.learn.tables import OneWay
     from fhirsynth.privacy.noise import Noise
 
     counts = np.array([400.0, 300, 200, 50, 30, 10, 5, 5] * 2)
     n = counts.sum()
-    pre = [(counts, 0.005), (counts, 100.0)]
-    priors = [_prior(h, None, counts.size, n) for h, _ in pre]
+    noise = Noise("laplace", 1.0)
+    pre = [OneWay(counts, 0.005), OneWay(counts, 100.0)]
+    priors = [_prior(p, None, counts.size, n, noise) for p in pre]
     off = _prior_offsets(pre, priors, [counts.size] * 2, [None, None], [counts.size] * 2,
-                         n, Noise("laplace", 1.0), np.random.default_rng(0))
+                         n, noise, np.random.default_rng(0))
     # Laplace scale 200 per cell against 2,000 rows: a large offset; scale 0.01: almost none
     assert off[0] > 100 * off[1]
     assert off[1] < 1.0 and off[0] > 50.0
+
+
+def test_prior_merges_the_coarse_histogram_of_a_wide_numeric_column() -> None:
+    # a wide numeric column spends most of its one-way budget on its coarse histogram; the
+    # score's prior must use it: with a precise coarse histogram and a fine one drowned in
+    # noise, the prior's group masses follow the coarse histogram
+    from fhirsynth.learn import _prior
+    from fhirsynth.learn.tables import OneWay
+    from fhirsynth.privacy.noise import Noise
+
+    rng = np.random.default_rng(4)
+    groups = np.repeat(np.arange(4), 8)
+    truth = np.repeat([500.0, 300.0, 150.0, 50.0], 8) / 8
+    fine = truth + rng.laplace(0.0, 1.0 / 0.002, truth.size)      # scale 500 per cell
+    coarse = np.bincount(groups, weights=truth) + rng.laplace(0.0, 1.0, 4)
+    noise = Noise("laplace", 1.0)
+    want = np.bincount(groups, weights=truth) / truth.sum()
+    merged = _prior(OneWay(fine, 0.002, coarse, 1.0, groups), groups, 4, 1000.0, noise)
+    alone = _prior(OneWay(fine, 0.002), groups, 4, 1000.0, noise)
+    # Laplace(1) on 1,000 rows: within 0.01 per group; the fine sums alone are far off
+    assert np.abs(merged - want).max() < 0.01
+    assert np.abs(alone - want).max() > 0.1
 
 
 def test_without_a_released_count_the_score_never_reads_the_row_count(known_data, monkeypatch):
