@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
 import time
 import uuid
@@ -35,7 +34,7 @@ from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec, load_spec
 from fhirsynth.errors import ConfigError, InputError, TooFewRowsError
 from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
-from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor
+from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor, identifier_kinds
 from fhirsynth.export.harmonise import release_table, with_fresh_keys
 from fhirsynth.ingest import read_input
 from fhirsynth.learn import check_degree
@@ -187,29 +186,6 @@ class RunConfig:
         }
 
 
-_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![a-z])")
-#: label text refused beyond the output scan's rules: a number of five or more digits (a
-#: ZIP code, record or phone number; "-" and "." within it count as part of it, a range of
-#: two years does not) and a date with a month name, whatever separates the day from the
-#: month ("March 14", "Feb-29-31", "29-Feb-1931", "Feb.29", "14/Mar", "2nd of May")
-_LABEL_RULES = {
-    "a number of 5 or more digits": re.compile(
-        r"(?<![\d.-])(?!(19|20)\d\d-(19|20)\d\d(?![\d.-]))(?=(?:[.-]*\d){5})[\d.-]+"),
-    "a date": re.compile(
-        rf"(?i)\b{_MONTH}\.?[\s./,-]*\d{{1,2}}(?!\d)"
-        rf"|(?<![a-z\d])\d{{1,2}}(?:st|nd|rd|th)?[\s./,-]*(?:of\s+)?{_MONTH}"),
-}
-
-
-#: a date written in digits (2024-03-05, 05/03/2024, 5.3.24): named as a date, not as a
-#: long number (a trial's label "cohort 2024-03-05" was said to hold a 5-digit number)
-_DIGIT_DATE_SPAN = re.compile(r"(?<![\d.\-/])\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?![\d.\-/])")
-_DIGIT_DATE = re.compile(r"(19|20)\d\d[-/.](0?[1-9]|1[0-2])[-/.](0?[1-9]|[12]\d|3[01])"
-                         r"|(0?[1-9]|[12]\d|3[01])[-/.](0?[1-9]|1[0-2])[-/.]((19|20)?\d\d)"
-                         r"|(0?[1-9]|1[0-2])[-/.](0?[1-9]|[12]\d|3[01])[-/.]((19|20)?\d\d)")
-
-
 def check_label(label: str) -> str:
     """The release label as it will be shown, or a refusal.
 
@@ -219,20 +195,12 @@ def check_label(label: str) -> str:
     with a month name.  Control characters and line breaks become spaces.  The message
     never quotes the label.
     """
-    from fhirsynth.evaluate.safe_harbor import _series_counts
     from fhirsynth.report.text import clean
 
     text = " ".join(clean(label).split()) if isinstance(label, str) else ""
     if not text or len(text) > 80:
         raise ConfigError("label must be 1 to 80 characters of text")
-    kinds = sorted(_series_counts(pd.Series([text], dtype="string")))
-    dates = [m.span() for m in _DIGIT_DATE_SPAN.finditer(text) if _DIGIT_DATE.fullmatch(m[0])]
-    rest = text
-    for a, b in reversed(dates):  # a date is a date, not a number of 5 or more digits
-        rest = rest[:a] + " " + rest[b:]
-    if dates and not any("date" in k for k in kinds):
-        kinds.append("a date in digits")
-    kinds += [what for what, rule in _LABEL_RULES.items() if rule.search(rest)]
+    kinds = identifier_kinds(text)
     if kinds:
         raise ConfigError(f"label looks like it holds an identifier ({', '.join(kinds)}); "
                           "it is printed in the shareable report: choose a plain name")
@@ -458,6 +426,10 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     # a release the spec alone makes unshareable is refused before anything is read or charged
     check_spec_safe_harbor(spec, str(cfg.spec) if cfg.spec is not None
                            else "the default feature spec")
+    if cfg.spec is not None and (kinds := identifier_kinds(Path(cfg.spec).name)):
+        raise ConfigError(f"the schema's file name looks like it holds an identifier "
+                          f"({', '.join(kinds)}); it is recorded in the shareable audit record: "
+                          "rename the file. Nothing was read, written or charged to the ledger")
     check_degree(spec, cfg.learn)  # from the spec alone, before anything is charged
     out = Path(cfg.out).resolve()
     out_check = _check_out(out, cfg.overwrite, inputs)

@@ -14,6 +14,8 @@ __all__ = ["FIXES", "fix_for", "scan_warnings"]
 
 #: finding kind -> what to change before sharing (rules for ages and birth years differ)
 FIXES = {
+    "free text": ("rewrite that text of the schema or feature spec without it (a plain name or "
+                  "description); it is printed in the shareable README, report and records"),
     "age above 89": ("top-code the age as the default FHIR feature spec does: \"bounds\": [0, 90] "
                      "and \"source\": {\"top_code\": 90} in the schema (90 then means 90 or older; "
                      "larger values are clipped to it), or end the column's bounds at 89 "

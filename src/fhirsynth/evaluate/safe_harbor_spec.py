@@ -9,6 +9,7 @@ shared before the ledger is charged.  Only spec facts enter the messages, never 
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -26,10 +27,53 @@ from fhirsynth.evaluate.safe_harbor import (
 )
 from fhirsynth.evaluate.safe_harbor_advice import fix_for
 
-__all__ = ["SAFE_HARBOR_TOP_CODE", "SpecFinding", "check_spec_safe_harbor", "spec_findings"]
+__all__ = ["SAFE_HARBOR_TOP_CODE", "SpecFinding", "check_spec_safe_harbor", "identifier_kinds",
+           "spec_findings"]
 
 #: Safe Harbor keeps ages up to 89 and collapses the rest into one "90 or older" category
 SAFE_HARBOR_TOP_CODE = 90.0
+
+
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+          r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![a-z])")
+#: label text refused beyond the output scan's rules: a number of five or more digits (a
+#: ZIP code, record or phone number; "-" and "." within it count as part of it, a range of
+#: two years does not) and a date with a month name, whatever separates the day from the
+#: month ("March 14", "Feb-29-31", "29-Feb-1931", "Feb.29", "14/Mar", "2nd of May")
+_LABEL_RULES = {
+    "a number of 5 or more digits": re.compile(
+        r"(?<![\d.-])(?!(19|20)\d\d-(19|20)\d\d(?![\d.-]))(?=(?:[.-]*\d){5})[\d.-]+"),
+    "a date": re.compile(
+        rf"(?i)\b{_MONTH}\.?[\s./,-]*\d{{1,2}}(?!\d)"
+        rf"|(?<![a-z\d])\d{{1,2}}(?:st|nd|rd|th)?[\s./,-]*(?:of\s+)?{_MONTH}"),
+}
+
+
+#: a date written in digits (2024-03-05, 05/03/2024, 5.3.24): named as a date, not as a
+#: long number (a trial's label "cohort 2024-03-05" was said to hold a 5-digit number)
+_DIGIT_DATE_SPAN = re.compile(r"(?<![\d.\-/])\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?![\d.\-/])")
+_DIGIT_DATE = re.compile(r"(19|20)\d\d[-/.](0?[1-9]|1[0-2])[-/.](0?[1-9]|[12]\d|3[01])"
+                         r"|(0?[1-9]|[12]\d|3[01])[-/.](0?[1-9]|1[0-2])[-/.]((19|20)?\d\d)"
+                         r"|(0?[1-9]|1[0-2])[-/.](0?[1-9]|[12]\d|3[01])[-/.]((19|20)?\d\d)")
+
+
+def identifier_kinds(text: str) -> list[str]:
+    """The identifier kinds a piece of shared free text looks like it holds (empty: none).
+
+    The output scan's value rules (dates finer than a year, phone numbers, e-mail and web
+    addresses, record numbers...) and more: a number of five or more digits (ZIP codes,
+    record numbers) and a date with a month name or in digits.  Used for the release label
+    and the spec's names and descriptions, which are printed in the shareable files.
+    """
+    kinds = sorted(_series_counts(pd.Series([text], dtype="string")))
+    dates = [m.span() for m in _DIGIT_DATE_SPAN.finditer(text) if _DIGIT_DATE.fullmatch(m[0])]
+    rest = text
+    for a, b in reversed(dates):  # a date is a date, not a number of 5 or more digits
+        rest = rest[:a] + " " + rest[b:]
+    if dates and not any("date" in k for k in kinds):
+        kinds.append("a date in digits")
+    kinds += [what for what, rule in _LABEL_RULES.items() if rule.search(rest)]
+    return kinds
 
 
 @dataclass(frozen=True)
@@ -157,6 +201,23 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
                 f = None
         if f is not None:
             out.append(f)
+    return out + _text_findings(spec)
+
+
+def _text_findings(spec: TableSpec) -> list[SpecFinding]:
+    """The spec's free text that the shareable files print (its name and description, and
+    each output column's name, unit and description), held to :func:`identifier_kinds`."""
+    texts = [("(spec)", "name", spec.name), ("(spec)", "description", spec.description)]
+    for col in _output_columns(spec):
+        texts += [(col.name, "name", col.name), (col.name, "unit", col.unit),
+                  (col.name, "description", col.description)]
+    out = []
+    for where, what, text in texts:
+        kinds = identifier_kinds(str(text)) if text else []
+        if kinds:
+            out.append(SpecFinding(kinds[0], where, "free text",
+                                   f"its {what} looks like it holds an identifier "
+                                   f"({', '.join(kinds)}) and is printed in the release"))
     return out
 
 
