@@ -486,7 +486,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         charged = ledger.charge(source, budget, run_id=run_id, label=label, patients=patients)
         if charged.matched:
             warnings_.append(f"this release is charged to the ledger source {charged.matched}")
-        history = _history(ledger.summary(charged.fingerprint)[0])
+        history = _history(ledger)
 
         note("learn")
         t = time.perf_counter()
@@ -542,7 +542,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
                 import_report=import_report, output_columns=list(synthetic.columns)),
             import_report=import_report, config=cfg.public(), inputs=inputs,
             outputs=list(outputs.values()), run_id=run_id, dataset=spec.name,
-            source_fingerprint=source, source_history=history)
+            source_fingerprint=source, ledger_history=history)
         seconds["evaluate"] = time.perf_counter() - t
 
         note("finish")
@@ -587,24 +587,29 @@ def _check_size(n: int, cfg: RunConfig) -> None:
             "RunConfig(holdout=0), fits on every patient); no budget was spent")
 
 
-def _history(summary: Any) -> dict[str, Any]:
-    """The ledger's account of the source after this release (the custodian's own budget
-    decisions, not a statistic of the data)."""
-    return {"releases": len(summary.releases), "epsilon_spent_total": summary.spent_epsilon,
-            "delta_spent_total": summary.spent_delta, "cap_epsilon": summary.cap_epsilon,
-            "cap_delta": summary.cap_delta}
+def _history(ledger: Ledger) -> dict[str, Any]:
+    """The custodian's ledger after this release, over every source: releases and totals.
+
+    Not the source's own account: which source a release is charged to is decided on the
+    exact data (the share of patients in common), so that account, and the source's cap,
+    go to the custodian only.  The ledger-wide totals bound what any patient of this
+    release has spent across the ledger's releases, whichever source they were charged to.
+    """
+    sources = ledger.summary()
+    return {"scope": "every source of the custodian's ledger",
+            "releases": sum(len(s.releases) for s in sources),
+            "epsilon_spent_total": math.fsum(s.spent_epsilon for s in sources),
+            "delta_spent_total": math.fsum(s.spent_delta for s in sources)}
 
 
 def _history_notes(h: Mapping[str, Any]) -> list[str]:
-    """A report note when earlier releases were made from the same source."""
+    """A report note when the ledger holds other releases."""
     if h["releases"] <= 1:
         return []
-    cap = "" if h["cap_epsilon"] is None else f", of the custodian's cap of epsilon " \
-        f"{h['cap_epsilon']:g}"
-    return [f"the ledger has charged {h['releases']} releases (this one included) from the "
-            f"same source data: by sequential "
-            f"composition all of them together satisfy ({h['epsilon_spent_total']:g}, "
-            f"{h['delta_spent_total']:g})-DP, not this release's budget alone{cap}"]
+    return [f"the custodian's ledger has charged {h['releases']} releases in all (this one "
+            f"included, from this and any other source): by sequential composition they "
+            f"together satisfy ({h['epsilon_spent_total']:g}, {h['delta_spent_total']:g})-DP, "
+            "a bound on what any patient of this release has spent across them"]
 
 
 def _notes(cfg: RunConfig) -> list[str]:

@@ -131,8 +131,8 @@ TAMPERS = [
     ("laplace", "internal", _set("evaluation.internal_evaluation_sha256", "0" * 64),
      "evaluation.internal_evaluation_sha256"),
     ("laplace", "source", _set("source_commitment", "1" * 64), "inputs[0].hmac_sha256"),
-    ("laplace", "history", _set("source_history.epsilon_spent_total", 0.1),
-     "source_history.epsilon_spent_total"),
+    ("laplace", "history", _set("ledger_history.epsilon_spent_total", 0.1),
+     "ledger_history.epsilon_spent_total"),
     ("laplace", "dataset", _set("dataset", "another cohort"), "dataset"),
     ("laplace", "safe harbor", _set("evaluation.safe_harbor.passed", False),
      "evaluation.safe_harbor.passed"),
@@ -184,7 +184,7 @@ def test_forger_who_also_rewrites_model_json_is_caught_by_the_report(releases, t
 
     def edit(rec):
         rec["epsilon_total"] = 2.0
-        rec["source_history"]["epsilon_spent_total"] = 2.0
+        rec["ledger_history"]["epsilon_spent_total"] = 2.0
         _config("epsilon", 2.0)(rec)
         _file_entry_updated(rec, copy, "model.json")
 
@@ -242,14 +242,14 @@ def test_without_pypdf_the_report_is_not_checked_but_named(releases, monkeypatch
 HOSTILE_FIELDS = ["schema", "config", "config_sha256", "steps", "steps.0", "steps.1.rho",
                   "steps.1.epsilon", "epsilon_total", "epsilon_spent", "delta_total",
                   "delta_spent", "rho_total", "rho_spent", "composition", "spec_sha256",
-                  "dataset", "run_id", "inputs", "source_commitment", "source_history",
-                  "source_history.releases", "evaluation", "evaluation.safe_harbor",
+                  "dataset", "run_id", "inputs", "source_commitment", "ledger_history",
+                  "ledger_history.releases", "evaluation", "evaluation.safe_harbor",
                   "evaluation.synthetic_statistics", "evaluation.internal_evaluation_sha256",
                   "config.epsilon"]
 
 
 #: may be absent or null in a record built by the library; never of another type
-OPTIONAL = {"inputs", "source_commitment", "source_history", "evaluation",
+OPTIONAL = {"inputs", "source_commitment", "ledger_history", "evaluation",
             "evaluation.safe_harbor", "evaluation.synthetic_statistics",
             "evaluation.internal_evaluation_sha256"}
 

@@ -42,9 +42,10 @@ __all__ = [
 ]
 
 AUDIT_NAME = "audit.json"
-SCHEMA_VERSION = "fhirsynth-audit/2"
-#: earlier schemas ``verify`` still reads (1: the inputs' plain content fingerprint)
-OLD_SCHEMAS = ("fhirsynth-audit/1",)
+SCHEMA_VERSION = "fhirsynth-audit/3"
+#: earlier schemas ``verify`` still reads (2: the per-source ``source_history``; 1: also the
+#: inputs' plain content fingerprint)
+OLD_SCHEMAS = ("fhirsynth-audit/2", "fhirsynth-audit/1")
 #: directories of a release dir that hold custodian-only files (not part of the release)
 INTERNAL_DIRS = ("internal",)
 _PACKAGES = ("fhirsynth", "numpy", "pandas", "pgmpy", "diffprivlib", "fhir.resources",
@@ -138,16 +139,18 @@ def build_audit(
     dataset: str = "",
     source_commitment: str | None = None,
     created: _dt.datetime | None = None,
-    source_history: Mapping[str, Any] | None = None,
+    ledger_history: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The audit record (see ``docs/audit-schema.md``); JSON-ready, no seed, no raw data.
 
     ``source_commitment``: the keyed commitment to the inputs
     (:func:`fhirsynth.report.release.input_commitment`), never their plain fingerprint.
 
-    ``source_history``: the ledger's account of the source after this release (releases so
-    far, total epsilon and delta spent, the cap), so that a reader of one release sees what
-    all releases from the same data spend together.
+    ``ledger_history``: the custodian's ledger after this release, over every source
+    (releases so far, total epsilon and delta spent): an upper bound on what any patient of
+    this release has spent across them.  Not the per-source account: which source the
+    ledger charged is decided on the exact data (shared patients), so it stays with the
+    custodian (schema 2 published it as ``source_history``).
     """
     steps = [
         {k: s.get(k) for k in ("name", "mechanism", "epsilon", "delta", "sensitivity")}
@@ -180,8 +183,8 @@ def build_audit(
         "software": software_versions(),
         "evaluation": dict(evaluation or {}),
     }
-    if source_history is not None:
-        record["source_history"] = dict(source_history)
+    if ledger_history is not None:
+        record["ledger_history"] = dict(ledger_history)
     record = jsonable(record)
     record["record_sha256"] = record_digest(record)
     return record

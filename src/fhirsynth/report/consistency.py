@@ -207,6 +207,7 @@ class _Checker:
                                  ("source_commitment", str, "a string"),
                                  ("source_fingerprint", str, "a string"),
                                  ("source_history", Mapping, "an object"),
+                                 ("ledger_history", Mapping, "an object"),
                                  ("evaluation", Mapping, "an object"),
                                  ("dataset", str, "a string"), ("run_id", str, "a string"),
                                  ("composition", str, "a string")):
@@ -224,7 +225,7 @@ class _Checker:
         # schema 2: a keyed commitment; schema 1 (older releases): the plain fingerprint
         from fhirsynth.report.audit import SCHEMA_VERSION
 
-        old = self.r.get("schema") != SCHEMA_VERSION
+        old = self.r.get("schema") not in (SCHEMA_VERSION, "fhirsynth-audit/2")
         key, field = (("source_fingerprint", "sha256") if old
                       else ("source_commitment", "hmac_sha256"))
         src = self.r.get(key)
@@ -232,24 +233,25 @@ class _Checker:
             if not (isinstance(inputs[0], Mapping) and inputs[0].get(field) == src):
                 self.fail(f"inputs[0].{field}", f"differs from {key}")
             self.out.checked.append(f"the inputs' {field} is {key}")
-        hist = self.r.get("source_history")
+        # schema 3: the ledger-wide history; schema 2 and 1: the source's own
+        name = "ledger_history" if "ledger_history" in self.r else "source_history"
+        hist = self.r.get(name)
         if isinstance(hist, Mapping):
             n = hist.get("releases")
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-                self.fail("source_history.releases", "is not a count of at least 1 (this "
-                          "release)")
+                self.fail(f"{name}.releases", "is not a count of at least 1 (this release)")
             for key, total in (("epsilon_spent_total", "epsilon_total"),
                                ("delta_spent_total", "delta_total")):
                 h, t = _number(hist.get(key)), _number(self.r.get(total))
                 if h is None or t is None:
-                    self.fail(f"source_history.{key}", "missing or not a finite number")
+                    self.fail(f"{name}.{key}", "missing or not a finite number")
                 elif n == 1 and not _close(h, t):
-                    self.fail(f"source_history.{key}", f"{h:g} for one release but {total} "
+                    self.fail(f"{name}.{key}", f"{h:g} for one release but {total} "
                               f"is {t:g}")
                 elif not _at_most(t, h):
-                    self.fail(f"source_history.{key}", f"{h:g} is below this release's "
+                    self.fail(f"{name}.{key}", f"{h:g} is below this release's "
                               f"{total} {t:g}")
-            self.out.checked.append("source_history includes this release's totals")
+            self.out.checked.append(f"{name} includes this release's totals")
         sh = _map(self.r.get("evaluation")).get("safe_harbor")
         if isinstance(sh, Mapping):
             if not isinstance(sh.get("passed"), bool) or \

@@ -125,7 +125,7 @@ def release_readme(
     config: Mapping[str, Any],
     files: Iterable[str],
     columns: Iterable[str],
-    source_history: Mapping[str, Any] | None = None,
+    ledger_history: Mapping[str, Any] | None = None,
 ) -> str:
     """The text of a release's ``README.md`` (Markdown), from public facts only.
 
@@ -150,11 +150,13 @@ def release_readme(
         f"probability of any output by at most a factor e^{eps:g}"
         + (f", except with probability {delta:g}." if delta else "."),
     ]
-    if source_history and int(source_history.get("releases") or 1) > 1:
+    if ledger_history and int(ledger_history.get("releases") or 1) > 1:
         lines[-1] += (
-            f" It is one of {int(source_history['releases'])} releases from the same source; "
-            f"together they satisfy ({float(source_history['epsilon_spent_total']):g}, "
-            f"{float(source_history['delta_spent_total']):g})-differential privacy.")
+            f" The custodian's privacy ledger holds {int(ledger_history['releases'])} "
+            "releases in all (this one included, from this and any other data); together "
+            f"they satisfy ({float(ledger_history['epsilon_spent_total']):g}, "
+            f"{float(ledger_history['delta_spent_total']):g})-differential privacy, a bound "
+            "on what any patient of this release has spent across them.")
     lines += [
         "",
         "`report.pdf` says how the budget was spent and what the release does not promise. "

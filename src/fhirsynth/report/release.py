@@ -174,7 +174,7 @@ def write_reports(
     import_report: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
     inputs: Iterable[str | Path] = (),
-    source_history: Mapping[str, Any] | None = None,
+    ledger_history: Mapping[str, Any] | None = None,
     outputs: Iterable[str | Path] = (),
     run_id: str | None = None,
     dataset: str | None = None,
@@ -278,7 +278,7 @@ def write_reports(
         out, spec=spec, dataset=dataset, run_id=run_id, created=created_at.date().isoformat(),
         version=version, budget_table=budget_table, config=cfg,
         files=[e["path"] for e in out_entries],
-        columns=[str(c) for c in synthetic.columns], source_history=source_history)
+        columns=[str(c) for c in synthetic.columns], ledger_history=ledger_history)
     out_entries.append(file_entry(readme, out))
     from fhirsynth.report.audit import config_hash
 
@@ -303,7 +303,7 @@ def write_reports(
         dataset=dataset,
         source_commitment=in_entries[0]["hmac_sha256"] if in_entries else None,
         created=created_at,
-        source_history=source_history)
+        ledger_history=ledger_history)
     audit = write_json_atomic(out / AUDIT_NAME, record)
     return ReportPaths(report=report, validation=validation, evaluation=eval_path, audit=audit,
                        readme=readme, commitment=out / COMMITMENT_NAME if key else None)

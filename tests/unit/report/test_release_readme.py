@@ -56,11 +56,11 @@ def test_a_csv_schema_and_a_seeded_zcdp_release() -> None:
     budget = dict(BUDGET, delta_total=1e-9, rho_total=0.02)
     text = _readme(spec, ["id", "stroke", "born", "bmi"], budget_table=budget,
                    config={"reproducible_noise": True},
-                   source_history={"releases": 3, "epsilon_spent_total": 2.5,
+                   ledger_history={"releases": 3, "epsilon_spent_total": 2.5,
                                    "delta_spent_total": 3e-9})
     assert text.splitlines()[2].startswith("**TEST RELEASE, not for sharing")
     assert "(1, 1e-09)-differential privacy" in text
-    assert "one of 3 releases from the same source" in text and "(2.5, 3e-09)" in text
+    assert "holds 3 releases in all" in text and "(2.5, 3e-09)" in text
     assert "fresh random UUID" in text
     assert "from the input column BIRTHDATE: the year of a date" in text
     assert "`0`, `1`" in text and "dtype=str" in text
