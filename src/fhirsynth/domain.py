@@ -71,6 +71,10 @@ _KINDS = ("categorical", "numeric", "boolean")
 _ROLES = ("feature", "target", "drop", "key", "identifier", "quasi_identifier", "derived")
 #: integer columns with at most this many values get one state per value
 MAX_INTEGER_STATES = 100
+#: most values a modelled column may declare (categories, bins or edges): a column beyond
+#: it has no cell a DP count could estimate at any practical epsilon, and its tables would
+#: not fit in memory (a trial's 200,000-category column ran for minutes at 2+ GB)
+MAX_STATES = 10_000
 DEFAULT_BINS = 20
 
 
@@ -145,6 +149,14 @@ class Column:
                 raise SpecError(f"{where}: a categorical column needs a declared category list")
             if len(set(self.categories)) != len(self.categories):
                 raise SpecError(f"{where}: the category list has duplicates")
+        declared = (len(self.categories) if self.kind == "categorical"
+                    else max(self.bins, len(self.edges) - 1) if self.kind == "numeric" else 2)
+        if declared > MAX_STATES:
+            raise SpecError(
+                f"{where}: {declared} {'categories' if self.kind == 'categorical' else 'bins'}"
+                f", more than the {MAX_STATES:,} a modelled column may have: no DP count of "
+                "so many cells is useful; group the values (e.g. ICD-10 codes into their "
+                "3-character categories), or give the column role 'drop'")
         if self.kind == "numeric":
             self._check_numeric(where)
 

@@ -421,3 +421,36 @@ def test_the_report_says_how_the_patients_were_drawn(release):
     assert "[0, 90] years" in text and "[0, 90] a," not in text  # UCUM "a" read as years
     audit = json.loads((result.out / "audit.json").read_text())
     assert audit["config"]["sampling"] == "balanced"
+
+
+def test_a_sigterm_swallowed_by_a_finaliser_still_stops_the_run_at_once(tmp_path,
+                                                                       monkeypatch):
+    # trial 16: a SIGTERM that arrived while Python ran a finaliser raised there, where the
+    # interpreter only prints "Exception ignored ..."; the run went on until the end of the
+    # stage (minutes, in a long fit) before it stopped
+    from typer.testing import CliRunner
+
+    from fhirsynth.cli import app
+    from fhirsynth.synthesizer import Synthesizer
+
+    class Finaliser:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler raises in here, and the exception is swallowed
+
+    def long_fit(self, *args, **kwargs):
+        Finaliser()  # collected at once
+        for _ in range(200):  # a 10-second stage
+            time.sleep(0.05)
+        raise AssertionError("the fit was not stopped")
+
+    monkeypatch.setattr(Synthesizer, "fit", long_fit)
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    res = CliRunner().invoke(app, ["run", str(FIXTURES), "--epsilon", "0.5", "--out", str(out),
+                                   "--ledger", str(tmp_path / "l.sqlite")])
+    assert res.exit_code == 143, res.output
+    assert time.monotonic() - t0 < 5.0
+    assert "terminated: no output was written" in res.output
+    assert "Exception ignored" not in res.output
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))

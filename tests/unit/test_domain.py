@@ -85,3 +85,21 @@ def test_a_malformed_numeric_field_names_file_column_and_field(tmp_path, entry, 
         load_spec(p)
     assert str(err.value).startswith(f"{p}: ")
     assert "float()" not in str(err.value) and "NoneType" not in str(err.value)
+
+
+@pytest.mark.parametrize("kw", [
+    {"kind": "categorical", "categories": tuple(f"c{i}" for i in range(10_001))},
+    {"kind": "numeric", "bounds": (0.0, 1.0), "bins": 20_000},
+    {"kind": "numeric", "bounds": (0.0, 1.0), "edges": tuple(np.linspace(0, 1, 10_002))},
+])
+def test_a_column_with_more_states_than_any_dp_count_could_estimate_is_refused(kw):
+    # trial 16: a 200,000-category column was accepted and fitted for minutes at 2+ GB
+    with pytest.raises(SpecError, match=r"more than the 10,000 a modelled column may have"):
+        Column(name="x", **kw)
+
+
+def test_a_wide_column_below_the_limit_and_a_dropped_wide_column_load():
+    wide = tuple(f"c{i}" for i in range(10_000))
+    assert Column(name="code", kind="categorical", categories=wide,
+                  nullable=False).n_states == 10_000
+    Column(name="raw", kind="categorical", categories=wide + ("x",), role="drop")

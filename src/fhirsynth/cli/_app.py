@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import sys
 import threading
@@ -96,6 +97,34 @@ def on_signal(signum: int, frame: Any) -> None:
         raise exc
 
 
+#: delay before a swallowed signal is sent again (:func:`_unraisable`)
+RESIGNAL_SECONDS = 0.05
+
+
+def _unraisable(hook: Any) -> Any:
+    """An ``sys.unraisablehook`` that does not let a signal's exception be swallowed.
+
+    A signal arriving while Python runs a finaliser or a weak-reference callback raises
+    there, where the interpreter prints "Exception ignored in ..." with a traceback and
+    carries on: the command went on for minutes after SIGTERM (trial 16).  This hook prints
+    nothing for those and has the signal sent again a moment later (from a timer thread, so
+    that the handler runs once the finaliser is over), and the command stops as on any
+    other interrupt.
+    """
+
+    def on_unraisable(unraisable: Any) -> None:
+        exc = unraisable.exc_value
+        if isinstance(exc, KeyboardInterrupt):
+            signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+            again = threading.Timer(RESIGNAL_SECONDS, os.kill, (os.getpid(), signum))
+            again.daemon = True
+            again.start()
+            return
+        hook(unraisable)
+
+    return on_unraisable
+
+
 def _exit_code(exc: type[BaseException] | BaseException) -> int:
     is_term = exc is Terminated or isinstance(exc, Terminated)
     return 143 if is_term else 130
@@ -129,6 +158,9 @@ def friendly_errors(func: F) -> F:
         mark = CHARGES.mark()
         previous = ({s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
                     if main else {})
+        hook = sys.unraisablehook
+        if main:
+            sys.unraisablehook = _unraisable(hook)
         try:
             result = func(*args, **kwargs)
             if PUBLICATION.pending is not None:
@@ -147,8 +179,6 @@ def friendly_errors(func: F) -> F:
             raise typer.Exit(code=_exit_code(exc)) from None
         except BrokenPipeError:
             # the reader of our output went away: nothing more to say to it
-            import os
-
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(code=141) from None
         except (typer.Exit, typer.Abort, SystemExit):
@@ -169,6 +199,7 @@ def friendly_errors(func: F) -> F:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            sys.unraisablehook = hook
 
     return wrapper  # type: ignore[return-value]
 
