@@ -339,7 +339,7 @@ class TableSpec:
         items: Iterable[tuple[str, Mapping[str, Any]]]
         if isinstance(raw, Mapping):
             items = [(str(k), v) for k, v in raw.items()]
-        elif isinstance(raw, Sequence):
+        elif isinstance(raw, Sequence) and not isinstance(raw, str | bytes):
             items = []
             for i, entry in enumerate(raw):
                 if not isinstance(entry, Mapping) or "name" not in entry:
@@ -372,16 +372,68 @@ class TableSpec:
                 raise SpecError(f"{origin}: column {name!r}: {exc}") from None
         for name in drop - {c.name for c in columns}:
             columns.append(Column(name=name, role="drop"))
+        if not columns:
+            raise SpecError(f"{origin}: 'columns' is empty: declare at least one column")
         options = {k: data[k] for k in _OPTION_KEYS if k in data}
-        return cls(
-            name=str(data.get("name", Path(origin).stem)),
-            columns=tuple(columns),
-            target=target,
-            positive=None if data.get("positive") is None else str(data["positive"]),
-            reference_date=data.get("reference_date"),
-            description=str(data.get("description", data.get("note", ""))),
-            options=options,
-        )
+        try:
+            spec = cls(
+                name=str(data.get("name", Path(origin).stem)),
+                columns=tuple(columns),
+                target=target,
+                positive=None if data.get("positive") is None else str(data["positive"]),
+                reference_date=data.get("reference_date"),
+                description=str(data.get("description", data.get("note", ""))),
+                options=options,
+            )
+        except SpecError as exc:
+            raise SpecError(f"{origin}: {exc}") from None
+        _check_structure(spec, origin)
+        return spec
+
+
+def _check_structure(spec: TableSpec, origin: str) -> None:
+    """A declared ``structure`` maps modelled columns to lists of other modelled columns,
+    without a cycle; else one SpecError naming the file and the columns."""
+    raw = spec.options.get("structure")
+    if raw is None:
+        return
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{origin}: 'structure' must map a column to a list of its parent "
+                        "columns")
+    modelled = {c.name for c in spec.modelled}
+    graph: dict[str, list[str]] = {}
+    for child, parents in raw.items():
+        if isinstance(parents, str | bytes) or not isinstance(parents, Sequence):
+            raise SpecError(f"{origin}: structure of column {child!r}: must be a list of "
+                            "columns")
+        for name in [child, *parents]:
+            if name not in modelled:
+                raise SpecError(f"{origin}: structure names {name!r}, which is not a "
+                                "modelled column")
+        if child in parents:
+            raise SpecError(f"{origin}: structure of column {child!r}: a column cannot be "
+                            "its own parent")
+        graph[str(child)] = [str(x) for x in parents]
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in graph:
+        path: list[str] = []
+        stack = [(start, iter(graph.get(start, ())))]
+        while stack:
+            node, it = stack[-1]
+            if state.get(node) is None:
+                state[node] = 1
+                path.append(node)
+            nxt = next(it, None)
+            if nxt is None:
+                state[node] = 2
+                path.pop()
+                stack.pop()
+            elif state.get(nxt) == 1:
+                cycle = path[path.index(nxt):] + [nxt]
+                raise SpecError(f"{origin}: the declared structure has a cycle: "
+                                + " <- ".join(repr(c) for c in cycle))
+            elif state.get(nxt) is None:
+                stack.append((nxt, iter(graph.get(nxt, ()))))
 
 
 def _refuse_unknown_keys(origin: str, where: str, entry: Mapping[str, Any],
@@ -419,6 +471,9 @@ def _column_from_dict(name: str, d: Mapping[str, Any], role: str | None) -> Colu
     kind = _TYPE_ALIASES[raw_type]
     integer = bool(d.get("integer", raw_type in ("integer", "int")))
     cats = d.get("categories", d.get("domain", ()))
+    if isinstance(cats, str | bytes) or not isinstance(cats, Sequence | None):
+        raise SpecError(f"column {name!r}: the category list must be a list of values, "
+                        f"not {_shown(cats) if isinstance(cats, str) else type(cats).__name__}")
     if kind == "numeric" and isinstance(cats, Sequence) and not d.get("bounds") and cats:
         raise SpecError(f"column {name!r}: numeric columns take 'bounds', not a category list")
     bounds = d.get("bounds")
@@ -488,6 +543,19 @@ def _category_str(v: Any) -> str:
     return str(v)
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object of a spec file names one key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
 def load_spec(path: str | Path) -> TableSpec:
     """Load a ``*.schema.json`` or a YAML feature spec from ``path``."""
     p = Path(path)
@@ -498,7 +566,11 @@ def load_spec(path: str | Path) -> TableSpec:
     except UnicodeDecodeError as exc:
         raise SpecError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     try:
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        data = (json.loads(text, object_pairs_hook=_unique_keys) if p.suffix == ".json"
+                else yaml.safe_load(text))
+    except _DuplicateKey as exc:
+        raise SpecError(f"{p}: the key {exc.args[0]!r} appears twice in one object (JSON "
+                        "keeps only the last, silently)") from None
     except json.JSONDecodeError as exc:
         # json's messages end with "at" before the position, given here as line and column
         msg = exc.msg.removesuffix(" at")

@@ -103,3 +103,40 @@ def test_a_wide_column_below_the_limit_and_a_dropped_wide_column_load():
     assert Column(name="code", kind="categorical", categories=wide,
                   nullable=False).n_states == 10_000
     Column(name="raw", kind="categorical", categories=wide + ("x",), role="drop")
+
+
+_GENDER = {"type": "categorical", "domain": ["f", "m"], "nullable": False}
+
+
+@pytest.mark.parametrize("doc,message", [
+    # trial 16: each of these gave a misleading message, or none naming the file
+    ({"columns": {"gender": {"type": "categorical", "domain": "Female"}}},
+     "column 'gender': the category list must be a list of values, not \"Female\""),
+    ({"columns": "gender"}, "'columns' must be a mapping or a list"),
+    ({"columns": [], "target": "stroke"}, "'columns' is empty"),
+    ({"columns": {"gender": _GENDER}, "target": "stroke"},
+     "target ('stroke') is not a column"),
+    ({"columns": {"gender": _GENDER, "sex": _GENDER}, "structure": {"gender": ["sex"],
+                                                                  "sex": ["gender"]}},
+     "the declared structure has a cycle: 'gender' <- 'sex' <- 'gender'"),
+    ({"columns": {"gender": _GENDER}, "structure": {"gender": ["gender"]}},
+     "column 'gender': a column cannot be its own parent"),
+    ({"columns": {"gender": _GENDER}, "structure": {"gender": ["age"]}},
+     "structure names 'age', which is not a modelled column"),
+])
+def test_schema_mistakes_are_one_error_naming_the_file(tmp_path, doc, message):
+    import json
+
+    path = tmp_path / "s.schema.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+def test_a_key_given_twice_in_a_schema_is_refused(tmp_path):
+    path = tmp_path / "s.schema.json"
+    path.write_text('{"columns": {"gender": {"type": "categorical", "domain": ["f"]}},'
+                    ' "columns": []}')
+    with pytest.raises(SpecError, match="the key 'columns' appears twice in one object"):
+        load_spec(path)
