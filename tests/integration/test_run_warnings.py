@@ -43,9 +43,11 @@ def test_run_warns_about_empty_columns_on_the_console_and_internally_only(tmp_pa
                                       "--seed", "5"])
     assert result.exit_code == 0, result.output
     console = _flat(result.output)
-    assert "warning: column age is empty for all" in console
+    # age and birth year have the same issue and advice: one warning names both
+    assert "warning: columns age and birth_year are empty for all" in console
     assert "set reference_date in the feature spec" in console
-    assert "column age is empty" in _pdf_text(out / "internal" / "validation.pdf")
+    assert "columns age and birth_year are empty" in _pdf_text(out / "internal" /
+                                                             "validation.pdf")
     # the shareable outputs gain no count of the real data from this warning
     assert "is empty for" not in _pdf_text(out / "report.pdf")
     assert "is empty for" not in (out / "audit.json").read_text("utf-8")

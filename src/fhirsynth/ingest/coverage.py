@@ -106,7 +106,9 @@ def empty_column_warnings(table: pd.DataFrame, counts: Mapping[str, int],
     if n == 0:
         return []
     issues = _by_column(counts)
-    out = []
+    # columns with the same state, issues and advice share one warning (MIMIC's age and
+    # birth year, three encounter counts: the advice was repeated per column, trial 15)
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
     for col in spec.columns:
         if col.name not in table.columns or col.name not in issues:
             continue
@@ -125,8 +127,13 @@ def empty_column_warnings(table: pd.DataFrame, counts: Mapping[str, int],
         fill = ("" if col.nullable or counted else "; its synthetic values would come from "
                 "the noise alone (the column is not nullable, so the model cannot learn that it is "
                 "empty): fix the input, or leave the column out of the feature spec (--spec)")
-        out.append(f"column {col.name} is {state} for {how} {n} input patients; extraction "
-                   f"issue: {kinds}{fill}")
+        groups.setdefault((state, how, kinds, fill), []).append(col.name)
+    out = []
+    for (state, how, kinds, fill), names in groups.items():
+        which = (f"column {names[0]} is" if len(names) == 1
+                 else f"columns {', '.join(names[:-1])} and {names[-1]} are")
+        out.append(f"{which} {state} for {how} {n} input patients; extraction issue: "
+                   f"{kinds}{fill}")
     return out
 
 

@@ -57,6 +57,25 @@ def test_nearly_empty_column_is_warned_and_a_filled_or_clean_one_is_not() -> Non
     assert empty_column_warnings(table, {}, SPEC) == []
 
 
+def test_columns_with_the_same_issue_share_one_warning() -> None:
+    # trial 15: MIMIC's refusal repeated the same advice for age and birth_year, and for
+    # three encounter counts: some 3,000 characters in one error
+    spec = TableSpec(name="t", columns=(
+        Column(name="age", kind="numeric", bounds=(0.0, 90.0), integer=True),
+        Column(name="birth_year", kind="numeric", bounds=(1936.0, 2026.0), integer=True),
+        Column(name="bmi", kind="numeric", bounds=(10.0, 80.0)),
+    ))
+    table = pd.DataFrame({c: pd.array([None] * 20, dtype="Float64")
+                          for c in ("age", "birth_year", "bmi")})
+    counts = {"age: born after the reference date": 20,
+              "birth_year: born after the reference date": 20, "bmi: unknown unit": 20}
+    warnings = empty_column_warnings(table, counts, spec)
+    assert len(warnings) == 2
+    assert warnings[0].startswith("columns age and birth_year are empty for all 20 input")
+    assert warnings[0].count("set reference_date") == 1
+    assert warnings[1].startswith("column bmi is empty for all 20 input patients")
+
+
 def test_extraction_issue_count_adds_reader_and_extraction_issues() -> None:
     report = {"issue_count": 2, "issues": [{}, {}],
               "extraction": {"counts": {"age: born after the reference date": 5}}}
@@ -82,8 +101,8 @@ def test_read_fhir_warns_when_every_birth_date_follows_the_reference_date(tmp_pa
     table, report = read_input([COHORT], spec)
     assert table["age"].isna().all()
     warnings = report["warnings"]
-    assert any(w.startswith("column age is empty for all") for w in warnings)
-    assert all("reference_date" in w for w in warnings if "column age" in w)
+    assert any(w.startswith("columns age and birth_year are empty for all") for w in warnings)
+    assert all("reference_date" in w for w in warnings if " age " in w)
     # no patient id and no exact date in any warning
     ids = {json.loads(p.read_text()).get("entry", [{}])[0].get("resource", {}).get("id", "")
            for p in COHORT.glob("*.json")}
@@ -101,8 +120,8 @@ def test_ingest_command_prints_the_warning_and_counts_extraction_issues(tmp_path
                                       "--out", str(tmp_path / "t.csv")])
     assert result.exit_code == 0, result.output
     out = _flat(result.output)
-    assert "warning: column age is empty for all" in out
-    assert "birth date after the spec's reference_date" in out
+    assert "warning: columns age and birth_year are empty for all" in out
+    assert out.count("birth date after the spec's reference_date") == 1
     m = re.search(r"issues (\d[\d,]*)", out)
     assert m is not None and int(m.group(1).replace(",", "")) > 0
     assert "born after the reference date" in out
