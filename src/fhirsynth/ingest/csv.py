@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -257,10 +258,12 @@ def _parse(col: Column, raw: str, transform: str | None) -> tuple[Any, str | Non
         if low in _TRUE or low in _FALSE:
             return low in _TRUE, None
         return None, "not a boolean (true/false/yes/no/1/0)"
-    try:
-        x = float(v)
-    except ValueError:
-        return None, "not a number"
+    if not _NUMBER.fullmatch(v):
+        # float() also takes "1_0", "٨٢" and "８２", and "nan" / "inf"
+        low = v.strip().lower().lstrip("+-")
+        return None, ("not a finite number" if low in ("nan", "inf", "infinity")
+                      else "not a number")
+    x = float(v)
     if not math.isfinite(x):
         return None, "not a finite number"
     if col.integer:
@@ -268,6 +271,10 @@ def _parse(col: Column, raw: str, transform: str | None) -> tuple[Any, str | Non
             return None, "not a whole number"
         return int(x), None
     return x, None
+
+
+#: a decimal number in ASCII digits, as a CSV writes it (surrounding blanks allowed)
+_NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
 
 
 def _has_top_code(col: Column) -> bool:

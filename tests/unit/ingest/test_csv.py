@@ -190,7 +190,10 @@ def test_bad_cell_names_file_line_column_not_value(tmp_path):
      ("b\n1\n", "the header lacks schema column(s) ['a']"),
      ("a;b\n1;2\n", "the file looks ';'-separated; fhirsynth reads comma-separated CSV"),
      ("a\tb\n1\t2\n", "the file looks tab-separated"),
-     ("A,c\n1,2\n", "the header has 'A' for 'a': column names must match the schema exactly")],
+     ("A,c\n1,2\n", "the header has 'A' for 'a': column names must match the schema exactly"),
+     # trial 16: float() read "1_0" as 10 and Arabic-Indic or full-width digits as 82
+     ("a\n1_0\n", "line 2: a: not a number"), ("a\n\u0668\n", "line 2: a: not a number"),
+     ("a\n\uff18\n", "line 2: a: not a number"), ("a\ninf\n", "line 2: a: not a finite")],
 )
 def test_malformed_rows(tmp_path, text, message):
     spec = _spec(a={"type": "integer", "bounds": [0, 9], "nullable": False})
