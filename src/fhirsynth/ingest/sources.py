@@ -60,24 +60,59 @@ def _kind(path: Path) -> str | None:
 
 
 _BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+#: the longest NDJSON line read (decompressed): a longer one is refused, naming its line,
+#: before it is held in memory whole (a 1 GiB line of spaces gzips to 1 MB)
+MAX_LINE_BYTES = 256 * 1024 * 1024
+#: the largest JSON document read (decompressed); larger exports are NDJSON (Bulk Data)
+MAX_JSON_BYTES = 1024 * 1024 * 1024
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):,.0f} MiB"
 
 
 def _open(path: Path) -> Any:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
 
-def read_bytes(path: Path, *, label: str | None = None) -> bytes:
-    """The (decompressed) bytes of ``path`` (``label``: its name in messages)."""
+def _not_json_text(data: bytes, first: bool) -> str | None:
+    """Why ``data`` (that orjson refused) is not UTF-8 text, or ``None`` when it is.
+
+    UTF-16 (a byte-order mark, or NUL bytes between ASCII characters) is named as such; any
+    other non-UTF-8 byte by its position (1-based), never its value."""
+    head = data[:64]
+    if (first and head.startswith(_UTF16_BOMS)) or (b"\x00" in head and any(
+            32 <= c < 127 for c in head)):
+        return "UTF-16 text, which is not supported (only UTF-8): convert the file to UTF-8"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 at byte {exc.start + 1} (only UTF-8 is supported)"
+    return None
+
+
+def read_bytes(path: Path, *, label: str | None = None,
+               limit: int | None = None) -> bytes:
+    """The (decompressed) bytes of ``path`` (``label``: its name in messages); more than
+    ``limit`` bytes (default :data:`MAX_JSON_BYTES`) is refused."""
     name = label or path.name
+    cap = MAX_JSON_BYTES if limit is None else limit
     try:
         with _open(path) as fh:
-            return bytes(fh.read())
+            data = bytes(fh.read(cap + 1))
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InputError(f"{name}: truncated or corrupt gzip file ({type(exc).__name__})"
                          ) from None
     except OSError as exc:
         raise InputError(f"{name}: cannot be read ({exc.strerror or type(exc).__name__})"
                          ) from None
+    if len(data) > cap:
+        raise InputError(f"{name}: larger than {_mib(cap)} once decompressed: a JSON file "
+                         "is read whole, so larger exports must be NDJSON (one resource "
+                         "a line, FHIR Bulk Data)")
+    return data
 
 
 def read_json(path: Path, *, label: str | None = None) -> Any:
@@ -88,19 +123,32 @@ def read_json(path: Path, *, label: str | None = None) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        name = label or path.name
+        why = _not_json_text(data, True)
+        if why is not None:
+            raise InputError(f"{name}: {why}") from None
         raise InputError(
-            f"{label or path.name}: malformed JSON at line {exc.lineno}, column {exc.colno}"
+            f"{name}: malformed JSON at line {exc.lineno}, column {exc.colno}"
         ) from None
 
 
 def iter_ndjson(path: Path, *, label: str | None = None) -> Iterator[tuple[int, bytes, Any]]:
     """``(line number, raw line, parsed value)`` for each non-blank line of an NDJSON file
-    (``label``: its name in messages, default the file name)."""
+    (``label``: its name in messages, default the file name).  A line longer than
+    :data:`MAX_LINE_BYTES` (decompressed) is refused before it is held whole."""
     name = label or path.name
     lineno = 0
+    cap = MAX_LINE_BYTES
     try:
         with _open(path) as fh:
-            for lineno, line in enumerate(fh, start=1):  # noqa: B007
+            while True:
+                line = fh.readline(cap + 1)
+                if not line:
+                    break
+                lineno += 1
+                if len(line) > cap:
+                    raise InputError(f"{name}: line {lineno}: longer than {_mib(cap)} once "
+                                     "decompressed; refused (no FHIR resource is that large)")
                 if lineno == 1:
                     line = line.removeprefix(_BOM)
                 if not line.strip():
@@ -108,6 +156,9 @@ def iter_ndjson(path: Path, *, label: str | None = None) -> Iterator[tuple[int, 
                 try:
                     value = orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
+                    why = _not_json_text(line, lineno == 1)
+                    if why is not None:
+                        raise InputError(f"{name}: line {lineno}: {why}") from None
                     raise InputError(f"{name}: line {lineno}: malformed JSON at column "
                                      f"{exc.colno}") from None
                 yield lineno, line, value
