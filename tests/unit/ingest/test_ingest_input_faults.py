@@ -87,3 +87,49 @@ def test_a_json_document_over_the_cap_is_refused(tmp_path, monkeypatch):
     f.write_bytes(gzip.compress(b" " * 5000 + orjson.dumps(patient("p1"))))
     with pytest.raises(InputError, match=r"^b\.json\.gz: larger than"):
         list(iter_patients(f))
+
+
+# -- item 2: no string of the input in a message ---------------------------------------------
+
+CANARY_TYPE = "ZqxcanaryWobblefoot"
+CANARY_KEY = "MRN-CANARY-771"
+
+
+def _bundle(*resources: dict) -> dict:
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]}
+
+
+def test_an_unknown_resource_type_is_counted_never_named(tmp_path):
+    from fhirsynth.ingest.report import drop_warning
+
+    f = tmp_path / "b.json"
+    f.write_bytes(orjson.dumps(_bundle(patient("p1"), {"resourceType": CANARY_TYPE,
+                                                       "id": "w"})))
+    report = ImportReport()
+    assert len(list(iter_patients(f, report=report))) == 1
+    shown = str(report.to_dict()) + str(drop_warning(report.to_dict()))
+    assert CANARY_TYPE not in shown
+    assert "1 resource dropped as invalid (1 of an unknown resource type)" in str(
+        drop_warning(report.to_dict()))
+    with pytest.raises(FHIRValidationError) as info:
+        list(iter_patients(f, strict=True))
+    assert CANARY_TYPE not in str(info.value) and "unknown resource type" in str(info.value)
+
+
+def test_an_unknown_element_key_is_counted_never_named(tmp_path):
+    obs = {"resourceType": "Observation", "id": "o1", "status": "final",
+           "subject": {"reference": "urn:uuid:p1"},
+           "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2",
+                                CANARY_KEY: 1}]}}
+    f = tmp_path / "b.json"
+    f.write_bytes(orjson.dumps(_bundle(dict(patient("p1"), **{CANARY_KEY: "x"}), obs)))
+    report = ImportReport()
+    assert len(list(iter_patients(f, report=report))) == 1
+    assert CANARY_KEY not in str(report.to_dict())
+    assert report.unknown_elements["Patient"] == {"(unknown element)": 1}
+    assert report.unknown_elements["Observation"] == {"code.coding.(unknown element)": 1}
+    with pytest.raises(FHIRValidationError) as info:
+        list(iter_patients(f, strict=True))
+    assert CANARY_KEY not in str(info.value)
+    assert "b.json entry[0]: Patient: unknown element, dropped" in str(info.value)
