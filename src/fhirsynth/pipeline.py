@@ -37,6 +37,7 @@ from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
 from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor, identifier_kinds
 from fhirsynth.export.harmonise import release_table, with_fresh_keys
 from fhirsynth.ingest import read_input
+from fhirsynth.ingest.sources import display_name
 from fhirsynth.learn import check_degree
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import (
@@ -462,7 +463,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     warnings_ += list(import_report.get("warnings") or [])
     try:
         if len(table) == 0:
-            names = ", ".join(Path(p).name for p in inputs)
+            names = ", ".join(display_name(Path(p).name) for p in inputs)
             raise InputError(f"no patients found in {names} (no Patient resources, or no "
                              "rows)")
         _check_size(len(table), cfg)

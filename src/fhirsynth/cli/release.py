@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from fhirsynth.cli._app import SAMPLING_HELP, app, console, friendly_errors, signal_exception
+from fhirsynth.errors import ConfigError
 
 # --------------------------------------------------------------------------------------------
 # release block: ingest a cohort, run the whole job
@@ -19,11 +20,15 @@ from fhirsynth.cli._app import SAMPLING_HELP, app, console, friendly_errors, sig
 @friendly_errors
 def ingest_cmd(
     inputs: list[Path] = typer.Argument(..., help="FHIR files/folders, or one clinical CSV."),
-    out: Path = typer.Option(..., "--out", help="Patient table to write (.csv or .parquet)."),
+    out: Path | None = typer.Option(None, "--out",
+                                    help="Patient table to write (.csv or .parquet)."),
     spec: Path | None = typer.Option(None, "--spec", "--schema",
                                      help="Feature spec (FHIR) or schema (CSV)."),
     validate: str = typer.Option("needed", "--validate",
                                  help="'needed' (fields the spec reads) or 'full'."),
+    which: int | None = typer.Option(
+        None, "--which", metavar="N", help="Print the path of input file N (messages show a "
+        "file name that may hold an identifier as 'file N of M'), read nothing and exit."),
     strict: bool = typer.Option(False, "--strict", help="Fail on any invalid element."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     ledger: Path | None = typer.Option(
@@ -50,8 +55,13 @@ def ingest_cmd(
     from fhirsynth.ingest import read_input
     from fhirsynth.pipeline import load_run_spec
 
+    if which is not None:
+        _print_which(inputs, which)
+        return
+    if out is None:
+        raise ConfigError("--out is required: the patient table to write (.csv or .parquet)")
     if validate not in ("needed", "full"):
-        raise typer.BadParameter("--validate must be 'needed' or 'full'")
+        raise ConfigError(f"--validate ({validate!r}) must be 'needed' or 'full'")
     check_output_path(out, kind="file", overwrite=overwrite)
     table_spec = load_run_spec(inputs, spec)
     t0 = time.perf_counter()
@@ -74,6 +84,19 @@ def ingest_cmd(
     _print_import_summary(table, report, secs)
     console.print(f"patient table written to {out}")
     _record_derived(inputs, out, ledger, (table, [c.name for c in table_spec.modelled], ids))
+
+
+def _print_which(inputs: list[Path], n: int) -> None:
+    """Print the path of input file ``n`` (1-based, in reading order): messages withhold a
+    name that may hold an identifier and show its position instead."""
+    from fhirsynth.ingest.sources import discover, safe_text
+
+    files = discover(inputs)
+    if not 1 <= n <= len(files):
+        raise ConfigError(f"--which ({n}): the input has {len(files)} file(s): give N from 1 "
+                          f"to {len(files)}")
+    # for the custodian's eyes (it may hold an identifier); control characters escaped
+    typer.echo(safe_text(str(files[n - 1].path)))
 
 
 def _record_derived(inputs: list[Path], out: Path, ledger: Path | None,

@@ -115,8 +115,10 @@ class ImportReport:
         Parameters
         ----------
         file_names : bool, default False
-            Keep input file names.  Off by default: exports name files after patients
-            (Synthea does), so issues then say ``file[i]`` instead.
+            Keep input file names as messages show them (a name that may hold an
+            identifier is withheld: :func:`~fhirsynth.ingest.sources.display_name`).  Off
+            by default: exports name files after patients (Synthea does), so issues then
+            say ``file[i]`` instead.
         """
 
         def where(text: str) -> str:

@@ -8,11 +8,15 @@ line/column or line number; no content of the file is quoted.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
+import re
+import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -21,10 +25,62 @@ import orjson
 
 from fhirsynth.errors import InputError
 
-__all__ = ["InputFile", "discover", "iter_ndjson", "read_json"]
+__all__ = ["InputFile", "discover", "iter_ndjson", "may_hold_identifier", "read_json",
+           "safe_text"]
 
 _JSON = (".json", ".json.gz")
 _NDJSON = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
+
+
+WITHHELD = "name withheld: it may hold an identifier"
+
+_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I)
+#: Synthea's bundle files: ``Given_Family_<uuid>.json`` (names may carry digits, as
+#: Synthea's do, and apostrophes or hyphens)
+_SYNTHEA = re.compile(r"[^\W\d_][\w'.\-]*_[^\W\d_][\w'.\-]*_")
+_SUFFIXES = (".gz", ".bz2", ".xz", ".zip", ".json", ".ndjson", ".jsonl", ".csv")
+
+
+def safe_text(text: str) -> str:
+    """``text`` with every control or format character (an ANSI escape, a newline, a
+    right-to-left override) written as ``\\xNN`` / ``\\uNNNN``, so that a file name shown in
+    a message cannot forge terminal lines."""
+    return "".join(
+        (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
+
+
+def may_hold_identifier(name: str) -> bool:
+    """Whether a file or folder name may hold an identifier: a UUID (Synthea puts the
+    patient's id in its file names), Synthea's ``Given_Family_`` pattern, or what the
+    release label's rules call one (:func:`~fhirsynth.evaluate.safe_harbor_spec.\
+identifier_kinds`: a run of 5 or more digits, a date, a phone number, an e-mail address)."""
+    stem = name
+    while stem.lower().endswith(_SUFFIXES):
+        stem = stem[: stem.rfind(".")]
+    if _UUID.search(stem) or (_SYNTHEA.match(stem) and stem[:1].isupper()):
+        return True
+    if not any(c.isdigit() for c in stem) and "@" not in stem:
+        return False  # (no date, number, phone or address without a digit or an @)
+    from fhirsynth.evaluate.safe_harbor_spec import identifier_kinds
+
+    return bool(identifier_kinds(stem))
+
+
+def display_name(path: str, position: int = 0, total: int = 0, folder: str = "") -> str:
+    """How messages show the file ``path`` (relative to its input folder, or a bare name):
+    as it is when no part of it may hold an identifier, else ``<folder>/file N of M (name
+    withheld: ...)``, ``N`` its position in the reading order (``fhirsynth ingest INPUT...
+    --which N`` prints its path).  Control characters are escaped either way."""
+    parts = path.split("/")
+    if not any(may_hold_identifier(p) for p in parts):
+        return safe_text(path)
+    where = "/".join(parts[:-1]) or folder
+    if any(may_hold_identifier(p) for p in where.split("/") if p):
+        where = ""
+    which = (f"file {position} of {total}" if total else f"file {position}") if position \
+        else "a file"
+    return f"{safe_text(where) + '/' if where else ''}{which} ({WITHHELD})"
 
 
 @dataclass(frozen=True)
@@ -37,17 +93,26 @@ class InputFile:
     """Named by the user (or a manifest) rather than found in a folder walk."""
     root: Path | None = None
     """The input folder the walk found the file in (``None``: named directly)."""
+    position: int = 0
+    """Its place in the reading order (1-based; 0: not known yet)."""
+    total: int = 0
+    """How many files are read (0: not known yet)."""
 
-    @property
+    @cached_property
     def name(self) -> str:
         """The file name as messages show it: the path relative to the input folder it was
-        found in (``sub/export/part.ndjson``), or the bare name of a file named directly."""
+        found in (``sub/export/part.ndjson``), or the bare name of a file named directly;
+        ``<folder>/file N of M (name withheld: it may hold an identifier)`` when it may hold
+        one (:func:`display_name`)."""
         if self.root is not None:
             try:
-                return self.path.relative_to(self.root).as_posix()
+                rel = self.path.relative_to(self.root).as_posix()
+                return display_name(rel, self.position, self.total,
+                                    self.root.name or str(self.root))
             except ValueError:
                 pass
-        return self.path.name
+        return display_name(self.path.name, self.position, self.total,
+                            self.path.parent.name)
 
 
 def _kind(path: Path) -> str | None:
@@ -219,7 +284,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
         kind = _kind(p) or ("json" if explicit else None)
         if kind is None:
             return
-        file = InputFile(p, kind, explicit, root)
+        file = InputFile(p, kind, explicit, root, position=len(found) + 1)
         if kind == "json" and p.name.lower().endswith(".json"):
             # a manifest in a folder or named directly: read its outputs instead
             with open(p, "rb") as fh:
@@ -229,8 +294,8 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
                 if is_manifest(doc):
                     for target in _manifest_outputs(p, doc, file.name):
                         if not target.is_file():
-                            raise InputError(f"{file.name}: manifest output {target.name} "
-                                             "does not exist")
+                            raise InputError(f"{file.name}: manifest output "
+                                             f"{display_name(target.name)} does not exist")
                         add(target, True)
                     return
         found.append(file)
@@ -241,22 +306,22 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
     for item in items:
         p = Path(item)
         if not p.exists():
-            raise InputError(f"{p}: no such file or directory")
+            raise InputError(f"{safe_text(str(p))}: no such file or directory")
         if p.is_dir():
             before = len(found)
             walked = []
             for root, _dirs, files in os.walk(p):
                 if set(files) >= RELEASE_MARKERS:
                     raise InputError(
-                        f"{root}: a fhirsynth release (audit.json and model.json) inside the "
-                        f"input {p}: its synthetic patients would be read as real ones; move "
-                        "the release out of the input folder")
+                        f"{safe_text(root)}: a fhirsynth release (audit.json and model.json) "
+                        f"inside the input {safe_text(str(p))}: its synthetic patients would be "
+                        "read as real ones; move the release out of the input folder")
                 walked.extend(Path(root, f).relative_to(p) for f in files)
             for rel in sorted(walked, key=lambda r: r.parts):
                 add(p / rel, False, p)
             if len(found) == before:
-                csvs = sorted(str(r) for r in walked if r.name.lower().endswith((".csv",
-                                                                                  ".csv.gz")))
+                csvs = sorted(display_name(r.as_posix()) for r in walked
+                              if r.name.lower().endswith((".csv", ".csv.gz")))
                 hint = ""
                 if csvs:
                     shown = ", ".join(csvs[:4]) + (f" and {len(csvs) - 4} more"
@@ -266,8 +331,10 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
                             "schema (--schema); a multi-table export such as Synthea's CSV "
                             "must first be joined into one row per patient "
                             "(docs/csv-input.md)")
-                raise InputError(f"{p}: folder holds no FHIR files "
+                raise InputError(f"{safe_text(str(p))}: folder holds no FHIR files "
                                  f"({', '.join(_JSON + _NDJSON)}){hint}")
         else:
             add(p, True)
-    return found
+    # each file's place in the reading order, for names withheld (``file N of M``)
+    return [dataclasses.replace(f, position=i, total=len(found))
+            for i, f in enumerate(found, start=1)]

@@ -133,3 +133,74 @@ def test_an_unknown_element_key_is_counted_never_named(tmp_path):
         list(iter_patients(f, strict=True))
     assert CANARY_KEY not in str(info.value)
     assert "b.json entry[0]: Patient: unknown element, dropped" in str(info.value)
+
+
+# -- item 3: file names that may hold an identifier are withheld -----------------------------
+
+SYNTHEA = "Adolfo_Marquardt_50635536-8051-4085-bfd4-511a05062ac2.json"
+
+
+@pytest.mark.parametrize("name", [
+    SYNTHEA, "Alda_Carter_ee1034c9-cb75-413c-8f36-da7e4268d2b5.json.gz",
+    "patient-0a1b2c3d4e5f60718293a4b5c6d7e8f9.json", "mrn-1234567.ndjson",
+    "export-1931-04-02.json", "jane.roe@example.org.json", "call-555-123-4567.json",
+    "Jane_Roe_export.json"])
+def test_a_name_that_may_hold_an_identifier_is_withheld(name):
+    from fhirsynth.ingest.sources import display_name
+
+    shown = display_name(f"sub/{name}", 3, 12)
+    assert shown == "sub/file 3 of 12 (name withheld: it may hold an identifier)"
+
+
+@pytest.mark.parametrize("name", ["Patient.000.ndjson", "bundles/a.json", "log.ndjson.gz",
+                                  "patient-000.json", "Observation.001.ndjson.gz"])
+def test_a_plain_name_is_shown_as_it_is(name):
+    from fhirsynth.ingest.sources import display_name
+
+    assert display_name(name, 1, 2) == name
+
+
+def test_control_characters_in_a_name_cannot_forge_a_line(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = "x\x1b[2K\rerror: forged\n.json"
+    (folder / name).write_text('{"resourceType": "Patient",', "utf-8")
+    with pytest.raises(InputError) as info:
+        list(iter_patients(folder))
+    msg = str(info.value)
+    assert "\x1b" not in msg and "\r" not in msg and "\n" not in msg
+    assert msg.startswith("x\\x1b[2K\\x0derror: forged\\x0a.json: malformed JSON")
+
+
+def test_errors_warnings_and_the_report_withhold_a_synthea_file_name(tmp_path):
+    from fhirsynth.ingest import read_input
+    from fhirsynth.ingest.features import load_feature_spec
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.json").write_bytes(orjson.dumps(_bundle(patient("p1"))))
+    (folder / SYNTHEA).write_text('{"comment": "not FHIR"}', "utf-8")
+    _, rep = read_input([folder], load_feature_spec(None))
+    withheld = "in/file 1 of 2 (name withheld: it may hold an identifier)"  # (A < a)
+    assert any(w.startswith(f"skipping {withheld}: not a FHIR resource or Bundle")
+               for w in rep["warnings"]), rep["warnings"]
+    assert "Marquardt" not in str(rep) and "50635536" not in str(rep)
+    (folder / SYNTHEA).write_text('{"resourceType": "Bundle",', "utf-8")
+    with pytest.raises(InputError, match=r"^in/file 1 of 2 \(name withheld"):
+        read_input([folder], load_feature_spec(None))
+
+
+def test_cli_ingest_which_prints_the_path_of_file_n(tmp_path):
+    from typer.testing import CliRunner
+
+    from fhirsynth.cli import app
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.json").write_bytes(orjson.dumps(_bundle(patient("p1"))))
+    (folder / SYNTHEA).write_bytes(orjson.dumps(_bundle(patient("p2"))))
+    result = CliRunner().invoke(app, ["ingest", str(folder), "--which", "1"])  # (A < a)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == str(folder / SYNTHEA)
+    result = CliRunner().invoke(app, ["ingest", str(folder), "--which", "3"])
+    assert result.exit_code == 2 and "give N from 1 to 2" in result.output
