@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from fhirsynth.cli._app import SAMPLING_HELP, app, console, friendly_errors, signal_exception
-from fhirsynth.errors import ConfigError
+from fhirsynth.errors import ConfigError, InputError
 
 # --------------------------------------------------------------------------------------------
 # release block: ingest a cohort, run the whole job
@@ -53,7 +53,7 @@ def ingest_cmd(
     from fhirsynth._atomic import check_output_path
     from fhirsynth.export.tables import write_table
     from fhirsynth.ingest import read_input
-    from fhirsynth.pipeline import load_run_spec
+    from fhirsynth.pipeline import check_some_patients, import_warnings, load_run_spec
 
     if which is not None:
         _print_which(inputs, which)
@@ -78,10 +78,18 @@ def ingest_cmd(
         table, report = read_input(inputs, table_spec, validation=validate,  # type: ignore[arg-type]
                                    strict=strict, on_patient=tick, patient_ids=ids,
                                    keep_test_patients=keep_test_patients)
+    warnings = import_warnings(report, len(table), refuse=False)
+    try:
+        check_some_patients(inputs, len(table))
+    except InputError as exc:  # what the import dropped may be why: say it in the one error
+        if not warnings:
+            raise
+        raise InputError(f"{exc}. The import also said: {'; '.join(warnings)}") from None
     fmt = "parquet" if out.suffix.lower() == ".parquet" else "csv"
-    write_table(table, out, format=fmt)
+    # real patients: the table is the custodian's alone (0600, as a release's internal/)
+    write_table(table, out, format=fmt, private=True)
     secs = time.perf_counter() - t0
-    _print_import_summary(table, report, secs)
+    _print_import_summary(table, report, secs, warnings)
     console.print(f"patient table written to {out}")
     _record_derived(inputs, out, ledger, (table, [c.name for c in table_spec.modelled], ids))
 
@@ -134,7 +142,8 @@ def _record_derived(inputs: list[Path], out: Path, ledger: Path | None,
                       "budget (set a cap on each, `fhirsynth ledger set-cap`)")
 
 
-def _print_import_summary(table: Any, report: dict[str, Any], secs: float) -> None:
+def _print_import_summary(table: Any, report: dict[str, Any], secs: float,
+                          warnings: list[str]) -> None:
     from rich.table import Table
 
     read = report.get("resources_read_total")
@@ -161,7 +170,7 @@ def _print_import_summary(table: Any, report: dict[str, Any], secs: float) -> No
         summary.add_row("extraction issues", ", ".join(
             f"{k}: {v:,}" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])))
     console.print(summary)
-    for warning in report.get("warnings") or []:
+    for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
