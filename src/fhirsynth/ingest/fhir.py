@@ -114,7 +114,7 @@ def iter_patients(
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     validator = Validator(report, needed=cfg.needed, full=cfg.validation == "full",
                           fhir_version=cfg.fhir_version)
-    files = discover(items)
+    files = discover(items, notes=report.warnings, skipped=report.files_skipped)
 
     def left_out(record: PatientRecord) -> bool:
         """A Patient labelled as test data, counted and left out unless kept."""

@@ -9,11 +9,14 @@ line/column or line number; no content of the file is quoted.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import gzip
 import os
 import re
+import stat
 import unicodedata
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,11 +28,18 @@ import orjson
 
 from fhirsynth.errors import InputError
 
-__all__ = ["InputFile", "discover", "iter_ndjson", "may_hold_identifier", "read_json",
-           "safe_text"]
+__all__ = ["InputFile", "check_regular_file", "discover", "iter_ndjson", "may_hold_identifier",
+           "read_json", "safe_text"]
 
 _JSON = (".json", ".json.gz")
 _NDJSON = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
+#: compressions fhirsynth does not read (gzip only): such a file is refused when named,
+#: and counted and warned of when found in a folder, never silently passed over
+_UNREAD_COMPRESSION = {".bz2": "bzip2", ".zip": "zip", ".xz": "xz", ".lzma": "lzma",
+                       ".zst": "zstd", ".7z": "7z"}
+#: the first bytes of those formats, named when such a file has a JSON name
+_MAGIC = ((b"PK\x03\x04", "zip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+          (b"\x28\xb5\x2f\xfd", "zstd"), (b"7z\xbc\xaf\x27\x1c", "7z"))
 
 
 WITHHELD = "name withheld: it may hold an identifier"
@@ -148,6 +158,10 @@ def _not_json_text(data: bytes, first: bool) -> str | None:
     UTF-16 (a byte-order mark, or NUL bytes between ASCII characters) is named as such; any
     other non-UTF-8 byte by its position (1-based), never its value."""
     head = data[:64]
+    for magic, what in _MAGIC if first else ():
+        if head.startswith(magic):
+            return (f"a {what} archive or compressed file, not JSON: only gzip (.gz) is read; "
+                    "decompress it first")
     if (first and head.startswith(_UTF16_BOMS)) or (b"\x00" in head and any(
             32 <= c < 127 for c in head)):
         return "UTF-16 text, which is not supported (only UTF-8): convert the file to UTF-8"
@@ -192,6 +206,9 @@ def read_json(path: Path, *, label: str | None = None) -> Any:
         why = _not_json_text(data, True)
         if why is not None:
             raise InputError(f"{name}: {why}") from None
+        if "depth" in exc.msg:
+            raise InputError(f"{name}: JSON nested too deep (over 1024 levels) at line "
+                             f"{exc.lineno}, column {exc.colno}") from None
         raise InputError(
             f"{name}: malformed JSON at line {exc.lineno}, column {exc.colno}"
         ) from None
@@ -224,6 +241,9 @@ def iter_ndjson(path: Path, *, label: str | None = None) -> Iterator[tuple[int, 
                     why = _not_json_text(line, lineno == 1)
                     if why is not None:
                         raise InputError(f"{name}: line {lineno}: {why}") from None
+                    if "depth" in exc.msg:
+                        raise InputError(f"{name}: line {lineno}: JSON nested too deep (over "
+                                         f"1024 levels) at column {exc.colno}") from None
                     raise InputError(f"{name}: line {lineno}: malformed JSON at column "
                                      f"{exc.colno}") from None
                 yield lineno, line, value
@@ -264,20 +284,90 @@ def is_manifest(doc: Any) -> bool:
 RELEASE_MARKERS = frozenset({"audit.json", "model.json"})
 
 
-def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` is no file to read (a symbolic link loop, a broken link, a FIFO, socket
+    or device: opening a FIFO blocks until something writes to it), or ``None``."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        if os.path.islink(path):
+            return "a broken symbolic link"
+        return None  # (said where it is opened)
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return "not a regular file (a FIFO, socket or device)"
+    return None
+
+
+def check_regular_file(path: Path, label: str | None = None) -> None:
+    """Raise :class:`InputError` when ``path`` exists but is no file to read
+    (:func:`file_problem`); ``label``: its name in messages."""
+    problem = file_problem(path)
+    if problem is not None:
+        raise InputError(f"{label or safe_text(str(path))}: {problem}: give a file or a folder")
+
+
+def _passed_note(reason: str, n: int, names: list[str]) -> str:
+    shown = "; ".join(names[:3]) + (f"; and {n - 3} more" if n > 3 else "")
+    if reason.endswith("-compressed"):
+        return (f"skipped {n} {reason} file(s) in the input folder: only gzip (.gz) is read; "
+                f"decompress them first ({shown})")
+    return f"skipped {n} file(s) in the input folder: {reason} ({shown})"
+
+
+def _compression(name: str) -> str | None:
+    low = name.lower()
+    return next((what for ext, what in _UNREAD_COMPRESSION.items() if low.endswith(ext)), None)
+
+
+def discover(paths: Iterable[str | os.PathLike[str]], *, notes: list[str] | None = None,
+             skipped: Counter[str] | None = None) -> list[InputFile]:
     """The files to read, in order, each once.
+
+    Files in a folder that cannot be read are passed over, counted in ``skipped`` (by
+    reason) and said once in ``notes``: files compressed otherwise than with gzip, and what
+    is no regular file (a FIFO, a socket, a symbolic link loop or broken link).
 
     Raises
     ------
     InputError
         A path that does not exist, a folder without FHIR files, a folder holding a
-        fhirsynth release, or no path at all.
+        fhirsynth release, a named file that is compressed otherwise than with gzip or is
+        no regular file, or no path at all.
     """
     found: list[InputFile] = []
     seen: set[Path] = set()
+    passed: Counter[str] = Counter()
+    passed_names: dict[str, list[str]] = {}
+
+    def pass_over(reason: str, p: Path, root: Path | None) -> None:
+        passed[reason] += 1
+        rel = p.relative_to(root).as_posix() if root is not None else p.name
+        passed_names.setdefault(reason, []).append(display_name(rel))
 
     def add(p: Path, explicit: bool, root: Path | None = None) -> None:
-        key = p.resolve()
+        shown = display_name(p.relative_to(root).as_posix() if root is not None else p.name)
+        problem = file_problem(p)
+        if problem is not None:
+            if explicit:
+                raise InputError(f"{shown}: {problem}: give a file or a folder")
+            pass_over(problem, p, root)
+            return
+        if (packed := _compression(p.name)) is not None:
+            if explicit:
+                raise InputError(f"{shown}: {packed}-compressed: only gzip (.gz) is read; "
+                                 "decompress it (or compress it with gzip) first")
+            pass_over(f"{packed}-compressed", p, root)
+            return
+        try:
+            key = p.resolve()
+        except (OSError, RuntimeError):  # a loop in a parent folder's links
+            if explicit:
+                raise InputError(f"{shown}: a symbolic link loop: give a file or a folder"
+                                 ) from None
+            pass_over("a symbolic link loop", p, root)
+            return
         if key in seen:
             return
         seen.add(key)
@@ -305,7 +395,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
         raise InputError("no input path given")
     for item in items:
         p = Path(item)
-        if not p.exists():
+        if not os.path.lexists(p):
             raise InputError(f"{safe_text(str(p))}: no such file or directory")
         if p.is_dir():
             before = len(found)
@@ -331,10 +421,17 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[InputFile]:
                             "schema (--schema); a multi-table export such as Synthea's CSV "
                             "must first be joined into one row per patient "
                             "(docs/csv-input.md)")
+                hint += "".join(f"; {_passed_note(r, passed[r], passed_names[r])}"
+                                for r in sorted(passed))
                 raise InputError(f"{safe_text(str(p))}: folder holds no FHIR files "
                                  f"({', '.join(_JSON + _NDJSON)}){hint}")
         else:
             add(p, True)
+    for reason in sorted(passed):
+        if skipped is not None:
+            skipped[reason] += passed[reason]
+        if notes is not None:
+            notes.append(_passed_note(reason, passed[reason], passed_names[reason]))
     # each file's place in the reading order, for names withheld (``file N of M``)
     return [dataclasses.replace(f, position=i, total=len(found))
             for i, f in enumerate(found, start=1)]

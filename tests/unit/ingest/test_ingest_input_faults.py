@@ -4,6 +4,8 @@ named, over-long lines refused, and no input string echoed in a message."""
 from __future__ import annotations
 
 import gzip
+import os
+import re
 from pathlib import Path
 
 import orjson
@@ -204,3 +206,119 @@ def test_cli_ingest_which_prints_the_path_of_file_n(tmp_path):
     assert result.output.strip() == str(folder / SYNTHEA)
     result = CliRunner().invoke(app, ["ingest", str(folder), "--which", "3"])
     assert result.exit_code == 2 and "give N from 1 to 2" in result.output
+
+
+# -- item 6: inputs passed over in silence, or that hang ------------------------------------
+
+@pytest.fixture
+def no_hang():
+    """Fail (not hang) when a read blocks: opening a FIFO waits for a writer."""
+    import signal
+
+    def stop(*_):
+        raise TimeoutError("blocked")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def _folder_with_one_patient(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.json").write_bytes(orjson.dumps(_bundle(patient("p1"))))
+    return folder
+
+
+def test_other_compressions_in_a_folder_are_counted_and_warned_once(tmp_path):
+    import bz2
+    import lzma
+    import zipfile
+
+    folder = _folder_with_one_patient(tmp_path)
+    data = orjson.dumps(patient("p2"))
+    (folder / "Patient.000.ndjson.bz2").write_bytes(bz2.compress(data))
+    (folder / "Patient.001.ndjson.bz2").write_bytes(bz2.compress(data))
+    (folder / f"{SYNTHEA}.xz").write_bytes(lzma.compress(data))
+    with zipfile.ZipFile(folder / "export.zip", "w") as z:
+        z.writestr("Patient.ndjson", data)
+    report = ImportReport()
+    assert len(list(iter_patients(folder, report=report))) == 1
+    assert report.files_skipped == {"bzip2-compressed": 2, "xz-compressed": 1,
+                                    "zip-compressed": 1}
+    notes = [w for w in report.warnings if "compressed file(s)" in w]
+    assert len(notes) == 3 and "Marquardt" not in str(report.warnings)
+    assert any(w.startswith("skipped 2 bzip2-compressed file(s) in the input folder: only "
+                            "gzip (.gz) is read") for w in notes)
+    with pytest.raises(InputError, match=r"^export\.zip: zip-compressed: only gzip"):
+        list(iter_patients(folder / "export.zip"))
+
+
+def test_a_zip_file_with_an_ndjson_name_is_named_as_an_archive(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "Patient.ndjson", "w") as z:
+        z.writestr("Patient.ndjson", orjson.dumps(patient("p1")))
+    with pytest.raises(InputError, match=r"^Patient\.ndjson: line 1: a zip archive"):
+        list(iter_patients(tmp_path / "Patient.ndjson"))
+
+
+def test_a_fifo_in_a_folder_is_skipped_and_one_named_is_refused(tmp_path, no_hang):
+    folder = _folder_with_one_patient(tmp_path)
+    fifo = folder / "Patient.ndjson"
+    os.mkfifo(fifo)
+    report = ImportReport()
+    assert len(list(iter_patients(folder, report=report))) == 1
+    assert report.files_skipped == {"not a regular file (a FIFO, socket or device)": 1}
+    assert any("not a regular file" in w and "Patient.ndjson" in w for w in report.warnings)
+    with pytest.raises(InputError, match=r"^Patient\.ndjson: not a regular file"):
+        list(iter_patients(fifo))
+
+
+@pytest.mark.parametrize("name", ["fifo.csv", "fifo.json", "fifo"])
+def test_cli_columns_and_ingest_refuse_a_fifo(tmp_path, no_hang, name):
+    from typer.testing import CliRunner
+
+    from fhirsynth.cli import app
+
+    os.mkfifo(tmp_path / name)
+    res = CliRunner().invoke(app, ["columns", str(tmp_path / name)])
+    assert res.exit_code == 2 and "not a regular file" in res.output, res.output
+    schema = tmp_path / "s.schema.json"
+    schema.write_text('{"name": "t", "columns": {"age": {"type": "numeric", "bounds": [0, 9]}}}')
+    res = CliRunner().invoke(app, ["ingest", str(tmp_path / name), "--out",
+                                   str(tmp_path / "o.csv"), "--ledger", str(tmp_path / "l"),
+                                   *(["--schema", str(schema)] if name.endswith("csv") else [])])
+    assert res.exit_code == 2 and "not a regular file" in res.output, res.output
+
+
+def test_a_symlink_loop_is_a_clear_input_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from fhirsynth.cli import app
+
+    folder = _folder_with_one_patient(tmp_path)
+    (folder / "loop.json").symlink_to(folder / "loop.json")
+    report = ImportReport()
+    assert len(list(iter_patients(folder, report=report))) == 1
+    assert report.files_skipped == {"a symbolic link loop": 1}
+    with pytest.raises(InputError, match=r"^loop\.json: a symbolic link loop"):
+        list(iter_patients(folder / "loop.json"))
+    for args in (["columns", str(folder / "loop.json")],
+                 ["ingest", str(folder / "loop.json"), "--out", str(tmp_path / "o.csv"),
+                  "--ledger", str(tmp_path / "l")]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2 and "symbolic link loop" in res.output, res.output
+
+
+@pytest.mark.parametrize("suffix", [".schema.json", ".yaml"])
+def test_a_deeply_nested_spec_is_a_spec_error_naming_the_file(tmp_path, suffix):
+    from fhirsynth.domain import load_spec
+    from fhirsynth.errors import SpecError
+
+    spec = tmp_path / f"deep{suffix}"
+    spec.write_text("[" * 100_000, "utf-8")
+    with pytest.raises(SpecError, match=rf"^{re.escape(str(spec))}: nested too deep"):
+        load_spec(spec)
