@@ -154,14 +154,6 @@ def test_a_name_that_may_hold_an_identifier_is_withheld(name):
     assert shown == "sub/file 3 of 12 (name withheld: it may hold an identifier)"
 
 
-@pytest.mark.parametrize("name", ["Patient.000.ndjson", "bundles/a.json", "log.ndjson.gz",
-                                  "patient-000.json", "Observation.001.ndjson.gz"])
-def test_a_plain_name_is_shown_as_it_is(name):
-    from fhirsynth.ingest.sources import display_name
-
-    assert display_name(name, 1, 2) == name
-
-
 def test_control_characters_in_a_name_cannot_forge_a_line(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -179,16 +171,20 @@ def test_errors_warnings_and_the_report_withhold_a_synthea_file_name(tmp_path):
     from fhirsynth.ingest.features import load_feature_spec
 
     folder = tmp_path / "in"
-    folder.mkdir()
+    (folder / "bulk").mkdir(parents=True)
     (folder / "a.json").write_bytes(orjson.dumps(_bundle(patient("p1"))))
     (folder / SYNTHEA).write_text('{"comment": "not FHIR"}', "utf-8")
+    # plain names stay as they are
+    ndjson(folder / "bulk" / "Patient.000.ndjson", {"id": "x"}, patient("p2"))
     _, rep = read_input([folder], load_feature_spec(None))
-    withheld = "in/file 1 of 2 (name withheld: it may hold an identifier)"  # (A < a)
+    withheld = "in/file 1 of 3 (name withheld: it may hold an identifier)"  # (A < a < b)
     assert any(w.startswith(f"skipping {withheld}: not a FHIR resource or Bundle")
+               for w in rep["warnings"]), rep["warnings"]
+    assert any(w.startswith("bulk/Patient.000.ndjson: 1 line(s) skipped")
                for w in rep["warnings"]), rep["warnings"]
     assert "Marquardt" not in str(rep) and "50635536" not in str(rep)
     (folder / SYNTHEA).write_text('{"resourceType": "Bundle",', "utf-8")
-    with pytest.raises(InputError, match=r"^in/file 1 of 2 \(name withheld"):
+    with pytest.raises(InputError, match=r"^in/file 1 of 3 \(name withheld"):
         read_input([folder], load_feature_spec(None))
 
 
