@@ -64,16 +64,20 @@ def check_output_path(path: str | Path, *, kind: Literal["file", "folder"],
         raise ConfigError(f"{option} ({dest}) already exists (use --overwrite to replace it)")
 
 
-def temp_beside(dest: Path) -> Path:
+def temp_beside(dest: Path, *, private: bool = False) -> Path:
     """A new empty temporary file beside ``dest`` with the mode a plain ``open`` would give.
 
     ``mkstemp`` creates it 0600; every output then gets ``0666`` less the umask instead, so
     files written through a temporary name and files written directly (the FHIR NDJSON)
-    carry the same permissions.
+    carry the same permissions.  ``private`` (real patient data: the table ``fhirsynth
+    ingest`` writes) keeps it 0600 whatever the umask.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     os.close(fd)
+    if private:
+        os.chmod(tmp, 0o600)
+        return Path(tmp)
     mask = os.umask(0)
     os.umask(mask)
     os.chmod(tmp, 0o666 & ~mask)
@@ -101,12 +105,15 @@ def set_release_modes(tmp: Path, out: Path) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it onto ``path``."""
+def atomic_path(path: str | Path, *, private: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it onto ``path``
+    (``private``: mode 0600, see :func:`temp_beside`)."""
     dest = Path(path)
-    tmp_path = temp_beside(dest)
+    tmp_path = temp_beside(dest, private=private)
     try:
         yield tmp_path
+        if private:  # (a writer that recreated the file gave it the umask's mode)
+            os.chmod(tmp_path, 0o600)
         os.replace(tmp_path, dest)
     finally:
         if tmp_path.exists():

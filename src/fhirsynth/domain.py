@@ -581,4 +581,7 @@ def load_spec(path: str | Path) -> TableSpec:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}" if mark is not None else "somewhere"
         raise SpecError(f"{p}: {at}: not valid YAML") from None
+    except RecursionError:  # (json and yaml parse nested lists and objects recursively)
+        raise SpecError(f"{p}: nested too deep to be a spec (lists or objects inside one "
+                        "another hundreds of levels deep)") from None
     return TableSpec.from_dict(data, origin=str(p))

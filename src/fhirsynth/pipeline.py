@@ -37,6 +37,7 @@ from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
 from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor, identifier_kinds
 from fhirsynth.export.harmonise import release_table, with_fresh_keys
 from fhirsynth.ingest import read_input
+from fhirsynth.ingest.sources import display_name
 from fhirsynth.learn import check_degree
 from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import (
@@ -327,6 +328,27 @@ def source_label(inputs: Sequence[Path]) -> str:
     return f"files in {parent.name or str(parent)}/"
 
 
+def import_warnings(report: dict[str, Any], kept: int, *, refuse: bool = True) -> list[str]:
+    """The import's warnings for the custodian, as ``run`` and ``ingest`` print them: rows
+    that did not fit the schema, then the reader's own.  An import that lost more than
+    :data:`MAX_DROPPED_SHARE` of its rows is refused (``refuse``, as ``run`` does) or warned
+    of in the same words (``ingest``: the table stays with the custodian, who may look)."""
+    try:
+        rows = _check_rows_dropped(report, kept)
+    except InputError as exc:
+        if refuse:
+            raise
+        rows = [str(exc)]
+    return rows + list(report.get("warnings") or [])
+
+
+def check_some_patients(inputs: Sequence[Path], n: int) -> None:
+    """Refuse an import without any patient (``run`` and ``ingest`` alike)."""
+    if n == 0:
+        names = ", ".join(display_name(Path(p).name) for p in inputs)
+        raise InputError(f"no patients found in {names} (no Patient resources, or no rows)")
+
+
 def _check_rows_dropped(report: dict[str, Any], kept: int) -> list[str]:
     """Fail when a CSV lost many rows to the schema; note it when it lost a few."""
     dropped = int(report.get("rows_dropped") or 0)
@@ -458,13 +480,9 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
                                       strict=cfg.strict, patient_ids=ids)
     seconds["ingest"] = time.perf_counter() - t0
     logger.info("ingested %d patients, %d columns", len(table), table.shape[1])
-    warnings_: list[str] = _check_rows_dropped(import_report, len(table))
-    warnings_ += list(import_report.get("warnings") or [])
+    warnings_ = import_warnings(import_report, len(table))
     try:
-        if len(table) == 0:
-            names = ", ".join(Path(p).name for p in inputs)
-            raise InputError(f"no patients found in {names} (no Patient resources, or no "
-                             "rows)")
+        check_some_patients(inputs, len(table))
         _check_size(len(table), cfg)
     except (InputError, TooFewRowsError) as exc:
         # what the import dropped may be why: say it in the one error, since no release

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from fhirsynth.cli._app import SAMPLING_HELP, app, console, friendly_errors, signal_exception
+from fhirsynth.errors import ConfigError, InputError
 
 # --------------------------------------------------------------------------------------------
 # release block: ingest a cohort, run the whole job
@@ -19,11 +20,15 @@ from fhirsynth.cli._app import SAMPLING_HELP, app, console, friendly_errors, sig
 @friendly_errors
 def ingest_cmd(
     inputs: list[Path] = typer.Argument(..., help="FHIR files/folders, or one clinical CSV."),
-    out: Path = typer.Option(..., "--out", help="Patient table to write (.csv or .parquet)."),
+    out: Path | None = typer.Option(None, "--out",
+                                    help="Patient table to write (.csv or .parquet)."),
     spec: Path | None = typer.Option(None, "--spec", "--schema",
                                      help="Feature spec (FHIR) or schema (CSV)."),
     validate: str = typer.Option("needed", "--validate",
                                  help="'needed' (fields the spec reads) or 'full'."),
+    which: int | None = typer.Option(
+        None, "--which", metavar="N", help="Print the path of input file N (messages show a "
+        "file name that may hold an identifier as 'file N of M'), read nothing and exit."),
     strict: bool = typer.Option(False, "--strict", help="Fail on any invalid element."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     ledger: Path | None = typer.Option(
@@ -48,10 +53,15 @@ def ingest_cmd(
     from fhirsynth._atomic import check_output_path
     from fhirsynth.export.tables import write_table
     from fhirsynth.ingest import read_input
-    from fhirsynth.pipeline import load_run_spec
+    from fhirsynth.pipeline import check_some_patients, import_warnings, load_run_spec
 
+    if which is not None:
+        _print_which(inputs, which)
+        return
+    if out is None:
+        raise ConfigError("--out is required: the patient table to write (.csv or .parquet)")
     if validate not in ("needed", "full"):
-        raise typer.BadParameter("--validate must be 'needed' or 'full'")
+        raise ConfigError(f"--validate ({validate!r}) must be 'needed' or 'full'")
     check_output_path(out, kind="file", overwrite=overwrite)
     table_spec = load_run_spec(inputs, spec)
     t0 = time.perf_counter()
@@ -68,12 +78,33 @@ def ingest_cmd(
         table, report = read_input(inputs, table_spec, validation=validate,  # type: ignore[arg-type]
                                    strict=strict, on_patient=tick, patient_ids=ids,
                                    keep_test_patients=keep_test_patients)
+    warnings = import_warnings(report, len(table), refuse=False)
+    try:
+        check_some_patients(inputs, len(table))
+    except InputError as exc:  # what the import dropped may be why: say it in the one error
+        if not warnings:
+            raise
+        raise InputError(f"{exc}. The import also said: {'; '.join(warnings)}") from None
     fmt = "parquet" if out.suffix.lower() == ".parquet" else "csv"
-    write_table(table, out, format=fmt)
+    # real patients: the table is the custodian's alone (0600, as a release's internal/)
+    write_table(table, out, format=fmt, private=True)
     secs = time.perf_counter() - t0
-    _print_import_summary(table, report, secs)
+    _print_import_summary(table, report, secs, warnings)
     console.print(f"patient table written to {out}")
     _record_derived(inputs, out, ledger, (table, [c.name for c in table_spec.modelled], ids))
+
+
+def _print_which(inputs: list[Path], n: int) -> None:
+    """Print the path of input file ``n`` (1-based, in reading order): messages withhold a
+    name that may hold an identifier and show its position instead."""
+    from fhirsynth.ingest.sources import discover, safe_text
+
+    files = discover(inputs)
+    if not 1 <= n <= len(files):
+        raise ConfigError(f"--which ({n}): the input has {len(files)} file(s): give N from 1 "
+                          f"to {len(files)}")
+    # for the custodian's eyes (it may hold an identifier); control characters escaped
+    typer.echo(safe_text(str(files[n - 1].path)))
 
 
 def _record_derived(inputs: list[Path], out: Path, ledger: Path | None,
@@ -111,7 +142,8 @@ def _record_derived(inputs: list[Path], out: Path, ledger: Path | None,
                       "budget (set a cap on each, `fhirsynth ledger set-cap`)")
 
 
-def _print_import_summary(table: Any, report: dict[str, Any], secs: float) -> None:
+def _print_import_summary(table: Any, report: dict[str, Any], secs: float,
+                          warnings: list[str]) -> None:
     from rich.table import Table
 
     read = report.get("resources_read_total")
@@ -138,7 +170,7 @@ def _print_import_summary(table: Any, report: dict[str, Any], secs: float) -> No
         summary.add_row("extraction issues", ", ".join(
             f"{k}: {v:,}" for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1])))
     console.print(summary)
-    for warning in report.get("warnings") or []:
+    for warning in warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 

@@ -35,7 +35,8 @@ def _fsync_write(tmp: Path, write: Callable[[IO[str]], None]) -> None:
         os.fsync(fh.fileno())
 
 
-def write_table(df: pd.DataFrame, path: str | Path, format: Format | None = "csv") -> Path:
+def write_table(df: pd.DataFrame, path: str | Path, format: Format | None = "csv", *,
+                private: bool = False) -> Path:
     """Write ``df`` to ``path`` atomically and return the path.
 
     Parameters
@@ -46,6 +47,9 @@ def write_table(df: pd.DataFrame, path: str | Path, format: Format | None = "csv
         Destination file.
     format : {"csv", "parquet"}, optional
         Output format; ``None`` picks it from the suffix (``.parquet`` / ``.pq`` -> parquet).
+    private : bool, default False
+        Real patient data (the table ``fhirsynth ingest`` writes): the file is mode 0600
+        whatever the umask, as a release's ``internal/`` folder is 0700.
 
     Raises
     ------
@@ -58,7 +62,7 @@ def write_table(df: pd.DataFrame, path: str | Path, format: Format | None = "csv
     if format not in ("csv", "parquet"):
         raise ConfigError(f"format ({format!r}) must be 'csv' or 'parquet'")
     try:
-        with atomic_path(dest) as tmp:
+        with atomic_path(dest, private=private) as tmp:
             if format == "csv":
                 _fsync_write(tmp, lambda fh: df.to_csv(fh, index=False,
                                                        quoting=csv.QUOTE_MINIMAL,

@@ -112,6 +112,9 @@ def read_input(
             raise ConfigError(f"only one CSV file is accepted per run ({len(csvs)} given: "
                               f"{', '.join(p.name for p in csvs)}); run each separately, or "
                               "join them into one file with one row per patient")
+        from fhirsynth.ingest.sources import check_regular_file
+
+        check_regular_file(ps[0])  # a FIFO would block the read
         from fhirsynth.ingest.csv import (
             OMITTED_NOT_IN_SCHEMA,
             bounds_warning,

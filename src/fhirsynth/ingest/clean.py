@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fhirsynth.errors import Issue
-from fhirsynth.ingest.report import ImportReport
+from fhirsynth.ingest.report import UNKNOWN_ELEMENT, ImportReport
 from fhirsynth.ingest.versions import element_version_hint
 
 __all__ = ["as_list", "clean_resource", "format_path"]
@@ -44,9 +44,12 @@ def clean_resource(r: dict[str, Any], aliases: frozenset[str], label: str, where
     rtype = r["resourceType"]
     for key in [k for k in r if k not in aliases and k != "resourceType"]:
         del r[key]
-        report.unknown_elements[rtype][key] += 1
-        report.add_issue(Issue(where, "unknown element, dropped"
-                               + element_version_hint(rtype, key), label, key))
+        # an element of another FHIR version is named; any other key is input text (an MRN
+        # used as a key), counted and never shown
+        hint = element_version_hint(rtype, key)
+        shown = key if hint else ""
+        report.unknown_elements[rtype][shown or UNKNOWN_ELEMENT] += 1
+        report.add_issue(Issue(where, "unknown element, dropped" + hint, label, shown))
     if "text" in r:
         text = r.pop("text")
         report.stripped["text"] += 1

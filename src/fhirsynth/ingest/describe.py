@@ -58,7 +58,10 @@ def is_fhir_input(path: str | Path) -> bool:
     InputError
         The path does not exist or cannot be opened.
     """
+    from fhirsynth.ingest.sources import check_regular_file
+
     p = Path(path)
+    check_regular_file(p)  # a FIFO would block the read, a link loop fail inside it
     name = p.name.lower()
     if name.endswith((".csv", ".csv.gz")):
         return False

@@ -114,7 +114,7 @@ def iter_patients(
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     validator = Validator(report, needed=cfg.needed, full=cfg.validation == "full",
                           fhir_version=cfg.fhir_version)
-    files = discover(items)
+    files = discover(items, notes=report.warnings, skipped=report.files_skipped)
 
     def left_out(record: PatientRecord) -> bool:
         """A Patient labelled as test data, counted and left out unless kept."""
@@ -245,21 +245,32 @@ def _read_file(f: InputFile, validator: Validator, report: ImportReport, seen: d
             if batch:
                 yield batch
         return
-    first = True
+    # an NDJSON file is NDJSON whatever its first line: a line that is not a resource is an
+    # invalid line; only a file without a single resource in it is skipped as not FHIR (a
+    # Bulk export's log.ndjson)
+    start, bad, resources, first_bad = len(report.issues), 0, 0, 0
     for lineno, _raw, value in iter_ndjson(f.path, label=f.name):
         where = f"{f.name} line {lineno}"
         if not (isinstance(value, dict) and isinstance(value.get("resourceType"), str)):
-            if first:
-                _not_fhir(f, f.name, report)
-                return
-            report.add_issue(Issue(where, "line is not a FHIR resource (no resourceType); "
-                                   "skipped"))
-            report.skipped["NDJSON line without resourceType"] += 1
+            bad += 1
+            first_bad = first_bad or lineno
+            report.add_issue(Issue(where, "line is not a FHIR resource (resourceType missing "
+                                   "or not a string); skipped", field="resourceType"))
             continue
-        first = False
+        resources += 1
         batch = _read_unit(value, where, validator, report, seen, pool)
         if batch:
             yield batch
+    if bad and not resources:
+        # no line of the file is a resource: the file is not FHIR, not a file of bad lines
+        del report.issues[start:]
+        report.issue_count -= bad
+        _not_fhir(f, f.name, report)
+    elif bad:
+        report.skipped["NDJSON line without resourceType"] += bad
+        report.warnings.append(
+            f"{f.name}: {bad:,} line(s) skipped as not FHIR resources (resourceType missing or "
+            f"not a string), the first at line {first_bad}; --strict fails on them instead")
 
 
 def _read_unit(unit: dict[str, Any], where: str, validator: Validator, report: ImportReport,

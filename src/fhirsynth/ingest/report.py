@@ -14,7 +14,14 @@ from typing import Any
 
 from fhirsynth.errors import Issue
 
-__all__ = ["ImportReport", "drop_warning", "issue_row", "stored_report"]
+__all__ = ["UNKNOWN_ELEMENT", "UNKNOWN_TYPE", "ImportReport", "drop_warning", "issue_row",
+           "stored_report"]
+
+#: how counts and issues name a resource type that is not in the FHIR specification: the
+#: string itself is input text (a name, an MRN), never shown
+UNKNOWN_TYPE = "(unknown resource type)"
+#: how counts and issues name an element that is not in the FHIR specification
+UNKNOWN_ELEMENT = "(unknown element)"
 
 #: Issues kept in full; past this only the counts grow (memory stays bounded).
 MAX_ISSUES = 10_000
@@ -108,8 +115,10 @@ class ImportReport:
         Parameters
         ----------
         file_names : bool, default False
-            Keep input file names.  Off by default: exports name files after patients
-            (Synthea does), so issues then say ``file[i]`` instead.
+            Keep input file names as messages show them (a name that may hold an
+            identifier is withheld: :func:`~fhirsynth.ingest.sources.display_name`).  Off
+            by default: exports name files after patients (Synthea does), so issues then
+            say ``file[i]`` instead.
         """
 
         def where(text: str) -> str:
@@ -172,7 +181,8 @@ def drop_warning(rep: Mapping[str, Any]) -> str | None:
     if dropped:
         kinds = []
         for rtype, n in sorted(dropped.items(), key=lambda kv: (kv[0] != "Patient", -kv[1])):
-            text = f"{n:,} {rtype}"
+            text = f"{n:,} of an unknown resource type" if rtype == UNKNOWN_TYPE \
+                else f"{n:,} {rtype}"
             if rtype == "Patient" and lost:
                 text += f" with {'its' if n == 1 else 'their'} {_plural(lost, 'resource')}"
             kinds.append(text)

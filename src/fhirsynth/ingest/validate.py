@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from fhirsynth.errors import ConfigError, Issue
 from fhirsynth.ingest.clean import as_list, clean_resource, format_path
-from fhirsynth.ingest.report import ImportReport
+from fhirsynth.ingest.report import UNKNOWN_ELEMENT, UNKNOWN_TYPE, ImportReport
 from fhirsynth.ingest.versions import (
     R4_NOT_IN_R4B,
     check_resource_version,
@@ -224,13 +224,17 @@ class Validator:
     def check(self, resource: dict[str, Any], where: str) -> dict[str, Any] | None:
         """Clean ``resource`` in place and validate it; ``None`` when it is dropped."""
         rtype = resource.get("resourceType")
-        label = str(rtype)  # the type only: an id may be an MRN (Bulk exports)
-        self.report.resources_read[str(rtype)] += 1
+        known = is_resource_type(self.version, rtype)
+        # the type only (an id may be an MRN, Bulk exports), and only a type of the FHIR
+        # specification: any other string is input text (a name, an MRN), never shown
+        label = str(rtype) if known or rtype in R4_NOT_IN_R4B else UNKNOWN_TYPE
+        self.report.resources_read[label] += 1
         check_resource_version(resource, self.version, where)
-        if not is_resource_type(self.version, rtype):
-            problem = ("FHIR R4 resource type without an R4B model; skipped"
-                       if rtype in R4_NOT_IN_R4B else "unknown resource type; skipped")
-            return self._reject(str(rtype), [Issue(where, problem, label)])
+        if not known:
+            if label == UNKNOWN_TYPE:
+                return self._reject(label, [Issue(where, "unknown resource type; skipped")])
+            return self._reject(label, [Issue(
+                where, "FHIR R4 resource type without an R4B model; skipped", label)])
         info = self.info(rtype)
         clean_resource(resource, info.aliases, label, where, self.report)
 
@@ -335,10 +339,12 @@ class Validator:
         for loc, problem in errs:
             if problem == "unknown element" and loc:
                 removals.append(loc)
+                # the element's own name is input text (not in the specification): its
+                # place is named by the known elements above it
                 self.report.unknown_elements[rtype][format_path((name, *[
-                    p for p in loc if not isinstance(p, int)]))] += 1
+                    p for p in loc[:-1] if not isinstance(p, int)], UNKNOWN_ELEMENT))] += 1
                 self.report.add_issue(Issue(where, "unknown element, dropped", label,
-                                            format_path((name, *loc))))
+                                            format_path((name, *loc[:-1]))))
             elif (problem == "required element missing" and len(loc) >= 2 and loc[-1] == "url"
                   and isinstance(loc[-2], int)):
                 removals.append(loc[:-1])
