@@ -20,7 +20,12 @@ def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
     from rich.markup import escape
 
     from fhirsynth.errors import TableInputError
-    from fhirsynth.ingest.csv import bounds_warning, read_csv_table, repeated_rows_warning
+    from fhirsynth.ingest.csv import (
+        bounds_warning,
+        read_csv_table,
+        repeated_rows_warning,
+        shown_path,
+    )
 
     if path.is_dir():
         raise TableInputError(f"{path}: a folder; fit reads one CSV patient table (for FHIR "
@@ -28,8 +33,8 @@ def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
     if not path.is_file():
         raise TableInputError(f"{path}: file not found")
     table, report = read_csv_table(path, spec, patient_ids=ids)
-    for note in (bounds_warning(path.name, report.out_of_bounds, strict_option=False),
-                 repeated_rows_warning(path.name, report)):
+    for note in (bounds_warning(shown_path(path.name), report.out_of_bounds, strict_option=False),
+                 repeated_rows_warning(shown_path(path.name), report)):
         if note:
             console.print(f"[yellow]warning:[/] {escape(note)}")
     return table

@@ -120,6 +120,7 @@ def read_input(
             bounds_warning,
             read_csv_table,
             repeated_rows_warning,
+            shown_path,
         )
 
         # --strict refuses values outside the bounds; by default they are clipped and counted
@@ -131,8 +132,8 @@ def read_input(
             f"{ps[0].name}: {len(unknown)} column(s) not in the schema, left out of the "
             f"release: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''} "
             "(declare them in the schema to model them)"]
-        clipped = bounds_warning(ps[0].name, rep.out_of_bounds)
-        repeated = repeated_rows_warning(ps[0].name, rep)
+        clipped = bounds_warning(shown_path(ps[0].name), rep.out_of_bounds)
+        repeated = repeated_rows_warning(shown_path(ps[0].name), rep)
         if repeated:
             warnings.append(repeated)
         return table, {

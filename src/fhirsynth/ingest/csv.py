@@ -34,6 +34,7 @@ from fhirsynth.ingest.columns import (
     zip3,
 )
 from fhirsynth.ingest.geo import state_code
+from fhirsynth.ingest.sources import display_name
 
 __all__ = ["MISSING_TOKENS", "CsvReport", "bounds_warning", "classify_columns",
            "column_treatments", "header_treatments", "read_csv_table"]
@@ -188,7 +189,7 @@ def _read_rows(
     try:
         fh = path.open("r", encoding="utf-8-sig", newline="")
     except FileNotFoundError:
-        raise TableInputError(f"{path}: file not found") from None
+        raise TableInputError(f"{shown_path(path)}: file not found") from None
     rows: list[list[str]] = []
     lines: list[int] = []
     bad: list[_Bad] = []
@@ -199,7 +200,8 @@ def _read_rows(
             try:
                 header = [h.strip() for h in next(reader)]
             except StopIteration:
-                raise TableInputError(f"{path}: the file is empty (no header)") from None
+                raise TableInputError(
+                    f"{shown_path(path)}: the file is empty (no header)") from None
             check_header(path, header)
             dupes = duplicate_names_error(path, header)
             if dupes is not None:
@@ -209,19 +211,19 @@ def _read_rows(
                 for row in reader:
                     if row and len(row) != len(header):
                         problem = f"expected {len(header)} fields, found {len(row)}"
-                        bad.append((start, Issue(where=f"{path.name} line {start}",
+                        bad.append((start, Issue(where=f"{shown_path(path.name)} line {start}",
                                                  problem=problem)))
                     elif row:
                         rows.append(row)
                         lines.append(start)
                     start = reader.line_num + 1
             except csv.Error as exc:
-                broken = (start, Issue(where=f"{path.name} line {start}",
+                broken = (start, Issue(where=f"{shown_path(path.name)} line {start}",
                                        problem=f"malformed CSV ({exc})"))
     except UnicodeDecodeError as exc:
-        raise TableInputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise TableInputError(f"{shown_path(path)}: not UTF-8 text (byte {exc.start})") from None
     except csv.Error as exc:
-        raise TableInputError(f"{path}: line 1: malformed CSV ({exc})") from None
+        raise TableInputError(f"{shown_path(path)}: line 1: malformed CSV ({exc})") from None
     return header, rows, lines, bad, broken
 
 
@@ -231,7 +233,8 @@ def _raise_first(p: Path, bad: list[_Bad]) -> None:
     first = bad[0][0]
     n_rows = len({line for line, _ in bad})
     raise TableInputError(
-        f"{p}: {n_rows} row(s) do not fit the schema ({len(bad)} problem(s)); the first bad "
+        f"{shown_path(p)}: {n_rows} row(s) do not fit the schema ({len(bad)} problem(s)); "
+        "the first bad "
         f"row is line {first}", [issue for _, issue in bad])
 
 
@@ -325,6 +328,12 @@ def _rows_repeated(header: list[str], rows: list[list[str]], read: set[str]) -> 
 REPEATED_ROWS_WARN = 0.01
 
 
+def shown_path(path: str | Path) -> str:
+    """How messages show a CSV input: its path as given, with a part that may hold an
+    identifier (a patient's name, a record number) withheld (:func:`display_name`)."""
+    return display_name(Path(path).as_posix())
+
+
 def repeated_rows_warning(name: str, report: CsvReport) -> str | None:
     """The custodian's warning for a CSV whose rows often repeat an earlier row in every
     column (None below :data:`REPEATED_ROWS_WARN`): the guarantee holds per row, so a
@@ -393,10 +402,10 @@ def read_csv_table(
     try:
         _check_roles(spec, set(allow_identifiers))
     except SpecError as exc:
-        raise SpecError(f"{p}: {exc}") from None
+        raise SpecError(f"{shown_path(p)}: {exc}") from None
     header, rows, lines, bad_rows, broken = _read_rows(p)
     if broken is not None and not strict:
-        raise TableInputError(f"{p}: line {broken[0]}: {broken[1].problem}")
+        raise TableInputError(f"{shown_path(p)}: line {broken[0]}: {broken[1].problem}")
     report = CsvReport(rows_read=len(rows) + len(bad_rows))
     report.columns, report.treatments = header_treatments(header, spec)
     pos = {h: i for i, h in enumerate(header)}
@@ -425,7 +434,7 @@ def read_csv_table(
                     "ingest` writes; another CSV needs a schema of its own columns, "
                     "docs/csv-input.md, which `fhirsynth columns FILE.csv --write-schema` "
                     "starts)")
-        raise TableInputError(f"{p}: the header lacks schema column(s) {absent}{hint}")
+        raise TableInputError(f"{shown_path(p)}: the header lacks schema column(s) {absent}{hint}")
     key = id_column or next((c.name for c in spec.columns if c.role == "key"), None)
     key_pos = None if key is None else _key_pos(p, pos, key)
 
@@ -437,7 +446,7 @@ def read_csv_table(
     for r, row in enumerate(rows):
         parsed: dict[str, Any] = {}
         sides: list[tuple[str, str]] = []
-        where = f"{p.name} line {lines[r]}"
+        where = f"{shown_path(p.name)} line {lines[r]}"
         n_bad = len(bad_rows)
         if key_pos is not None and not row[key_pos].strip():
             bad_rows.append((lines[r], Issue(where=where, field=str(key),
@@ -490,14 +499,14 @@ def read_csv_table(
 
 def _key_pos(p: Path, pos: dict[str, int], key: str) -> int:
     if key not in pos:
-        raise TableInputError(f"{p}: the header lacks the patient id column {key!r}")
+        raise TableInputError(f"{shown_path(p)}: the header lacks the patient id column {key!r}")
     return pos[key]
 
 
 def _fold(p: Path, table: pd.DataFrame, ids: list[str], lines: list[int], fold: str,
           report: CsvReport) -> pd.DataFrame:
     if fold not in ("reject", "first", "last"):
-        raise SpecError(f"{p}: fold ({fold!r}) must be 'reject', 'first' or 'last'")
+        raise SpecError(f"{shown_path(p)}: fold ({fold!r}) must be 'reject', 'first' or 'last'")
     ids_s = pd.Series([i.strip() for i in ids])  # never empty: such rows are bad rows
     dup = ids_s.duplicated(keep=False).to_numpy()
     if not dup.any():
@@ -506,7 +515,8 @@ def _fold(p: Path, table: pd.DataFrame, ids: list[str], lines: list[int], fold: 
         first = lines[int(ids_s.duplicated().to_numpy().argmax())]
         n_ids = int(ids_s[dup].nunique())
         raise TableInputError(
-            f"{p}: {n_ids} patient id(s) appear on more than one row (first repeat at line "
+            f"{shown_path(p)}: {n_ids} patient id(s) appear on more than one row (first "
+            "repeat at line "
             f"{first}); one patient must be one row: declare fold: first or fold: last, or "
             "aggregate the rows before reading"
         )

@@ -363,3 +363,18 @@ def test_a_feature_spec_given_for_another_csv_is_named(tmp_path):
     with pytest.raises(TableInputError, match="the schema is a FHIR feature spec: it reads "
                        "the table `fhirsynth ingest` writes"):
         read_csv_table(_write(tmp_path, "gender,age\nf,40\n"), load_feature_spec(None))
+
+
+@pytest.mark.parametrize("text", ["a\nabc\n", "a\n1\n\n2,3\n", "b\n1\n"])
+def test_a_csv_name_that_may_hold_an_identifier_is_withheld_in_messages(tmp_path, text):
+    # trials 15-17: file names are printed in messages; a CSV named after a patient's record
+    # number must not put it on the console (FHIR files follow the same policy)
+    spec = _spec(a={"type": "integer", "bounds": [0, 9], "nullable": False})
+    p = _write(tmp_path, text, name="mrn-00123456.csv")
+    with pytest.raises(TableInputError) as err:
+        read_csv_table(p, spec)
+    msg = str(err.value) + " ".join(i.where for i in err.value.issues or ())
+    assert "00123456" not in msg and "name withheld" in msg
+    ok = _write(tmp_path, text, name="cohort.csv")
+    with pytest.raises(TableInputError, match="cohort.csv"):
+        read_csv_table(ok, spec)
