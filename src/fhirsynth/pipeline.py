@@ -700,7 +700,8 @@ def report_release(
                                         output_columns=list(synthetic.columns)),
             import_report=import_report, config=_report_only_config(model), inputs=inputs,
             outputs=outputs, dataset=model.spec.name,
-            source_fingerprint=fingerprint, no_holdout=REPORT_ONLY_NO_HOLDOUT)
+            source_fingerprint=fingerprint, no_holdout=REPORT_ONLY_NO_HOLDOUT,
+            output_rules=model.output)
         with PUBLICATION.moving():
             _move_into_place(tmp, dest)
     except BaseException:

@@ -299,6 +299,17 @@ def report_cmd(
         paths = report_release(model, synthetic, inputs, out, spec=spec, overwrite=overwrite)
     console.print(f"reports written to {out}: {paths.report.name}, internal/"
                   f"{paths.validation.name}, {paths.audit.name}")
+    import json
+
+    from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
+
+    try:
+        record = json.loads((out / paths.audit.name).read_text("utf-8"))  # paths: in tmp
+        sh = record["evaluation"]["safe_harbor"] or {}
+    except (OSError, ValueError, KeyError, TypeError):
+        sh = {}
+    for line in scan_warnings(sh):  # the output scan: kind, file, column, count, fix
+        console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
     console.print("note: the model does not record which patients its release held out, so "
                   "every real patient given counts as training data and the privacy-risk "
                   "tests are not run; the release's own internal report has them",

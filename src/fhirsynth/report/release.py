@@ -149,13 +149,18 @@ def singleton_categories(spec: TableSpec, real: pd.DataFrame) -> list[dict[str, 
 
 
 def _scan_outputs(spec: TableSpec, synthetic: pd.DataFrame, out_dir: Path,
-                  outputs: list[Path]) -> SafeHarborReport:
+                  outputs: list[Path], rules: Mapping[str, Any] | None = None,
+                  ) -> SafeHarborReport:
     keys = [c.name for c in spec.columns if c.role == "key"]
     table_name = next((p.name for p in outputs if p.suffix in (".csv", ".parquet")),
                       "synthetic table")
-    from fhirsynth.export.harmonise import top_codes
+    from fhirsynth.export.harmonise import age_columns, birth_year_columns, top_codes
 
-    report = scan_table(synthetic, location=table_name, exempt=keys, top_coded=top_codes(spec))
+    tops = {**{c: float(v) for c, v in ((rules or {}).get("top_codes") or {}).items()},
+            **top_codes(spec)}
+    report = scan_table(synthetic, location=table_name, exempt=keys, top_coded=tops,
+                        ages=age_columns(spec, rules),
+                        birth_years=birth_year_columns(spec, rules))
     fhir = [p for p in outputs if p.name.endswith((".ndjson", ".ndjson.gz"))]
     if fhir:
         report = report.merge(scan_fhir(fhir))
@@ -182,6 +187,7 @@ def write_reports(
     sensitive: Iterable[str] | None = None,
     created: _dt.datetime | None = None,
     no_holdout: str | None = None,
+    output_rules: Mapping[str, Any] | None = None,
 ) -> ReportPaths:
     """Evaluate a release and write ``report.pdf``, ``internal/`` and ``audit.json``.
 
@@ -220,6 +226,9 @@ def write_reports(
     no_holdout : str, optional
         Why there is no real holdout (``fhirsynth report`` on an existing model): said in the
         internal report where the holdout's size and the privacy-risk tests would be.
+    output_rules : mapping, optional
+        A saved model's export rules (``FittedModel.output``): its top codes, ages and
+        birth years, which a spec without source rules no longer tells the output scan.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -236,7 +245,7 @@ def write_reports(
     if real_holdout is not None and len(real_holdout) and len(real_train):
         privacy = evaluate_privacy(spec, real_train, real_holdout, synthetic,
                                    sensitive=list(sensitive) if sensitive else None)
-    sh = _scan_outputs(spec, synthetic, out, out_paths).to_dict()
+    sh = _scan_outputs(spec, synthetic, out, out_paths, output_rules).to_dict()
     if privacy is None and no_holdout:
         privacy = {"note": f"Not run: {no_holdout}"}
     evaluation = {"fidelity": fidelity, "privacy": privacy, "safe_harbor": sh,
