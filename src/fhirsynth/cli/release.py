@@ -291,12 +291,20 @@ def report_cmd(
                                      help="Feature spec (FHIR) or schema (CSV)."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace an earlier release or report in --out."),
+    commitment: Path | None = typer.Option(
+        None, "--commitment", help="The release's internal/input-commitment.json, to check "
+        "--real against the release's input when MODEL is not in its release folder."),
 ) -> None:
     """Write report.pdf, internal/validation.pdf and audit.json for an existing model."""
+    import warnings
+
     from fhirsynth.pipeline import report_release
 
-    with console.status("evaluating and writing the reports"):
-        paths = report_release(model, synthetic, inputs, out, spec=spec, overwrite=overwrite)
+    # the unchecked --real is said once, after the reports (see below)
+    with console.status("evaluating and writing the reports"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*could not be checked against")
+        paths = report_release(model, synthetic, inputs, out, spec=spec,
+                               overwrite=overwrite, commitment=commitment)
     console.print(f"reports written to {out}: {paths.report.name}, internal/"
                   f"{paths.validation.name}, {paths.audit.name}")
     import json
@@ -308,6 +316,13 @@ def report_cmd(
         sh = record["evaluation"]["safe_harbor"] or {}
     except (OSError, ValueError, KeyError, TypeError):
         sh = {}
+    try:
+        unchecked = json.loads((out / "internal" / paths.evaluation.name).read_text("utf-8")
+                               ).get("real_input_unchecked")
+    except (OSError, ValueError, AttributeError):
+        unchecked = None
+    if unchecked:  # last, where it cannot scroll away behind the reports' lines
+        console.print(f"[yellow]warning:[/] {escape(str(unchecked))}", soft_wrap=True)
     for line in scan_warnings(sh):  # the output scan: kind, file, column, count, fix
         console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
     console.print("note: the model does not record which patients its release held out, so "

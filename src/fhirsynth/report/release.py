@@ -85,8 +85,14 @@ def input_commitment(fingerprint: str, key: bytes) -> str:
 
 def commitment_key(release: Path) -> bytes | None:
     """The commitment key kept in a release's ``internal/`` folder (None: absent or unreadable)."""
+    return read_commitment_key(release / COMMITMENT_NAME)
+
+
+def read_commitment_key(path: Path) -> bytes | None:
+    """The key in a commitment key file (a release's :data:`COMMITMENT_NAME`, or a copy of
+    it); None when the file is absent, unreadable or holds no key of 16 bytes or more."""
     try:
-        raw = json.loads((release / COMMITMENT_NAME).read_text(encoding="utf-8"))["key"]
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))["key"]
         key = bytes.fromhex(raw)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -188,6 +194,7 @@ def write_reports(
     created: _dt.datetime | None = None,
     no_holdout: str | None = None,
     output_rules: Mapping[str, Any] | None = None,
+    real_unchecked: str | None = None,
 ) -> ReportPaths:
     """Evaluate a release and write ``report.pdf``, ``internal/`` and ``audit.json``.
 
@@ -229,6 +236,10 @@ def write_reports(
     output_rules : mapping, optional
         A saved model's export rules (``FittedModel.output``): its top codes, ages and
         birth years, which a spec without source rules no longer tells the output scan.
+    real_unchecked : str, optional
+        Why ``real_train`` could not be checked against the release's input (``fhirsynth
+        report`` on a model outside its release): said in the internal report and kept as
+        ``real_input_unchecked`` in ``internal/evaluation.json``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -250,6 +261,8 @@ def write_reports(
         privacy = {"note": f"Not run: {no_holdout}"}
     evaluation = {"fidelity": fidelity, "privacy": privacy, "safe_harbor": sh,
                   "singletons": singleton_categories(spec, real_train)}
+    if real_unchecked:
+        evaluation["real_input_unchecked"] = real_unchecked
     if import_report is not None:
         from fhirsynth.ingest.report import stored_report
 
@@ -269,7 +282,7 @@ def write_reports(
 
     ctx = {"dataset": dataset, "run_id": run_id, "created": created_at.isoformat(),
            "n_holdout": None if real_holdout is None else len(real_holdout),
-           "no_holdout": no_holdout}
+           "no_holdout": no_holdout, "real_unchecked": real_unchecked}
     validation = build_pdf(
         out / VALIDATION_NAME, internal_story(evaluation, _shares(spec, real_train, synthetic),
                                               ctx, import_report),
