@@ -474,6 +474,13 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             raise
         raise type(exc)(f"{exc}. The import also said: {'; '.join(warnings_)}") from None
     train, holdout = _split(table, cfg.holdout, rng)
+    if holdout is None:  # the internal report says "Not run"; the terminal must say it too
+        warnings_.append(
+            ("no patient was held out (--holdout 0)" if cfg.holdout <= 0 else
+             "no patient was held out (a cohort under 10 patients is not split)")
+            + ", so the privacy-risk tests (membership and attribute inference, which need "
+            "real patients the model never saw) are not run; the internal report says so"
+            + ("; --holdout 0.2 (the default) runs them" if cfg.holdout <= 0 else ""))
 
     tmp = _plan_out(out, out_check)
     try:

@@ -144,3 +144,23 @@ def test_the_year_of_a_birth_date_is_scanned_as_a_birth_year(tmp_path, monkeypat
     assert result.exit_code == 0, console
     assert "Safe Harbor scan of the output failed" in console
     assert "column BIRTHDATE; rule: birth year implies age > 89" in console
+
+
+def test_holdout_0_says_once_that_the_privacy_risk_tests_are_not_run(tmp_path) -> None:
+    # a trial's --holdout 0 run left the privacy-risk tests out without a word on the terminal
+    data, schema = _csv(tmp_path, 89)
+    result = CliRunner().invoke(app, ["run", str(data), "--schema", str(schema), "--epsilon",
+                                      "1", "--out", str(tmp_path / "rel"), "--ledger",
+                                      str(tmp_path / "l.sqlite"), "--holdout", "0"])
+    console = _flat(result.output)
+    assert result.exit_code == 0, console
+    assert console.count("privacy-risk tests") == 1
+    assert ("warning: no patient was held out (--holdout 0), so the privacy-risk tests "
+            "(membership and attribute inference") in console
+    assert "--holdout 0.2 (the default) runs them" in console
+    evaluation = json.loads((tmp_path / "rel" / "internal" / "evaluation.json").read_text())
+    assert evaluation["privacy"] is None  # not run, as the notice says
+    # with the default holdout nothing is said
+    (tmp_path / "b").mkdir()
+    _, console, _ = _run_csv(tmp_path / "b", 89)
+    assert "privacy-risk tests" not in console
