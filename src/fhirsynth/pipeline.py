@@ -753,8 +753,7 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
     )
 
     how = (f"to check it, run `fhirsynth report` on the model.json inside its release folder "
-           f"(with its {COMMITMENT_NAME}), or pass --commitment with that key file "
-           "(report_release(commitment=...))")
+           f"(with its {COMMITMENT_NAME}), or pass --commitment with that key file")
     release = model_path.resolve().parent
     audit = release / "audit.json"
     if commitment is not None and not audit.is_file():

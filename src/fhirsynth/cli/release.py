@@ -300,11 +300,20 @@ def report_cmd(
 
     from fhirsynth.pipeline import report_release
 
-    # the unchecked --real is said once, after the reports (see below)
-    with console.status("evaluating and writing the reports"), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*could not be checked against")
-        paths = report_release(model, synthetic, inputs, out, spec=spec,
-                               overwrite=overwrite, commitment=commitment)
+    # warnings are shown after the spinner; an unchecked --real is said last, after the
+    # reports' lines (below), unless the command fails
+    done = False
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with console.status("evaluating and writing the reports"), \
+                warnings.catch_warnings(record=True) as caught:
+            paths = report_release(model, synthetic, inputs, out, spec=spec,
+                                   overwrite=overwrite, commitment=commitment)
+        done = True
+    finally:
+        for w in caught or []:
+            if not (done and "could not be checked against" in str(w.message)):
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     console.print(f"reports written to {out}: {paths.report.name}, internal/"
                   f"{paths.validation.name}, {paths.audit.name}")
     import json
