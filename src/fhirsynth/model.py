@@ -106,7 +106,9 @@ class FittedModel:
         fhirsynth version that fitted the model.
     output : dict or None
         The spec's export rules (:func:`fhirsynth.export.harmonise.output_rules`: which
-        columns are the age and the derived birth year, the top code, the reference year),
+        columns are the age and the derived birth year, the top code, the reference year,
+        the ages and birth years only the source rules tell, such as the year of a
+        ``BIRTHDATE`` column),
         so that a table sampled from the saved model alone matches the release's; None for
         a model saved before they were kept.
     """
@@ -230,6 +232,10 @@ def _output_rules(raw: Any, spec: TableSpec) -> dict[str, Any] | None:
         raise ValueError("output.top_codes must map columns of the spec to numbers")
     for v in tops.values():
         float(v)
+    for key in ("ages", "birth_years"):
+        names = raw.get(key, [])
+        if not isinstance(names, list) or any(c not in spec for c in names):
+            raise ValueError(f"output.{key} must list columns of the spec")
     if "birth_year" in raw and (isinstance(raw.get("reference_year"), bool)
                                 or not isinstance(raw.get("reference_year"), int)):
         raise ValueError("output.reference_year must be an integer year")

@@ -12,6 +12,7 @@ charged.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import hmac
 import json
 import logging
@@ -491,6 +492,13 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             raise
         raise type(exc)(f"{exc}. The import also said: {'; '.join(warnings_)}") from None
     train, holdout = _split(table, cfg.holdout, rng)
+    if holdout is None:  # the internal report says "Not run"; the terminal must say it too
+        warnings_.append(
+            ("no patient was held out (--holdout 0)" if cfg.holdout <= 0 else
+             "no patient was held out (a cohort under 10 patients is not split)")
+            + ", so the privacy-risk tests (membership and attribute inference, which need "
+            "real patients the model never saw) are not run; the internal report says so"
+            + ("; --holdout 0.2 (the default) runs them" if cfg.holdout <= 0 else ""))
 
     tmp = _plan_out(out, out_check)
     try:
@@ -669,6 +677,7 @@ def report_release(
     spec: str | os.PathLike[str] | None = None,
     validation: Literal["needed", "full"] = "needed",
     overwrite: bool = False,
+    commitment: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Write the reports of an existing model and synthetic table into a new ``out``.
 
@@ -677,6 +686,9 @@ def report_release(
     run the internal report has no privacy-risk baselines and its TSTR uses a split of the
     real data.  When the model sits in a release folder, the inputs must be that release's
     (the content fingerprint in its ``audit.json``); other real data is refused.
+    ``commitment`` is the release's key file (``internal/input-commitment.json``) for a model
+    copied out of its release folder; without a release to check against, the inputs are
+    taken as given, with a warning and a note in the internal report.
     """
     from fhirsynth.export.tables import write_table
     from fhirsynth.model import FittedModel
@@ -686,7 +698,8 @@ def report_release(
     replace = _check_out(dest, overwrite=overwrite, inputs=inputs)
     # the inputs' content fingerprint, read once: checked against the release and recorded
     fingerprint = source_fingerprint([Path(p) for p in inputs])
-    _check_report_source(Path(model_path), inputs, fingerprint)
+    unchecked = _check_report_source(Path(model_path), inputs, fingerprint,
+                                     None if commitment is None else Path(commitment))
     model = FittedModel.from_json(model_path)
     sp = Path(synthetic_path)
     try:
@@ -718,7 +731,8 @@ def report_release(
                                         output_columns=list(synthetic.columns)),
             import_report=import_report, config=_report_only_config(model), inputs=inputs,
             outputs=outputs, dataset=model.spec.name,
-            source_fingerprint=fingerprint, no_holdout=REPORT_ONLY_NO_HOLDOUT)
+            source_fingerprint=fingerprint, no_holdout=REPORT_ONLY_NO_HOLDOUT,
+            output_rules=model.output, real_unchecked=unchecked)
         with PUBLICATION.moving():
             _move_into_place(tmp, dest)
     except BaseException:
@@ -728,59 +742,103 @@ def report_release(
 
 
 def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[str]],
-                         fingerprint: str) -> None:
+                         fingerprint: str, commitment: Path | None = None) -> str | None:
     """Refuse real inputs (content ``fingerprint``) other than those of the release the model
-    comes from.
+    comes from; the reason it could not be checked, or None when it was.
 
     A model in a release folder has that release's ``audit.json`` beside it, whose
     ``source_commitment`` commits to the content fingerprint of the release's input (the
     ledger's key) under the key in the release's ``internal/`` folder (older releases:
     ``source_fingerprint``, the fingerprint itself): fidelity against another dataset would
-    be meaningless (a trial compared a Synthea model with MIMIC patients).  A model outside
-    a release folder, or a release copy without its ``internal/`` key, cannot be checked.  A
-    CSV table may be keyed in the release by the FHIR source ``fhirsynth ingest`` made it
-    from (the ledger's mapping, which this command does not read): a CSV that differs is
-    warned about, not refused.
+    be meaningless (a trial compared a Synthea model with MIMIC patients).  ``commitment``
+    names that key file (``internal/input-commitment.json``, or a copy of it) for a model
+    copied out of its release, or a release copy without ``internal/``: the release's
+    ``audit.json`` is the one beside the model, else the one two folders above the key file
+    (where a release keeps it), and then the model must be that release's (its hash among
+    the record's outputs).  Without either the input cannot
+    be checked: a warning and the returned reason (said in the internal report) tell how to
+    check it.  A CSV table may be keyed in the release by the FHIR source ``fhirsynth
+    ingest`` made it from (the ledger's mapping, which this command does not read): a CSV
+    that differs is warned about, not refused.
     """
     import warnings
 
-    from fhirsynth.report.release import commitment_key, input_commitment
+    from fhirsynth.report.release import (
+        COMMITMENT_NAME,
+        commitment_key,
+        input_commitment,
+        read_commitment_key,
+    )
 
+    how = (f"to check it, run `fhirsynth report` on the model.json inside its release folder "
+           f"(with its {COMMITMENT_NAME}), or pass --commitment with that key file")
     release = model_path.resolve().parent
     audit = release / "audit.json"
+    if commitment is not None and not audit.is_file():
+        audit = commitment.resolve().parent.parent / "audit.json"
+        if not audit.is_file():
+            raise ConfigError(
+                f"--commitment {commitment}: no audit.json two folders above it, where a "
+                f"release keeps it beside internal/; pass the {COMMITMENT_NAME} of the "
+                f"release {model_path} comes from, inside that release folder")
+        release = audit.parent
+        _check_model_in_release(model_path, audit, commitment)
     if not audit.is_file():
-        warnings.warn(f"{model_path.name} is not in a release folder (no audit.json beside "
-                      "it), so --real cannot be checked against the release's input: the "
-                      "report compares the model with whatever patients --real holds",
-                      UserWarning, stacklevel=3)
-        return
+        why = (f"{model_path} is not in a release folder (no audit.json beside it), so --real "
+               "could not be checked against the release's input: the report compares the "
+               "model with whatever patients --real holds")
+        warnings.warn(f"{why}; {how}", UserWarning, stacklevel=3)
+        return f"{why}; {how}."
     try:
         record = json.loads(audit.read_text(encoding="utf-8"))
         want, old = record.get("source_commitment"), record.get("source_fingerprint")
     except (OSError, ValueError, AttributeError):
-        return
+        return None
     if isinstance(want, str):
-        key = commitment_key(release)
+        if commitment is not None:
+            key = read_commitment_key(commitment)
+            if key is None:
+                raise ConfigError(
+                    f"--commitment {commitment}: not a commitment key file (the release's "
+                    f"{COMMITMENT_NAME} is a JSON object whose 'key' is 32 bytes in hex)")
+        else:
+            key = commitment_key(release)
         if key is None:
-            warnings.warn(f"the release {release.name} has no internal/ commitment key, so "
-                          "--real cannot be checked against its input", UserWarning,
-                          stacklevel=3)
-            return
+            why = (f"the release {release.name} has no {COMMITMENT_NAME} (the key of its "
+                   "input commitment), so --real could not be checked against its input: "
+                   "the report compares the model with whatever patients --real holds")
+            warnings.warn(f"{why}; {how}", UserWarning, stacklevel=3)
+            return f"{why}; {how}."
         if hmac.compare_digest(want, input_commitment(fingerprint, key)):
-            return
+            return None
     elif not isinstance(old, str) or old == fingerprint:
-        return
+        return None
     if _is_csv([Path(p) for p in inputs]):
         warnings.warn(f"--real differs from the input recorded in the release "
-                      f"{model_path.resolve().parent.name}'s audit.json; that holds for a "
+                      f"{release.name}'s audit.json; that holds for a "
                       "table made by `fhirsynth ingest` (the release is keyed by its FHIR "
                       "source), otherwise the report compares the model with other patients",
                       UserWarning, stacklevel=3)
-        return
+        return None
     raise ConfigError(
-        f"--real is not the input of the release {model_path.resolve().parent.name} (its "
+        f"--real is not the input of the release {release.name} (its "
         "content differs from the one that release's audit.json commits to): give the "
         "release's own input, or the report would compare the model with other patients")
+
+
+def _check_model_in_release(model_path: Path, audit: Path, commitment: Path) -> None:
+    """Refuse a model that is not the ``model.json`` listed in the release record ``audit``."""
+    try:
+        outputs = json.loads(audit.read_text(encoding="utf-8")).get("outputs") or []
+        want = {o.get("sha256") for o in outputs if o.get("path") == "model.json"}
+        have = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    except (OSError, ValueError, AttributeError):
+        want, have = set(), ""
+    if have not in want:
+        raise ConfigError(
+            f"--commitment {commitment}: {model_path} is not the model.json of that release "
+            f"(its sha256 is not among the outputs of {audit}); pass the key file of the "
+            "release the model comes from")
 
 
 #: what the internal report says where a rebuilt report has no holdout

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from fhirsynth._atomic import write_bytes_atomic
 from fhirsynth.domain import PLACEHOLDER_KEY
 from fhirsynth.errors import ConfigError, TableInputError
 from fhirsynth.ingest.columns import (
+    BIRTH_DATE_REASON,
     ColumnClass,
     check_header,
     classify_column,
@@ -75,7 +77,13 @@ def read_csv_header(path: str | Path) -> list[str]:
     return header
 
 
-def _suggestion(cls: ColumnClass) -> str:
+def _suggestion(cls: ColumnClass, *, today: date | None = None) -> str:
+    if cls.reason == BIRTH_DATE_REASON:
+        year = (today or date.today()).year
+        return (f"{cls.reason}; if you model it, add \"source\": {{\"transform\": \"year\"}}, "
+                f"\"type\": \"numeric\", \"integer\": true and \"bounds\": [{year - 89}, "
+                f"{year}] (earlier birth years are clipped to {year - 89}; a lower bound before "
+                f"{year - 89} makes `run` refuse the schema)")
     if cls.role == "quasi_identifier" and cls.treatment != "drop":
         return (f"{cls.reason}; if you model it, add \"source\": {{\"transform\": "
                 f"\"{cls.treatment}\"}} and declare the domain of the transformed value")

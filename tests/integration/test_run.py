@@ -454,3 +454,54 @@ def test_a_sigterm_swallowed_by_a_finaliser_still_stops_the_run_at_once(tmp_path
     assert "terminated: no output was written" in res.output
     assert "Exception ignored" not in res.output
     assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_report_on_a_copied_model_says_real_is_unchecked_and_how_to_check_it(release,
+                                                                              tmp_path):
+    # a trial copied model.json out of its release and gave another cohort: exit 0, unnoticed
+    import shutil
+
+    from cohort_copy import edited_cohort
+
+    result, _ = release
+    other = edited_cohort(tmp_path / "other", 60)
+    shutil.copy(result.out / "model.json", tmp_path / "model.json")
+    synthetic = str(result.out / "synthetic" / "patients.csv")
+    out = tmp_path / "reports"
+    proc = subprocess.run([*CLI, "report", str(tmp_path / "model.json"), synthetic, "--real",
+                           str(other), "--out", str(out)], capture_output=True, text=True)
+    said = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode == 0, said
+    assert said.count("could not be checked against the release's input") == 1
+    assert "--commitment" in said and "internal/input-commitment.json" in said
+    evaluation = json.loads((out / "internal" / "evaluation.json").read_text())
+    assert "could not be checked" in evaluation["real_input_unchecked"]
+    from pypdf import PdfReader
+
+    text = " ".join(" ".join(p.extract_text().split())
+                    for p in PdfReader(out / "internal" / "validation.pdf").pages)
+    assert "Real input not checked:" in text
+    assert "real_input_unchecked" not in (out / "audit.json").read_text()  # internal only
+    # with the release's key file the other cohort is refused, as in place
+    key = str(result.out / "internal" / "input-commitment.json")
+    proc = subprocess.run([*CLI, "report", str(tmp_path / "model.json"), synthetic, "--real",
+                           str(other), "--out", str(tmp_path / "r2"), "--commitment", key],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "--real is not the input of the release" in " ".join(proc.stderr.split())
+    assert not (tmp_path / "r2").exists()
+    # and the release's own input passes without the warning
+    proc = subprocess.run([*CLI, "report", str(tmp_path / "model.json"), synthetic, "--real",
+                           str(FIXTURES), "--out", str(tmp_path / "r3"), "--commitment", key],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "could not be checked" not in proc.stdout + proc.stderr
+    # a model that is not the release's is refused with that key file
+    blob = json.loads((tmp_path / "model.json").read_text())
+    (tmp_path / "m2").mkdir()
+    (tmp_path / "m2" / "model.json").write_text(json.dumps(blob, indent=1))
+    proc = subprocess.run([*CLI, "report", str(tmp_path / "m2" / "model.json"), synthetic,
+                           "--real", str(FIXTURES), "--out", str(tmp_path / "r4"),
+                           "--commitment", key], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "is not the model.json of that release" in " ".join(proc.stderr.split())

@@ -109,3 +109,60 @@ def test_scan_warnings_name_kind_place_and_fix_without_values() -> None:
     assert "3. ages over 89 (3 in patients.csv, column age" in first and "bounds at 89" in first
     assert "6. e-mail addresses" in second and "drop the column" in second
     assert scan_warnings({"passed": True, "findings": []}) == []
+
+
+def test_the_year_of_a_birth_date_is_scanned_as_a_birth_year(tmp_path, monkeypatch) -> None:
+    # a trial's BIRTHDATE (the `year` of a birth date) of 1905 passed the output scan of
+    # `run` and `report`; the pre-check (switched off here) refuses such bounds first
+    monkeypatch.setattr("fhirsynth.pipeline.check_spec_safe_harbor", lambda *a, **k: None)
+    rng = np.random.default_rng(0)
+    n = 300
+    pd.DataFrame({"BIRTHDATE": [f"{y}-06-15" for y in rng.integers(1900, 1930, n)],
+                  "sex": rng.choice(["f", "m"], n)}).to_csv(tmp_path / "p.csv", index=False)
+    schema = {"name": "p", "columns": {
+        "BIRTHDATE": {"type": "numeric", "bounds": [1900, 2026], "integer": True,
+                      "nullable": False, "source": {"transform": "year"}},
+        "sex": {"type": "categorical", "domain": ["f", "m"], "nullable": False}}}
+    (tmp_path / "p.schema.json").write_text(json.dumps(schema), "utf-8")
+    out = tmp_path / "rel"
+    args = ["--schema", str(tmp_path / "p.schema.json")]
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "p.csv"), *args, "--epsilon", "1",
+                                      "--out", str(out), "--ledger", str(tmp_path / "l.sqlite")])
+    console = _flat(result.output)
+    assert result.exit_code == 0, console
+    sh = json.loads((out / "audit.json").read_text("utf-8"))["evaluation"]["safe_harbor"]
+    assert [(f["field"], f["rule"]) for f in sh["findings"]] == [
+        ("BIRTHDATE", "birth year implies age > 89")]
+    assert "column BIRTHDATE; rule: birth year implies age > 89" in console
+    assert "do not share this release yet" in console
+    model = json.loads((out / "model.json").read_text("utf-8"))
+    assert model["output"]["birth_years"] == ["BIRTHDATE"]  # the saved spec has no source
+    # `report` says so on the terminal too (it wrote the failed scan into audit.json only)
+    result = CliRunner().invoke(app, ["report", str(out / "model.json"),
+                                      str(out / "synthetic" / "patients.csv"), "--real",
+                                      str(tmp_path / "p.csv"), *args, "--out",
+                                      str(tmp_path / "rep")])
+    console = _flat(result.output)
+    assert result.exit_code == 0, console
+    assert "Safe Harbor scan of the output failed" in console
+    assert "column BIRTHDATE; rule: birth year implies age > 89" in console
+
+
+def test_holdout_0_says_once_that_the_privacy_risk_tests_are_not_run(tmp_path) -> None:
+    # a trial's --holdout 0 run left the privacy-risk tests out without a word on the terminal
+    data, schema = _csv(tmp_path, 89)
+    result = CliRunner().invoke(app, ["run", str(data), "--schema", str(schema), "--epsilon",
+                                      "1", "--out", str(tmp_path / "rel"), "--ledger",
+                                      str(tmp_path / "l.sqlite"), "--holdout", "0"])
+    console = _flat(result.output)
+    assert result.exit_code == 0, console
+    assert console.count("privacy-risk tests") == 1
+    assert ("warning: no patient was held out (--holdout 0), so the privacy-risk tests "
+            "(membership and attribute inference") in console
+    assert "--holdout 0.2 (the default) runs them" in console
+    evaluation = json.loads((tmp_path / "rel" / "internal" / "evaluation.json").read_text())
+    assert evaluation["privacy"] is None  # not run, as the notice says
+    # with the default holdout nothing is said
+    (tmp_path / "b").mkdir()
+    _, console, _ = _run_csv(tmp_path / "b", 89)
+    assert "privacy-risk tests" not in console

@@ -318,3 +318,30 @@ def test_an_output_removed_from_folder_and_record_is_caught_by_the_report(releas
     assert not res.ok
     assert any(line.startswith("outputs: report.pdf prints 1 hash(es)")
                for line in res.inconsistent), res.inconsistent
+
+
+#: the subject of each consistency check, as the checked and not-checked lines name it
+_SUBJECTS = ("config_sha256", "steps add up", "hmac_sha256", "ledger_history",
+             "Safe Harbor verdict", "spec_sha256", "evaluation.synthetic_statistics",
+             "report.pdf", "internal_evaluation_sha256")
+
+
+@pytest.mark.parametrize("given", [["synthetic/patients.csv"], ["model.json"],
+                                   ["model.json", "synthetic/patients.csv"]])
+def test_partial_reports_every_check_as_checked_or_not_checked(releases, tmp_path, given):
+    # a trial gave audit.json and synthetic/patients.csv alone: the synthetic statistics
+    # appeared in neither list
+    full = verify_release(releases["laplace"])
+    assert all(any(s in line for line in full.consistency_checked) for s in _SUBJECTS)
+    part = tmp_path / "part"
+    for rel in ["audit.json", *given]:
+        (part / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(releases["laplace"] / rel, part / rel)
+    res = verify_release(part, partial=True)
+    assert res.ok, res.inconsistent
+    for subject in _SUBJECTS:
+        said = [line for line in res.consistency_checked + res.not_checked if subject in line]
+        assert said, f"{subject} is neither checked nor named as not checked"
+    both = {"model.json", "synthetic/patients.csv"} <= set(given)  # the spec and a table
+    stats = res.consistency_checked if both else res.not_checked
+    assert any(line.startswith("evaluation.synthetic_statistics") for line in stats)

@@ -266,8 +266,12 @@ def _scan_sample(model: Any, df: Any, name: str) -> list[str]:
     else:  # saved before the top codes were kept: a column bounded at 90 was top-coded there
         top = {c.name: 90.0 for c in model.spec.columns
                if c.kind == "numeric" and c.bounds is not None and c.bounds[1] == 90}
+    from fhirsynth.export.harmonise import age_columns, birth_year_columns
+
     keys = [c.name for c in model.spec.columns if c.role == "key"]
-    report = scan_table(df, location=name, exempt=keys, top_coded=top).to_dict()
+    report = scan_table(df, location=name, exempt=keys, top_coded=top,
+                        ages=age_columns(model.spec, model.output),
+                        birth_years=birth_year_columns(model.spec, model.output)).to_dict()
     lines = scan_warnings(report)
     if lines:
         lines.append("do not share this table: the model's spec lets its samples hold these "

@@ -109,6 +109,9 @@ def ledger_set_cap(
         False, "--allow-large-epsilon", help="Accept a cap above epsilon 10."),
     allow_large_delta: bool = typer.Option(
         False, "--allow-large-delta", help="Accept a delta cap above 1e-5."),
+    force: bool = typer.Option(
+        False, "--force", help="Set a cap below what the source has already spent (no "
+        "further release of it is then possible)."),
 ) -> None:
     """Set the custodian's cap for a source dataset."""
     from fhirsynth.privacy.budget import PrivacyBudget
@@ -123,14 +126,27 @@ def ledger_set_cap(
     # the same guard as a release's: a mistyped cap (1e6) would let releases pile up
     cap.check_release(allow_large_epsilon=allow_large_epsilon,
                       allow_large_delta=allow_large_delta, cap=True)
+    from fhirsynth.errors import ConfigError
+
+    known = book.summary(fp)
+    spent = known[0] if known else None
+    below = spent is not None and (spent.spent_epsilon > cap.epsilon
+                                   or spent.spent_delta > cap.delta)
+    if below and not force:
+        raise ConfigError(
+            f"{book.path}: source {fp[:12]} has already spent epsilon "
+            f"{spent.spent_epsilon:g}, delta {spent.spent_delta:g} in {len(spent.releases)} "
+            f"release(s), above the requested cap (epsilon {cap.epsilon:g}, delta "
+            f"{cap.delta:g}); a cap does not undo earlier releases. Set a cap of at least the "
+            "spent total, or pass --force to set this one anyway (no further release of "
+            "this source is then possible); the cap was not changed")
     book.set_cap(fp, cap.epsilon, cap.delta, label=label)
     typer.echo(f"cap for {fp[:12]}: epsilon {cap.epsilon:g}, delta {cap.delta:g}")
-    spent = book.summary(fp)[0]
-    if spent.spent_epsilon > cap.epsilon or spent.spent_delta > cap.delta:
+    if below:
         typer.echo(f"warning: the releases already made from this source spent epsilon "
-                   f"{spent.spent_epsilon:g}, delta {spent.spent_delta:g}, above the new cap: "
-                   "no further release is possible, and the cap does not undo the earlier ones",
-                   err=True)
+                   f"{spent.spent_epsilon:g}, delta {spent.spent_delta:g}, above the new cap "
+                   "(--force): no further release is possible, and the cap does not undo the "
+                   "earlier ones", err=True)
 
 
 @ledger_app.command("show")

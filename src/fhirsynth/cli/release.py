@@ -323,14 +323,49 @@ def report_cmd(
                                      help="Feature spec (FHIR) or schema (CSV)."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Replace an earlier release or report in --out."),
+    commitment: Path | None = typer.Option(
+        None, "--commitment", help="The release's internal/input-commitment.json, to check "
+        "--real against the release's input when MODEL is not in its release folder."),
 ) -> None:
     """Write report.pdf, internal/validation.pdf and audit.json for an existing model."""
+    import warnings
+
     from fhirsynth.pipeline import report_release
 
-    with console.status("evaluating and writing the reports"):
-        paths = report_release(model, synthetic, inputs, out, spec=spec, overwrite=overwrite)
+    # warnings are shown after the spinner; an unchecked --real is said last, after the
+    # reports' lines (below), unless the command fails
+    done = False
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with console.status("evaluating and writing the reports"), \
+                warnings.catch_warnings(record=True) as caught:
+            paths = report_release(model, synthetic, inputs, out, spec=spec,
+                                   overwrite=overwrite, commitment=commitment)
+        done = True
+    finally:
+        for w in caught or []:
+            if not (done and "could not be checked against" in str(w.message)):
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     console.print(f"reports written to {out}: {paths.report.name}, internal/"
                   f"{paths.validation.name}, {paths.audit.name}")
+    import json
+
+    from fhirsynth.evaluate.safe_harbor_advice import scan_warnings
+
+    try:
+        record = json.loads((out / paths.audit.name).read_text("utf-8"))  # paths: in tmp
+        sh = record["evaluation"]["safe_harbor"] or {}
+    except (OSError, ValueError, KeyError, TypeError):
+        sh = {}
+    try:
+        unchecked = json.loads((out / "internal" / paths.evaluation.name).read_text("utf-8")
+                               ).get("real_input_unchecked")
+    except (OSError, ValueError, AttributeError):
+        unchecked = None
+    if unchecked:  # last, where it cannot scroll away behind the reports' lines
+        console.print(f"[yellow]warning:[/] {escape(str(unchecked))}", soft_wrap=True)
+    for line in scan_warnings(sh):  # the output scan: kind, file, column, count, fix
+        console.print(f"[yellow]warning:[/] {escape(line)}", soft_wrap=True)
     console.print("note: the model does not record which patients its release held out, so "
                   "every real patient given counts as training data and the privacy-risk "
                   "tests are not run; the release's own internal report has them",

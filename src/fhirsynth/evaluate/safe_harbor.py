@@ -84,8 +84,13 @@ _NAME_RULES: list[tuple[str, re.Pattern[str]]] = [
 ]
 _ZIP_NAME = re.compile(r"(^|_)(zip|zipcode|zip_code|zip5|zip3|postal|postal_code|postalcode|"
                        r"postcode)(_|$)")
-_AGE_NAME = re.compile(r"^(age|age_years|age_at_\w+|\w+_age)$")
+_AGE_NAME = re.compile(r"^(age|age_years|age_in_years|age_yrs|years_old|age_at_\w+|\w+_age)$")
 _BIRTH_YEAR_NAME = re.compile(r"^(birth_?year|year_of_birth|yob)$")
+#: a source column (or description) naming a birth date: its year is a birth year
+_BIRTH_DATE_NAME = re.compile(r"(^|_)(birth_?date|birthdate|birth_?day|birthday|dob|d_o_b"
+                              r"|date_of_birth|born|born_on|birth|geburtsdatum)(_|$)")
+_BIRTH_TEXT = re.compile(r"(?i)\b(year\s+of\s+birth|birth\s*year|date\s+of\s+birth"
+                         r"|birth\s*date|dob|born\s+in)\b")
 _ID_NAME = re.compile(r"^(id|uuid|guid|identifier|patient_id|person_id|subject_id)$|_id$")
 
 # value rules: kind -> pattern searched in text values
@@ -194,6 +199,17 @@ def name_kind(name: str) -> str | None:
     return None
 
 
+def is_birth_date_name(name: str) -> bool:
+    """Whether a column name reads as a birth date (``BIRTHDATE``, ``dob``, ``date_of_birth``,
+    ``born``): the year of such a column is a birth year."""
+    return bool(_BIRTH_DATE_NAME.search(_norm(name)))
+
+
+def says_birth(text: str) -> bool:
+    """Whether free text (a column's description) says the column is a birth date or year."""
+    return bool(_BIRTH_TEXT.search(text or ""))
+
+
 def scan_text_values(values: Iterable[str]) -> dict[str, int]:
     """Count values matching each value rule (a value counts once per kind)."""
     s = pd.Series(list(values), dtype="string")
@@ -238,6 +254,8 @@ def scan_table(
     restricted_zip3: frozenset[str] | None = None,
     today: _dt.date | None = None,
     top_coded: Mapping[str, float] | None = None,
+    ages: Iterable[str] = (),
+    birth_years: Iterable[str] = (),
 ) -> SafeHarborReport:
     """Scan a table's column names and values for Safe Harbor identifiers.
 
@@ -257,10 +275,16 @@ def scan_table(
     top_coded : mapping of str to float, optional
         Age columns whose value at the top code (90) stands for "90 or older", the
         collapsed category Safe Harbor asks for; only values above it are findings.
+    ages, birth_years : iterable of str
+        Columns that hold an age or a birth year whatever their name (the spec says so:
+        :func:`fhirsynth.export.harmonise.age_columns` and ``birth_year_columns``, e.g. the
+        year of a ``BIRTHDATE`` column); columns named as one (``age``, ``*_age``,
+        ``birth_year``, ``yob`` ...) are held to the same rules without being listed.
     """
     restricted = load_restricted_zip3() if restricted_zip3 is None else restricted_zip3
     year = (today or _dt.date.today()).year
     exempt = set(exempt)
+    ages, birth_years = set(ages), set(birth_years)
     report = SafeHarborReport(scanned=[location], exempt=sorted(exempt))
     add = report.findings.append
     for col in table.columns:
@@ -276,13 +300,13 @@ def scan_table(
             if restr:
                 add(Finding("geographic", location, name, restr, "restricted ZIP3 not set to 000"))
             continue
-        if _AGE_NAME.match(n):
+        if name in ages or (_AGE_NAME.match(n) and name not in birth_years):
             limit = (top_coded or {}).get(name, 89.0)
             over = int(np.nansum(_numeric(values) > limit))
             if over:
                 add(Finding("ages_over_89", location, name, over, "age above 89"))
             continue
-        if _BIRTH_YEAR_NAME.match(n):
+        if name in birth_years or _BIRTH_YEAR_NAME.match(n):
             over = int(np.nansum(year - _numeric(values) > 89))
             if over:
                 add(Finding("ages_over_89", location, name, over, "birth year implies age > 89"))

@@ -17,8 +17,6 @@ import pandas as pd
 from fhirsynth.domain import Column, TableSpec
 from fhirsynth.errors import SpecError
 from fhirsynth.evaluate.safe_harbor import (
-    _AGE_NAME,
-    _BIRTH_YEAR_NAME,
     _ZIP_NAME,
     _norm,
     _series_counts,
@@ -135,6 +133,25 @@ def _age(col: Column, top: dict[str, float]) -> SpecFinding | None:
     return None
 
 
+def _birth_year(col: Column, spec: TableSpec, year: int) -> SpecFinding | None:
+    """A birth-year column (by name, FHIR rule, the year of a birth date, or description)
+    whose bounds or categories allow a year that implies an age over 89 in ``year``."""
+    if _patient_field(col, "birth_year") and any(_patient_field(c, "age")
+                                                 for c in spec.modelled):
+        return None  # rebuilt from the synthetic age, suppressed for ages 89+
+    oldest = year - int(SAFE_HARBOR_TOP_CODE - 1)  # the earliest year an age of 89 allows
+    if col.kind == "numeric" and col.bounds is not None and col.bounds[0] < oldest:
+        return SpecFinding("ages_over_89", col.name, "birth year implies age > 89",
+                           f"it holds birth years, and its lower bound ({col.bounds[0]:g}) "
+                           f"implies an age over 89; raise it to {oldest} or later (earlier "
+                           f"birth years are then clipped to {oldest})")
+    if col.kind == "categorical" and any(x < oldest for x in _numbers(col.categories)):
+        return SpecFinding("ages_over_89", col.name, "birth year implies age > 89",
+                           f"it holds birth years, and its category list holds years before "
+                           f"{oldest}, which imply an age over 89")
+    return None
+
+
 def _zip(col: Column, restricted: frozenset[str]) -> SpecFinding | None:
     if col.kind == "numeric" and col.bounds is not None and col.bounds[1] > 999:
         return SpecFinding("geographic", col.name, "ZIP longer than 3 digits",
@@ -159,14 +176,17 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
 
     Mirrors :func:`fhirsynth.evaluate.safe_harbor.scan_table`, column by column: an age
     column whose bounds (or categories) reach above 89, or above its declared top code;
-    a birth-year column whose lower bound implies an age over 89; a ZIP column that can
+    a birth-year column whose lower bound (or a category) implies an age over 89 (ages and
+    birth years by name, by source rule, such as the ``year`` of a ``BIRTHDATE`` column,
+    or by description: :func:`fhirsynth.export.harmonise.birth_year_columns`); a ZIP column that can
     hold more than 3 digits or a restricted prefix; a column whose name is an identifier
     kind (record keys exempt from the unique-id rule); categories that match a value rule
     (dates finer than a year, e-mail, phone, ...).
     """
-    from fhirsynth.export.harmonise import top_codes
+    from fhirsynth.export.harmonise import age_columns, birth_year_columns, top_codes
 
     top = top_codes(spec)
+    ages, years = set(age_columns(spec)), set(birth_year_columns(spec))
     year = (today or _dt.date.today()).year
     restricted = load_restricted_zip3()
     out: list[SpecFinding] = []
@@ -174,17 +194,10 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
         n = _norm(col.name)
         if _ZIP_NAME.search(n):
             f = _zip(col, restricted)
-        elif _AGE_NAME.match(n):
+        elif col.name in ages:
             f = _age(col, top)
-        elif _BIRTH_YEAR_NAME.match(n):
-            f = None
-            lo = col.bounds[0] if col.kind == "numeric" and col.bounds else None
-            if _patient_field(col, "birth_year") and any(_patient_field(c, "age")
-                                                         for c in spec.modelled):
-                lo = None  # rebuilt from the synthetic age, suppressed for ages 89+
-            if lo is not None and year - lo > SAFE_HARBOR_TOP_CODE - 1:
-                f = SpecFinding("ages_over_89", col.name, "birth year implies age > 89",
-                                f"its lower bound ({lo:g}) implies an age over 89")
+        elif col.name in years:
+            f = _birth_year(col, spec, year)
         else:
             kind = name_kind(col.name)
             if kind is not None and not (col.role == "key" and kind == "other_unique_id"):

@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fhirsynth.domain import TableSpec
+from fhirsynth.domain import Column, TableSpec
 
 if TYPE_CHECKING:
     from fhirsynth.model import FittedModel
 
-__all__ = ["harmonise", "output_rules", "release_table", "top_codes", "with_fresh_keys"]
+__all__ = ["age_columns", "birth_year_columns", "harmonise", "output_rules", "release_table",
+           "top_codes", "with_fresh_keys"]
 
 #: a birth year is suppressed when it implies an age of at least this many years
 SUPPRESS_AGE = 89
@@ -66,6 +67,71 @@ def top_codes(spec: TableSpec) -> dict[str, float]:
     return out
 
 
+def _year_like(col: Column) -> bool:
+    """Whether a column can hold years: the year of a date, or numeric with a top of 1000+."""
+    src = col.source if isinstance(col.source, dict) else {}
+    return src.get("transform") == "year" or (
+        col.kind == "numeric" and col.bounds is not None and col.bounds[1] >= 1000)
+
+
+def birth_year_columns(spec: TableSpec, rules: Mapping[str, Any] | None = None) -> list[str]:
+    """Columns the Safe Harbor rules hold to "no birth year implying an age over 89".
+
+    A column named as a birth year (``birth_year``, ``year_of_birth``, ``yob``); the FHIR
+    patient rule ``birth_year`` under any name; the ``year`` transform of a CSV column
+    named as a birth date (``BIRTHDATE``, ``dob``, ``date_of_birth``, ``born``); a year
+    column whose description says it is a birth date or year; and the columns a saved
+    model's ``rules`` list under ``birth_years`` (its spec keeps no source rule).
+    """
+    from fhirsynth.evaluate.safe_harbor import (
+        _BIRTH_YEAR_NAME,
+        _norm,
+        is_birth_date_name,
+        says_birth,
+    )
+
+    listed = set((rules or {}).get("birth_years") or ())
+    out = []
+    for c in spec.columns:
+        src = c.source if isinstance(c.source, dict) else {}
+        if (c.name in listed or _BIRTH_YEAR_NAME.match(_norm(c.name))
+                or (src.get("from") == "patient" and src.get("field") == "birth_year")
+                or (src.get("transform") == "year"
+                    and is_birth_date_name(str(src.get("column", c.name))))
+                or (_year_like(c) and says_birth(c.description))):
+            out.append(c.name)
+    return out
+
+
+def age_columns(spec: TableSpec, rules: Mapping[str, Any] | None = None) -> list[str]:
+    """Columns the Safe Harbor rules hold to "no age over 89" (or above the top code).
+
+    A column named as an age (``age``, ``age_*``, ``*_age``, ``years_old``) unless it is a
+    birth year (:func:`birth_year_columns`), the FHIR patient rule ``age`` under any name,
+    and the columns a saved model's ``rules`` list under ``ages``.
+    """
+    from fhirsynth.evaluate.safe_harbor import _AGE_NAME, _norm
+
+    listed = set((rules or {}).get("ages") or ())
+    years = set(birth_year_columns(spec, rules))
+    out = []
+    for c in spec.columns:
+        src = c.source if isinstance(c.source, dict) else {}
+        if (c.name in listed or (src.get("from") == "patient" and src.get("field") == "age")
+                or (_AGE_NAME.match(_norm(c.name)) and c.name not in years)):
+            out.append(c.name)
+    return out
+
+
+def _by_source(spec: TableSpec, names: list[str]) -> list[str]:
+    """The columns of ``names`` that a saved spec (no source rules) would not find again."""
+    from dataclasses import replace
+
+    bare = replace(spec, columns=tuple(replace(c, source=None) for c in spec.columns))
+    found = set(birth_year_columns(bare)) | set(age_columns(bare))
+    return [n for n in names if n not in found]
+
+
 def output_rules(spec: TableSpec) -> dict[str, Any]:
     """What :func:`harmonise` reads from the spec's source rules, as a JSON-ready mapping.
 
@@ -79,6 +145,11 @@ def output_rules(spec: TableSpec) -> dict[str, Any]:
     tops = top_codes(spec)
     if tops:  # every top-coded column (a CSV schema's too), for the output's Safe Harbor scan
         rules["top_codes"] = tops
+    # ages and birth years that only the source rules tell (the saved spec keeps none)
+    for key, found in (("ages", age_columns(spec)), ("birth_years", birth_year_columns(spec))):
+        kept = _by_source(spec, found)
+        if kept:
+            rules[key] = kept
     age_col = _field_column(spec, "age")
     if age_col is None:
         return rules

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fhirsynth.errors import TableInputError
 
-__all__ = ["NAME_PATTERNS", "ColumnClass", "check_header", "classify_columns",
+__all__ = ["BIRTH_DATE_REASON", "NAME_PATTERNS", "ColumnClass", "check_header", "classify_columns",
            "duplicate_names_error", "looks_like_value", "restricted_zip3", "shown_names",
            "year_of", "zip3"]
 
@@ -33,6 +33,10 @@ class ColumnClass:
     treatment: str
     reason: str
 
+
+#: the reason given for a birth date: its year is a birth year, held to the age rule
+BIRTH_DATE_REASON = ("birth date: keep the year only, with a lower bound of this year - 89 or "
+                     "later (Safe Harbor: no birth year may imply an age over 89)")
 
 #: (pattern, role, treatment, reason); a pattern must match the whole normalised name or its
 #: last ``_`` token (``home_phone``, ``admission_date``); first match wins.  Names are
@@ -60,7 +64,9 @@ NAME_PATTERNS: tuple[tuple[str, str, str, str], ...] = (
      "quasi_identifier", "drop", "geography below state"),
     (r"state|province|region",
      "quasi_identifier", "state", "state (the coarsest geography kept)"),
-    (r"birth_?date|birthdate|dob|date_?of_?birth|death_?date|deathdate|dod|date|.*_date"
+    (r"birth_?date|birthdate|birth_?day|birthday|dob|date_?of_?birth|born_?on",
+     "quasi_identifier", "year", BIRTH_DATE_REASON),
+    (r"death_?date|deathdate|dod|date|.*_date"
      r"|datetime|timestamp|admit(tance)?_?time|discharge_?time",
      "quasi_identifier", "year", "date: keep the year only"),
 )

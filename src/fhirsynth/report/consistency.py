@@ -273,6 +273,9 @@ class _Checker:
         if MODEL_NAME not in names or not path.is_file():
             self.out.not_checked.append(f"spec_sha256, dataset and the budget against "
                                         f"{MODEL_NAME} (not in the release)")
+            self.out.not_checked.append(f"evaluation.synthetic_statistics (the synthetic "
+                                        f"table is described with the spec in {MODEL_NAME}, "
+                                        "which is not in the release)")
             return
         try:
             model = json.loads(path.read_text(encoding="utf-8"))
@@ -282,6 +285,8 @@ class _Checker:
                 raise TypeError
         except (OSError, ValueError, KeyError, TypeError, FhirsynthError):
             self.fail(MODEL_NAME, "not a readable model (no spec or budget)")
+            self.out.not_checked.append(f"evaluation.synthetic_statistics ({MODEL_NAME}, "
+                                        "whose spec describes the table, is not readable)")
             return
         if spec.fingerprint() != self.r.get("spec_sha256"):
             self.fail("spec_sha256", f"is not the fingerprint of the spec in {MODEL_NAME}")
@@ -357,8 +362,9 @@ class _Checker:
         from fhirsynth.report.shareable import _fmt_eps
 
         path = self.d / REPORT_NAME
-        if not path.is_file():
-            return  # listed but gone: reported as missing
+        if not path.is_file():  # listed but gone: also reported as missing (or not given)
+            self.out.not_checked.append(f"the contents of {REPORT_NAME} (not in the folder)")
+            return
         try:
             import pypdf
         except ImportError:

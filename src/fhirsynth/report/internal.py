@@ -44,6 +44,8 @@ def _overview(ev: Mapping[str, Any], ctx: Mapping[str, Any], s: Styles) -> list[
              f"rows: {fid.get('n_synthetic', '—')}."
              + (f" No holdout: {ctx['no_holdout']}" if ctx.get("no_holdout") else ""),
              s.body),
+        *([para(f"Real input not checked: {ctx['real_unchecked']}", s.body)]
+          if ctx.get("real_unchecked") else []),
         para("Total variation distance of marginals", s.h2),
         table(["marginals", "n", "mean TVD", "worst TVD", "worst of"], rows,
               [2.4, 0.8, 1.2, 1.2, 4.4], s, align_right=(1, 2, 3)),

@@ -85,8 +85,14 @@ def input_commitment(fingerprint: str, key: bytes) -> str:
 
 def commitment_key(release: Path) -> bytes | None:
     """The commitment key kept in a release's ``internal/`` folder (None: absent or unreadable)."""
+    return read_commitment_key(release / COMMITMENT_NAME)
+
+
+def read_commitment_key(path: Path) -> bytes | None:
+    """The key in a commitment key file (a release's :data:`COMMITMENT_NAME`, or a copy of
+    it); None when the file is absent, unreadable or holds no key of 16 bytes or more."""
     try:
-        raw = json.loads((release / COMMITMENT_NAME).read_text(encoding="utf-8"))["key"]
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))["key"]
         key = bytes.fromhex(raw)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -149,13 +155,18 @@ def singleton_categories(spec: TableSpec, real: pd.DataFrame) -> list[dict[str, 
 
 
 def _scan_outputs(spec: TableSpec, synthetic: pd.DataFrame, out_dir: Path,
-                  outputs: list[Path]) -> SafeHarborReport:
+                  outputs: list[Path], rules: Mapping[str, Any] | None = None,
+                  ) -> SafeHarborReport:
     keys = [c.name for c in spec.columns if c.role == "key"]
     table_name = next((p.name for p in outputs if p.suffix in (".csv", ".parquet")),
                       "synthetic table")
-    from fhirsynth.export.harmonise import top_codes
+    from fhirsynth.export.harmonise import age_columns, birth_year_columns, top_codes
 
-    report = scan_table(synthetic, location=table_name, exempt=keys, top_coded=top_codes(spec))
+    tops = {**{c: float(v) for c, v in ((rules or {}).get("top_codes") or {}).items()},
+            **top_codes(spec)}
+    report = scan_table(synthetic, location=table_name, exempt=keys, top_coded=tops,
+                        ages=age_columns(spec, rules),
+                        birth_years=birth_year_columns(spec, rules))
     fhir = [p for p in outputs if p.name.endswith((".ndjson", ".ndjson.gz"))]
     if fhir:
         report = report.merge(scan_fhir(fhir))
@@ -182,6 +193,8 @@ def write_reports(
     sensitive: Iterable[str] | None = None,
     created: _dt.datetime | None = None,
     no_holdout: str | None = None,
+    output_rules: Mapping[str, Any] | None = None,
+    real_unchecked: str | None = None,
 ) -> ReportPaths:
     """Evaluate a release and write ``report.pdf``, ``internal/`` and ``audit.json``.
 
@@ -220,6 +233,13 @@ def write_reports(
     no_holdout : str, optional
         Why there is no real holdout (``fhirsynth report`` on an existing model): said in the
         internal report where the holdout's size and the privacy-risk tests would be.
+    output_rules : mapping, optional
+        A saved model's export rules (``FittedModel.output``): its top codes, ages and
+        birth years, which a spec without source rules no longer tells the output scan.
+    real_unchecked : str, optional
+        Why ``real_train`` could not be checked against the release's input (``fhirsynth
+        report`` on a model outside its release): said in the internal report and kept as
+        ``real_input_unchecked`` in ``internal/evaluation.json``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -236,11 +256,13 @@ def write_reports(
     if real_holdout is not None and len(real_holdout) and len(real_train):
         privacy = evaluate_privacy(spec, real_train, real_holdout, synthetic,
                                    sensitive=list(sensitive) if sensitive else None)
-    sh = _scan_outputs(spec, synthetic, out, out_paths).to_dict()
+    sh = _scan_outputs(spec, synthetic, out, out_paths, output_rules).to_dict()
     if privacy is None and no_holdout:
         privacy = {"note": f"Not run: {no_holdout}"}
     evaluation = {"fidelity": fidelity, "privacy": privacy, "safe_harbor": sh,
                   "singletons": singleton_categories(spec, real_train)}
+    if real_unchecked:
+        evaluation["real_input_unchecked"] = real_unchecked
     if import_report is not None:
         from fhirsynth.ingest.report import stored_report
 
@@ -260,7 +282,7 @@ def write_reports(
 
     ctx = {"dataset": dataset, "run_id": run_id, "created": created_at.isoformat(),
            "n_holdout": None if real_holdout is None else len(real_holdout),
-           "no_holdout": no_holdout}
+           "no_holdout": no_holdout, "real_unchecked": real_unchecked}
     validation = build_pdf(
         out / VALIDATION_NAME, internal_story(evaluation, _shares(spec, real_train, synthetic),
                                               ctx, import_report),

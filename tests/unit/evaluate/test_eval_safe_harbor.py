@@ -171,3 +171,38 @@ def test_fhir_identifier_holding_a_uuid_is_not_a_date():
                                "a05b1884-06e7-4c1e-9d2a-3f0b6c8e1a55"}]}
     rep = scan_resources([patient], today=TODAY)
     assert "dates" not in {f.kind for f in rep.findings}, rep.findings
+
+
+def test_a_birth_year_or_an_age_under_another_name_is_scanned():
+    # a trial's synthetic BIRTHDATE (the year of a birth date) of 1905 passed the scan
+    df = pd.DataFrame({"BIRTHDATE": [1905, 1990], "years_old": [95, 40],
+                       "DEATHDATE": [1905, 1990]})
+    rep = scan_table(df, today=TODAY, birth_years=["BIRTHDATE"])
+    found = {f.field: (f.rule, f.count) for f in rep.findings}
+    assert found == {"BIRTHDATE": ("birth year implies age > 89", 1),
+                     "years_old": ("age above 89", 1)}
+    # an age column listed by the spec, whatever its name
+    rep = scan_table(pd.DataFrame({"howold": [95, 40]}), today=TODAY, ages=["howold"])
+    assert [(f.field, f.rule) for f in rep.findings] == [("howold", "age above 89")]
+
+
+def test_a_saved_model_keeps_the_birth_years_only_its_source_rules_tell():
+    from dataclasses import replace
+
+    from fhirsynth.domain import TableSpec
+    from fhirsynth.export.harmonise import age_columns, birth_year_columns, output_rules
+    from fhirsynth.model import _output_rules
+
+    spec = TableSpec.from_dict({"name": "t", "columns": {
+        "BIRTHDATE": {"type": "numeric", "integer": True, "bounds": [1937, 2026],
+                      "source": {"transform": "year"}},
+        "birth_year": {"type": "numeric", "integer": True, "bounds": [1937, 2026]},
+        "sex": {"type": "categorical", "domain": ["f", "m"]}}})
+    rules = output_rules(spec)
+    assert rules["birth_years"] == ["BIRTHDATE"] and "ages" not in rules  # the name tells
+    saved = replace(spec, columns=tuple(replace(c, source=None) for c in spec.columns))
+    assert birth_year_columns(saved) == ["birth_year"]
+    assert birth_year_columns(saved, _output_rules(rules, saved)) == ["BIRTHDATE", "birth_year"]
+    assert age_columns(saved, rules) == []
+    with pytest.raises(ValueError, match="output.birth_years must list columns"):
+        _output_rules({"birth_years": ["nope"]}, saved)

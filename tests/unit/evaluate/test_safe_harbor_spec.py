@@ -102,3 +102,43 @@ def test_restricted_zip3_names_the_list_and_the_count_but_no_prefix() -> None:
     assert "3 of the 17 restricted ZIP3 prefixes" in msg  # 036, 059 and 102
     assert "compliance/restricted-zip3.csv" in msg and "as 000" in msg
     assert not any(z in msg for z in ("036", "059", "102"))
+
+
+def test_year_of_a_birth_date_under_any_name_is_a_birth_year() -> None:
+    """Trial finding: BIRTHDATE with the `year` transform passed with bounds [1900, 2026]."""
+    year = {"type": "numeric", "integer": True, "source": {"transform": "year"}}
+    for name in ("BIRTHDATE", "dob", "date_of_birth", "Patient Born"):
+        spec = _spec(**{name: {**year, "bounds": [1900, 2026]}})
+        found = spec_findings(spec, today=TODAY)
+        assert [(f.column, f.rule) for f in found] == [(name, "birth year implies age > 89")]
+        assert "raise it to 1937 or later" in found[0].why
+        assert _kinds(_spec(**{name: {**year, "bounds": [1937, 2026]}})) == {}
+    # another column's birth date, by the transform's source column
+    spec = _spec(yr={**year, "bounds": [1900, 2026],
+                     "source": {"column": "BIRTHDATE", "transform": "year"}})
+    assert _kinds(spec) == {"yr": "ages_over_89"}
+    # a year listed as categories
+    spec = _spec(BIRTHDATE={"type": "categorical", "domain": ["1930", "1950"],
+                            "source": {"transform": "year"}})
+    assert _kinds(spec) == {"BIRTHDATE": "ages_over_89"}
+    # the year of another date is not a birth year
+    assert _kinds(_spec(DEATHDATE={**year, "bounds": [1900, 2026]})) == {}
+
+
+def test_a_birth_year_said_by_the_description_or_a_fhir_rule() -> None:
+    num = {"type": "numeric", "integer": True, "bounds": [1900, 2026]}
+    assert _kinds(_spec(yr={**num, "description": "year of birth"})) == {"yr": "ages_over_89"}
+    # a count described with "born" is not a year
+    assert _kinds(_spec(n={"type": "numeric", "bounds": [0, 20],
+                           "description": "children born in the household"})) == {}
+    rule = {**num, "source": {"from": "patient", "field": "birth_year"}}
+    assert _kinds(_spec(yr=rule)) == {"yr": "ages_over_89"}
+
+
+def test_an_age_under_another_name_is_an_age() -> None:
+    num = {"type": "numeric", "integer": True, "bounds": [0, 110]}
+    assert _kinds(_spec(years_old=num)) == {"years_old": "ages_over_89"}
+    assert _kinds(_spec(AGE_YEARS=num)) == {"AGE_YEARS": "ages_over_89"}
+    # the FHIR patient age rule under any name, with a top code above 90
+    rule = {**num, "source": {"from": "patient", "field": "age", "top_code": 110}}
+    assert _kinds(_spec(howold=rule)) == {"howold": "ages_over_89"}

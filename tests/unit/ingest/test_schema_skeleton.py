@@ -129,3 +129,30 @@ def test_headerless_csv_is_refused_without_quoting_it(tmp_path) -> None:
     assert r.exit_code == 2 and "header line" in r.output
     assert "1957" not in r.output and "Zebulon" not in r.output
     assert not (tmp_path / "s.schema.json").exists()
+
+
+def test_a_birth_date_is_advised_as_a_birth_year_held_to_the_age_rule(tmp_path) -> None:
+    # a trial followed "BIRTHDATE ... year" with bounds [1900, 2026]: ages over 89 passed
+    import datetime as dt
+
+    year = dt.date.today().year
+    r = _write(tmp_path)
+    assert r.exit_code == 0, r.output
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("birth_date\t"))
+    assert "this year - 89" in line and "age over 89" in line
+    hint = json.loads((tmp_path / "out.schema.json").read_text())["columns"]["birth_date"]
+    assert f'"bounds": [{year - 89}, {year}]' in hint["name_suggests"]
+    assert '"transform": "year"' in hint["name_suggests"]
+    # following it with an older lower bound: `columns --schema` says `run` refuses it
+    schema = {"name": "t", "columns": {
+        "birth_date": {"type": "numeric", "integer": True, "bounds": [1900, year],
+                       "source": {"transform": "year"}},
+        "glucose": {"type": "numeric", "bounds": [0, 500]}}}
+    (tmp_path / "s.schema.json").write_text(json.dumps(schema))
+    r = runner.invoke(app, ["columns", _csv(tmp_path / "in.csv", ROWS_A), "--schema",
+                            str(tmp_path / "s.schema.json")])
+    text = " ".join(r.output.split())
+    assert "column 'birth_date'" in text and "`run` refuses this schema" in text
+    assert f"raise it to {year - 89} or later" in text
+    for value in PLANTED:
+        assert value not in text, value

@@ -109,3 +109,25 @@ def test_sample_of_an_older_model_does_not_flag_its_top_code(tmp_path) -> None:
     assert _scan_sample(FittedModel.from_json(tmp_path / "old.json"), df, "s.csv") == []
     df.loc[0, "age"] = 95.0  # above the top code: a finding
     assert _scan_sample(FittedModel.from_json(tmp_path / "old.json"), df, "s.csv")
+
+
+def test_sample_flags_the_year_of_a_birth_date_under_its_own_name(tmp_path) -> None:
+    # a trial's BIRTHDATE (the `year` of a birth date, bounds [1900, 2026]) passed the scan
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"BIRTHDATE": rng.integers(1900, 2020, 300),
+                       "sex": rng.choice(["f", "m"], 300)})
+    spec = TableSpec.from_dict({"name": "t", "columns": {
+        "BIRTHDATE": {"type": "numeric", "integer": True, "bounds": [1900, 2026],
+                      "nullable": False, "source": {"transform": "year"}},
+        "sex": {"type": "categorical", "domain": ["f", "m"], "nullable": False}}})
+    import pytest
+
+    with pytest.warns(UserWarning, match="column 'BIRTHDATE'.*implies an age over 89"):
+        synth = Synthesizer(spec, epsilon=5, random_state=1)
+    synth.fit(df).save(tmp_path / "m.json")
+    r = runner.invoke(app, ["sample", str(tmp_path / "m.json"), "-n", "200", "--where",
+                            "BIRTHDATE<=1920", "--out", str(tmp_path / "s.csv"), "--seed", "2"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0, text
+    assert "Safe Harbor scan of the output failed" in text and "column BIRTHDATE" in text
+    assert "birth year implies age > 89" in text and "do not share this table" in text

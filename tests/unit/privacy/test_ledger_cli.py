@@ -26,15 +26,26 @@ def test_set_cap_and_show(tmp_path):
     assert "run run-1" in out and "completed" in out and "synthetic.csv" in out
 
 
-def test_cap_below_what_was_spent_warns(tmp_path):
+def test_cap_below_what_was_spent_is_refused_unless_forced(tmp_path):
+    # a trial's cap below the spent total was accepted with only a warning
     led = tmp_path / "ledger.sqlite"
     fp = "a" * 64
     Ledger(led).charge(fp, PrivacyBudget(epsilon=1.0), run_id="run-1")
     runner = CliRunner()
     res = runner.invoke(app, ["ledger", "set-cap", fp, "--epsilon", "0.5", "--ledger",
                               str(led)])
-    assert res.exit_code == 0
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2, said
+    assert str(led) in said and "already spent epsilon 1, delta 0 in 1 release(s)" in said
+    assert "requested cap (epsilon 0.5, delta 0)" in said and "--force" in said
+    assert "the cap was not changed" in said
+    (before,) = Ledger(led).summary()
+    assert before.cap_epsilon != 0.5
+    res = runner.invoke(app, ["ledger", "set-cap", fp, "--epsilon", "0.5", "--force",
+                              "--ledger", str(led)])
+    assert res.exit_code == 0, res.output
     assert "spent epsilon 1" in res.output and "no further release is possible" in res.output
+    assert Ledger(led).summary()[0].cap_epsilon == 0.5
     ok = runner.invoke(app, ["ledger", "set-cap", fp, "--epsilon", "3", "--ledger", str(led)])
     assert ok.exit_code == 0 and "warning" not in ok.output
     with pytest.raises(BudgetExhaustedError):

@@ -146,5 +146,5 @@ def test_report_source_check_reads_the_keyed_commitment(tmp_path) -> None:
     with pytest.raises(ConfigError, match="--real is not the input of the release rel"):
         _check_report_source(rel / "model.json", [cohort], "2" * 64)
     (rel / COMMITMENT_NAME).unlink()  # a shared copy without internal/: cannot be checked
-    with pytest.warns(UserWarning, match="no internal/ commitment key"):
+    with pytest.warns(UserWarning, match="has no internal/input-commitment.json"):
         _check_report_source(rel / "model.json", [cohort], "2" * 64)
