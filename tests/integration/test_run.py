@@ -505,3 +505,30 @@ def test_report_on_a_copied_model_says_real_is_unchecked_and_how_to_check_it(rel
                            "--commitment", key], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "is not the model.json of that release" in " ".join(proc.stderr.split())
+
+
+def test_run_withholds_a_synthea_file_name_in_its_errors(tmp_path):
+    # trial 18: `ingest` withheld a patient-named bundle file, but `run` printed it, from the
+    # ledger's fingerprint, which reads every file before the reader does
+    import gzip
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from fhirsynth.cli import app
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for src in sorted(FIXTURES.glob("*.json"))[:3]:
+        shutil.copy(src, folder / src.name)
+    bad = folder / "Alda_Carter_ee1034c9-cb75-413c-8f36-da7e4268d2b5.json.gz"
+    bad.write_bytes(gzip.compress(b'{"resourceType": "Bundle"}')[:20])  # truncated
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["run", str(folder), "--epsilon", "1", "--out", str(out),
+                                   "--ledger", str(tmp_path / "l.sqlite")])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2, res.output
+    assert "truncated or corrupt gzip file" in text
+    assert "Alda" not in text and "ee1034c9" not in text
+    assert "file 1 of 4 (name withheld" in text and "--which 1" in text
+    assert not out.exists() and not (tmp_path / "l.sqlite").exists()

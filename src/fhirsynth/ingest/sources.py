@@ -90,7 +90,9 @@ def display_name(path: str, position: int = 0, total: int = 0, folder: str = "")
         where = ""
     which = (f"file {position} of {total}" if total else f"file {position}") if position \
         else "a file"
-    return f"{safe_text(where) + '/' if where else ''}{which} ({WITHHELD})"
+    how = (f"; `fhirsynth ingest INPUT... --which {position}` prints its path" if position
+           else "")
+    return f"{safe_text(where) + '/' if where else ''}{which} ({WITHHELD}{how})"
 
 
 @dataclass(frozen=True)

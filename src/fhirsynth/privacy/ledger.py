@@ -175,13 +175,29 @@ def _content_digest(path: Path) -> str:
                     chunk = chunk[3:]
                 first = False
                 h.update(chunk)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        # the same words as the reader's, before anything is read or charged
-        raise InputError(f"{path.name}: truncated or corrupt gzip file "
-                         f"({type(exc).__name__})") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        # the file's own bytes stand for it: the reader, which runs before anything is
+        # charged, refuses it with its place in the input (its name may be withheld)
+        return _raw_digest(path)
     except OSError as exc:
-        raise InputError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from None
+        raise InputError(f"{_shown(path)}: cannot read the file "
+                         f"({exc.strerror or type(exc).__name__})") from None
     return h.hexdigest()
+
+
+def _raw_digest(path: Path) -> str:
+    h = hashlib.sha256(b"raw\n")
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _shown(path: str | Path) -> str:
+    """A path as messages show it: a part that may hold an identifier withheld."""
+    from fhirsynth.ingest.sources import display_name
+
+    return display_name(Path(path).as_posix())
 
 
 def fingerprint_files(paths: Iterable[str | Path]) -> str:
@@ -200,7 +216,7 @@ def fingerprint_files(paths: Iterable[str | Path]) -> str:
         elif p.is_file():
             files = [p]
         else:
-            raise ConfigError(f"input {p.name!r} does not exist")
+            raise ConfigError(f"input {_shown(p.name)!r} does not exist")
         digests += [_content_digest(q) for q in files]
     if not digests:
         raise ConfigError("no input files to fingerprint")
@@ -240,12 +256,13 @@ def fingerprint_csv(path: str | Path) -> str:
                 digests.append(hashlib.blake2b("\x1f".join(picked).encode(
                     "utf-8", "surrogateescape"), digest_size=16).digest())
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise InputError(f"{p.name}: truncated or corrupt gzip file "
+        raise InputError(f"{_shown(p)}: truncated or corrupt gzip file "
                          f"({type(exc).__name__})") from None
     except OSError as exc:
-        raise InputError(f"{p.name}: cannot read the file ({exc.strerror or exc})") from None
+        raise InputError(f"{_shown(p)}: cannot read the file "
+                         f"({exc.strerror or type(exc).__name__})") from None
     except csv.Error as exc:
-        raise InputError(f"{p.name}: malformed CSV ({exc})") from None
+        raise InputError(f"{_shown(p)}: malformed CSV ({exc})") from None
     h = hashlib.sha256(b"csv-table\n")
     h.update(json.dumps(sorted(header)).encode("utf-8", "surrogateescape"))
     for d in sorted(digests):

@@ -151,7 +151,8 @@ def test_a_name_that_may_hold_an_identifier_is_withheld(name):
     from fhirsynth.ingest.sources import display_name
 
     shown = display_name(f"sub/{name}", 3, 12)
-    assert shown == "sub/file 3 of 12 (name withheld: it may hold an identifier)"
+    assert shown == ("sub/file 3 of 12 (name withheld: it may hold an identifier; "
+                     "`fhirsynth ingest INPUT... --which 3` prints its path)")
 
 
 def test_control_characters_in_a_name_cannot_forge_a_line(tmp_path):
@@ -177,7 +178,8 @@ def test_errors_warnings_and_the_report_withhold_a_synthea_file_name(tmp_path):
     # plain names stay as they are
     ndjson(folder / "bulk" / "Patient.000.ndjson", {"id": "x"}, patient("p2"))
     _, rep = read_input([folder], load_feature_spec(None))
-    withheld = "in/file 1 of 3 (name withheld: it may hold an identifier)"  # (A < a < b)
+    withheld = ("in/file 1 of 3 (name withheld: it may hold an identifier; "  # (A < a < b)
+                "`fhirsynth ingest INPUT... --which 1` prints its path)")
     assert any(w.startswith(f"skipping {withheld}: not a FHIR resource or Bundle")
                for w in rep["warnings"]), rep["warnings"]
     assert any(w.startswith("bulk/Patient.000.ndjson: 1 line(s) skipped")
