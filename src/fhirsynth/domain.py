@@ -556,6 +556,19 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (it keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_spec(path: str | Path) -> TableSpec:
     """Load a ``*.schema.json`` or a YAML feature spec from ``path``."""
     p = Path(path)
@@ -567,10 +580,11 @@ def load_spec(path: str | Path) -> TableSpec:
         raise SpecError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     try:
         data = (json.loads(text, object_pairs_hook=_unique_keys) if p.suffix == ".json"
-                else yaml.safe_load(text))
+                else yaml.load(text, Loader=_UniqueKeyLoader))  # noqa: S506 (a SafeLoader)
     except _DuplicateKey as exc:
-        raise SpecError(f"{p}: the key {exc.args[0]!r} appears twice in one object (JSON "
-                        "keeps only the last, silently)") from None
+        line = f" (line {exc.args[1]})" if len(exc.args) > 1 else ""
+        raise SpecError(f"{p}: the key {exc.args[0]!r} appears twice in one mapping{line}; "
+                        "the file would keep only the last, silently") from None
     except json.JSONDecodeError as exc:
         # json's messages end with "at" before the position, given here as line and column
         msg = exc.msg.removesuffix(" at")

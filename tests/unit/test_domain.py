@@ -138,5 +138,16 @@ def test_a_key_given_twice_in_a_schema_is_refused(tmp_path):
     path = tmp_path / "s.schema.json"
     path.write_text('{"columns": {"gender": {"type": "categorical", "domain": ["f"]}},'
                     ' "columns": []}')
-    with pytest.raises(SpecError, match="the key 'columns' appears twice in one object"):
+    with pytest.raises(SpecError, match="the key .columns. appears twice in one mapping"):
         load_spec(path)
+
+
+def test_a_key_given_twice_in_a_yaml_spec_is_refused(tmp_path):
+    # trial 18: JSON schemas refused it, YAML specs kept the last silently
+    path = tmp_path / "s.yaml"
+    path.write_text("name: first\ncolumns:\n  gender: {type: categorical, domain: [f, m]}\n"
+                    "name: again\n")
+    with pytest.raises(SpecError, match=r"the key 'name' appears twice in one mapping \(line 4\)"):
+        load_spec(path)
+    path.write_text("name: one\ncolumns:\n  gender: {type: categorical, domain: [f, m]}\n")
+    assert load_spec(path).name == "one"
