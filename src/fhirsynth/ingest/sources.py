@@ -60,6 +60,33 @@ def safe_text(text: str) -> str:
         if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
 
 
+#: words of export file names that name no one (with FHIR resource and data type names):
+#: Bulk Data parts and Synthea's bookkeeping files
+_PLAIN_WORDS = frozenset({"part", "file", "chunk", "output", "export", "bulk", "data", "page",
+                          "log", "hospitalinformation", "practitionerinformation"})
+_COMPACT_DATE = re.compile(r"(?<!\d)(19|20)\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)")
+_TOKENS = re.compile(r"[._\-\s]+|(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+
+
+def _plain_export_name(stem: str) -> bool:
+    """Whether a name is only FHIR type names and export words around counters
+    (``Patient.000001``, ``Patient_part00012``, ``hospitalInformation1700000000``): its
+    digits are part numbers or time stamps, not a record number."""
+    from fhirsynth.evaluate.safe_harbor_spec import identifier_kinds
+    from fhirsynth.ingest.versions import fhir_type_names
+
+    words = [t.lower() for t in _TOKENS.split(stem) if t and not t.isdigit()]
+    names = fhir_type_names()
+    if not any(w in names or w.endswith("information") for w in words):
+        return False  # a FHIR type (or Synthea's bookkeeping) must name the file
+    if not all(w in _PLAIN_WORDS or w in names for w in words):
+        return False
+    if _COMPACT_DATE.search(stem):
+        return False
+    spaced = re.sub(r"[._]", " ", stem)  # (a date may be a birth date)
+    return not any("date" in k for k in identifier_kinds(spaced))
+
+
 def may_hold_identifier(name: str) -> bool:
     """Whether a file or folder name may hold an identifier: a UUID (Synthea puts the
     patient's id in its file names), Synthea's ``Given_Family_`` pattern, or what the
@@ -68,7 +95,11 @@ identifier_kinds`: a run of 5 or more digits, a date, a phone number, an e-mail 
     stem = name
     while stem.lower().endswith(_SUFFIXES):
         stem = stem[: stem.rfind(".")]
-    if _UUID.search(stem) or (_SYNTHEA.match(stem) and stem[:1].isupper()):
+    if _UUID.search(stem):
+        return True
+    if _plain_export_name(stem):
+        return False
+    if _SYNTHEA.match(stem) and stem[:1].isupper():
         return True
     if not any(c.isdigit() for c in stem) and "@" not in stem:
         return False  # (no date, number, phone or address without a digit or an @)

@@ -88,6 +88,13 @@ def _is_resource(version: str, name: str) -> bool:
 
 
 @cache
+def fhir_type_names() -> frozenset[str]:
+    """Lower-cased names of the FHIR resource and data types of the R4B models (public
+    words: a file named after one names no patient)."""
+    return frozenset(n.lower() for n in _model_names("R4B"))
+
+
+@cache
 def resource_types(version: str) -> frozenset[str]:
     """Names of all resource types the models of ``version`` know (imports every model)."""
     return frozenset(n for n in _model_names(version) if _is_resource(version, n))

@@ -146,13 +146,26 @@ SYNTHEA = "Adolfo_Marquardt_50635536-8051-4085-bfd4-511a05062ac2.json"
     SYNTHEA, "Alda_Carter_ee1034c9-cb75-413c-8f36-da7e4268d2b5.json.gz",
     "patient-0a1b2c3d4e5f60718293a4b5c6d7e8f9.json", "mrn-1234567.ndjson",
     "export-1931-04-02.json", "jane.roe@example.org.json", "call-555-123-4567.json",
-    "Jane_Roe_export.json"])
+    "Jane_Roe_export.json", "Patient.1931-04-02.ndjson", "Patient.19310402.ndjson",
+    "Patient_John_12345.ndjson"])
 def test_a_name_that_may_hold_an_identifier_is_withheld(name):
     from fhirsynth.ingest.sources import display_name
 
     shown = display_name(f"sub/{name}", 3, 12)
     assert shown == ("sub/file 3 of 12 (name withheld: it may hold an identifier; "
                      "`fhirsynth ingest INPUT... --which 3` prints its path)")
+
+
+@pytest.mark.parametrize("name", [
+    # trial 18: Bulk part numbers and Synthea's bookkeeping files were withheld
+    "Patient.000001.ndjson", "Patient_part00012.ndjson", "MedicationRequest.000123.ndjson.gz",
+    "hospitalInformation1700000000.json", "practitionerInformation1700000000.json",
+    "Patient.000.ndjson", "1.Patient.ndjson",
+])
+def test_export_part_numbers_and_type_names_are_shown(name):
+    from fhirsynth.ingest.sources import display_name
+
+    assert display_name(f"sub/{name}", 3, 12) == f"sub/{name}"
 
 
 def test_control_characters_in_a_name_cannot_forge_a_line(tmp_path):
