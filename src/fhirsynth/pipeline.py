@@ -47,6 +47,7 @@ from fhirsynth.privacy.ledger import (
     ledger_key,
     source_fingerprint,
 )
+from fhirsynth.report.readme import history_sentence
 from fhirsynth.report.summary import model_summary, utility_notes
 from fhirsynth.sample import SAMPLING
 
@@ -622,20 +623,20 @@ def _history(ledger: Ledger) -> dict[str, Any]:
     release has spent across the ledger's releases, whichever source they were charged to.
     """
     sources = ledger.summary()
+    charges = [r for s in sources for r in s.releases]
+    # this run is charged, not yet completed; a charge never completed ended without a
+    # release (interrupted, failed), and its budget is spent all the same
+    done = sum(r.status == "completed" for r in charges)
     return {"scope": "every source of the custodian's ledger",
-            "releases": sum(len(s.releases) for s in sources),
+            "releases": done + 1, "charges": len(charges),
             "epsilon_spent_total": math.fsum(s.spent_epsilon for s in sources),
             "delta_spent_total": math.fsum(s.spent_delta for s in sources)}
 
 
 def _history_notes(h: Mapping[str, Any]) -> list[str]:
-    """A report note when the ledger holds other releases."""
-    if h["releases"] <= 1:
-        return []
-    return [f"the custodian's ledger has charged {h['releases']} releases in all (this one "
-            f"included, from this and any other source): by sequential composition they "
-            f"together satisfy ({h['epsilon_spent_total']:g}, {h['delta_spent_total']:g})-DP, "
-            "a bound on what any patient of this release has spent across them"]
+    """A report note when the ledger holds other charges."""
+    text = history_sentence(h)
+    return [] if text is None else [text]
 
 
 def _notes(cfg: RunConfig) -> list[str]:

@@ -819,8 +819,28 @@ def test_018_second_release_states_what_all_releases_spend_together(shared_cases
     # the source's cap is the custodian's: which source was charged is decided on the data
     assert "cap_epsilon" not in second and "source_history" not in audits[1]
     text = " ".join(pdf_text(tmp_path / "r1" / "report.pdf").split())
-    assert "charged 2 releases in all" in text and "(2, 0)-DP" in text
+    assert "charged 2 releases in all" in text and "(2, 0)-differential privacy" in text
     assert "charged 2 releases" not in " ".join(pdf_text(tmp_path / "r0" / "report.pdf").split())
+
+
+def test_018_a_charge_that_ended_without_a_release_is_said_as_such(shared_cases, tmp_path):
+    # trial 18: a run stopped by SIGTERM stays charged (its budget is spent) and was
+    # counted as a release: "holds 2 releases in all" beside one release
+    from fhirsynth.privacy.budget import PrivacyBudget
+
+    ledger = tmp_path / "l.sqlite"
+    Ledger(ledger).charge("a" * 64, PrivacyBudget(epsilon=0.5))  # never completed
+    r = cli("run", case_file(shared_cases, "018", "input.csv"), "--epsilon", "1", "--out",
+            tmp_path / "a", "--spec", LEARN / "case018.schema.json", "--ledger", ledger)
+    assert r.exit_code == 0, r.output
+    hist = json.loads((tmp_path / "a" / "audit.json").read_text())["ledger_history"]
+    assert (hist["releases"], hist["charges"]) == (1, 2)
+    assert hist["epsilon_spent_total"] == pytest.approx(1.5)
+    readme = " ".join((tmp_path / "a" / "README.md").read_text().split())
+    assert ("charged 2 runs (1 release; 1 ended without one, their budget spent all the "
+            "same) in all") in readme and "(1.5, 0)-differential privacy" in readme
+    res = cli("verify", tmp_path / "a")
+    assert res.exit_code == 0, res.output
 
 
 def test_018_shared_history_does_not_depend_on_which_source_was_charged(shared_cases,
@@ -848,7 +868,7 @@ def test_018_shared_history_does_not_depend_on_which_source_was_charged(shared_c
     hist = json.loads((tmp_path / "b" / "audit.json").read_text())["ledger_history"]
     assert hist["releases"] == 2 and hist["epsilon_spent_total"] == pytest.approx(1.5)
     readme = " ".join((tmp_path / "b" / "README.md").read_text().split())
-    assert "holds 2 releases in all" in readme and "(1.5, 0)-differential privacy" in readme
+    assert "charged 2 releases in all" in readme and "(1.5, 0)-differential privacy" in readme
 
 
 @pytest.mark.parametrize(("option", "value", "name"), [

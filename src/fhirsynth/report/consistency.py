@@ -240,6 +240,12 @@ class _Checker:
             n = hist.get("releases")
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 self.fail(f"{name}.releases", "is not a count of at least 1 (this release)")
+            charges = hist.get("charges", n)  # schema 3: every charge, unfinished runs too
+            if isinstance(charges, bool) or not isinstance(charges, int) or (
+                    isinstance(n, int) and charges < n):
+                self.fail(f"{name}.charges", "is not a count of at least its releases")
+                charges = n
+            n = charges
             for key, total in (("epsilon_spent_total", "epsilon_total"),
                                ("delta_spent_total", "delta_total")):
                 h, t = _number(hist.get(key)), _number(self.r.get(total))

@@ -41,6 +41,21 @@ _FILES = {
 }
 
 
+def history_sentence(h: Mapping[str, Any]) -> str | None:
+    """What the shareable files say of the ledger's other charges (None: there are none)."""
+    n, charges = int(h.get("releases") or 1), int(h.get("charges") or h.get("releases") or 1)
+    if charges <= 1:
+        return None
+    runs = (f"{n} releases" if charges == n else
+            f"{charges} runs ({n} release{'s' if n != 1 else ''}; {charges - n} ended "
+            "without one, their budget spent all the same)")
+    return (f"the custodian's privacy ledger has charged {runs} in all, this one included, "
+            "from this and any other data: by sequential composition they together satisfy "
+            f"({float(h['epsilon_spent_total']):g}, {float(h['delta_spent_total']):g})-"
+            "differential privacy, a bound on what any patient of this release has spent "
+            "across them")
+
+
 def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -150,13 +165,9 @@ def release_readme(
         f"probability of any output by at most a factor e^{eps:g}"
         + (f", except with probability {delta:g}." if delta else "."),
     ]
-    if ledger_history and int(ledger_history.get("releases") or 1) > 1:
-        lines[-1] += (
-            f" The custodian's privacy ledger holds {int(ledger_history['releases'])} "
-            "releases in all (this one included, from this and any other data); together "
-            f"they satisfy ({float(ledger_history['epsilon_spent_total']):g}, "
-            f"{float(ledger_history['delta_spent_total']):g})-differential privacy, a bound "
-            "on what any patient of this release has spent across them.")
+    said = history_sentence(ledger_history) if ledger_history else None
+    if said:
+        lines[-1] += f" {said[0].upper()}{said[1:]}."
     lines += [
         "",
         "`report.pdf` says how the budget was spent and what the release does not promise. "

@@ -60,7 +60,13 @@ def test_a_csv_schema_and_a_seeded_zcdp_release() -> None:
                                    "delta_spent_total": 3e-9})
     assert text.splitlines()[2].startswith("**TEST RELEASE, not for sharing")
     assert "(1, 1e-09)-differential privacy" in text
-    assert "holds 3 releases in all" in text and "(2.5, 3e-09)" in text
+    assert "charged 3 releases in all" in text and "(2.5, 3e-09)" in text
+    # a charge that ended without a release is spent all the same, and said so
+    text = _readme(spec, ["id", "stroke", "born", "bmi"], budget_table=budget, config={},
+                   ledger_history={"releases": 2, "charges": 3, "epsilon_spent_total": 2.5,
+                                   "delta_spent_total": 0.0})
+    assert ("charged 3 runs (2 releases; 1 ended without one, their budget spent all the "
+            "same) in all") in " ".join(text.split())
     assert "fresh random UUID" in text
     assert "from the input column BIRTHDATE: the year of a date" in text
     assert "`0`, `1`" in text and "dtype=str" in text
