@@ -78,7 +78,7 @@ class Synthesizer:
         if found:  # `run` and `fit` refuse such a spec; the library leaves it to the caller
             warnings.warn(
                 "samples of this spec could fail the Safe Harbor scan: " + "; ".join(
-                    f"column {f.column!r}: {f.why}" for f in found)
+                    f"{f.where}: {f.why}" for f in found)
                 + " (fhirsynth run and fit refuse this spec; see docs/csv-input.md)",
                 UserWarning, stacklevel=2)
 

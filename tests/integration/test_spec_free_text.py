@@ -34,7 +34,7 @@ def _run(tmp_path: Path, schema: Path) -> None:
 
 @pytest.mark.parametrize("kw,where", [
     ({"name": "stroke cohort John Zyxq MRN 00123456 2024-03-05 555-123-4567"},
-     "column '(spec)': its name"),
+     "the schema: its name"),
     ({"description": "call 555-123-4567, jane@zyxq.org"}, "column 'age': its description"),
     ({"unit": "a 2024-03-05"}, "column 'age': its unit"),
 ])

@@ -367,7 +367,7 @@ def columns_command(
         for name, t in treatments.items():
             typer.echo(f"{name}\t{t['role']}\t{t['treatment']}\t{classes[name].reason}")
         for f in spec_findings(schema):  # what `run` would refuse before reading anything
-            console.print(f"[yellow]warning:[/] column {escape(f.column)!r}: {escape(f.why)} "
+            console.print(f"[yellow]warning:[/] {escape(f.where)}: {escape(f.why)} "
                           f"(Safe Harbor: {f.kind}); `run` refuses this schema; fix: "
                           f"{escape(f.fix)}", soft_wrap=True)
     if write_schema is not None:

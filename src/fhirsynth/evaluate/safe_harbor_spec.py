@@ -74,6 +74,10 @@ def identifier_kinds(text: str) -> list[str]:
     return kinds
 
 
+#: the ``column`` of a finding in the spec's own name or description
+SPEC_ITSELF = "(spec)"
+
+
 @dataclass(frozen=True)
 class SpecFinding:
     """One Safe Harbor identifier kind the spec lets a column of the output hold."""
@@ -82,6 +86,11 @@ class SpecFinding:
     column: str
     rule: str
     why: str
+
+    @property
+    def where(self) -> str:
+        """``column 'x'``, or ``the schema`` for its own name or description."""
+        return "the schema" if self.column == SPEC_ITSELF else f"column {self.column!r}"
 
     @property
     def fix(self) -> str:
@@ -220,7 +229,7 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
 def _text_findings(spec: TableSpec) -> list[SpecFinding]:
     """The spec's free text that the shareable files print (its name and description, and
     each output column's name, unit and description), held to :func:`identifier_kinds`."""
-    texts = [("(spec)", "name", spec.name), ("(spec)", "description", spec.description)]
+    texts = [(SPEC_ITSELF, "name", spec.name), (SPEC_ITSELF, "description", spec.description)]
     for col in _output_columns(spec):
         texts += [(col.name, "name", col.name), (col.name, "unit", col.unit),
                   (col.name, "description", col.description)]
@@ -254,7 +263,7 @@ def check_spec_safe_harbor(spec: TableSpec, origin: str, *,
     found = spec_findings(spec, today=today)
     if not found:
         return
-    lines = [f"column {f.column!r}: {f.why} (Safe Harbor: {f.kind}); fix: {f.fix}"
+    lines = [f"{f.where}: {f.why} (Safe Harbor: {f.kind}); fix: {f.fix}"
              for f in found]
     raise SpecError(
         f"{origin}: the release could not be shared: "
