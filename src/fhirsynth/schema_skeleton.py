@@ -19,6 +19,7 @@ from fhirsynth._atomic import write_bytes_atomic
 from fhirsynth.domain import PLACEHOLDER_KEY
 from fhirsynth.errors import ConfigError, TableInputError
 from fhirsynth.ingest.columns import (
+    AGE_REASON,
     BIRTH_DATE_REASON,
     ColumnClass,
     check_header,
@@ -84,6 +85,8 @@ def _suggestion(cls: ColumnClass, *, today: date | None = None) -> str:
                 f"\"type\": \"numeric\", \"integer\": true and \"bounds\": [{year - 89}, "
                 f"{year}] (earlier birth years are clipped to {year - 89}; a lower bound before "
                 f"{year - 89} makes `run` refuse the schema)")
+    if cls.reason == AGE_REASON:
+        return f"{cls.reason}; if you model it, set \"type\": \"numeric\" as well"
     if cls.role == "quasi_identifier" and cls.treatment != "drop":
         return (f"{cls.reason}; if you model it, add \"source\": {{\"transform\": "
                 f"\"{cls.treatment}\"}} and declare the domain of the transformed value")

@@ -84,8 +84,16 @@ _NAME_RULES: list[tuple[str, re.Pattern[str]]] = [
 ]
 _ZIP_NAME = re.compile(r"(^|_)(zip|zipcode|zip_code|zip5|zip3|postal|postal_code|postalcode|"
                        r"postcode)(_|$)")
-_AGE_NAME = re.compile(r"^(age|age_years|age_in_years|age_yrs|years_old|age_at_\w+|\w+_age)$")
-_BIRTH_YEAR_NAME = re.compile(r"^(birth_?year|year_of_birth|yob)$")
+#: an age: a token ``age`` ending the name (``age``, ``patient_age``), or followed by a unit of
+#: years (``age_years``, ``age_yrs``, ``ageyrs``, ``age_in_years``) or by ``at_*``
+#: (``age_at_diagnosis``); or ``years_old``.  Tried on the name's token forms
+#: (:func:`_name_forms`), so ``stage``, ``page``, ``dosage`` or ``percentage`` are no ages
+_AGE_NAME = re.compile(r"^(?:\w+_)?(?:age(?:_?(?:years?|yrs?))?(?:_in_(?:years|yrs))?"
+                       r"(?:_at_\w+)?|(?:years|yrs)_old)$")
+#: a birth year: ``birth_year``, ``birth_yr``, ``year_of_birth``, ``yob``, the year of a
+#: birth date (``dob_year``, ``birth_date_year``), with any prefix (``patient_birth_year``)
+_BIRTH_YEAR_NAME = re.compile(r"^(?:\w+_)?(?:birth_?(?:year|yr)|(?:year|yr)_of_birth|yob"
+                              r"|(?:dob|birth_?date|date_of_birth)_(?:year|yr))$")
 #: a source column (or description) naming a birth date: its year is a birth year
 _BIRTH_DATE_NAME = re.compile(r"(^|_)(birth_?date|birthdate|birth_?day|birthday|dob|d_o_b"
                               r"|date_of_birth|born|born_on|birth|geburtsdatum)(_|$)")
@@ -188,6 +196,35 @@ def _norm(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
+def _split_norm(name: str) -> str:
+    """``name`` normalised with camelCase and letter/digit boundaries as token breaks:
+    ``PatientAge`` -> ``patient_age``, ``DOBYear`` -> ``dob_year``, ``Age2`` -> ``age_2``."""
+    s = re.sub(r"([a-z])([A-Z])", r"\1_\2", name)
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", s)
+    s = re.sub(r"([A-Za-z])(\d)", r"\1_\2", s)
+    s = re.sub(r"(\d)([A-Za-z])", r"\1_\2", s)
+    return _norm(s)
+
+
+def _name_forms(name: str) -> tuple[str, ...]:
+    """The forms of a column name the age and birth rules are tried on: :func:`_norm` (lower
+    case, ``_`` separators) and :func:`_split_norm` (camelCase and digits split as well)."""
+    a, b = _norm(name), _split_norm(name)
+    return (a,) if a == b else (a, b)
+
+
+def is_age_name(name: str) -> bool:
+    """Whether a column name reads as an age (``age``, ``PatientAge``, ``AgeYears``,
+    ``ageyrs``, ``age_at_diagnosis``, ``years_old``; not ``stage`` or ``dosage``)."""
+    return any(_AGE_NAME.match(n) for n in _name_forms(name))
+
+
+def is_birth_year_name(name: str) -> bool:
+    """Whether a column name reads as a birth year (``birth_year``, ``birth_yr``, ``yob``,
+    ``DOB_year``, ``PatientBirthYear``, ``year_of_birth``)."""
+    return any(_BIRTH_YEAR_NAME.match(n) for n in _name_forms(name))
+
+
 def name_kind(name: str) -> str | None:
     """Identifier kind implied by a column or field name, if any."""
     n = _norm(name)
@@ -200,9 +237,9 @@ def name_kind(name: str) -> str | None:
 
 
 def is_birth_date_name(name: str) -> bool:
-    """Whether a column name reads as a birth date (``BIRTHDATE``, ``dob``, ``date_of_birth``,
-    ``born``): the year of such a column is a birth year."""
-    return bool(_BIRTH_DATE_NAME.search(_norm(name)))
+    """Whether a column name reads as a birth date (``BIRTHDATE``, ``PatientBirthDate``, ``dob``,
+    ``date_of_birth``, ``born``): the year of such a column is a birth year."""
+    return any(_BIRTH_DATE_NAME.search(n) for n in _name_forms(name))
 
 
 def says_birth(text: str) -> bool:
@@ -278,7 +315,7 @@ def scan_table(
     ages, birth_years : iterable of str
         Columns that hold an age or a birth year whatever their name (the spec says so:
         :func:`fhirsynth.export.harmonise.age_columns` and ``birth_year_columns``, e.g. the
-        year of a ``BIRTHDATE`` column); columns named as one (``age``, ``*_age``,
+        year of a ``BIRTHDATE`` column); columns named as one (``age``, ``*_age``, ``PatientAge``,
         ``birth_year``, ``yob`` ...) are held to the same rules without being listed.
     """
     restricted = load_restricted_zip3() if restricted_zip3 is None else restricted_zip3
@@ -300,13 +337,14 @@ def scan_table(
             if restr:
                 add(Finding("geographic", location, name, restr, "restricted ZIP3 not set to 000"))
             continue
-        if name in ages or (_AGE_NAME.match(n) and name not in birth_years):
+        if name in ages or (is_age_name(name) and name not in birth_years
+                                and not is_birth_year_name(name)):
             limit = (top_coded or {}).get(name, 89.0)
             over = int(np.nansum(_numeric(values) > limit))
             if over:
                 add(Finding("ages_over_89", location, name, over, "age above 89"))
             continue
-        if name in birth_years or _BIRTH_YEAR_NAME.match(n):
+        if name in birth_years or is_birth_year_name(name):
             over = int(np.nansum(year - _numeric(values) > 89))
             if over:
                 add(Finding("ages_over_89", location, name, over, "birth year implies age > 89"))

@@ -77,24 +77,20 @@ def _year_like(col: Column) -> bool:
 def birth_year_columns(spec: TableSpec, rules: Mapping[str, Any] | None = None) -> list[str]:
     """Columns the Safe Harbor rules hold to "no birth year implying an age over 89".
 
-    A column named as a birth year (``birth_year``, ``year_of_birth``, ``yob``); the FHIR
-    patient rule ``birth_year`` under any name; the ``year`` transform of a CSV column
-    named as a birth date (``BIRTHDATE``, ``dob``, ``date_of_birth``, ``born``); a year
+    A column named as a birth year (``birth_year``, ``birth_yr``, ``year_of_birth``, ``yob``,
+    ``DOB_year``, ``PatientBirthYear``); the FHIR patient rule ``birth_year`` under any name;
+    the ``year`` transform of a CSV column named as a birth date (``BIRTHDATE``,
+    ``PatientBirthDate``, ``dob``, ``date_of_birth``, ``born``); a year
     column whose description says it is a birth date or year; and the columns a saved
     model's ``rules`` list under ``birth_years`` (its spec keeps no source rule).
     """
-    from fhirsynth.evaluate.safe_harbor import (
-        _BIRTH_YEAR_NAME,
-        _norm,
-        is_birth_date_name,
-        says_birth,
-    )
+    from fhirsynth.evaluate.safe_harbor import is_birth_date_name, is_birth_year_name, says_birth
 
     listed = set((rules or {}).get("birth_years") or ())
     out = []
     for c in spec.columns:
         src = c.source if isinstance(c.source, dict) else {}
-        if (c.name in listed or _BIRTH_YEAR_NAME.match(_norm(c.name))
+        if (c.name in listed or is_birth_year_name(c.name)
                 or (src.get("from") == "patient" and src.get("field") == "birth_year")
                 or (src.get("transform") == "year"
                     and is_birth_date_name(str(src.get("column", c.name))))
@@ -106,11 +102,12 @@ def birth_year_columns(spec: TableSpec, rules: Mapping[str, Any] | None = None) 
 def age_columns(spec: TableSpec, rules: Mapping[str, Any] | None = None) -> list[str]:
     """Columns the Safe Harbor rules hold to "no age over 89" (or above the top code).
 
-    A column named as an age (``age``, ``age_*``, ``*_age``, ``years_old``) unless it is a
+    A column named as an age (``age``, ``*_age``, ``age_years``, ``ageyrs``, ``age_at_*``,
+    ``years_old``; camelCase too, ``PatientAge``: ``safe_harbor.is_age_name``) unless it is a
     birth year (:func:`birth_year_columns`), the FHIR patient rule ``age`` under any name,
     and the columns a saved model's ``rules`` list under ``ages``.
     """
-    from fhirsynth.evaluate.safe_harbor import _AGE_NAME, _norm
+    from fhirsynth.evaluate.safe_harbor import is_age_name
 
     listed = set((rules or {}).get("ages") or ())
     years = set(birth_year_columns(spec, rules))
@@ -118,7 +115,7 @@ def age_columns(spec: TableSpec, rules: Mapping[str, Any] | None = None) -> list
     for c in spec.columns:
         src = c.source if isinstance(c.source, dict) else {}
         if (c.name in listed or (src.get("from") == "patient" and src.get("field") == "age")
-                or (_AGE_NAME.match(_norm(c.name)) and c.name not in years)):
+                or (is_age_name(c.name) and c.name not in years)):
             out.append(c.name)
     return out
 

@@ -19,10 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from fhirsynth.errors import TableInputError
+from fhirsynth.evaluate.safe_harbor_advice import FIXES
 
-__all__ = ["BIRTH_DATE_REASON", "NAME_PATTERNS", "ColumnClass", "check_header", "classify_columns",
-           "duplicate_names_error", "looks_like_value", "restricted_zip3", "shown_names",
-           "year_of", "zip3"]
+__all__ = ["AGE_REASON", "BIRTH_DATE_REASON", "NAME_PATTERNS", "ColumnClass", "check_header",
+           "classify_columns", "duplicate_names_error", "looks_like_value", "restricted_zip3",
+           "shown_names", "year_of", "zip3"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class ColumnClass:
 #: the reason given for a birth date: its year is a birth year, held to the age rule
 BIRTH_DATE_REASON = ("birth date: keep the year only, with a lower bound of this year - 89 or "
                      "later (Safe Harbor: no birth year may imply an age over 89)")
+
+#: the reason given for an age (any name the Safe Harbor age rule reads as one, see
+#: :func:`fhirsynth.evaluate.safe_harbor.is_age_name`): the pre-check's fix for it
+AGE_REASON = ("age: Safe Harbor allows no age over 89, and `run` refuses bounds above 89 "
+              "without a top code; " + FIXES["age above 89"])
 
 #: (pattern, role, treatment, reason); a pattern must match the whole normalised name or its
 #: last ``_`` token (``home_phone``, ``admission_date``); first match wins.  Names are
@@ -79,12 +85,18 @@ def _normalise(name: str) -> str:
 
 
 def classify_column(name: str) -> ColumnClass:
-    """The proposed class of one header name (see :data:`NAME_PATTERNS`)."""
+    """The proposed class of one header name (see :data:`NAME_PATTERNS`); a feature whose name
+    the Safe Harbor age rule reads as an age (``age``, ``PatientAge``, ``years_old``...)
+    carries the top-code advice (:data:`AGE_REASON`)."""
+    from fhirsynth.evaluate.safe_harbor import is_age_name, is_birth_year_name
+
     norm = _normalise(name)
     last = norm.rsplit("_", 1)[-1]
     for pattern, role, treatment, reason in _COMPILED:
         if pattern.match(norm) or pattern.match(last):
             return ColumnClass(role=role, treatment=treatment, reason=reason)
+    if is_age_name(name) and not is_birth_year_name(name):
+        return ColumnClass(role="feature", treatment="model", reason=AGE_REASON)
     return ColumnClass(role="feature", treatment="model", reason="no identifier pattern")
 
 

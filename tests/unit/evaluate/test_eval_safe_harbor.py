@@ -206,3 +206,16 @@ def test_a_saved_model_keeps_the_birth_years_only_its_source_rules_tell():
     assert age_columns(saved, rules) == []
     with pytest.raises(ValueError, match="output.birth_years must list columns"):
         _output_rules({"birth_years": ["nope"]}, saved)
+
+
+def test_camel_case_and_abbreviated_ages_and_birth_years_are_scanned():
+    # a trial's `PatientAge` gave 21 synthetic rows over 89 with the scan passed
+    ages = ["PatientAge", "AgeYears", "ageyrs", "age_yrs"]
+    years = ["DOB_year", "birth_yr", "PatientBirthYear"]
+    df = pd.DataFrame({**{n: [95, 40, 120] for n in ages},
+                       **{n: [1905, 1990, 1930] for n in years},
+                       "stage": [95, 4, 120], "PageCount": [95, 40, 120],
+                       "Percentage": [95, 40, 99], "dosage": [1905, 100, 500]})
+    found = {f.field: (f.rule, f.count) for f in scan_table(df, today=TODAY).findings}
+    assert found == {**{n: ("age above 89", 2) for n in ages},
+                     **{n: ("birth year implies age > 89", 2) for n in years}}

@@ -142,3 +142,41 @@ def test_an_age_under_another_name_is_an_age() -> None:
     # the FHIR patient age rule under any name, with a top code above 90
     rule = {**num, "source": {"from": "patient", "field": "age", "top_code": 110}}
     assert _kinds(_spec(howold=rule)) == {"howold": "ages_over_89"}
+
+
+#: names that hold an age or a birth year only once camelCase and abbreviations are read
+AGE_NAMES = ("PatientAge", "AgeYears", "ageyrs", "age_yr", "AgeAtDiagnosis")
+BIRTH_YEAR_NAMES = ("DOB_year", "birth_yr", "PatientBirthYear", "DOBYear")
+#: names that merely contain "age" (or nothing of an age): never ages (``image`` is left
+#: out: it is a photo by name)
+NOT_AGES = ("stage", "Stage", "page", "PageCount", "average", "dosage", "DosageMg", "usage",
+            "ImageCount", "language", "percentage", "Percentage", "mileage", "Mileage",
+            "age_group", "AgeMonths", "teenage")
+
+
+@pytest.mark.parametrize("name", AGE_NAMES)
+def test_camel_case_and_abbreviated_ages_are_ages(name: str) -> None:
+    """Trial finding: `PatientAge` bounded [0, 120] passed the pre-check (and the scan)."""
+    num = {"type": "numeric", "integer": True}
+    others = {n: {**num, "bounds": [0, 120]} for n in NOT_AGES}  # token boundaries count
+    found = spec_findings(_spec(**{name: {**num, "bounds": [0, 120]}}, **others), today=TODAY)
+    assert [(f.column, f.rule) for f in found] == [(name, "age above 89")]
+    assert "top_code" in found[0].fix
+    assert _kinds(_spec(**{name: {**num, "bounds": [0, 89]}})) == {}
+    assert _kinds(_spec(**{name: {**num, "bounds": [0, 90], "source": {"top_code": 90}}})) == {}
+
+
+@pytest.mark.parametrize("name", BIRTH_YEAR_NAMES)
+def test_camel_case_and_abbreviated_birth_years_are_birth_years(name: str) -> None:
+    num = {"type": "numeric", "integer": True}
+    found = spec_findings(_spec(**{name: {**num, "bounds": [1900, 2026]}}), today=TODAY)
+    assert [(f.column, f.rule) for f in found] == [(name, "birth year implies age > 89")]
+    assert _kinds(_spec(**{name: {**num, "bounds": [1937, 2026]}})) == {}
+
+
+def test_the_year_of_a_camel_case_birth_date_is_a_birth_year() -> None:
+    year = {"type": "numeric", "integer": True, "bounds": [1900, 2026]}
+    spec = _spec(birth={**year, "source": {"column": "PatientBirthDate", "transform": "year"}},
+                 PatientBirthDate={**year, "source": {"transform": "year"}})
+    assert _kinds(spec) == {"birth": "ages_over_89", "PatientBirthDate": "ages_over_89"}
+

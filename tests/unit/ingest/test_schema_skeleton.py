@@ -156,3 +156,35 @@ def test_a_birth_date_is_advised_as_a_birth_year_held_to_the_age_rule(tmp_path) 
     assert f"raise it to {year - 89} or later" in text
     for value in PLANTED:
         assert value not in text, value
+
+
+def test_an_age_is_advised_to_be_top_coded_under_any_age_name(tmp_path) -> None:
+    # a trial: `columns stroke.csv` said "age ... no identifier pattern" while `run` refused
+    # the age bounded [0, 100]
+    header = ["age", "years_old", "PatientAge", "ageyrs", "stage", "dosage", "glucose"]
+    src = tmp_path / "in.csv"
+    src.write_text(",".join(header) + "\n" + ",".join(["95"] * len(header)) + "\n",
+                   encoding="utf-8")
+    r = runner.invoke(app, ["columns", str(src), "--write-schema",
+                            str(tmp_path / "s.schema.json")])
+    assert r.exit_code == 0, r.output
+    lines = {ln.split("\t")[0]: ln for ln in r.output.splitlines() if "\t" in ln}
+    hints = {n: c["name_suggests"] for n, c in
+             json.loads((tmp_path / "s.schema.json").read_text())["columns"].items()}
+    for name in ("age", "years_old", "PatientAge", "ageyrs"):
+        for text in (lines[name], hints[name]):
+            assert '"bounds": [0, 90]' in text and '"source": {"top_code": 90}' in text, text
+            assert "bounds at 89" in text and "no identifier pattern" not in text
+        assert lines[name].split("\t")[1:3] == ["feature", "model"]  # the class is unchanged
+    for name in ("stage", "dosage", "glucose"):
+        assert lines[name].endswith("no identifier pattern")
+        assert "top_code" not in hints[name]
+    assert "95" not in r.output
+    # following the advice: `columns --schema` has no Safe Harbor warning for the age
+    schema = {"name": "t", "columns": {
+        "PatientAge": {"type": "numeric", "integer": True, "bounds": [0, 90],
+                       "source": {"top_code": 90}},
+        "glucose": {"type": "numeric", "bounds": [0, 500]}}}
+    (tmp_path / "ok.schema.json").write_text(json.dumps(schema))
+    r = runner.invoke(app, ["columns", str(src), "--schema", str(tmp_path / "ok.schema.json")])
+    assert r.exit_code == 0 and "`run` refuses this schema" not in r.output, r.output
