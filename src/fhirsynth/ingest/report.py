@@ -98,8 +98,10 @@ class ImportReport:
             self.issues.append(issue)
 
     def drop(self, resource_type: str, reason: str) -> None:
-        """Count one dropped resource."""
-        self.dropped[f"{resource_type}: {reason}"] += 1
+        """Count one dropped resource (by type and reason; a type outside the FHIR
+        specification is counted under one key, which says it all)."""
+        self.dropped[UNKNOWN_TYPE if resource_type == UNKNOWN_TYPE
+                     else f"{resource_type}: {reason}"] += 1
 
     def anonymise(self, text: str) -> str:
         """``text`` with every input file name replaced by ``file[i]`` (exports name files
