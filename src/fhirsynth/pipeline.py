@@ -758,9 +758,10 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
     (where a release keeps it), and then the model must be that release's (its hash among
     the record's outputs).  Without either the input cannot
     be checked: a warning and the returned reason (said in the internal report) tell how to
-    check it.  A CSV table may be keyed in the release by the FHIR source ``fhirsynth
-    ingest`` made it from (the ledger's mapping, which this command does not read): a CSV
-    that differs is warned about, not refused.
+    check it.  A CSV table given to a release of FHIR input may be the table ``fhirsynth
+    ingest`` made from it (the ledger's mapping, which this command does not read): it is
+    warned about and said in the internal report, not refused; to a release of a CSV it is
+    another input and refused.
     """
     import warnings
 
@@ -814,17 +815,30 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
             return None
     elif not isinstance(old, str) or old == fingerprint:
         return None
-    if _is_csv([Path(p) for p in inputs]):
-        warnings.warn(f"--real differs from the input recorded in the release "
-                      f"{release.name}'s audit.json; that holds for a "
-                      "table made by `fhirsynth ingest` (the release is keyed by its FHIR "
-                      "source), otherwise the report compares the model with other patients",
-                      UserWarning, stacklevel=3)
-        return None
+    if _is_csv([Path(p) for p in inputs]) and _made_from_fhir(model_path):
+        why = (f"--real differs from the input recorded in the release {release.name}'s "
+               "audit.json; that holds for a table made by `fhirsynth ingest` (the release "
+               "is keyed by its FHIR source), otherwise the report compares the model with "
+               "other patients")
+        warnings.warn(why, UserWarning, stacklevel=3)
+        return f"{why}."
     raise ConfigError(
         f"--real is not the input of the release {release.name} (its "
         "content differs from the one that release's audit.json commits to): give the "
         "release's own input, or the report would compare the model with other patients")
+
+
+def _made_from_fhir(model_path: Path) -> bool:
+    """Whether the model's spec reads FHIR (its columns keep their FHIR rules): a release of
+    a CSV table is keyed by that table, so another CSV is another input (trial 18: a
+    2,000-row subset was only warned about)."""
+    try:
+        spec = json.loads(model_path.read_text(encoding="utf-8")).get("spec") or {}
+        cols = spec.get("columns") or []
+    except (OSError, ValueError, AttributeError):
+        return True  # unreadable here: the model load names the problem; warn, not refuse
+    return any(isinstance(c, dict) and isinstance(c.get("source"), dict)
+               and "from" in c["source"] for c in cols)
 
 
 def _check_model_in_release(model_path: Path, audit: Path, commitment: Path) -> None:

@@ -532,3 +532,32 @@ def test_run_withholds_a_synthea_file_name_in_its_errors(tmp_path):
     assert "Alda" not in text and "ee1034c9" not in text
     assert "file 1 of 4 (name withheld" in text and "--which 1" in text
     assert not out.exists() and not (tmp_path / "l.sqlite").exists()
+
+
+def test_report_refuses_another_csv_for_a_release_made_from_a_csv(tmp_path):
+    # trial 18: a 2,000-row subset given as --real to a CSV release was only warned about;
+    # a CSV is keyed by its own cells, so another table is another input
+    from typer.testing import CliRunner
+
+    from fhirsynth.cli import app
+
+    schema = tmp_path / "t.schema.json"
+    schema.write_text(json.dumps({"name": "t", "columns": {
+        "age": {"type": "numeric", "bounds": [0, 89], "integer": True, "nullable": False},
+        "sex": {"type": "categorical", "domain": ["f", "m"], "nullable": False}}}))
+    rows = [f"{20 + i % 60},{'fm'[i % 2]}" for i in range(400)]
+    data, subset = tmp_path / "t.csv", tmp_path / "subset.csv"
+    data.write_text("age,sex\n" + "\n".join(rows) + "\n")
+    subset.write_text("age,sex\n" + "\n".join(rows[:300]) + "\n")
+    rel = tmp_path / "rel"
+    res = CliRunner().invoke(app, ["run", str(data), "--schema", str(schema), "--epsilon", "1",
+                                   "--out", str(rel), "--ledger", str(tmp_path / "l.sqlite")])
+    assert res.exit_code == 0, res.output
+    args = ["report", str(rel / "model.json"), str(rel / "synthetic" / "patients.csv"),
+            "--schema", str(schema), "--out"]
+    res = CliRunner().invoke(app, [*args, str(tmp_path / "r1"), "--real", str(subset)])
+    assert res.exit_code == 2, res.output
+    assert "--real is not the input of the release" in " ".join(res.output.split())
+    assert not (tmp_path / "r1").exists()
+    res = CliRunner().invoke(app, [*args, str(tmp_path / "r2"), "--real", str(data)])
+    assert res.exit_code == 0, res.output
