@@ -816,10 +816,10 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
     elif not isinstance(old, str) or old == fingerprint:
         return None
     if _is_csv([Path(p) for p in inputs]) and _made_from_fhir(model_path):
-        why = (f"--real differs from the input recorded in the release {release.name}'s "
-               "audit.json; that holds for a table made by `fhirsynth ingest` (the release "
-               "is keyed by its FHIR source), otherwise the report compares the model with "
-               "other patients")
+        why = (f"--real (a CSV table) could not be checked against the release's input: "
+               f"it differs from the FHIR input {release.name}'s audit.json commits to, as a "
+               "table made from it by `fhirsynth ingest` does; if it is not that table, the "
+               "report compares the model with other patients")
         warnings.warn(why, UserWarning, stacklevel=3)
         return f"{why}."
     raise ConfigError(

@@ -561,3 +561,29 @@ def test_report_refuses_another_csv_for_a_release_made_from_a_csv(tmp_path):
     assert not (tmp_path / "r1").exists()
     res = CliRunner().invoke(app, [*args, str(tmp_path / "r2"), "--real", str(data)])
     assert res.exit_code == 0, res.output
+
+
+def test_report_on_a_fhir_release_with_its_ingested_table_warns_once_and_records_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from fhirsynth.cli import app
+
+    rel, table = tmp_path / "rel", tmp_path / "table.csv"
+    ledger = str(tmp_path / "l.sqlite")
+    res = CliRunner().invoke(app, ["run", str(FIXTURES), "--epsilon", "1", "--out", str(rel),
+                                   "--ledger", ledger])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["ingest", str(FIXTURES), "--out", str(table),
+                                   "--ledger", ledger])
+    assert res.exit_code == 0, res.output
+    from fhirsynth.ingest.features import default_spec_path
+
+    res = CliRunner().invoke(app, ["report", str(rel / "model.json"),
+                                   str(rel / "synthetic" / "patients.csv"), "--real",
+                                   str(table), "--spec", str(default_spec_path()),
+                                   "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert text.count("could not be checked against the release's input") == 1
+    ev = json.loads((tmp_path / "r" / "internal" / "evaluation.json").read_text())
+    assert "fhirsynth ingest" in ev["real_input_unchecked"]
