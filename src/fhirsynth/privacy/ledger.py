@@ -216,6 +216,11 @@ def fingerprint_files(paths: Iterable[str | Path]) -> str:
         elif p.is_file():
             files = [p]
         else:
+            from fhirsynth.ingest.sources import file_problem
+
+            problem = file_problem(p) if os.path.lexists(p) else None
+            if problem is not None:  # a FIFO, a link loop: never opened (a FIFO would block)
+                raise InputError(f"{_shown(p)}: {problem}: give a file or a folder")
             raise ConfigError(f"input {_shown(p.name)!r} does not exist")
         digests += [_content_digest(q) for q in files]
     if not digests:

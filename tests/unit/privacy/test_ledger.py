@@ -205,3 +205,13 @@ def test_a_refusal_names_the_source_as_ledger_show_does(tmp_path):
     with pytest.raises(BudgetExhaustedError, match="for dataset 25-patients:"):
         led.charge(FP, PrivacyBudget(epsilon=1.0), label="fhir-default")  # fit: the spec's
     assert led.summary()[0].label == "25-patients"
+
+
+def test_a_fifo_given_as_input_is_named_not_said_missing(tmp_path):
+    # helper's remainder: `run fifo.csv` said "input 'fifo.csv' does not exist"
+    import os
+
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"fifo\.csv: not a regular file"):
+        source_fingerprint([fifo])
