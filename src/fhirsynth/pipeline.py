@@ -21,7 +21,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -47,7 +47,6 @@ from fhirsynth.privacy.ledger import (
     ledger_key,
     source_fingerprint,
 )
-from fhirsynth.report.readme import history_sentence
 from fhirsynth.report.summary import model_summary, utility_notes
 from fhirsynth.sample import SAMPLING
 
@@ -565,7 +564,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             tmp, spec=spec, real_train=train, real_holdout=holdout, synthetic=synthetic,
             budget_table=model.budget,
             model_summary=model_summary(
-                model, notes=_notes(cfg) + utility + _history_notes(history),
+                model, notes=_notes(cfg) + utility,
                 import_report=import_report, output_columns=list(synthetic.columns)),
             import_report=import_report, config=cfg.public(), inputs=inputs,
             outputs=list(outputs.values()), run_id=run_id, dataset=spec.name,
@@ -631,12 +630,6 @@ def _history(ledger: Ledger) -> dict[str, Any]:
             "releases": done + 1, "charges": len(charges),
             "epsilon_spent_total": math.fsum(s.spent_epsilon for s in sources),
             "delta_spent_total": math.fsum(s.spent_delta for s in sources)}
-
-
-def _history_notes(h: Mapping[str, Any]) -> list[str]:
-    """A report note when the ledger holds other charges."""
-    text = history_sentence(h)
-    return [] if text is None else [text]
 
 
 def _notes(cfg: RunConfig) -> list[str]:

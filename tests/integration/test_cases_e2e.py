@@ -820,6 +820,9 @@ def test_018_second_release_states_what_all_releases_spend_together(shared_cases
     assert "cap_epsilon" not in second and "source_history" not in audits[1]
     text = " ".join(pdf_text(tmp_path / "r1" / "report.pdf").split())
     assert "charged 2 releases in all" in text and "(2, 0)-differential privacy" in text
+    # a privacy fact in its own check row, not a utility warning (trial 18)
+    assert "Releases from the custodian's ledger" in text
+    assert "Utility of this release" not in text.split("charged 2 releases")[0][-300:]
     assert "charged 2 releases" not in " ".join(pdf_text(tmp_path / "r0" / "report.pdf").split())
 
 

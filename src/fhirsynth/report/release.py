@@ -312,7 +312,8 @@ def write_reports(
         budget_table=budget_table, spec=spec, synthetic_stats=synth_stats,
         synthetic_columns=[str(c) for c in synthetic.columns], n_synthetic=len(synthetic),
         safe_harbor=sh, software=software_versions(), hashes=hashes, config=cfg,
-        limitations=limitations_text(), model_summary=dict(model_summary or {}))
+        limitations=limitations_text(), model_summary=dict(model_summary or {}),
+        ledger_history=ledger_history)
     report = build_pdf(out / REPORT_NAME, shareable_story(share_ctx),
                        title=f"Synthetic data release: {dataset}",
                        footer=f"fhirsynth {version} · {dataset} · run {run_id}")

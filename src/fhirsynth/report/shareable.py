@@ -48,6 +48,8 @@ class ShareableContext:
     config: Mapping[str, Any]
     limitations: str
     model_summary: Mapping[str, Any] = field(default_factory=dict)
+    #: the custodian's ledger after this release, over every source (``ledger_history``)
+    ledger_history: Mapping[str, Any] | None = None
 
 
 #: what a release whose noise came from --seed is (title page and summary)
@@ -96,6 +98,12 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
         out.append(("Noise from a secret random source", ATTENTION, TEST_RELEASE))
     for note in ctx.model_summary.get("notes") or []:
         out.append(("Utility of this release", ATTENTION, str(note)))
+    if ctx.ledger_history:
+        from fhirsynth.report.readme import history_sentence
+
+        said = history_sentence(ctx.ledger_history)
+        if said:  # the custodian's spending, a privacy fact, not a utility warning
+            out.append(("Releases from the custodian's ledger", INFO, said))
     return out
 
 
