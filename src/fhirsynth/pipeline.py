@@ -692,9 +692,10 @@ def report_release(
     replace = _check_out(dest, overwrite=overwrite, inputs=inputs)
     # the inputs' content fingerprint, read once: checked against the release and recorded
     fingerprint = source_fingerprint([Path(p) for p in inputs])
-    unchecked = _check_report_source(Path(model_path), inputs, fingerprint,
-                                     None if commitment is None else Path(commitment))
     model = FittedModel.from_json(model_path)
+    unchecked = _check_report_source(Path(model_path), inputs, fingerprint,
+                                     None if commitment is None else Path(commitment),
+                                     from_fhir=model.spec.has_fhir_rules)
     sp = Path(synthetic_path)
     try:
         synthetic = (pd.read_parquet(sp) if sp.suffix == ".parquet"
@@ -736,7 +737,8 @@ def report_release(
 
 
 def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[str]],
-                         fingerprint: str, commitment: Path | None = None) -> str | None:
+                         fingerprint: str, commitment: Path | None = None, *,
+                         from_fhir: bool = True) -> str | None:
     """Refuse real inputs (content ``fingerprint``) other than those of the release the model
     comes from; the reason it could not be checked, or None when it was.
 
@@ -751,10 +753,11 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
     (where a release keeps it), and then the model must be that release's (its hash among
     the record's outputs).  Without either the input cannot
     be checked: a warning and the returned reason (said in the internal report) tell how to
-    check it.  A CSV table given to a release of FHIR input may be the table ``fhirsynth
-    ingest`` made from it (the ledger's mapping, which this command does not read): it is
-    warned about and said in the internal report, not refused; to a release of a CSV it is
-    another input and refused.
+    check it.  A CSV table given to a release of FHIR input (``from_fhir``: the model's spec
+    keeps FHIR rules) may be the table ``fhirsynth ingest`` made from it (the ledger's
+    mapping, which this command does not read): it is warned about and said in the internal
+    report, not refused; to a release of a CSV it is another input and refused (trial 18: a
+    2,000-row subset was only warned about).
     """
     import warnings
 
@@ -808,7 +811,7 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
             return None
     elif not isinstance(old, str) or old == fingerprint:
         return None
-    if _is_csv([Path(p) for p in inputs]) and _made_from_fhir(model_path):
+    if _is_csv([Path(p) for p in inputs]) and from_fhir:
         why = (f"--real (a CSV table) could not be checked against the release's input: "
                f"it differs from the FHIR input {release.name}'s audit.json commits to, as a "
                "table made from it by `fhirsynth ingest` does; if it is not that table, the "
@@ -819,19 +822,6 @@ def _check_report_source(model_path: Path, inputs: Sequence[str | os.PathLike[st
         f"--real is not the input of the release {release.name} (its "
         "content differs from the one that release's audit.json commits to): give the "
         "release's own input, or the report would compare the model with other patients")
-
-
-def _made_from_fhir(model_path: Path) -> bool:
-    """Whether the model's spec reads FHIR (its columns keep their FHIR rules): a release of
-    a CSV table is keyed by that table, so another CSV is another input (trial 18: a
-    2,000-row subset was only warned about)."""
-    try:
-        spec = json.loads(model_path.read_text(encoding="utf-8")).get("spec") or {}
-        cols = spec.get("columns") or []
-    except (OSError, ValueError, AttributeError):
-        return True  # unreadable here: the model load names the problem; warn, not refuse
-    return any(isinstance(c, dict) and isinstance(c.get("source"), dict)
-               and "from" in c["source"] for c in cols)
 
 
 def _check_model_in_release(model_path: Path, audit: Path, commitment: Path) -> None:

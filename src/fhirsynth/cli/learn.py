@@ -24,8 +24,8 @@ def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
         bounds_warning,
         read_csv_table,
         repeated_rows_warning,
-        shown_path,
     )
+    from fhirsynth.ingest.sources import shown_path
 
     if path.is_dir():
         raise TableInputError(f"{path}: a folder; fit reads one CSV patient table (for FHIR "

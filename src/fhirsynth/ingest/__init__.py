@@ -120,8 +120,8 @@ def read_input(
             bounds_warning,
             read_csv_table,
             repeated_rows_warning,
-            shown_path,
         )
+        from fhirsynth.ingest.sources import shown_path
 
         # --strict refuses values outside the bounds; by default they are clipped and counted
         table, rep = read_csv_table(ps[0], spec, strict=strict,

@@ -34,7 +34,7 @@ from fhirsynth.ingest.columns import (
     zip3,
 )
 from fhirsynth.ingest.geo import state_code
-from fhirsynth.ingest.sources import display_name
+from fhirsynth.ingest.sources import shown_path
 
 __all__ = ["MISSING_TOKENS", "CsvReport", "bounds_warning", "classify_columns",
            "column_treatments", "header_treatments", "read_csv_table"]
@@ -326,12 +326,6 @@ def _rows_repeated(header: list[str], rows: list[list[str]], read: set[str]) -> 
 #: a CSV whose rows repeat an earlier row in every column more often than this share is
 #: warned about (a patient written twice spends the budget twice)
 REPEATED_ROWS_WARN = 0.01
-
-
-def shown_path(path: str | Path) -> str:
-    """How messages show a CSV input: its path as given, with a part that may hold an
-    identifier (a patient's name, a record number) withheld (:func:`display_name`)."""
-    return display_name(Path(path).as_posix())
 
 
 def repeated_rows_warning(name: str, report: CsvReport) -> str | None:

@@ -29,7 +29,7 @@ import orjson
 from fhirsynth.errors import InputError
 
 __all__ = ["InputFile", "check_regular_file", "discover", "iter_ndjson", "may_hold_identifier",
-           "read_json", "safe_text"]
+           "read_json", "safe_text", "shown_path"]
 
 _JSON = (".json", ".json.gz")
 _NDJSON = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
@@ -124,6 +124,13 @@ def display_name(path: str, position: int = 0, total: int = 0, folder: str = "")
     how = (f"; `fhirsynth ingest INPUT... --which {position}` prints its path" if position
            else "")
     return f"{safe_text(where) + '/' if where else ''}{which} ({WITHHELD}{how})"
+
+
+def shown_path(path: str | Path) -> str:
+    """How messages show an input path as given (a CSV table, a file the ledger reads): a
+    part that may hold an identifier (a patient's name, a record number) withheld
+    (:func:`display_name`)."""
+    return display_name(Path(path).as_posix())
 
 
 @dataclass(frozen=True)

@@ -194,10 +194,10 @@ def _raw_digest(path: Path) -> str:
 
 
 def _shown(path: str | Path) -> str:
-    """A path as messages show it: a part that may hold an identifier withheld."""
-    from fhirsynth.ingest.sources import display_name
+    """A path as messages show it (:func:`fhirsynth.ingest.sources.shown_path`)."""
+    from fhirsynth.ingest.sources import shown_path
 
-    return display_name(Path(path).as_posix())
+    return shown_path(path)
 
 
 def fingerprint_files(paths: Iterable[str | Path]) -> str:
