@@ -416,6 +416,8 @@ def _check_structure(spec: TableSpec, origin: str) -> None:
         graph[str(child)] = [str(x) for x in parents]
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     for start in graph:
+        if state.get(start) == 2:
+            continue  # reached, and checked, from an earlier column
         path: list[str] = []
         stack = [(start, iter(graph.get(start, ())))]
         while stack:

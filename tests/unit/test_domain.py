@@ -151,3 +151,19 @@ def test_a_key_given_twice_in_a_yaml_spec_is_refused(tmp_path):
         load_spec(path)
     path.write_text("name: one\ncolumns:\n  gender: {type: categorical, domain: [f, m]}\n")
     assert load_spec(path).name == "one"
+
+
+@pytest.mark.parametrize("structure", [
+    {"a": ["b"], "b": ["c"]},            # a chain whose parent is declared after its child
+    {"a": ["b", "c"], "c": ["b"], "b": []},
+    {"c": ["a"], "a": ["b"], "b": []},
+])
+def test_an_acyclic_structure_loads_whatever_the_order_of_its_entries(tmp_path, structure):
+    # the cycle check crashed (IndexError) on a column it had already checked from an
+    # earlier entry, so a valid chain declared child first could not be loaded
+    import json
+
+    cols = {name: _GENDER for name in "abc"}
+    path = tmp_path / "s.schema.json"
+    path.write_text(json.dumps({"columns": cols, "structure": structure}))
+    assert load_spec(path).options["structure"] == structure
