@@ -27,6 +27,7 @@ from fhirsynth.ingest.columns import (
     duplicate_names_error,
     looks_like_value,
 )
+from fhirsynth.ingest.csv import check_csv_bytes
 
 __all__ = ["read_csv_header", "skeleton_schema", "write_skeleton"]
 
@@ -56,6 +57,7 @@ def read_csv_header(path: str | Path) -> list[str]:
         repeated name.  No message quotes a name that looks like a value.
     """
     p = Path(path)
+    check_csv_bytes(p, header_only=True)
     try:
         with p.open(encoding="utf-8-sig", newline="") as fh:
             first = next(csv.reader(fh, strict=True), None)

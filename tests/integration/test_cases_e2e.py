@@ -1058,6 +1058,8 @@ MALFORMED = {
     "bin.csv": bytes(range(128, 256)),
     "quote.csv": b'age_years,sex,asthma\n"3,f,no\n',
     "semi.csv": b"age_years;sex;asthma\n3;f;no\n",
+    "u16.csv": "age_years,sex,asthma\n3,f,no\n".encode("utf-16-le"),  # no byte-order mark
+    "nul.csv": b"age_years,sex,asthma\n3,f,no\n4,m\x00,no\n",
 }
 
 
