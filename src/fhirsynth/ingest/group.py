@@ -14,12 +14,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fhirsynth.errors import InputError, Issue
+from fhirsynth.ingest.clean import json_kind
 from fhirsynth.ingest.records import PatientRecord
 from fhirsynth.ingest.report import ImportReport
 from fhirsynth.ingest.validate import PATIENT_KEYS, Validator
 
-__all__ = ["ReferenceIndex", "group_bundle", "json_kind", "normalize_reference",
-           "patient_reference"]
+__all__ = ["ReferenceIndex", "group_bundle", "normalize_reference", "patient_reference"]
 
 Resource = dict[str, Any]
 
@@ -71,21 +71,6 @@ class ReferenceIndex(Mapping[str, Resource]):
 
     def __len__(self) -> int:
         return len(self._data)
-
-
-def json_kind(value: Any) -> str:
-    """The JSON kind of ``value`` with its article (``a string``), never the value itself."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
 
 
 def duplicate_patient(pid: str, first: str, second: str) -> InputError:
