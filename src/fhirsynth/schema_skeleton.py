@@ -25,8 +25,9 @@ from fhirsynth.ingest.columns import (
     check_header,
     classify_column,
     duplicate_names_error,
-    looks_like_value,
+    value_like_names,
 )
+from fhirsynth.ingest.csv import check_csv_bytes
 
 __all__ = ["read_csv_header", "skeleton_schema", "write_skeleton"]
 
@@ -56,6 +57,7 @@ def read_csv_header(path: str | Path) -> list[str]:
         repeated name.  No message quotes a name that looks like a value.
     """
     p = Path(path)
+    check_csv_bytes(p, header_only=True)
     try:
         with p.open(encoding="utf-8-sig", newline="") as fh:
             first = next(csv.reader(fh, strict=True), None)
@@ -154,8 +156,8 @@ def write_skeleton(path: str | Path, columns: Sequence[str], *,
         raise ConfigError(f"{p}: is a directory; give a file name such as data.schema.json")
     if exists and not overwrite:
         raise ConfigError(f"{p}: already exists (use --overwrite to replace it)")
-    for i, col in enumerate(columns, start=1):
-        if looks_like_value(col):
+    for i, value_like in enumerate(value_like_names(columns), start=1):
+        if value_like:
             raise ConfigError(f"header field {i} looks like a data value (a number, date, "
                               "e-mail address or phone number), not a column name: does the "
                               "file lack a header line? No skeleton written")

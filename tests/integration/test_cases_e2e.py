@@ -1021,6 +1021,28 @@ def test_strict_run_fails_before_any_spend_and_writes_nothing(shared_cases, tmp_
     assert not out.exists() and not (tmp_path / "out.ledger.sqlite").exists()
 
 
+def test_strict_run_fails_on_a_bundle_entry_that_is_a_string_before_any_spend(tmp_path):
+    """A Bundle entry that is a JSON string is an issue like any invalid entry: ``--strict``
+    fails naming file, entry and kind before the ledger is touched; ``ingest`` without it
+    skips the entry, counts it and warns."""
+    mix = tmp_path / "in"
+    mix.mkdir()
+    doc = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": f"p{i}", "gender": "female",
+                      "birthDate": "1970"}} for i in range(3)]}
+    doc["entry"].insert(3, "Jane Roe MRN 0042424242")
+    (mix / "extra.json").write_bytes(orjson.dumps(doc))
+    r, out = run_cli(tmp_path, [COHORT, mix], "--strict")
+    line = one_line(r)
+    assert r.exit_code == 2 and "extra.json entry[3]" in line
+    assert "is a string, not an object" in line and "Jane" not in line and "0042" not in line
+    assert not out.exists() and not (tmp_path / "out.ledger.sqlite").exists()
+    r = cli("ingest", mix, "--out", tmp_path / "t.csv")
+    line = one_line(r)
+    assert r.exit_code == 0 and "1 Bundle entry skipped" in line and "entry[3]" in line
+    assert "Jane" not in line and "0042" not in line
+
+
 MALFORMED = {
     "trunc.json": b'{"resourceType": "Bundle", "entry": [',
     "empty.json": b"",
@@ -1036,6 +1058,8 @@ MALFORMED = {
     "bin.csv": bytes(range(128, 256)),
     "quote.csv": b'age_years,sex,asthma\n"3,f,no\n',
     "semi.csv": b"age_years;sex;asthma\n3;f;no\n",
+    "u16.csv": "age_years,sex,asthma\n3,f,no\n".encode("utf-16-le"),  # no byte-order mark
+    "nul.csv": b"age_years,sex,asthma\n3,f,no\n4,m\x00,no\n",
 }
 
 

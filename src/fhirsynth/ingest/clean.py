@@ -14,7 +14,7 @@ from fhirsynth.errors import Issue
 from fhirsynth.ingest.report import UNKNOWN_ELEMENT, ImportReport
 from fhirsynth.ingest.versions import element_version_hint
 
-__all__ = ["as_list", "clean_resource", "format_path"]
+__all__ = ["as_list", "clean_resource", "format_path", "json_kind"]
 
 _FREE_TEXT: dict[str, tuple[tuple[str, ...], ...]] = {
     "DocumentReference": (("content", "attachment"),),
@@ -36,6 +36,21 @@ def format_path(parts: Iterable[Any]) -> str:
 def as_list(value: Any) -> list[Any]:
     """``value`` when it is a list, else an empty list."""
     return value if isinstance(value, list) else []
+
+
+def json_kind(value: Any) -> str:
+    """The JSON kind of ``value`` with its article (``a string``), never the value itself."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
 
 
 def clean_resource(r: dict[str, Any], aliases: frozenset[str], label: str, where: str,

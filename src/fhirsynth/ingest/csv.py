@@ -34,10 +34,10 @@ from fhirsynth.ingest.columns import (
     zip3,
 )
 from fhirsynth.ingest.geo import state_code
-from fhirsynth.ingest.sources import shown_path
+from fhirsynth.ingest.sources import shown_path, utf16_problem
 
-__all__ = ["MISSING_TOKENS", "CsvReport", "bounds_warning", "classify_columns",
-           "column_treatments", "header_treatments", "read_csv_table"]
+__all__ = ["MISSING_TOKENS", "CsvReport", "bounds_warning", "check_csv_bytes",
+           "classify_columns", "column_treatments", "header_treatments", "read_csv_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +177,49 @@ def _check_roles(spec: TableSpec, allow: Collection[str]) -> None:
                             f"declare source: {{transform: {cls.treatment}}}")
 
 
+#: bytes read at a time when scanning a CSV for NUL bytes
+_SCAN_CHUNK = 1 << 20
+
+
+def check_csv_bytes(path: Path, *, header_only: bool = False) -> None:
+    """Refuse UTF-16 text and NUL bytes before a CSV is parsed as text.
+
+    UTF-16 (with a byte-order mark or without one) is named as such, as for FHIR input; a
+    NUL byte is never CSV text (a binary or corrupt file) and is named by its line.  With
+    ``header_only`` only the first line is scanned for NULs.  Never a value.
+
+    Raises
+    ------
+    TableInputError
+        The file is UTF-16, or holds a NUL byte.
+    """
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        raise TableInputError(f"{shown_path(path)}: file not found") from None
+    except OSError as exc:
+        raise TableInputError(f"{shown_path(path)}: cannot be read "
+                              f"({exc.strerror or type(exc).__name__})") from None
+    with fh:
+        chunk = fh.read(_SCAN_CHUNK)
+        why = utf16_problem(chunk[:4096])
+        if why is not None:
+            raise TableInputError(f"{shown_path(path)}: {why}")
+        line = 1
+        while chunk:
+            nul = chunk.find(b"\x00")
+            end = chunk.find(b"\n") if header_only else -1
+            if nul >= 0 and (end < 0 or nul < end):
+                line += chunk.count(b"\n", 0, nul)
+                raise TableInputError(
+                    f"{shown_path(path)}: line {line} holds a NUL byte, which CSV text never "
+                    "does (a binary or corrupt file?); fix or remove that line")
+            if header_only and end >= 0:
+                return
+            line += chunk.count(b"\n")
+            chunk = fh.read(_SCAN_CHUNK)
+
+
 def _read_rows(
     path: Path,
 ) -> tuple[list[str], list[list[str]], list[int], list[_Bad], _Bad | None]:
@@ -186,6 +229,7 @@ def _read_rows(
     Rows with the wrong number of fields are listed, not raised, so that the caller can
     report every bad row in file order; nothing after malformed quoting can be trusted.
     """
+    check_csv_bytes(path)
     try:
         fh = path.open("r", encoding="utf-8-sig", newline="")
     except FileNotFoundError:

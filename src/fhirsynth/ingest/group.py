@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from fhirsynth.errors import InputError, Issue
+from fhirsynth.ingest.clean import json_kind
 from fhirsynth.ingest.records import PatientRecord
 from fhirsynth.ingest.report import ImportReport
 from fhirsynth.ingest.validate import PATIENT_KEYS, Validator
@@ -106,10 +107,22 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
     records: list[PatientRecord] = []
     lost: set[str] = set()
 
+    not_objects: list[str] = []
     for i, entry in enumerate(entries):
         w = f"{where} entry[{i}]"
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict):
+        if not isinstance(entry, dict):
+            # JSON that is no FHIR at all: an issue (so --strict fails on it), not a quiet skip
+            not_objects.append(w)
+            report.add_issue(Issue(w, f"entry is {json_kind(entry)}, not an object; skipped"))
+            continue
+        resource = entry.get("resource")
+        if "resource" in entry and not isinstance(resource, dict):
+            not_objects.append(w)
+            report.add_issue(Issue(w, f"entry.resource is {json_kind(resource)}, not an "
+                                   "object; skipped", field="resource"))
+            continue
+        if resource is None:
+            # legitimate: a batch/transaction response or a history entry without a resource
             report.skipped["Bundle entry without resource"] += 1
             continue
         rtype = resource.get("resourceType")
@@ -175,6 +188,12 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
         else:
             report.skipped[f"{rtype} whose subject is not a Patient"] += 1
 
+    if not_objects:
+        report.skipped["Bundle entry that is not an object"] += len(not_objects)
+        report.warnings.append(
+            f"{where}: {len(not_objects):,} Bundle entr{'y' if len(not_objects) == 1 else 'ies'}"
+            f" skipped as not JSON objects (or with a resource that is not one), the first at "
+            f"{not_objects[0].rpartition(' ')[2]}; --strict fails on them instead")
     shared = ReferenceIndex(index)
     for pid, patient in patients.items():
         records.append(PatientRecord(patient_id=pid, patient=patient, resources=grouped[pid],

@@ -192,6 +192,26 @@ def _open(path: Path) -> Any:
     return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
 
 
+def utf16_problem(head: bytes) -> str | None:
+    """Why ``head`` (the first bytes of a text file) is UTF-16, or ``None``.
+
+    A byte-order mark says so; without one, UTF-16 text in a Latin script has a NUL byte in
+    every other place (the high byte of each ASCII character), so NULs filling one parity of
+    at least 40 % of the byte pairs and almost none of the other mean UTF-16.  A few stray
+    NULs (a corrupt file) do not."""
+    if head.startswith(_UTF16_BOMS):
+        return "UTF-16 text, which is not supported (only UTF-8): save it as UTF-8"
+    pairs = len(head) // 2
+    if pairs < 2:
+        return None
+    even, odd = head[0:2 * pairs:2].count(0), head[1:2 * pairs:2].count(0)
+    high, low = max(even, odd), min(even, odd)
+    if high >= 0.4 * pairs and low <= high / 10:
+        return ("looks like UTF-16 text without a byte-order mark, which is not supported "
+                "(only UTF-8): save it as UTF-8")
+    return None
+
+
 def _not_json_text(data: bytes, first: bool) -> str | None:
     """Why ``data`` (that orjson refused) is not UTF-8 text, or ``None`` when it is.
 

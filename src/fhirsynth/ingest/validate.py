@@ -21,7 +21,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from fhirsynth.errors import ConfigError, Issue
-from fhirsynth.ingest.clean import as_list, clean_resource, format_path
+from fhirsynth.ingest.clean import as_list, clean_resource, format_path, json_kind
 from fhirsynth.ingest.report import UNKNOWN_ELEMENT, UNKNOWN_TYPE, ImportReport
 from fhirsynth.ingest.versions import (
     R4_NOT_IN_R4B,
@@ -59,6 +59,9 @@ _CACHE_LIMIT = 200_000
 REQUIRED_CODES: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
     ("Patient", "gender"): ("administrative-gender",
                             frozenset({"male", "female", "other", "unknown"})),
+    ("Observation", "status"): ("observation-status", frozenset({
+        "registered", "preliminary", "final", "amended", "corrected", "cancelled",
+        "entered-in-error", "unknown"})),
 }
 _FHIR_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 _NO_TZ = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
@@ -254,6 +257,8 @@ class Validator:
             self.report.validations["not validated: type not read by the spec"] += 1
         if not ok:
             return None
+        if rtype == "Patient":
+            self._check_death_after_birth(resource, label, where)
         self._check_contained_refs(resource, label, where)
         self.report.resources_accepted[rtype] += 1
         return resource
@@ -274,6 +279,10 @@ class Validator:
             if key is not None and key in self._cache:
                 return self._cache[key]
         found: tuple[tuple[tuple[Any, ...], str], ...] = ()
+        if name in info.dates and isinstance(value, int | float):
+            # the models read a JSON number as seconds since 1970 (20200101 -> 1970-08-22)
+            # and a boolean as 0 or 1: FHIR dates are strings
+            return (((), f"{json_kind(value)} where FHIR has a date/dateTime string"),)
         try:
             info.adapter(name).validate_python(value)
             if isinstance(value, list) and any(v is None for v in value):
@@ -361,6 +370,24 @@ class Validator:
             except (KeyError, IndexError, TypeError):
                 continue
         return changed
+
+    def _check_death_after_birth(self, r: dict[str, Any], label: str, where: str) -> None:
+        """A ``deceasedDateTime`` before ``birthDate`` (compared at the coarser of the two
+        precisions) is dropped, the Patient kept as deceased (``deceasedBoolean``): that
+        the patient died is more likely true than either date."""
+        born, died = r.get("birthDate"), r.get("deceasedDateTime")
+        if not (isinstance(born, str) and isinstance(died, str)):
+            return
+        n = min(len(born), len(died[:10]))
+        if died[:n] >= born[:n]:
+            return
+        del r["deceasedDateTime"]
+        r.pop("_deceasedDateTime", None)
+        r["deceasedBoolean"] = True
+        self.report.elements_dropped["Patient.deceasedDateTime"] += 1
+        self.report.add_issue(Issue(where, "deceasedDateTime is before birthDate; the date is "
+                                    "dropped, the patient kept as deceased", label,
+                                    "deceasedDateTime"))
 
     def _check_contained_refs(self, r: dict[str, Any], label: str, where: str) -> None:
         # Projection mode looks only where a '#' reference is likely (a resource that has

@@ -212,6 +212,41 @@ def test_missing_tokens_and_not_utf8(tmp_path):
         read_csv_table(bad, spec)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16"])
+def test_a_utf16_csv_is_named_as_utf16_with_or_without_a_byte_order_mark(tmp_path, encoding):
+    # without a BOM it was read as a header of names holding NULs ("the header lacks ...")
+    from fhirsynth.schema_skeleton import read_csv_header
+
+    spec = _spec(a={"type": "integer", "bounds": [0, 9]}, sex={"type": "categorical",
+                                                                "domain": ["f", "m"]})
+    p = tmp_path / "u16.csv"
+    p.write_bytes("a,sex\n1,f\n2,m\n3,\u00e9\n".encode(encoding))
+    bom = "" if encoding == "utf-16" else "looks like UTF-16 text without a byte-order mark, "
+    for strict in (True, False):
+        with pytest.raises(TableInputError) as info:
+            read_csv_table(p, spec, strict=strict)
+        msg = str(info.value)
+        assert msg.startswith(f"{p}: ") and "UTF-16" in msg and bom in msg
+        assert "save it as UTF-8" in msg and "header" not in msg and "\x00" not in msg
+    with pytest.raises(TableInputError, match=r"u16\.csv: .*UTF-16.*save it as UTF-8"):
+        read_csv_header(p)  # `fhirsynth columns`
+
+
+def test_a_nul_byte_in_a_csv_line_is_one_error_naming_file_and_line(tmp_path):
+    spec = _spec(a={"type": "integer", "bounds": [0, 9]})
+    # in a column the schema does not read, it passed silently; a lone NUL is not UTF-16
+    p = _write(tmp_path, "a,note\n1,x\n2,SECRET\x00\n3,\"multi\nline\"\n4,y\x00\n")
+    for strict in (True, False):
+        with pytest.raises(TableInputError) as info:
+            read_csv_table(p, spec, strict=strict)
+        msg = str(info.value)
+        assert msg.startswith(f"{p}: line 3 holds a NUL byte") and "SECRET" not in msg
+        assert "UTF-16" not in msg
+    q = _write(tmp_path, "a,no\x00te\n1,x\n", name="h.csv")
+    with pytest.raises(TableInputError, match=r"h\.csv: line 1 holds a NUL byte"):
+        read_csv_table(q, spec)
+
+
 # --------------------------------------------------------------------------- folding
 def test_rows_of_one_patient_fold_or_are_rejected(tmp_path):
     p = _write(tmp_path, "pid,x\np1,1\np2,2\np1,3\n")

@@ -254,6 +254,14 @@ def test_blood_pressure_panel_components_comparator_and_absent(spec):
     assert rep.counts["hba1c: value with comparator"] == 1
 
 
+@pytest.mark.parametrize("status", ["entered-in-error", "cancelled"])
+def test_an_observation_entered_in_error_or_cancelled_is_no_measurement(spec, status):
+    older = _obs("39156-5", 24, "kg/m2", when="2019-01-01")
+    newer = _obs("39156-5", 41, "kg/m2", when="2021-01-01", status=status)
+    assert extract_row(_rec(Observation=[older, newer]), spec)["bmi"] == 24
+    assert pd.isna(extract_row(_rec(Observation=[newer]), spec)["bmi"])
+
+
 def test_smoking_status_as_category(spec):
     obs = {"resourceType": "Observation", "id": "s", "status": "final",
            "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2"}]},

@@ -155,3 +155,60 @@ def test_an_empty_header_name_is_shown_by_its_position(tmp_path) -> None:
         "age": {"type": "numeric", "bounds": [0, 89], "integer": True}}})
     _, report = read_input([p], spec)
     assert any("left out of the release: column 2 (no name)" in w for w in report["warnings"])
+
+
+@pytest.mark.parametrize("name", ["44054006", "dx_44054006", "snomed-38341003",
+                                  "cond.dx_368581000119106", "bmi_39156-5"])
+def test_clinical_codes_are_code_like(name):
+    from fhirsynth.ingest.columns import looks_like_code
+
+    assert looks_like_code(name)
+
+
+@pytest.mark.parametrize("name", ["44054007", "MRN99887766", "MRN_99887766", "5558675309",
+                                  "1931-02-28", "39156-4", "dx_4405400", "67"])
+def test_values_that_are_no_valid_code_are_not_code_like(name):
+    from fhirsynth.ingest.columns import looks_like_code
+
+    assert not looks_like_code(name)  # a wrong check digit or partition, or not a code
+
+
+def test_a_header_of_snomed_coded_names_beside_plain_ones_is_a_header(tmp_path):
+    # it was refused as "a data row": 2 of 4 names looked like values
+    p = tmp_path / "coded.csv"
+    p.write_text("age,sex,dx_44054006,38341003\n67,f,true,false\n54,m,false,true\n")
+    spec = _schema(tmp_path, {
+        "age": {"type": "numeric", "bounds": [0, 89], "integer": True},
+        "dx_44054006": {"type": "boolean"}, "38341003": {"type": "boolean"}})
+    table, _ = read_csv_table(p, spec)
+    assert list(table.columns) == ["age", "dx_44054006", "38341003"]
+    assert table["dx_44054006"].tolist() == [True, False]
+    r = runner.invoke(app, ["columns", str(p)])
+    assert r.exit_code == 0, r.output
+    assert [ln.split("\t")[0] for ln in r.output.strip().splitlines()] == [
+        "age", "sex", "dx_44054006", "38341003"]
+    s = tmp_path / "out.schema.json"
+    r = runner.invoke(app, ["columns", str(p), "--write-schema", str(s)])
+    assert r.exit_code == 0, r.output
+    assert set(json.loads(s.read_text())["columns"]) == {"age", "sex", "dx_44054006",
+                                                         "38341003"}
+
+
+@pytest.mark.parametrize("row", [
+    # only codes and numbers: no plain name beside them
+    "44054006,38341003,73211009", "44054006,38341003",
+    # a valid code among values is still a data row
+    "CANARY-NAME-7731,44054006,1931-02-28,67,Male",
+    "Smith CANARY,MRN_99887766,555-867-5309,dx_44054006"])
+def test_a_headerless_file_with_code_like_cells_is_still_refused(tmp_path, row):
+    p = tmp_path / "nd.csv"
+    p.write_text(row + "\n" + row + "\n")
+    spec = _schema(tmp_path, {"age": {"type": "numeric", "bounds": [0, 120]}})
+    with pytest.raises(TableInputError, match="looks like a data row") as info:
+        read_csv_table(p, spec)
+    msg = str(info.value)
+    _no_canary(msg)
+    assert "44054006" not in msg and "Male" not in msg
+    r = runner.invoke(app, ["columns", str(p)])
+    assert r.exit_code == 2 and "44054006" not in r.output
+    _no_canary(r.output)

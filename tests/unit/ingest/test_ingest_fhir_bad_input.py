@@ -200,3 +200,42 @@ def test_a_folder_of_csv_files_is_told_how_csv_input_works(tmp_path):
     msg = str(err.value)
     assert "folder holds no FHIR files" in msg and "3 CSV file(s)" in msg
     assert "conditions.csv" in msg and "--schema" in msg and "docs/csv-input.md" in msg
+
+
+@pytest.mark.parametrize(("entry", "kind", "field"), [
+    ("Jane Roe 1974-05-02", "entry is a string, not an object", ""),
+    (12345, "entry is a number, not an object", ""),
+    ([patient("p9")], "entry is a list, not an object", ""),
+    ({"resource": "Jane Roe"}, "entry.resource is a string, not an object", "resource"),
+    ({"resource": None}, "entry.resource is null, not an object", "resource"),
+])
+def test_a_bundle_entry_that_is_not_an_object_fails_strict_and_is_counted_lenient(
+        tmp_path, entry, kind, field):
+    doc = bundle(patient("p1"), condition("c1", "urn:uuid:p1"), patient("p2"))
+    doc["entry"].insert(3, entry)
+    f = write(tmp_path / "b.json", doc)
+    with pytest.raises(FHIRValidationError) as info:
+        list(iter_patients(f, strict=True))
+    msg = str(info.value)
+    assert msg.startswith("b.json: 1 FHIR issue(s) (strict mode)")
+    assert f"b.json entry[3]: {field + ': ' if field else ''}{kind}" in msg
+    assert "Jane" not in msg and "12345" not in msg and "p9" not in msg
+
+    report = ImportReport()
+    assert [r.patient_id for r in iter_patients(f, report=report)] == ["p1", "p2"]
+    assert report.skipped == {"Bundle entry that is not an object": 1}
+    (issue,) = report.issues
+    assert issue.where == "b.json entry[3]" and kind in issue.problem
+    (warning,) = report.warnings
+    assert "b.json: 1 Bundle entry skipped" in warning and "the first at entry[3]" in warning
+    assert "--strict" in warning and "Jane" not in warning
+
+
+def test_a_bundle_entry_without_resource_is_still_a_quiet_skip(tmp_path):
+    # a batch-response or history entry legitimately has no resource: not an issue
+    doc = bundle(patient("p1"))
+    doc["entry"].append({"fullUrl": "urn:uuid:x", "response": {"status": "201 Created"}})
+    f = write(tmp_path / "b.json", doc)
+    report = ImportReport()
+    assert [r.patient_id for r in iter_patients(f, report=report, strict=True)] == ["p1"]
+    assert report.skipped == {"Bundle entry without resource": 1} and not report.issues

@@ -203,6 +203,66 @@ def test_004_sibling_impossible_date_and_naive_time_elsewhere(tmp_path):
         ("all.ndjson line 3", "authoredOn", "dateTime has a time but no timezone")}
 
 
+def test_004_sibling_dates_given_as_json_numbers_or_booleans(tmp_path):
+    # the models read a number as seconds since 1970: 20200101 was kept as a date
+    pats = [{"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": 1974},
+            {"resourceType": "Patient", "id": "p2", "gender": "male", "birthDate": "1960"}]
+    obs = {"resourceType": "Observation", "id": "o1", "status": "final",
+           "subject": {"reference": "Patient/p2"}, "effectiveDateTime": 20200101,
+           "code": {"coding": [{"system": "http://loinc.org", "code": "39156-5"}]},
+           "valueQuantity": {"value": 31, "unit": "kg/m2"}}
+    kept = {**obs, "id": "o2", "effectiveDateTime": "2021", "issued": 20210304}
+    cond = {"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p2"},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]},
+            "onsetDateTime": True}
+    doc = {"resourceType": "Bundle", "type": "collection",
+           "entry": [{"resource": r} for r in (*pats, obs, kept, cond)]}
+    path = write(tmp_path / "b.json", doc)
+    (rec,), report = read(path)
+    assert rec.patient_id == "p2" and "Condition" not in rec.resources
+    (o,) = rec.of_type("Observation")  # issued is not read: dropped, the Observation kept
+    assert o["id"] == "o2" and "issued" not in o
+    assert {(i.where, i.resource, i.field, i.problem) for i in report.issues} == {
+        ("b.json entry[0]", "Patient", "birthDate",
+         "a number where FHIR has a date/dateTime string"),
+        ("b.json entry[2]", "Observation", "effectiveDateTime",
+         "a number where FHIR has a date/dateTime string"),
+        ("b.json entry[3]", "Observation", "issued",
+         "a number where FHIR has a date/dateTime string; element dropped"),
+        ("b.json entry[4]", "Condition", "onsetDateTime",
+         "a boolean where FHIR has a date/dateTime string")}
+    text = orjson.dumps(report.to_dict()).decode()
+    assert "20200101" not in text and "1974" not in text and "20210304" not in text
+    with pytest.raises(FHIRValidationError) as info:
+        list(iter_patients(path, strict=True))
+    assert "b.json: 4 FHIR issue(s)" in str(info.value) and "20200101" not in str(info.value)
+
+
+@pytest.mark.parametrize(("born", "died", "before"), [
+    ("1974-05-01", "1960-01-01T00:00:00Z", True), ("1974-05", "1974-04-30", True),
+    ("1974", "1974-01-01", False), ("1974-05-01", "1974-05-01T10:00:00Z", False),
+    ("1974-05", "1974", False)])
+def test_004_sibling_death_before_birth_drops_the_date_and_keeps_deceased(
+        tmp_path, born, died, before):
+    pat = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": born,
+           "deceasedDateTime": died}
+    path = write(tmp_path / "p.json", pat)
+    (rec,), report = read(path)
+    if not before:
+        assert rec.patient["deceasedDateTime"] == died and not report.issues
+        return
+    assert "deceasedDateTime" not in rec.patient and rec.patient["deceasedBoolean"] is True
+    assert rec.patient["birthDate"] == born
+    (issue,) = report.issues
+    assert (issue.where, issue.resource, issue.field) == ("p.json", "Patient",
+                                                           "deceasedDateTime")
+    assert issue.problem.startswith("deceasedDateTime is before birthDate")
+    assert report.elements_dropped == {"Patient.deceasedDateTime": 1}
+    assert died[:4] not in orjson.dumps(report.to_dict()).decode()
+    with pytest.raises(FHIRValidationError, match=r"p\.json: Patient: deceasedDateTime"):
+        list(iter_patients(path, strict=True))
+
+
 # -- 006: narrative without div ---------------------------------------------------------------
 
 def test_006_one_bad_narrative_loses_nothing_else(shared_cases):

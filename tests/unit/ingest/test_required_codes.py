@@ -46,3 +46,24 @@ def test_strict_fails_naming_file_resource_and_field(cohort):
     assert "patient-001.json" in msg and "gender" in msg and "Patient" in msg
     assert "administrative-gender" in msg
     assert CANARY not in msg
+
+
+def test_an_observation_status_outside_its_value_set_is_invalid(tmp_path):
+    # it was kept and its value read as a measurement
+    def edit(i: int, bundle: dict) -> None:
+        if i == 2:
+            for r in resources(bundle, "Observation"):
+                r["status"] = CANARY
+
+    folder = edited_cohort(tmp_path / "in", 3, edit)
+    spec = load_feature_spec(None)
+    table, rep = read_input([folder], spec)
+    dropped = sum(v for k, v in rep["dropped"].items() if k.startswith("Observation"))
+    assert dropped > 0 and len(table) == 3
+    assert {i["field"] for i in rep["issues"] if i["resource"] == "Observation"} == {"status"}
+    assert "required value set observation-status" in json.dumps(rep)
+    assert CANARY not in json.dumps(rep)
+    with pytest.raises((FHIRValidationError, InputError)) as info:
+        read_input([folder], spec, strict=True)
+    msg = str(info.value)
+    assert "Observation: status" in msg and "observation-status" in msg and CANARY not in msg
