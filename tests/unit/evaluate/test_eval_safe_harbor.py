@@ -9,6 +9,7 @@ import pytest
 
 from fhirsynth.evaluate.safe_harbor import KINDS, load_restricted_zip3, scan_fhir, scan_table
 from fhirsynth.evaluate.safe_harbor_fhir import scan_resources
+from harbor_names import RUN_TOGETHER_AGES, RUN_TOGETHER_BIRTH_YEARS, RUN_TOGETHER_NOT_AGES
 
 TODAY = dt.date(2026, 1, 1)
 N = 3
@@ -219,3 +220,12 @@ def test_camel_case_and_abbreviated_ages_and_birth_years_are_scanned():
     found = {f.field: (f.rule, f.count) for f in scan_table(df, today=TODAY).findings}
     assert found == {**{n: ("age above 89", 2) for n in ages},
                      **{n: ("birth year implies age > 89", 2) for n in years}}
+
+
+def test_run_together_ages_and_birth_years_are_scanned():
+    # an age named in capitals without separators passed the scan with ages over 89
+    df = pd.DataFrame({**{n: [95, 40, 120] for n in RUN_TOGETHER_AGES + RUN_TOGETHER_NOT_AGES},
+                       **{n: [1905, 1990, 1930] for n in RUN_TOGETHER_BIRTH_YEARS}})
+    found = {f.field: (f.rule, f.count) for f in scan_table(df, today=TODAY).findings}
+    assert found == {**{n: ("age above 89", 2) for n in RUN_TOGETHER_AGES},
+                     **{n: ("birth year implies age > 89", 2) for n in RUN_TOGETHER_BIRTH_YEARS}}
