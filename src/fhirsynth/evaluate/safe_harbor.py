@@ -2,10 +2,11 @@
 
 Two kinds of rule: column-name rules (a column called ``ssn`` or ``first_name`` is a finding
 whatever it holds) and value rules (regexes for e-mail, phone, SSN, URL, IP, UUID, dates
-more precise than a year; ages over 89; ZIP codes kept beyond three digits or with a
-restricted prefix other than ``000``).  A finding names the kind, the place, the column and
-a count, never a value.  :func:`scan_fhir` (in :mod:`.safe_harbor_fhir`) applies the same
-value rules to FHIR resources.  A scan is a safety net for the output, not a proof.
+more precise than a year; ages over 89, or over 89 years in months, weeks or days; ZIP
+codes kept beyond three digits or with a restricted prefix other than ``000``).  A finding
+names the kind, the place, the column and a count, never a value.  :func:`scan_fhir` (in
+:mod:`.safe_harbor_fhir`) applies the same value rules to FHIR resources.  A scan is a safety
+net for the output, not a proof.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "AGE_LIMITS",
     "KINDS",
     "Finding",
     "SafeHarborReport",
@@ -102,9 +104,22 @@ _AGE_NAME = re.compile(r"^(?:\w+_)?(?:age(?:_?(?:years?|yrs?))?(?:_in_(?:years|y
 #: (``PATIENTAGE``, ``PTAGE``, ``CURRENTAGE``, ``ONSETAGE``, ``AGEATDX``, ``AGEYEARS``,
 #: ``AGEDX``): ``age`` with only known words around it, so that English words holding the
 #: letters "age" (``stage``, ``dosage``, ``average``, ``agent``, ``package``) are not split
+_UNITS = r"years?|yrs?|months?|mos?|mths?|weeks?|wks?|days?"
 _RUN_AGE = re.compile(rf"(?P<pre>(?:{_AGE_WHO}|{_AGE_EVENTS}){{1,2}})?age"
-                      r"(?P<unit>years?|yrs?)?(?:in(?P<in_unit>years|yrs))?"
+                      rf"(?P<unit>{_UNITS})?(?:in(?P<in_unit>{_UNITS}))?"
                       rf"(?:at(?P<at>[a-z0-9]+)|(?P<event>{_AGE_EVENTS}))?")
+#: an age in months, weeks or days (``age_months``, ``AgeInDays``, ``AGEWEEKS``, ``age_mo``,
+#: ``age_days_at_admission``): held to 89 years in its unit (:data:`AGE_LIMITS`)
+_AGE_OTHER_UNIT = re.compile(r"^(?:\w+_)?age_(?:in_)?(?:(?P<months>months?|mos?|mths?)"
+                             r"|(?P<weeks>weeks?|wks?)|(?P<days>days?))"
+                             rf"(?:_at_\w+|_(?:{_AGE_EVENTS}))?$")
+#: unit of an age -> (the largest age not over 89 years, the largest top code standing for
+#: "90 years or older") in that unit.  A year is 12 months, or 365.25 days (365.25 / 7 weeks);
+#: both are rounded down, so that no age over 89 years is within the limit: 89 years are
+#: 1068 months, 4643.9 weeks (4643), 32,507.25 days (32507); 90 years are 1080 months,
+#: 4696.1 weeks (4696), 32,872.5 days (32872)
+AGE_LIMITS = {"years": (89.0, 90.0), "months": (1068.0, 1080.0), "weeks": (4643.0, 4696.0),
+              "days": (32507.0, 32872.0)}
 #: a birth year: ``birth_year``, ``birth_yr``, ``year_of_birth``, ``yob``, the year of a
 #: birth date (``dob_year``, ``birth_date_year``), with any prefix (``patient_birth_year``)
 _BIRTH_YEAR_NAME = re.compile(r"^(?:\w+_)?(?:birth_?(?:year|yr)|(?:year|yr)_of_birth|yob"
@@ -262,6 +277,17 @@ def is_age_name(name: str) -> bool:
     return any(_AGE_NAME.match(n) for n in _name_forms(name))
 
 
+def age_unit(name: str) -> str | None:
+    """The unit of an age in months, weeks or days named as one (``age_months``, ``AgeDays``,
+    ``AGEINWEEKS``): ``"months"``, ``"weeks"`` or ``"days"``; None for any other name (an age
+    in years is :func:`is_age_name`)."""
+    for n in _name_forms(name):
+        m = _AGE_OTHER_UNIT.match(n)
+        if m:
+            return next(unit for unit, hit in m.groupdict().items() if hit)
+    return None
+
+
 def is_birth_year_name(name: str) -> bool:
     """Whether a column name reads as a birth year (``birth_year``, ``birth_yr``, ``yob``,
     ``DOB_year``, ``PatientBirthYear``, ``year_of_birth``, ``YEAROFBIRTH``, ``DOBYEAR``)."""
@@ -386,6 +412,13 @@ def scan_table(
             over = int(np.nansum(_numeric(values) > limit))
             if over:
                 add(Finding("ages_over_89", location, name, over, "age above 89"))
+            continue
+        unit = age_unit(name) if name not in birth_years else None
+        if unit is not None:
+            limit = (top_coded or {}).get(name, AGE_LIMITS[unit][0])
+            over = int(np.nansum(_numeric(values) > limit))
+            if over:
+                add(Finding("ages_over_89", location, name, over, f"age in {unit} above 89 years"))
             continue
         if name in birth_years or is_birth_year_name(name):
             over = int(np.nansum(year - _numeric(values) > 89))

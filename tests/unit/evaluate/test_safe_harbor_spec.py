@@ -215,3 +215,37 @@ def test_run_together_ages_and_birth_years_are_refused_by_the_pre_check() -> Non
     ok = {**{n: {**num, "bounds": [0, 90], "source": {"top_code": 90}} for n in RUN_TOGETHER_AGES},
           **{n: {**num, "bounds": [1937, 2026]} for n in RUN_TOGETHER_BIRTH_YEARS}}
     assert spec_findings(_spec(**ok), today=TODAY) == []
+
+
+#: an age in another unit, the unit, and units per year (a Julian year of 365.25 days)
+OTHER_UNITS = (("age_months", "months", 12.0), ("AgeInWeeks", "weeks", 365.25 / 7),
+               ("AGEDAYS", "days", 365.25), ("patient_age_mo", "months", 12.0),
+               ("age_days_at_admission", "days", 365.25))
+
+
+@pytest.mark.parametrize(("name", "unit", "per_year"), OTHER_UNITS)
+def test_an_age_in_months_weeks_or_days_is_held_to_89_years_in_its_unit(
+        name: str, unit: str, per_year: float) -> None:
+    """[0, 1500] months (125 years) passed the pre-check in silence."""
+    import math
+
+    most = math.floor(89 * per_year)  # no age over 89 years is within it
+    top = math.floor(90 * per_year)  # "90 years or older"
+    num = {"type": "numeric", "integer": True}
+    assert _kinds(_spec(**{name: {**num, "bounds": [0, most]}})) == {}
+    with pytest.raises(SpecError) as err:
+        check_spec_safe_harbor(_spec(**{name: {**num, "bounds": [0, most + 1]}}), "u.schema.json",
+                               today=TODAY)
+    msg = str(err.value)
+    assert f"column {name!r}: it is an age in {unit}, and its bounds end at {most + 1}" in msg
+    assert f"above {most} {unit} (89 years)" in msg and f"\"top_code\": {top}" in msg
+    assert _kinds(_spec(**{name: {**num, "bounds": [0, top],
+                                  "source": {"top_code": top}}})) == {}
+    found = spec_findings(_spec(**{name: {**num, "bounds": [0, top + 1],
+                                          "source": {"top_code": top + 1}}}), today=TODAY)
+    assert [(f.column, f.rule) for f in found] == [(name, f"age in {unit} above 89 years")]
+    assert f"top code ({top + 1}) is above {top} {unit} (90 years)" in found[0].why
+    cats = {"type": "categorical", "domain": ["1", str(most + 1)]}
+    assert _kinds(_spec(**{name: cats})) == {name: "ages_over_89"}
+    # a band or a year-unit age keeps its own rule
+    assert _kinds(_spec(age_group={**num, "bounds": [0, 2000]})) == {}
