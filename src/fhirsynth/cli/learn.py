@@ -276,11 +276,11 @@ def _scan_sample(model: Any, df: Any, name: str) -> list[str]:
                         ages=age_columns(model.spec, rules),
                         birth_years=birth_year_columns(model.spec, rules)).to_dict()
     oldest = _dt.date.today().year - 89
-    lines = [f"the Safe Harbor birth-year check could not be applied to column {c!r}: it holds "
-             "years, and this model.json, written before models recorded which columns are "
-             "birth years (output.birth_years), does not say whether they are; if they are, "
-             f"a year before {oldest} implies an age over 89 and must not be shared"
-             for c in unknown]
+    lines = [f"the Safe Harbor birth-year check could not be applied to column {c!r}: its "
+             "range is one of years, and this model.json, written before models recorded which "
+             "columns are birth years (output.birth_years), does not say whether it holds "
+             f"birth years; if it does, a year before {oldest} implies an age over 89 and must "
+             "not be shared" for c in unknown]
     found = scan_warnings(report)
     if found:
         found.append("do not share this table: the model's spec lets its samples hold these "

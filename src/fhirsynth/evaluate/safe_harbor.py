@@ -127,6 +127,9 @@ _BIRTH_YEAR_NAME = re.compile(r"^(?:\w+_)?(?:birth_?(?:year|yr)|(?:year|yr)_of_b
 #: a source column (or description) naming a birth date: its year is a birth year
 _BIRTH_DATE_NAME = re.compile(r"(^|_)(birth_?date|birthdate|birth_?day|birthday|dob|d_o_b"
                               r"|date_of_birth|born|born_on|birth|geburtsdatum)(_|$)")
+#: a birth date by its name alone (:func:`is_birth_date_name` with ``strict``)
+_BIRTH_DATE_STRICT = re.compile(r"(^|_)(birth_?date|birth_?day|dob|d_o_b|date_of_birth|born_on"
+                                r"|geburtsdatum)(_|$)")
 #: a run-together birth year or birth date token (``YEAROFBIRTH``, ``DOBYEAR``,
 #: ``PATIENTBIRTHYEAR``, ``PTYOB``, ``DATEOFBIRTH``, ``PATIENTDOB``): whose, then the words
 #: of :data:`_BIRTH_YEAR_NAME` or :data:`_BIRTH_DATE_NAME` without their separators
@@ -305,10 +308,13 @@ def name_kind(name: str) -> str | None:
     return None
 
 
-def is_birth_date_name(name: str) -> bool:
+def is_birth_date_name(name: str, *, strict: bool = False) -> bool:
     """Whether a column name reads as a birth date (``BIRTHDATE``, ``PatientBirthDate``, ``dob``,
-    ``date_of_birth``, ``born``): the year of such a column is a birth year."""
-    return any(_BIRTH_DATE_NAME.search(n) for n in _name_forms(name))
+    ``date_of_birth``, ``born``): the year of such a column is a birth year.  ``strict``: a
+    date by its name alone, not a bare ``birth`` or ``born`` (``birth_weight``, ``born_preterm``
+    are no dates)."""
+    rule = _BIRTH_DATE_STRICT if strict else _BIRTH_DATE_NAME
+    return any(rule.search(n) for n in _name_forms(name))
 
 
 def says_birth(text: str) -> bool:

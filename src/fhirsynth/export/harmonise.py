@@ -151,7 +151,8 @@ def saved_birth_years(spec: TableSpec, rules: Mapping[str, Any] | None,
 
     if rules is not None and "birth_years" in rules:
         return dict(rules), []
-    named = [c.name for c in spec.modelled if is_birth_date_name(c.name) and _years(c)]
+    named = [c.name for c in spec.modelled
+             if is_birth_date_name(c.name, strict=True) and _years(c)]
     out = {**(rules or {}), "birth_years": named}
     known = set(birth_year_columns(spec, out)) | set(age_columns(spec, out))
     # the scan's rule: a birth year before this one implies an age over 89
