@@ -286,7 +286,6 @@ def _scan_sample(model: Any, df: Any, name: str) -> list[str]:
         found.append("do not share this table: the model's spec lets its samples hold these "
                      "values; `fhirsynth fit` and `run` refuse such a spec (docs/csv-input.md)")
     return lines + found
-    return lines
 
 
 @app.command("inspect")

@@ -234,8 +234,8 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
             f = _age(col, top)
         elif col.name in years:
             f = _birth_year(col, spec, year)
-        elif age_unit(col.name) is not None:
-            f = _age_in(str(age_unit(col.name)), col, top)
+        elif (unit := age_unit(col.name)) is not None:
+            f = _age_in(unit, col, top)
         else:
             kind = name_kind(col.name)
             if kind is not None and not (col.role == "key" and kind == "other_unique_id"):
