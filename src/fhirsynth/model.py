@@ -108,9 +108,10 @@ class FittedModel:
         The spec's export rules (:func:`fhirsynth.export.harmonise.output_rules`: which
         columns are the age and the derived birth year, the top code, the reference year,
         the ages and birth years only the source rules tell, such as the year of a
-        ``BIRTHDATE`` column),
+        ``BIRTHDATE`` column; ``birth_years`` is written even when empty),
         so that a table sampled from the saved model alone matches the release's; None for
-        a model saved before they were kept.
+        a model saved before they were kept (and no ``birth_years`` for one saved before
+        that list was: :func:`fhirsynth.export.harmonise.saved_birth_years`).
     """
 
     spec: TableSpec

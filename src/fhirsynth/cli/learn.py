@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from pathlib import Path
 from typing import Any
 
@@ -266,17 +267,25 @@ def _scan_sample(model: Any, df: Any, name: str) -> list[str]:
     else:  # saved before the top codes were kept: a column bounded at 90 was top-coded there
         top = {c.name: 90.0 for c in model.spec.columns
                if c.kind == "numeric" and c.bounds is not None and c.bounds[1] == 90}
-    from fhirsynth.export.harmonise import age_columns, birth_year_columns
+    from fhirsynth.export.harmonise import age_columns, birth_year_columns, saved_birth_years
 
+    # a model.json older than output.birth_years: the birth years its spec still tells
+    rules, unknown = saved_birth_years(model.spec, model.output)
     keys = [c.name for c in model.spec.columns if c.role == "key"]
     report = scan_table(df, location=name, exempt=keys, top_coded=top,
-                        ages=age_columns(model.spec, model.output),
-                        birth_years=birth_year_columns(model.spec, model.output)).to_dict()
-    lines = scan_warnings(report)
-    if lines:
-        lines.append("do not share this table: the model's spec lets its samples hold these "
+                        ages=age_columns(model.spec, rules),
+                        birth_years=birth_year_columns(model.spec, rules)).to_dict()
+    oldest = _dt.date.today().year - 89
+    lines = [f"the Safe Harbor birth-year check could not be applied to column {c!r}: its "
+             "range is one of years, and this model.json, written before models recorded which "
+             "columns are birth years (output.birth_years), does not say whether it holds "
+             f"birth years; if it does, a year before {oldest} implies an age over 89 and must "
+             "not be shared" for c in unknown]
+    found = scan_warnings(report)
+    if found:
+        found.append("do not share this table: the model's spec lets its samples hold these "
                      "values; `fhirsynth fit` and `run` refuse such a spec (docs/csv-input.md)")
-    return lines
+    return lines + found
 
 
 @app.command("inspect")

@@ -2,10 +2,11 @@
 
 Two kinds of rule: column-name rules (a column called ``ssn`` or ``first_name`` is a finding
 whatever it holds) and value rules (regexes for e-mail, phone, SSN, URL, IP, UUID, dates
-more precise than a year; ages over 89; ZIP codes kept beyond three digits or with a
-restricted prefix other than ``000``).  A finding names the kind, the place, the column and
-a count, never a value.  :func:`scan_fhir` (in :mod:`.safe_harbor_fhir`) applies the same
-value rules to FHIR resources.  A scan is a safety net for the output, not a proof.
+more precise than a year; ages over 89, or over 89 years in months, weeks or days; ZIP
+codes kept beyond three digits or with a restricted prefix other than ``000``).  A finding
+names the kind, the place, the column and a count, never a value.  :func:`scan_fhir` (in
+:mod:`.safe_harbor_fhir`) applies the same value rules to FHIR resources.  A scan is a safety
+net for the output, not a proof.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "AGE_LIMITS",
     "KINDS",
     "Finding",
     "SafeHarborReport",
@@ -84,12 +86,40 @@ _NAME_RULES: list[tuple[str, re.Pattern[str]]] = [
 ]
 _ZIP_NAME = re.compile(r"(^|_)(zip|zipcode|zip_code|zip5|zip3|postal|postal_code|postalcode|"
                        r"postcode)(_|$)")
+#: events an age is taken at, in a name (``age_at_onset``, ``age_dx``, ``ONSETAGE``)
+_AGE_EVENTS = (r"admission|admit|adm|diagnosis|diag|dx|onset|death|baseline|enrol(?:l)?(?:ment)?"
+               r"|entry|visit|screening|consent|surgery|discharge|index|study|exam|treatment"
+               r"|transplant|randomi[sz]ation")
+#: whose age, or which, in a run-together name (``PATIENTAGE``, ``ptage``, ``CURRENTAGE``)
+_AGE_WHO = (r"patient|pt|pat|subject|subj|participant|case|current|curr|cur|mother"
+            r"|maternal|father|paternal")
 #: an age: a token ``age`` ending the name (``age``, ``patient_age``), or followed by a unit of
-#: years (``age_years``, ``age_yrs``, ``ageyrs``, ``age_in_years``) or by ``at_*``
-#: (``age_at_diagnosis``); or ``years_old``.  Tried on the name's token forms
-#: (:func:`_name_forms`), so ``stage``, ``page``, ``dosage`` or ``percentage`` are no ages
+#: years (``age_years``, ``age_yrs``, ``ageyrs``, ``age_in_years``), by ``at_*``
+#: (``age_at_diagnosis``) or by an event (``age_dx``, ``age_onset``: :data:`_AGE_EVENTS`);
+#: or ``years_old``.  Tried on the name's token forms (:func:`_name_forms`), so ``stage``,
+#: ``page``, ``dosage`` or ``percentage`` are no ages
 _AGE_NAME = re.compile(r"^(?:\w+_)?(?:age(?:_?(?:years?|yrs?))?(?:_in_(?:years|yrs))?"
-                       r"(?:_at_\w+)?|(?:years|yrs)_old)$")
+                       rf"(?:_at_\w+|_(?:{_AGE_EVENTS}))?|(?:years|yrs)_old)$")
+#: a run-together age token, as written in capitals or in lower case without separators
+#: (``PATIENTAGE``, ``PTAGE``, ``CURRENTAGE``, ``ONSETAGE``, ``AGEATDX``, ``AGEYEARS``,
+#: ``AGEDX``): ``age`` with only known words around it, so that English words holding the
+#: letters "age" (``stage``, ``dosage``, ``average``, ``agent``, ``package``) are not split
+_UNITS = r"years?|yrs?|months?|mos?|mths?|weeks?|wks?|days?"
+_RUN_AGE = re.compile(rf"(?P<pre>(?:{_AGE_WHO}|{_AGE_EVENTS}){{1,2}})?age"
+                      rf"(?P<unit>{_UNITS})?(?:in(?P<in_unit>{_UNITS}))?"
+                      rf"(?:at(?P<at>[a-z0-9]+)|(?P<event>{_AGE_EVENTS}))?")
+#: an age in months, weeks or days (``age_months``, ``AgeInDays``, ``AGEWEEKS``, ``age_mo``,
+#: ``age_days_at_admission``): held to 89 years in its unit (:data:`AGE_LIMITS`)
+_AGE_OTHER_UNIT = re.compile(r"^(?:\w+_)?age_(?:in_)?(?:(?P<months>months?|mos?|mths?)"
+                             r"|(?P<weeks>weeks?|wks?)|(?P<days>days?))"
+                             rf"(?:_at_\w+|_(?:{_AGE_EVENTS}))?$")
+#: unit of an age -> (the largest age not over 89 years, the largest top code standing for
+#: "90 years or older") in that unit.  A year is 12 months, or 365.25 days (365.25 / 7 weeks);
+#: both are rounded down, so that no age over 89 years is within the limit: 89 years are
+#: 1068 months, 4643.9 weeks (4643), 32,507.25 days (32507); 90 years are 1080 months,
+#: 4696.1 weeks (4696), 32,872.5 days (32872)
+AGE_LIMITS = {"years": (89.0, 90.0), "months": (1068.0, 1080.0), "weeks": (4643.0, 4696.0),
+              "days": (32507.0, 32872.0)}
 #: a birth year: ``birth_year``, ``birth_yr``, ``year_of_birth``, ``yob``, the year of a
 #: birth date (``dob_year``, ``birth_date_year``), with any prefix (``patient_birth_year``)
 _BIRTH_YEAR_NAME = re.compile(r"^(?:\w+_)?(?:birth_?(?:year|yr)|(?:year|yr)_of_birth|yob"
@@ -97,6 +127,17 @@ _BIRTH_YEAR_NAME = re.compile(r"^(?:\w+_)?(?:birth_?(?:year|yr)|(?:year|yr)_of_b
 #: a source column (or description) naming a birth date: its year is a birth year
 _BIRTH_DATE_NAME = re.compile(r"(^|_)(birth_?date|birthdate|birth_?day|birthday|dob|d_o_b"
                               r"|date_of_birth|born|born_on|birth|geburtsdatum)(_|$)")
+#: a birth date by its name alone (:func:`is_birth_date_name` with ``strict``)
+_BIRTH_DATE_STRICT = re.compile(r"(^|_)(birth_?date|birth_?day|dob|d_o_b|date_of_birth|born_on"
+                                r"|geburtsdatum)(_|$)")
+#: a run-together birth year or birth date token (``YEAROFBIRTH``, ``DOBYEAR``,
+#: ``PATIENTBIRTHYEAR``, ``PTYOB``, ``DATEOFBIRTH``, ``PATIENTDOB``): whose, then the words
+#: of :data:`_BIRTH_YEAR_NAME` or :data:`_BIRTH_DATE_NAME` without their separators
+_RUN_BIRTH = re.compile(rf"(?P<pre>(?:{_AGE_WHO}){{1,2}})?"
+                        r"(?P<what>birth(?:year|yr)|(?:year|yr)ofbirth|yob|birthdate|birthday"
+                        r"|dateofbirth|dob|(?:dob|birthdate|dateofbirth)(?:year|yr))")
+#: the words of a run-together birth token, for splitting it
+_BIRTH_WORDS = re.compile(r"date|birth|year|day|dob|yob|yr|of")
 _BIRTH_TEXT = re.compile(r"(?i)\b(year\s+of\s+birth|birth\s*year|date\s+of\s+birth"
                          r"|birth\s*date|dob|born\s+in)\b")
 _ID_NAME = re.compile(r"^(id|uuid|guid|identifier|patient_id|person_id|subject_id)$|_id$")
@@ -206,22 +247,53 @@ def _split_norm(name: str) -> str:
     return _norm(s)
 
 
+def _unjoin_token(token: str) -> str:
+    """A run-together age or birth token with its words split (``patientage`` ->
+    ``patient_age``, ``ageatdx`` -> ``age_at_dx``, ``dobyear`` -> ``dob_year``); any other
+    token as it is."""
+    m = _RUN_AGE.fullmatch(token)
+    if m:
+        at = ("at", m["at"]) if m["at"] else ()
+        parts = (m["pre"], "age", m["unit"], *(("in", m["in_unit"]) if m["in_unit"] else ()),
+                 *at, m["event"])
+        return "_".join(p for p in parts if p)
+    m = _RUN_BIRTH.fullmatch(token)
+    if m:
+        return "_".join([m["pre"]] * bool(m["pre"]) + _BIRTH_WORDS.findall(m["what"]))
+    return token
+
+
 def _name_forms(name: str) -> tuple[str, ...]:
     """The forms of a column name the age and birth rules are tried on: :func:`_norm` (lower
-    case, ``_`` separators) and :func:`_split_norm` (camelCase and digits split as well)."""
+    case, ``_`` separators), :func:`_split_norm` (camelCase and digits split as well), and
+    that form with run-together age and birth tokens split (:func:`_unjoin_token`: ``AGEATDX``
+    -> ``age_at_dx``, ``PATIENTAGE`` -> ``patient_age``, ``YEAROFBIRTH`` -> ``year_of_birth``)."""
     a, b = _norm(name), _split_norm(name)
-    return (a,) if a == b else (a, b)
+    c = "_".join(_unjoin_token(t) for t in b.split("_"))
+    return tuple(dict.fromkeys((a, b, c)))
 
 
 def is_age_name(name: str) -> bool:
     """Whether a column name reads as an age (``age``, ``PatientAge``, ``AgeYears``,
-    ``ageyrs``, ``age_at_diagnosis``, ``years_old``; not ``stage`` or ``dosage``)."""
+    ``ageyrs``, ``age_at_diagnosis``, ``age_dx``, ``years_old``, ``PATIENTAGE``, ``AGEATDX``;
+    not ``stage``, ``dosage`` or ``AGENT``)."""
     return any(_AGE_NAME.match(n) for n in _name_forms(name))
+
+
+def age_unit(name: str) -> str | None:
+    """The unit of an age in months, weeks or days named as one (``age_months``, ``AgeDays``,
+    ``AGEINWEEKS``): ``"months"``, ``"weeks"`` or ``"days"``; None for any other name (an age
+    in years is :func:`is_age_name`)."""
+    for n in _name_forms(name):
+        m = _AGE_OTHER_UNIT.match(n)
+        if m:
+            return next(unit for unit, hit in m.groupdict().items() if hit)
+    return None
 
 
 def is_birth_year_name(name: str) -> bool:
     """Whether a column name reads as a birth year (``birth_year``, ``birth_yr``, ``yob``,
-    ``DOB_year``, ``PatientBirthYear``, ``year_of_birth``)."""
+    ``DOB_year``, ``PatientBirthYear``, ``year_of_birth``, ``YEAROFBIRTH``, ``DOBYEAR``)."""
     return any(_BIRTH_YEAR_NAME.match(n) for n in _name_forms(name))
 
 
@@ -236,10 +308,13 @@ def name_kind(name: str) -> str | None:
     return None
 
 
-def is_birth_date_name(name: str) -> bool:
+def is_birth_date_name(name: str, *, strict: bool = False) -> bool:
     """Whether a column name reads as a birth date (``BIRTHDATE``, ``PatientBirthDate``, ``dob``,
-    ``date_of_birth``, ``born``): the year of such a column is a birth year."""
-    return any(_BIRTH_DATE_NAME.search(n) for n in _name_forms(name))
+    ``date_of_birth``, ``born``): the year of such a column is a birth year.  ``strict``: a
+    date by its name alone, not a bare ``birth`` or ``born`` (``birth_weight``, ``born_preterm``
+    are no dates)."""
+    rule = _BIRTH_DATE_STRICT if strict else _BIRTH_DATE_NAME
+    return any(rule.search(n) for n in _name_forms(name))
 
 
 def says_birth(text: str) -> bool:
@@ -343,6 +418,13 @@ def scan_table(
             over = int(np.nansum(_numeric(values) > limit))
             if over:
                 add(Finding("ages_over_89", location, name, over, "age above 89"))
+            continue
+        unit = age_unit(name) if name not in birth_years else None
+        if unit is not None:
+            limit = (top_coded or {}).get(name, AGE_LIMITS[unit][0])
+            over = int(np.nansum(_numeric(values) > limit))
+            if over:
+                add(Finding("ages_over_89", location, name, over, f"age in {unit} above 89 years"))
             continue
         if name in birth_years or is_birth_year_name(name):
             over = int(np.nansum(year - _numeric(values) > 89))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fhirsynth.evaluate.safe_harbor import AGE_LIMITS
+
 __all__ = ["FIXES", "fix_for", "scan_warnings"]
 
 #: finding kind -> what to change before sharing (rules for ages and birth years differ)
@@ -28,6 +30,14 @@ FIXES = {
     "other_unique_id": ("declare a record key as role 'key' (a fresh UUID per synthetic "
                         "patient) or drop the column"),
 }
+for _unit, (_most, _top) in AGE_LIMITS.items():
+    if _unit == "years":
+        continue
+    FIXES[f"age in {_unit} above 89 years"] = (
+        f"end the column's bounds at {_most:g} {_unit} (89 years; larger values are clipped into "
+        f"the top bin), or top-code it: \"bounds\": [0, {_top:g}] and \"source\": "
+        f"{{\"top_code\": {_top:g}}} ({_top:g} {_unit}, 90 years, then means 90 years or older), "
+        "or give the age in years, or drop the column")
 DEFAULT_FIX = "drop the column (role 'drop' in the schema) or leave it out of the spec"
 
 

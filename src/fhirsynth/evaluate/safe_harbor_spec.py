@@ -18,8 +18,10 @@ from fhirsynth.domain import Column, TableSpec
 from fhirsynth.errors import SpecError
 from fhirsynth.evaluate.safe_harbor import (
     _ZIP_NAME,
+    AGE_LIMITS,
     _norm,
     _series_counts,
+    age_unit,
     load_restricted_zip3,
     name_kind,
 )
@@ -142,6 +144,31 @@ def _age(col: Column, top: dict[str, float]) -> SpecFinding | None:
     return None
 
 
+def _age_in(unit: str, col: Column, top: dict[str, float]) -> SpecFinding | None:
+    """An age in months, weeks or days (:func:`.safe_harbor.age_unit`), held to 89 years in
+    that unit, or to its top code when that stands for 90 years or less (``AGE_LIMITS``)."""
+    most, top_most = AGE_LIMITS[unit]
+    rule = f"age in {unit} above 89 years"
+    if col.name in top:
+        if top[col.name] > top_most:
+            return SpecFinding("ages_over_89", col.name, rule,
+                               f"it is an age in {unit}, and its top code ({top[col.name]:g}) "
+                               f"is above {top_most:g} {unit} (90 years)")
+        limit, what, no_top = top[col.name], "its top code", ""
+    else:
+        limit, what = most, f"{most:g} {unit} (89 years)"
+        no_top = ", and no top-coding is declared"
+    if col.kind == "numeric" and col.bounds is not None and col.bounds[1] > limit:
+        return SpecFinding("ages_over_89", col.name, rule,
+                           f"it is an age in {unit}, and its bounds end at {col.bounds[1]:g}, "
+                           f"above {what}, so synthetic ages over 89 years can appear{no_top}")
+    if col.kind == "categorical" and any(x > limit for x in _numbers(col.categories)):
+        return SpecFinding("ages_over_89", col.name, rule,
+                           f"it is an age in {unit}, and its category list holds ages above "
+                           f"{what}{no_top}")
+    return None
+
+
 def _birth_year(col: Column, spec: TableSpec, year: int) -> SpecFinding | None:
     """A birth-year column (by name, FHIR rule, the year of a birth date, or description)
     whose bounds or categories allow a year that implies an age over 89 in ``year``."""
@@ -207,6 +234,8 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
             f = _age(col, top)
         elif col.name in years:
             f = _birth_year(col, spec, year)
+        elif (unit := age_unit(col.name)) is not None:
+            f = _age_in(unit, col, top)
         else:
             kind = name_kind(col.name)
             if kind is not None and not (col.role == "key" and kind == "other_unique_id"):

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from fhirsynth.model import FittedModel
 
 __all__ = ["age_columns", "birth_year_columns", "harmonise", "output_rules", "release_table",
-           "top_codes", "with_fresh_keys"]
+           "saved_birth_years", "top_codes", "with_fresh_keys"]
 
 #: a birth year is suppressed when it implies an age of at least this many years
 SUPPRESS_AGE = 89
@@ -120,6 +120,51 @@ def age_columns(spec: TableSpec, rules: Mapping[str, Any] | None = None) -> list
     return out
 
 
+def _years(col: Column) -> list[float] | None:
+    """The range of years a column can hold (its bounds, or its categories when every one
+    is a year), or None when it holds no years."""
+    if col.kind == "numeric" and col.bounds is not None:
+        lo, hi = col.bounds
+        return [lo, hi] if 1000 <= lo <= hi <= 2999 else None
+    if col.kind == "categorical" and col.categories:
+        try:
+            ys = [float(v) for v in col.categories]
+        except ValueError:
+            return None
+        return [min(ys), max(ys)] if all(1000 <= y <= 2999 for y in ys) else None
+    return None
+
+
+def saved_birth_years(spec: TableSpec, rules: Mapping[str, Any] | None,
+                      today: _dt.date | None = None) -> tuple[dict[str, Any], list[str]]:
+    """A saved model's ``output`` rules with ``birth_years`` worked out where it lacks them.
+
+    A ``model.json`` written before the model recorded ``output.birth_years`` keeps a spec
+    without source rules, so the year of a birth date (``source: {column: BIRTHDATE,
+    transform: year}``) is not told by it.  A modelled column named as a birth date that
+    holds years is such a year (a date is modelled only through its year); another column of
+    years that could hold one implying an age over 89 ``today`` cannot be told apart from,
+    say, a year of admission.  Returns the rules (with ``birth_years`` set) and those columns
+    (empty for a model that recorded the list).
+    """
+    from fhirsynth.evaluate.safe_harbor import is_birth_date_name
+
+    if rules is not None and "birth_years" in rules:
+        return dict(rules), []
+    named = [c.name for c in spec.modelled
+             if is_birth_date_name(c.name, strict=True) and _years(c)]
+    out = {**(rules or {}), "birth_years": named}
+    known = set(birth_year_columns(spec, out)) | set(age_columns(spec, out))
+    # the scan's rule: a birth year before this one implies an age over 89
+    oldest = (today or _dt.date.today()).year - 89
+    unknown = []
+    for c in spec.modelled:
+        years = _years(c)
+        if c.name not in known and years is not None and years[0] < oldest:
+            unknown.append(c.name)
+    return out, unknown
+
+
 def _by_source(spec: TableSpec, names: list[str]) -> list[str]:
     """The columns of ``names`` that a saved spec (no source rules) would not find again."""
     from dataclasses import replace
@@ -143,9 +188,11 @@ def output_rules(spec: TableSpec) -> dict[str, Any]:
     if tops:  # every top-coded column (a CSV schema's too), for the output's Safe Harbor scan
         rules["top_codes"] = tops
     # ages and birth years that only the source rules tell (the saved spec keeps none)
+    # (``birth_years`` is always written, empty or not: a model.json without it is older, see
+    # :func:`saved_birth_years`)
     for key, found in (("ages", age_columns(spec)), ("birth_years", birth_year_columns(spec))):
         kept = _by_source(spec, found)
-        if kept:
+        if kept or key == "birth_years":
             rules[key] = kept
     age_col = _field_column(spec, "age")
     if age_col is None:

@@ -20,11 +20,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from fhirsynth.errors import TableInputError
+from fhirsynth.evaluate.safe_harbor import AGE_LIMITS
 from fhirsynth.evaluate.safe_harbor_advice import FIXES
 
-__all__ = ["AGE_REASON", "BIRTH_DATE_REASON", "NAME_PATTERNS", "ColumnClass", "check_header",
-           "classify_columns", "duplicate_names_error", "looks_like_code", "looks_like_value",
-           "restricted_zip3", "shown_names", "value_like_names", "year_of", "zip3"]
+__all__ = ["AGE_REASON", "BIRTH_DATE_REASON", "NAME_PATTERNS", "UNIT_AGE_REASONS", "ColumnClass",
+           "check_header", "classify_columns", "duplicate_names_error", "looks_like_code",
+           "looks_like_value", "restricted_zip3", "shown_names", "value_like_names", "year_of",
+           "zip3"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,14 @@ BIRTH_DATE_REASON = ("birth date: keep the year only, with a lower bound of this
 #: :func:`fhirsynth.evaluate.safe_harbor.is_age_name`): the pre-check's fix for it
 AGE_REASON = ("age: Safe Harbor allows no age over 89, and `run` refuses bounds above 89 "
               "without a top code; " + FIXES["age above 89"])
+
+#: the reason given for an age in months, weeks or days (by unit; see
+#: :func:`fhirsynth.evaluate.safe_harbor.age_unit`): 89 years in its unit, and the fix
+UNIT_AGE_REASONS = {
+    unit: (f"age in {unit}: Safe Harbor allows no age over 89 years ({most:g} {unit}), and "
+           f"`run` refuses bounds above {most:g} without a top code; "
+           + FIXES[f"age in {unit} above 89 years"])
+    for unit, (most, _) in AGE_LIMITS.items() if unit != "years"}
 
 #: (pattern, role, treatment, reason); a pattern must match the whole normalised name or its
 #: last ``_`` token (``home_phone``, ``admission_date``); first match wins.  Names are
@@ -88,8 +98,9 @@ def _normalise(name: str) -> str:
 def classify_column(name: str) -> ColumnClass:
     """The proposed class of one header name (see :data:`NAME_PATTERNS`); a feature whose name
     the Safe Harbor age rule reads as an age (``age``, ``PatientAge``, ``years_old``...)
-    carries the top-code advice (:data:`AGE_REASON`)."""
-    from fhirsynth.evaluate.safe_harbor import is_age_name, is_birth_year_name
+    carries the top-code advice (:data:`AGE_REASON`), an age in months, weeks or days the
+    advice in its unit (:data:`UNIT_AGE_REASONS`)."""
+    from fhirsynth.evaluate.safe_harbor import age_unit, is_age_name, is_birth_year_name
 
     norm = _normalise(name)
     last = norm.rsplit("_", 1)[-1]
@@ -98,6 +109,9 @@ def classify_column(name: str) -> ColumnClass:
             return ColumnClass(role=role, treatment=treatment, reason=reason)
     if is_age_name(name) and not is_birth_year_name(name):
         return ColumnClass(role="feature", treatment="model", reason=AGE_REASON)
+    unit = age_unit(name)
+    if unit is not None and not is_birth_year_name(name):
+        return ColumnClass(role="feature", treatment="model", reason=UNIT_AGE_REASONS[unit])
     return ColumnClass(role="feature", treatment="model", reason="no identifier pattern")
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from fhirsynth.evaluate.safe_harbor import KINDS, load_restricted_zip3, scan_fhir, scan_table
 from fhirsynth.evaluate.safe_harbor_fhir import scan_resources
+from harbor_names import RUN_TOGETHER_AGES, RUN_TOGETHER_BIRTH_YEARS, RUN_TOGETHER_NOT_AGES
 
 TODAY = dt.date(2026, 1, 1)
 N = 3
@@ -219,3 +220,31 @@ def test_camel_case_and_abbreviated_ages_and_birth_years_are_scanned():
     found = {f.field: (f.rule, f.count) for f in scan_table(df, today=TODAY).findings}
     assert found == {**{n: ("age above 89", 2) for n in ages},
                      **{n: ("birth year implies age > 89", 2) for n in years}}
+
+
+def test_run_together_ages_and_birth_years_are_scanned():
+    # an age named in capitals without separators passed the scan with ages over 89
+    df = pd.DataFrame({**{n: [95, 40, 120] for n in RUN_TOGETHER_AGES + RUN_TOGETHER_NOT_AGES},
+                       **{n: [1905, 1990, 1930] for n in RUN_TOGETHER_BIRTH_YEARS}})
+    found = {f.field: (f.rule, f.count) for f in scan_table(df, today=TODAY).findings}
+    assert found == {**{n: ("age above 89", 2) for n in RUN_TOGETHER_AGES},
+                     **{n: ("birth year implies age > 89", 2) for n in RUN_TOGETHER_BIRTH_YEARS}}
+
+
+def test_an_age_in_months_weeks_or_days_is_scanned_against_89_years_in_its_unit():
+    from fhirsynth.evaluate.safe_harbor import AGE_LIMITS
+
+    per_year = {"years": 1.0, "months": 12.0, "weeks": 365.25 / 7, "days": 365.25}
+    for unit, (most, top) in AGE_LIMITS.items():  # no age over 89 (or under 90) years is cut
+        assert most <= 89 * per_year[unit] < most + 1
+        assert top <= 90 * per_year[unit] < top + 1
+    df = pd.DataFrame({"age_months": [1068, 1069, 1500, 12], "AGEWEEKS": [4643, 4644, 1, 1],
+                       "age_in_days": [32507, 32508, 40000, 1], "AgeGroupMonths": [5000] * 4})
+    found = {f.field: (f.rule, f.count) for f in scan_table(df, today=TODAY).findings}
+    assert found == {"age_months": ("age in months above 89 years", 2),
+                     "AGEWEEKS": ("age in weeks above 89 years", 1),
+                     "age_in_days": ("age in days above 89 years", 2)}
+    # a top code of 90 years in months stands for "90 years or older"
+    top = scan_table(pd.DataFrame({"age_months": [1080, 1081, 12]}), today=TODAY,
+                     top_coded={"age_months": 1080.0}).findings
+    assert [(f.field, f.count) for f in top] == [("age_months", 1)]

@@ -10,6 +10,7 @@ from fhirsynth.domain import TableSpec
 from fhirsynth.errors import SpecError
 from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor, spec_findings
 from fhirsynth.ingest.features import load_feature_spec
+from harbor_names import RUN_TOGETHER_AGES, RUN_TOGETHER_BIRTH_YEARS, RUN_TOGETHER_NOT_AGES
 
 TODAY = _dt.date(2026, 1, 1)
 
@@ -180,3 +181,71 @@ def test_the_year_of_a_camel_case_birth_date_is_a_birth_year() -> None:
                  PatientBirthDate={**year, "source": {"transform": "year"}})
     assert _kinds(spec) == {"birth": "ages_over_89", "PatientBirthDate": "ages_over_89"}
 
+
+
+def test_run_together_names_are_read_word_by_word() -> None:
+    """Trial remainder: `PATIENTAGE` bounded [0, 120] passed the pre-check and the scan."""
+    from fhirsynth.evaluate.safe_harbor import is_age_name, is_birth_date_name, is_birth_year_name
+
+    assert [n for n in RUN_TOGETHER_AGES if not is_age_name(n)] == []
+    assert [n for n in RUN_TOGETHER_NOT_AGES + ("IMAGE",) if is_age_name(n)] == []
+    assert [n for n in RUN_TOGETHER_BIRTH_YEARS if not is_birth_year_name(n)] == []
+    assert [n for n in RUN_TOGETHER_BIRTH_YEARS if is_age_name(n)] == []
+    assert [n for n in ("YEARLY", "BIRTHWEIGHT", "YOBBO", "AGEYEARS") if is_birth_year_name(n)] \
+        == []
+    # the year of a birth date named without separators is a birth year
+    assert all(map(is_birth_date_name, ("DATEOFBIRTH", "PATIENTDOB", "PATIENTBIRTHDATE")))
+    assert not any(map(is_birth_date_name, ("ADOBE", "REBIRTH", "DOBUTAMINE")))
+
+
+def test_run_together_ages_and_birth_years_are_refused_by_the_pre_check() -> None:
+    num = {"type": "numeric", "integer": True}
+    cols = {**{n: {**num, "bounds": [0, 120]} for n in RUN_TOGETHER_AGES + RUN_TOGETHER_NOT_AGES},
+            **{n: {**num, "bounds": [1900, 2026]} for n in RUN_TOGETHER_BIRTH_YEARS}}
+    found = {f.column: f.rule for f in spec_findings(_spec(**cols), today=TODAY)}
+    assert found == {**{n: "age above 89" for n in RUN_TOGETHER_AGES},
+                     **{n: "birth year implies age > 89" for n in RUN_TOGETHER_BIRTH_YEARS}}
+    with pytest.raises(SpecError, match=r"column 'PATIENTAGE': its bounds end at 120"):
+        check_spec_safe_harbor(_spec(PATIENTAGE={**num, "bounds": [0, 120]}), "p.schema.json",
+                               today=TODAY)
+    # the year transform of a birth date named without separators, under another name
+    yr = {**num, "bounds": [1900, 2026], "source": {"column": "DATEOFBIRTH", "transform": "year"}}
+    assert _kinds(_spec(yr=yr)) == {"yr": "ages_over_89"}
+    # within the limits, they pass
+    ok = {**{n: {**num, "bounds": [0, 90], "source": {"top_code": 90}} for n in RUN_TOGETHER_AGES},
+          **{n: {**num, "bounds": [1937, 2026]} for n in RUN_TOGETHER_BIRTH_YEARS}}
+    assert spec_findings(_spec(**ok), today=TODAY) == []
+
+
+#: an age in another unit, the unit, and units per year (a Julian year of 365.25 days)
+OTHER_UNITS = (("age_months", "months", 12.0), ("AgeInWeeks", "weeks", 365.25 / 7),
+               ("AGEDAYS", "days", 365.25), ("patient_age_mo", "months", 12.0),
+               ("age_days_at_admission", "days", 365.25))
+
+
+@pytest.mark.parametrize(("name", "unit", "per_year"), OTHER_UNITS)
+def test_an_age_in_months_weeks_or_days_is_held_to_89_years_in_its_unit(
+        name: str, unit: str, per_year: float) -> None:
+    """[0, 1500] months (125 years) passed the pre-check in silence."""
+    import math
+
+    most = math.floor(89 * per_year)  # no age over 89 years is within it
+    top = math.floor(90 * per_year)  # "90 years or older"
+    num = {"type": "numeric", "integer": True}
+    assert _kinds(_spec(**{name: {**num, "bounds": [0, most]}})) == {}
+    with pytest.raises(SpecError) as err:
+        check_spec_safe_harbor(_spec(**{name: {**num, "bounds": [0, most + 1]}}), "u.schema.json",
+                               today=TODAY)
+    msg = str(err.value)
+    assert f"column {name!r}: it is an age in {unit}, and its bounds end at {most + 1}" in msg
+    assert f"above {most} {unit} (89 years)" in msg and f"\"top_code\": {top}" in msg
+    assert _kinds(_spec(**{name: {**num, "bounds": [0, top],
+                                  "source": {"top_code": top}}})) == {}
+    found = spec_findings(_spec(**{name: {**num, "bounds": [0, top + 1],
+                                          "source": {"top_code": top + 1}}}), today=TODAY)
+    assert [(f.column, f.rule) for f in found] == [(name, f"age in {unit} above 89 years")]
+    assert f"top code ({top + 1}) is above {top} {unit} (90 years)" in found[0].why
+    cats = {"type": "categorical", "domain": ["1", str(most + 1)]}
+    assert _kinds(_spec(**{name: cats})) == {name: "ages_over_89"}
+    # a band or a year-unit age keeps its own rule
+    assert _kinds(_spec(age_group={**num, "bounds": [0, 2000]})) == {}

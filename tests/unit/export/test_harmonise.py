@@ -59,3 +59,35 @@ def test_birth_years_follow_the_reference_day() -> None:
     mid = dict(rules, birthday_passed=0.5)  # a reference date in early July
     year = harmonise(spec, rows, np.random.default_rng(2), mid)["birth_year"]
     assert abs((year == 1986).mean() - 0.5) < 5 * (0.25 / 4000) ** 0.5
+
+
+def test_saved_birth_years_of_a_model_without_the_list() -> None:
+    import datetime as dt
+    from dataclasses import replace
+
+    from fhirsynth.domain import TableSpec
+    from fhirsynth.export.harmonise import output_rules, saved_birth_years
+
+    year = {"type": "numeric", "integer": True, "bounds": [1900, 2026]}
+    spec = TableSpec.from_dict({"name": "t", "columns": {
+        "BIRTHDATE": {**year, "source": {"transform": "year"}},
+        "PatientDOB": {"type": "categorical", "domain": ["1920", "1950"],
+                       "source": {"transform": "year"}},
+        "yr": {**year, "source": {"column": "dob", "transform": "year"}},
+        "admitted": {**year, "bounds": [1990, 2026]},
+        "dob_note": {"type": "categorical", "domain": ["a", "b"]},
+        "birth_weight": {"type": "numeric", "bounds": [1000, 2500]},  # grams, not a date
+        "income": {"type": "numeric", "bounds": [0, 200000]}}})
+    saved = replace(spec, columns=tuple(replace(c, source=None) for c in spec.columns))
+    today = dt.date(2026, 1, 1)
+    rules, unknown = saved_birth_years(saved, {"top_codes": {}}, today)
+    assert rules == {"top_codes": {}, "birth_years": ["BIRTHDATE", "PatientDOB"]}
+    # admitted: from 1990, no year of it implies an age over 89; the weight in grams between
+    # 1000 and 2500 cannot be told from years either
+    assert unknown == ["yr", "birth_weight"]
+    assert saved_birth_years(saved, None, dt.date(2090, 1, 1))[1] == ["yr", "admitted",
+                                                                      "birth_weight"]
+    # a model that recorded the list says it all
+    fresh = output_rules(spec)
+    assert fresh["birth_years"] == ["BIRTHDATE", "PatientDOB", "yr"]
+    assert saved_birth_years(saved, fresh, today) == (fresh, [])

@@ -188,3 +188,27 @@ def test_an_age_is_advised_to_be_top_coded_under_any_age_name(tmp_path) -> None:
     (tmp_path / "ok.schema.json").write_text(json.dumps(schema))
     r = runner.invoke(app, ["columns", str(src), "--schema", str(tmp_path / "ok.schema.json")])
     assert r.exit_code == 0 and "`run` refuses this schema" not in r.output, r.output
+
+
+def test_an_age_in_months_is_advised_in_its_unit(tmp_path) -> None:
+    # `run` refuses an age in months bounded past 89 years (1068 months); `columns` said
+    # "no identifier pattern" for it
+    header = ["age_months", "AGEDAYS", "glucose"]
+    src = tmp_path / "in.csv"
+    src.write_text(",".join(header) + "\n" + ",".join(["1500"] * len(header)) + "\n",
+                   encoding="utf-8")
+    r = runner.invoke(app, ["columns", str(src), "--write-schema",
+                            str(tmp_path / "s.schema.json")])
+    assert r.exit_code == 0, r.output
+    lines = {ln.split("\t")[0]: ln for ln in r.output.splitlines() if "\t" in ln}
+    hints = {n: c["name_suggests"] for n, c in
+             json.loads((tmp_path / "s.schema.json").read_text())["columns"].items()}
+    for name, most, top in (("age_months", "1068 months", 1080), ("AGEDAYS", "32507 days", 32872)):
+        for text in (lines[name], hints[name]):
+            assert f"no age over 89 years ({most})" in text, text
+            assert f'"source": {{"top_code": {top}}}' in text
+            assert "no identifier pattern" not in text
+        assert lines[name].split("\t")[1:3] == ["feature", "model"]
+        assert '"type": "numeric"' in hints[name]
+    assert lines["glucose"].endswith("no identifier pattern")
+    assert "1500" not in r.output

@@ -3,7 +3,9 @@ and a sample whose model allows Safe Harbor findings says so (a second new user'
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +133,45 @@ def test_sample_flags_the_year_of_a_birth_date_under_its_own_name(tmp_path) -> N
     assert r.exit_code == 0, text
     assert "Safe Harbor scan of the output failed" in text and "column BIRTHDATE" in text
     assert "birth year implies age > 89" in text and "do not share this table" in text
+
+
+def test_sample_of_a_model_older_than_its_birth_year_list(tmp_path) -> None:
+    # a model.json written before `output.birth_years` keeps no source rule: the year of
+    # BIRTHDATE is still told by its name; the year of a birth date under another name is not,
+    # and sample says that the check could not be applied to it (no value quoted)
+    import pytest
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"BIRTHDATE": rng.integers(1900, 2020, 300),
+                       "yr": rng.integers(1900, 2020, 300),
+                       "admitted": rng.integers(1990, 2020, 300),
+                       "sex": rng.choice(["f", "m"], 300)})
+    year = {"type": "numeric", "integer": True, "bounds": [1900, 2026], "nullable": False}
+    spec = TableSpec.from_dict({"name": "t", "columns": {
+        "BIRTHDATE": {**year, "source": {"transform": "year"}},
+        "yr": {**year, "source": {"column": "DATEOFBIRTH", "transform": "year"}},
+        "admitted": {**year, "bounds": [1990, 2026]},  # no year of it implies an age over 89
+        "sex": {"type": "categorical", "domain": ["f", "m"], "nullable": False}}})
+    with pytest.warns(UserWarning, match="could fail the Safe Harbor scan"):
+        synth = Synthesizer(spec, epsilon=5, random_state=1)
+    synth.fit(df).save(tmp_path / "m.json")
+    blob = json.loads((tmp_path / "m.json").read_text())
+    assert blob["output"]["birth_years"] == ["BIRTHDATE", "yr"]
+    del blob["output"]["birth_years"]
+    (tmp_path / "old.json").write_text(json.dumps(blob))
+    r = runner.invoke(app, ["sample", str(tmp_path / "old.json"), "-n", "200", "--where",
+                            "BIRTHDATE<=1920", "--out", str(tmp_path / "s.csv"), "--seed", "2"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0, text
+    assert "column BIRTHDATE; rule: birth year implies age > 89" in text
+    assert "do not share this table" in text
+    assert "birth-year check could not be applied to column 'yr'" in text
+    assert "'admitted'" not in text and "column admitted" not in text
+    said = text[text.index("could not be applied to column 'yr'"):text.index("must not be shared")]
+    # calendar facts only: the earliest birth year allowed this year, and the age limit
+    assert re.findall(r"\d+", said) == [str(dt.date.today().year - 89), "89"]
+    # the same model with its list: no such warning
+    r = runner.invoke(app, ["sample", str(tmp_path / "m.json"), "-n", "50", "--out",
+                            str(tmp_path / "s2.csv"), "--seed", "2"])
+    assert r.exit_code == 0 and "could not be applied" not in r.output, r.output
+
