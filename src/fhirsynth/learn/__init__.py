@@ -441,7 +441,8 @@ def fit_model(
             first=first if first >= 0 else None,
             first_in_every_set=(config.target_parent and config.target_first
                                 and spec.target in names),
-            noise=noise, priors=priors, offsets=offsets, selection=selection)
+            noise=noise, priors=priors, offsets=offsets, selection=selection,
+            target_margin=config.target_margin * noisy_n if n_released is not None else 0.0)
         order, psets = list(structure.order), list(structure.parents)
     else:
         order, psets = list(rng.permutation(d)), [()] * d

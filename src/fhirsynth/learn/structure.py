@@ -158,6 +158,7 @@ def greedy_structure(
     priors: Sequence[np.ndarray | None] | None = None,
     offsets: Sequence[float] | None = None,
     selection: str = "exponential",
+    target_margin: float = 0.0,
 ) -> Parents:
     """Add columns one by one, each with its parent set chosen by a DP selection.
 
@@ -198,7 +199,8 @@ def greedy_structure(
         declared parents; None: chosen uniformly at random.
     first_in_every_set
         Keep only candidates whose parent set contains the first column (when any does):
-        the target then is a parent of every column (a tree-augmented naive Bayes shape).
+        the target then is a parent of every column (a tree-augmented naive Bayes shape),
+        except where the limits leave it no room and ``target_margin`` > 0.
     noise
         What a selection's share buys (default pure epsilon-DP: the share is the
         mechanism's epsilon; zCDP: ``sqrt(8 rho_i)`` for the exponential mechanism,
@@ -212,6 +214,11 @@ def greedy_structure(
         offset of its released estimate; see ``fhirsynth.learn._prior_offsets``).
     selection
         A key of :data:`SELECTIONS` (the caller resolves "auto" with :func:`selection_for`).
+    target_margin
+        With ``first_in_every_set``: a parent set the first column cannot join (degree or
+        size limits) stays a candidate, scored this much (counts; a public constant)
+        below the sets with the first column (:func:`_with_target`); 0: it is dropped.
+        A constant per candidate leaves the score's sensitivity unchanged.
     """
     from fhirsynth.errors import ConfigError
 
@@ -302,8 +309,8 @@ def greedy_structure(
             multi.append((remaining[ci], pool[int(valid[ci][idx - int(bounds[ci])])]))
         cands = singles + multi
         if first_in_every_set:
-            # public constraint: every parent set contains the first column (the target)
-            cands = [c for c in cands if any(i == order[0] for i, _ in c[1])] or cands
+            cands = _with_target(cands, first, gcards, cards, degree, max_parent_states,
+                                 cell_limit, target_margin)
         if not multi and all(not p for _, p in singles) and not noiseless:
             # no candidate has parents: the choice does not depend on the data, so it is
             # made at random and spends nothing (the budget is left to the tables)
@@ -322,6 +329,8 @@ def greedy_structure(
             for c in children:
                 cache[(c, pset)] = scored(c, pc, pk)
         utility = [score(c, p) - (offsets[c] if offsets is not None and use_prior else 0.0)
+                   + (target_margin if first_in_every_set and any(i == first for i, _ in p)
+                      else 0.0)
                    for c, p in cands]
         name = f"structure {step}/{n_sel}"
         e0 = noise.selection_epsilon(eps_per_selection, bounded_range=bounded)
@@ -346,3 +355,32 @@ def greedy_structure(
         parents[child] = pset
         logger.debug("structure step %d: column %d <- %s", step, child, pset)
     return Parents(order=tuple(order), parents=tuple(parents[j] for j in range(d)))
+
+
+def _with_target(
+    cands: list[tuple[int, tuple[Item, ...]]], target: int, gcards: Sequence[Sequence[int]],
+    cards: Sequence[int], degree: int, max_parent_states: float, cell_limit: float,
+    margin: float,
+) -> list[tuple[int, tuple[Item, ...]]]:
+    """The candidates of a search that keeps the target in every parent set.
+
+    A parent set with the target stays; one without it stays only when ``margin`` > 0 and
+    the target could not join it (the set has ``degree`` parents already, or with the
+    target in its smallest variant it would pass ``max_parent_states`` or the
+    theta-usefulness limit ``cell_limit``), so that a strong association the limits leave no
+    room for beside the target (Adult's marital status and relationship at eps 0.1) may
+    still be chosen; the caller scores those ``margin`` below the sets with the target.
+    When no candidate has the target, all stay.  Public values only.
+    """
+    tcard = min(gcards[target])
+
+    def has_target(pset: tuple[Item, ...]) -> bool:
+        return any(i == target for i, _ in pset)
+
+    def target_fits(child: int, pset: tuple[Item, ...]) -> bool:
+        prod = math.prod(gcards[i][v] for i, v in pset) * tcard
+        return len(pset) < degree and prod <= min(max_parent_states, cell_limit / cards[child])
+
+    keep = [(c, p) for c, p in cands
+            if has_target(p) or (margin > 0 and p and not target_fits(c, p))]
+    return keep if any(has_target(p) for _, p in keep) else cands

@@ -211,3 +211,55 @@ def test_without_a_released_count_the_score_never_reads_the_row_count(known_data
     Synthesizer(SPEC, epsilon=2.0, random_state=3).fit(known_data)
     assert seen[0] is None
     assert seen[1] is not None and seen[1] != len(known_data)  # the noisy count
+
+
+def test_a_parent_set_the_target_cannot_join_is_a_candidate_only_with_a_margin() -> None:
+    from fhirsynth.learn.structure import _with_target
+
+    # column 0 is the binary target; column 1 (6 states) and 2 (7 states) are free
+    gcards, cards = [[2], [6], [7]], [2, 6, 7]
+    with_t = (2, ((0, 0),))
+    pair = (2, ((1, 0),))        # 7 x 6 = 42 cells; with the target 84
+    both = (2, ((0, 0), (1, 0)))
+    # cell limit 60: the target cannot join the pair (84 > 60)
+    got = _with_target([with_t, pair], 0, gcards, cards, 3, 256, 60.0, 10.0)
+    assert got == [with_t, pair]
+    assert _with_target([with_t, pair], 0, gcards, cards, 3, 256, 60.0, 0.0) == [with_t]
+    # cell limit 100: it can (84 <= 100), so the pair is left to the set with the target
+    assert _with_target([with_t, pair, both], 0, gcards, cards, 3, 256, 100.0,
+                        10.0) == [with_t, both]
+    # degree 1: no set can hold the target beside another parent
+    assert _with_target([with_t, pair], 0, gcards, cards, 1, 256, 1000.0, 10.0) == [with_t, pair]
+    # no candidate with the target: every candidate stays
+    assert _with_target([pair], 0, gcards, cards, 3, 256, 60.0, 0.0) == [pair]
+
+
+def test_the_margin_lets_a_strong_association_beside_the_target_win() -> None:
+    # noiseless: the best candidate wins
+    from fhirsynth.learn.structure import greedy_structure
+    from fhirsynth.privacy.budget import Accountant
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    t = rng.integers(0, 2, n)
+    a = 3 * t + rng.integers(0, 3, n)  # a follows the target: it joins first, under it
+    c = np.where(rng.random(n) < 0.9, a, rng.integers(0, 6, n))  # c follows a closely
+    codes, cards = [t, a, c], [2, 6, 6]
+    gcodes, gcards = [[x] for x in codes], [[k] for k in cards]
+
+    def chosen(margin: float, limit: float) -> tuple:
+        p = greedy_structure(
+            codes, cards, gcodes, gcards, degree=2, max_parent_states=256, cell_limit=limit,
+            max_candidates=100, eps_per_selection=0.1,
+            accountant=Accountant(PrivacyBudget(epsilon=10.0)), rng=np.random.default_rng(1),
+            random_state=1, noiseless=True, first=0, first_in_every_set=True,
+            target_margin=margin)
+        return p.parents[2]
+
+    # 6 x 6 x 2 = 72 cells do not fit a limit of 50: without a margin c gets the target only
+    assert chosen(0.0, 50.0) == ((0, 0),)
+    assert chosen(0.05 * n, 50.0) == ((1, 0),)
+    # a margin larger than the association keeps the target
+    assert chosen(2.0 * n, 50.0) == ((0, 0),)
+    # where the target fits beside a, the set holds both
+    assert chosen(0.05 * n, 100.0) == ((0, 0), (1, 0))
