@@ -29,6 +29,7 @@ from fhirsynth.ingest.columns import (
     value_like_names,
 )
 from fhirsynth.ingest.csv import check_csv_bytes
+from fhirsynth.ingest.sources import shown_path
 
 __all__ = ["read_csv_header", "skeleton_schema", "write_skeleton"]
 
@@ -63,18 +64,20 @@ def read_csv_header(path: str | Path) -> list[str]:
         with p.open(encoding="utf-8-sig", newline="") as fh:
             first = next(csv.reader(fh, strict=True), None)
     except FileNotFoundError:
-        raise TableInputError(f"{p}: file not found") from None
+        raise TableInputError(f"{shown_path(p)}: file not found") from None
     except UnicodeDecodeError as exc:
-        raise TableInputError(f"{p}: not UTF-8 text (byte {exc.start})") from None
+        raise TableInputError(f"{shown_path(p)}: not UTF-8 text (byte {exc.start})") from None
     except (OSError, csv.Error) as exc:
-        raise TableInputError(f"{p}: cannot read the header ({type(exc).__name__})") from None
+        raise TableInputError(f"{shown_path(p)}: cannot read the header "
+                              f"({type(exc).__name__})") from None
     if not first:
-        raise TableInputError(f"{p}: the file is empty (no header)")
+        raise TableInputError(f"{shown_path(p)}: the file is empty (no header)")
     header = [h.strip() for h in first]
     check_header(p, header)
     for i, name in enumerate(header, start=1):
         if not name:
-            raise TableInputError(f"{p}: header field {i} is empty (every column needs a name)")
+            raise TableInputError(f"{shown_path(p)}: header field {i} is empty (every column "
+                                  "needs a name)")
     dupes = duplicate_names_error(p, header)
     if dupes is not None:
         raise dupes

@@ -108,6 +108,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     (:func:`~fhirsynth.ingest.columns.check_header`).
     """
     from fhirsynth.ingest.columns import check_header
+    from fhirsynth.ingest.sources import shown_path
 
     p = Path(path)
     try:
@@ -115,9 +116,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
         check_header(p, [str(c) for c in frame.columns])
         return frame
     except FileNotFoundError:
-        raise InputError(f"{p}: table file not found") from None
+        raise InputError(f"{shown_path(p)}: table file not found") from None
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{p}: not a readable CSV table ({type(exc).__name__})") from None
+        raise InputError(f"{shown_path(p)}: not a readable CSV table "
+                         f"({type(exc).__name__})") from None
 
 
 def write_result(result: AuditResult, path: str | Path,

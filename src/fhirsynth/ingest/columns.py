@@ -22,6 +22,7 @@ from pathlib import Path
 from fhirsynth.errors import TableInputError
 from fhirsynth.evaluate.safe_harbor import AGE_LIMITS
 from fhirsynth.evaluate.safe_harbor_advice import FIXES
+from fhirsynth.ingest.sources import shown_path
 
 __all__ = ["AGE_REASON", "BIRTH_DATE_REASON", "NAME_PATTERNS", "UNIT_AGE_REASONS", "ColumnClass",
            "check_header", "classify_columns", "duplicate_names_error", "looks_like_code",
@@ -232,7 +233,8 @@ def check_header(path: str | Path, header: Sequence[str]) -> None:
     n = sum(value_like_names(header))
     if header and n >= min(2, len(header)):
         raise TableInputError(
-            f"line 1 of {path} looks like a data row, not a header: {n} of {len(header)} "
+            f"line 1 of {shown_path(path)} looks like a data row, not a header: {n} of "
+            f"{len(header)} "
             "names look like values (numbers, dates, e-mail addresses or phone numbers); "
             "fhirsynth needs a header line")
 
@@ -262,7 +264,8 @@ def duplicate_names_error(path: str | Path, header: Sequence[str]) -> TableInput
     quote = not any(looks_like_value(h) for h in header)
     parts = [(f"{h!r} in columns " if quote else "one name in columns ")
              + ", ".join(map(str, cols)) for h, cols in repeats]
-    return TableInputError(f"{path}: duplicate column names in the header: {'; '.join(parts)}")
+    return TableInputError(f"{shown_path(path)}: duplicate column names in the header: "
+                           f"{'; '.join(parts)}")
 
 
 @lru_cache(maxsize=1)

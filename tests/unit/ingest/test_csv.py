@@ -400,7 +400,8 @@ def test_a_feature_spec_given_for_another_csv_is_named(tmp_path):
         read_csv_table(_write(tmp_path, "gender,age\nf,40\n"), load_feature_spec(None))
 
 
-@pytest.mark.parametrize("text", ["a\nabc\n", "a\n1\n\n2,3\n", "b\n1\n"])
+@pytest.mark.parametrize("text", ["a\nabc\n", "a\n1\n\n2,3\n", "b\n1\n",
+                                  "1,2024-01-01\n3,4\n", "a,a\n1,2\n"])
 def test_a_csv_name_that_may_hold_an_identifier_is_withheld_in_messages(tmp_path, text):
     # trials 15-17: file names are printed in messages; a CSV named after a patient's record
     # number must not put it on the console (FHIR files follow the same policy)
@@ -413,3 +414,15 @@ def test_a_csv_name_that_may_hold_an_identifier_is_withheld_in_messages(tmp_path
     ok = _write(tmp_path, text, name="cohort.csv")
     with pytest.raises(TableInputError, match="cohort.csv"):
         read_csv_table(ok, spec)
+
+
+@pytest.mark.parametrize("text", ["", "1,2024-01-01\n3,4\n", "a,a\n1,2\n", "a,,b\n1,2,3\n"])
+def test_the_header_reader_withholds_a_name_that_may_hold_an_identifier(tmp_path, text):
+    # trial 19 (helper): `fhirsynth columns` and the headerless / duplicate-name checks
+    # printed the raw path, where the reader withholds it
+    from fhirsynth.schema_skeleton import read_csv_header
+
+    p = _write(tmp_path, text, name="mrn-00123456.csv")
+    with pytest.raises(TableInputError) as err:
+        read_csv_header(p)
+    assert "00123456" not in str(err.value) and "name withheld" in str(err.value)
