@@ -101,13 +101,21 @@ def classify_column(name: str) -> ColumnClass:
     the Safe Harbor age rule reads as an age (``age``, ``PatientAge``, ``years_old``...)
     carries the top-code advice (:data:`AGE_REASON`), an age in months, weeks or days the
     advice in its unit (:data:`UNIT_AGE_REASONS`)."""
-    from fhirsynth.evaluate.safe_harbor import age_unit, is_age_name, is_birth_year_name
+    from fhirsynth.evaluate.safe_harbor import (
+        age_unit,
+        is_age_name,
+        is_birth_date_name,
+        is_birth_year_name,
+    )
 
     norm = _normalise(name)
     last = norm.rsplit("_", 1)[-1]
     for pattern, role, treatment, reason in _COMPILED:
         if pattern.match(norm) or pattern.match(last):
             return ColumnClass(role=role, treatment=treatment, reason=reason)
+    if is_birth_date_name(name, strict=True) and not is_birth_year_name(name):
+        # written together (PATIENTDOB, PTBIRTHDATE), which the patterns above do not split
+        return ColumnClass(role="quasi_identifier", treatment="year", reason=BIRTH_DATE_REASON)
     if is_age_name(name) and not is_birth_year_name(name):
         return ColumnClass(role="feature", treatment="model", reason=AGE_REASON)
     unit = age_unit(name)

@@ -426,3 +426,15 @@ def test_the_header_reader_withholds_a_name_that_may_hold_an_identifier(tmp_path
     with pytest.raises(TableInputError) as err:
         read_csv_header(p)
     assert "00123456" not in str(err.value) and "name withheld" in str(err.value)
+
+
+def test_a_birth_date_written_together_is_a_birth_date():
+    # the harbor helper: PATIENTDOB and PTBIRTHDATE got "no identifier pattern"
+    from fhirsynth.ingest.columns import BIRTH_DATE_REASON
+
+    c = classify_columns(["PATIENTDOB", "PTBIRTHDATE", "DATEOFBIRTH", "birth_weight",
+                          "born_preterm", "DOBYEAR"])
+    assert {k: v.reason == BIRTH_DATE_REASON for k, v in c.items()} == {
+        "PATIENTDOB": True, "PTBIRTHDATE": True, "DATEOFBIRTH": True, "birth_weight": False,
+        "born_preterm": False, "DOBYEAR": False}
+    assert (c["PATIENTDOB"].role, c["PATIENTDOB"].treatment) == ("quasi_identifier", "year")
