@@ -57,7 +57,11 @@ def test_an_interrupted_command_says_exactly_what_it_charged(tmp_path, capsys):
         raise KeyboardInterrupt
 
     @friendly_errors
-    def cut_before_charging() -> None:
+    def cut_before_charging(ledger: object = None) -> None:
+        raise KeyboardInterrupt
+
+    @friendly_errors
+    def cut_without_a_ledger() -> None:  # sample, report, verify: no ledger to speak of
         raise KeyboardInterrupt
 
     with pytest.raises(typer.Exit) as exc:
@@ -69,6 +73,10 @@ def test_an_interrupted_command_says_exactly_what_it_charged(tmp_path, capsys):
         cut_before_charging()  # the earlier command's charge is not this one's
     err = " ".join(capsys.readouterr().err.split())
     assert "nothing was charged to the ledger" in err and "0.7" not in err
+    with pytest.raises(typer.Exit):
+        cut_without_a_ledger()
+    err = " ".join(capsys.readouterr().err.split())
+    assert "interrupted: no output was written" in err and "ledger" not in err
 
 
 def test_running_out_of_memory_is_one_clear_error(capsys):

@@ -7,6 +7,7 @@ stderr and exit status 2; nothing reaches the user as a bare traceback.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import signal
@@ -151,6 +152,8 @@ def friendly_errors(func: F) -> F:
     a closed pipe (``fhirsynth columns x.csv | head``) ends quietly.
     """
 
+    takes_ledger = "ledger" in inspect.signature(func).parameters
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         main = threading.current_thread() is threading.main_thread()
@@ -174,8 +177,11 @@ def friendly_errors(func: F) -> F:
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt as exc:
             what = "terminated" if isinstance(exc, Terminated) else "interrupted"
-            console.print(f"[bold red]{what}[/]: no output was written; "
-                          f"{escape(_charge_note(CHARGES.since(mark)))}")
+            charged = CHARGES.since(mark)
+            # a command without a ledger (sample, report, verify) has nothing to say about one
+            note = (f"; {escape(_charge_note(charged))}"
+                    if takes_ledger or charged or CHARGES.pending is not None else "")
+            console.print(f"[bold red]{what}[/]: no output was written{note}")
             raise typer.Exit(code=_exit_code(exc)) from None
         except BrokenPipeError:
             # the reader of our output went away: nothing more to say to it
