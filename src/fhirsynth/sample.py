@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,9 @@ from fhirsynth.errors import ConfigError, EvidenceError
 from fhirsynth.evidence import Constraint, decode_in_range, parse_evidence
 from fhirsynth.model import FittedModel, Node
 
-__all__ = ["MAX_BUCKET_CELLS", "SAMPLING", "conditional_plan", "sample_codes", "sample_model"]
+__all__ = ["MAX_BUCKET_CELLS", "SAMPLING", "conditional_plan", "evidence_noise", "evidence_notes",
+           "sample_codes",
+           "sample_model"]
 
 SAMPLING = ("balanced", "iid")
 
@@ -274,3 +277,82 @@ def sample_model(
         parts.append(pd.DataFrame(data))
     df = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     return df, p_e
+
+
+def _noise_sd(step: Mapping[str, Any]) -> float:
+    """Standard deviation of the noise on one count of a recorded table step."""
+    sens = float(step.get("sensitivity", 1.0))
+    rho = step.get("rho")
+    if rho:
+        return sens / math.sqrt(2.0 * float(rho))
+    eps = float(step.get("epsilon", 0.0))
+    return math.sqrt(2.0) * sens / eps if eps > 0 else math.inf
+
+
+def evidence_noise(
+    model: FittedModel, columns: Collection[str], p_e: float,
+) -> tuple[float, list[tuple[str, float]]] | None:
+    """Columns whose table, under the evidence, holds less signal than noise per cell.
+
+    A column whose parents include an evidence column (or a coarsening of one) has its
+    conditional distribution given the evidence measured in the cells of its table where
+    the evidence holds.  Those cells share about ``k = noisy count * P(evidence)`` patients
+    (both released: the fit's noisy count, the model's own probability); with the table's
+    cells divided by the evidence parents' states, each holds about ``k / cells`` of them,
+    against noise of standard deviation ``sd`` per cell (from the recorded step).  Returns
+    ``k`` and the columns with ``k / cells / sd`` below 1 (most noisy first), or None when
+    the model has no noisy count.  Released values only: a check on the model, not the data.
+    """
+    n_hat = model.info.get("n_patients_noisy")
+    if not n_hat or p_e <= 0:
+        return None
+    k = float(n_hat) * float(p_e)
+    steps = {st.get("name"): st for st in model.budget.get("steps", [])}
+    base = {nd.name: (nd.group_of or nd.name) for nd in model.nodes}
+    cards = {nd.name: nd.card for nd in model.nodes}
+    weak = []
+    for nd in model.nodes:
+        ev = [p for p in nd.parents if base.get(p, p) in columns]
+        step = steps.get(f"table {nd.name}")
+        if nd.group_of is not None or nd.name in columns or not ev or step is None:
+            continue
+        measured = str(step.get("detail", "")).split(" ", 1)[0].replace(",", "")
+        cells = (float(measured) if measured.isdigit()  # a table measured over groups
+                 else nd.card * math.prod(cards[p] for p in nd.parents))
+        cells /= math.prod(cards[p] for p in ev)
+        ratio = k / max(cells, 1.0) / _noise_sd(step)
+        if ratio < 1.0:
+            weak.append((nd.name, ratio))
+    return k, sorted(weak, key=lambda t: t[1])
+
+
+def evidence_notes(model: FittedModel, columns: Collection[str], p_e: float) -> list[str]:
+    """What a conditional sample's reader should know about it (released values only).
+
+    A note when no other column depends on the evidence columns in the model (the rest of
+    the sample then follows its overall distribution), and one naming the columns that are
+    mostly noise under the evidence (:func:`evidence_noise`).
+    """
+    base = {nd.name: (nd.group_of or nd.name) for nd in model.nodes}
+    tied = any(base.get(p, p) in columns and nd.group_of is None and nd.name not in columns
+               for nd in model.nodes for p in nd.parents)
+    tied = tied or any(model.by_name[c].parents for c in columns if c in model.by_name)
+    notes = []
+    shown = ", ".join(sorted(columns))
+    if not tied:
+        notes.append(f"in this model no other column depends on {shown}: the other columns "
+                     "of the sample follow their overall distribution, not the condition's")
+    got = evidence_noise(model, columns, p_e)
+    if got is not None and got[1]:
+        k, weak = got
+        names = ", ".join(n for n, _ in weak[:6])
+        if len(weak) > 6:
+            names += f" and {len(weak) - 6} more"
+        about = round(k, -1) if k >= 100 else round(k)
+        notes.append(
+            f"the condition on {shown} holds about {about:,.0f} of the training patients "
+            "(the model's estimate), and the noisy tables of " + names + " give each of "
+            "their cells fewer of them than noise: those columns of the sample are mostly "
+            "noise, not the condition's patients (a larger epsilon, fewer columns or a "
+            "larger cohort make such a sample meaningful)")
+    return notes

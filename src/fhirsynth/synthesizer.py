@@ -141,8 +141,10 @@ class Synthesizer:
         values within its parent groups by systematic sampling in random row order (every
         row has the model's distribution, the table far less Monte-Carlo noise); "iid"
         draws every row independently (:mod:`fhirsynth.sample`).  The model's probability
-        of the evidence is stored in ``last_evidence_probability_``.  Sampling spends no
-        budget.
+        of the evidence is stored in ``last_evidence_probability_``; where the evidence
+        leaves columns mostly noise, or ties to no other column in the model, a
+        :class:`~fhirsynth.errors.LowUtilityWarning` says so
+        (:func:`fhirsynth.sample.evidence_notes`).  Sampling spends no budget.
 
         Raises
         ------
@@ -159,6 +161,13 @@ class Synthesizer:
         rng = _generator(random_state)
         df, p_e = sample_model(self.model, n, evidence=evidence, rng=rng, sampling=sampling)
         self.last_evidence_probability_ = p_e
+        if evidence:
+            from fhirsynth.evidence import parse_evidence
+            from fhirsynth.sample import evidence_notes
+
+            for note in evidence_notes(self.model, set(parse_evidence(self.model.spec,
+                                                                      evidence)), p_e):
+                warnings.warn(note, LowUtilityWarning, stacklevel=2)
         return release_table(self.model, df, rng) if release else df
 
     def budget_table(self) -> dict[str, Any]:
