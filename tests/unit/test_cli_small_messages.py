@@ -46,6 +46,16 @@ def test_columns_with_a_schema_that_run_refuses_warns(tmp_path) -> None:
     assert r.exit_code == 0, r.output
     assert "age" in r.output and "`run` refuses this schema" in r.output
     assert "95" not in r.output  # never a value
+    assert "without a top code" in r.output  # the advice stands
+    # trial 19: a schema that already top-codes the age still got the advice
+    schema.write_text(json.dumps({"name": "p", "columns": {
+        "age": {"type": "numeric", "integer": True, "bounds": [0, 90],
+                "source": {"top_code": 90}},
+        "sex": {"type": "categorical", "domain": ["f", "m"]}}}))
+    r = runner.invoke(app, ["columns", str(csv), "--spec", str(schema)])
+    assert r.exit_code == 0, r.output
+    assert "refuses" not in r.output and "without a top code" not in r.output
+    assert "age: within the Safe Harbor limit in this schema" in " ".join(r.output.split())
 
 
 def test_an_interrupted_command_says_exactly_what_it_charged(tmp_path, capsys):
