@@ -99,3 +99,18 @@ def test_running_out_of_memory_is_one_clear_error(capsys):
     err = " ".join(capsys.readouterr().err.split())
     assert exc.value.exit_code == 2 and "out of memory: nothing was written" in err
     assert "internal error" not in err
+
+
+def test_verbose_after_the_command_is_taken_as_fhirsynth_s_own(tmp_path) -> None:
+    # trial 19: `fhirsynth run -v ...` said only "No such option: -v"
+    import subprocess
+    import sys
+
+    from fhirsynth.cli._app import hoist_verbose
+
+    assert hoist_verbose(["run", "x", "-v", "--out", "o"]) == ["-v", "run", "x", "--out", "o"]
+    assert hoist_verbose(["-vv", "sample"]) == ["-vv", "sample"]
+    assert hoist_verbose(["run", "--verbose", "--", "-v"]) == ["--verbose", "run", "--", "-v"]
+    r = subprocess.run([sys.executable, "-m", "fhirsynth", "ledger", "show", "-v", "--ledger",
+                        str(tmp_path / "none.sqlite")], capture_output=True, text=True)
+    assert "No such option" not in r.stderr + r.stdout and "no ledger at" in r.stdout + r.stderr

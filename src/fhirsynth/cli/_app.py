@@ -10,6 +10,7 @@ import functools
 import inspect
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -252,8 +253,22 @@ def _root(
     _setup_logging(verbose)
 
 
+_VERBOSE = re.compile(r"-v+|--verbose")
+
+
+def hoist_verbose(argv: list[str]) -> list[str]:
+    """``argv`` with ``-v``/``-vv``/``--verbose`` given after the command moved before it.
+
+    The flag belongs to ``fhirsynth`` itself, and ``fhirsynth run -v ...`` was refused with
+    "No such option: -v" (trial 19).  Tokens after ``--`` are left alone."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if _VERBOSE.fullmatch(a)]
+    rest = [a for a in argv[:end] if not _VERBOSE.fullmatch(a)]
+    return flags + rest + argv[end:]
+
+
 def main() -> None:
     """Console-script entry point."""
     from fhirsynth.cli import learn, ledger, release  # noqa: F401  (register the commands)
 
-    app()
+    app(args=hoist_verbose(sys.argv[1:]))
