@@ -158,12 +158,10 @@ def test_a_birth_date_is_advised_as_a_birth_year_held_to_the_age_rule(tmp_path) 
         assert value not in text, value
 
 
-def test_an_age_is_advised_to_be_top_coded_under_any_age_name(tmp_path) -> None:
-    # a trial: `columns stroke.csv` said "age ... no identifier pattern" while `run` refused
-    # the age bounded [0, 100]
-    header = ["age", "years_old", "PatientAge", "ageyrs", "stage", "dosage", "glucose"]
+def _columns_and_skeleton(tmp_path, header: list[str], value: str):
+    """`columns CSV --write-schema`: its output lines and the skeleton's hints, by name."""
     src = tmp_path / "in.csv"
-    src.write_text(",".join(header) + "\n" + ",".join(["95"] * len(header)) + "\n",
+    src.write_text(",".join(header) + "\n" + ",".join([value] * len(header)) + "\n",
                    encoding="utf-8")
     r = runner.invoke(app, ["columns", str(src), "--write-schema",
                             str(tmp_path / "s.schema.json")])
@@ -171,6 +169,14 @@ def test_an_age_is_advised_to_be_top_coded_under_any_age_name(tmp_path) -> None:
     lines = {ln.split("\t")[0]: ln for ln in r.output.splitlines() if "\t" in ln}
     hints = {n: c["name_suggests"] for n, c in
              json.loads((tmp_path / "s.schema.json").read_text())["columns"].items()}
+    return src, r, lines, hints
+
+
+def test_an_age_is_advised_to_be_top_coded_under_any_age_name(tmp_path) -> None:
+    # a trial: `columns stroke.csv` said "age ... no identifier pattern" while `run` refused
+    # the age bounded [0, 100]
+    header = ["age", "years_old", "PatientAge", "ageyrs", "stage", "dosage", "glucose"]
+    src, r, lines, hints = _columns_and_skeleton(tmp_path, header, "95")
     for name in ("age", "years_old", "PatientAge", "ageyrs"):
         for text in (lines[name], hints[name]):
             assert '"bounds": [0, 90]' in text and '"source": {"top_code": 90}' in text, text
@@ -194,15 +200,7 @@ def test_an_age_in_months_is_advised_in_its_unit(tmp_path) -> None:
     # `run` refuses an age in months bounded past 89 years (1068 months); `columns` said
     # "no identifier pattern" for it
     header = ["age_months", "AGEDAYS", "glucose"]
-    src = tmp_path / "in.csv"
-    src.write_text(",".join(header) + "\n" + ",".join(["1500"] * len(header)) + "\n",
-                   encoding="utf-8")
-    r = runner.invoke(app, ["columns", str(src), "--write-schema",
-                            str(tmp_path / "s.schema.json")])
-    assert r.exit_code == 0, r.output
-    lines = {ln.split("\t")[0]: ln for ln in r.output.splitlines() if "\t" in ln}
-    hints = {n: c["name_suggests"] for n, c in
-             json.loads((tmp_path / "s.schema.json").read_text())["columns"].items()}
+    _, r, lines, hints = _columns_and_skeleton(tmp_path, header, "1500")
     for name, most, top in (("age_months", "1068 months", 1080), ("AGEDAYS", "32507 days", 32872)):
         for text in (lines[name], hints[name]):
             assert f"no age over 89 years ({most})" in text, text
