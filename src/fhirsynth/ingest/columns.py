@@ -165,6 +165,8 @@ def looks_like_value(name: str) -> bool:
 #: a column name made of a clinical code, alone or after a prefix: ``44054006``,
 #: ``dx_44054006``, ``snomed-38341003``, ``bmi_39156-5`` (group 1: the code)
 _CODE_NAME = re.compile(r"(?:[A-Za-z][A-Za-z0-9]*[_.\- ])*(\d{6,18}|\d{5}-\d)")
+#: the same with a letter prefix, the only form :func:`value_like_names` takes for a name
+_PREFIXED_CODE = re.compile(r"((?:[A-Za-z][A-Za-z0-9]*[_.\- ])+)(?:\d{6,18}|\d{5}-\d)")
 
 
 def _dihedral(j: int, k: int) -> int:
@@ -215,16 +217,32 @@ def looks_like_code(name: str) -> bool:
     return code[-3:-1] in ("00", "10") and _verhoeff_ok(code)
 
 
+def _coded_name(name: str) -> bool:
+    """A clinical code after a prefix that names no identifier (``dx_44054006``; not
+    ``MRN-00123103``, whose digits may pass a check digit by chance)."""
+    m = _PREFIXED_CODE.fullmatch(name.strip())
+    if m is None or not looks_like_code(name):
+        return False
+    return classify_column(m.group(1)).role not in ("identifier", "key")
+
+
 def value_like_names(header: Sequence[str]) -> list[bool]:
     """For each header name, whether it looks like a data value rather than a name.
 
-    A name that :func:`looks_like_value` is one, except a clinical code
-    (:func:`looks_like_code`: ``dx_44054006``) in a header that also has a clear name (one
-    without any digit, ``age``): coded column names come beside plain ones, while a data
-    row that happens to hold a valid code still has its other values.
+    A name that :func:`looks_like_value` is one, except a clinical code after a prefix
+    (:func:`looks_like_code`: ``dx_44054006``, ``bmi_39156-5``) in a header that also has a
+    clear name (one without any digit, ``age``) and no other name that looks like a value:
+    coded column names come beside plain ones, while a data row that holds a valid code
+    holds other values too (a date, a record number).  A bare number (``44054006``) is
+    never taken for a name: a record number passes a check digit by chance.
     """
+    plain = [looks_like_value(h) for h in header]
+    coded = [v and _coded_name(h) for h, v in zip(header, plain, strict=True)]
     clear = any(h.strip() and not any(c.isdigit() for c in h) for h in header)
-    return [looks_like_value(h) and not (clear and looks_like_code(h)) for h in header]
+    others = any(v and not c for v, c in zip(plain, coded, strict=True))
+    if not clear or others:
+        return plain
+    return [v and not c for v, c in zip(plain, coded, strict=True)]
 
 
 def check_header(path: str | Path, header: Sequence[str]) -> None:

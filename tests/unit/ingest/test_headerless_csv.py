@@ -176,22 +176,22 @@ def test_values_that_are_no_valid_code_are_not_code_like(name):
 def test_a_header_of_snomed_coded_names_beside_plain_ones_is_a_header(tmp_path):
     # it was refused as "a data row": 2 of 4 names looked like values
     p = tmp_path / "coded.csv"
-    p.write_text("age,sex,dx_44054006,38341003\n67,f,true,false\n54,m,false,true\n")
+    p.write_text("age,sex,dx_44054006,snomed_38341003\n67,f,true,false\n54,m,false,true\n")
     spec = _schema(tmp_path, {
         "age": {"type": "numeric", "bounds": [0, 89], "integer": True},
-        "dx_44054006": {"type": "boolean"}, "38341003": {"type": "boolean"}})
+        "dx_44054006": {"type": "boolean"}, "snomed_38341003": {"type": "boolean"}})
     table, _ = read_csv_table(p, spec)
-    assert list(table.columns) == ["age", "dx_44054006", "38341003"]
+    assert list(table.columns) == ["age", "dx_44054006", "snomed_38341003"]
     assert table["dx_44054006"].tolist() == [True, False]
     r = runner.invoke(app, ["columns", str(p)])
     assert r.exit_code == 0, r.output
     assert [ln.split("\t")[0] for ln in r.output.strip().splitlines()] == [
-        "age", "sex", "dx_44054006", "38341003"]
+        "age", "sex", "dx_44054006", "snomed_38341003"]
     s = tmp_path / "out.schema.json"
     r = runner.invoke(app, ["columns", str(p), "--write-schema", str(s)])
     assert r.exit_code == 0, r.output
     assert set(json.loads(s.read_text())["columns"]) == {"age", "sex", "dx_44054006",
-                                                         "38341003"}
+                                                         "snomed_38341003"}
 
 
 @pytest.mark.parametrize("row", [
@@ -199,7 +199,11 @@ def test_a_header_of_snomed_coded_names_beside_plain_ones_is_a_header(tmp_path):
     "44054006,38341003,73211009", "44054006,38341003",
     # a valid code among values is still a data row
     "CANARY-NAME-7731,44054006,1931-02-28,67,Male",
-    "Smith CANARY,MRN_99887766,555-867-5309,dx_44054006"])
+    "Smith CANARY,MRN_99887766,555-867-5309,dx_44054006",
+    # trial 21: a name beside one valid code and a date, record number or phone number;
+    # a bare number or an identifier's prefix is never taken for a coded name
+    "Jane CANARY,F,1957-06-21,44054006", "Jane CANARY,F,00123103,65",
+    "Jane CANARY,F,MRN-00123103,5558671004,diabetes", "age,sex,dx_44054006,38341003"])
 def test_a_headerless_file_with_code_like_cells_is_still_refused(tmp_path, row):
     p = tmp_path / "nd.csv"
     p.write_text(row + "\n" + row + "\n")
@@ -211,4 +215,6 @@ def test_a_headerless_file_with_code_like_cells_is_still_refused(tmp_path, row):
     assert "44054006" not in msg and "Male" not in msg
     r = runner.invoke(app, ["columns", str(p)])
     assert r.exit_code == 2 and "44054006" not in r.output
+    for value in ("Jane", "00123103", "1957-06-21", "5558671004"):
+        assert value not in msg and value not in r.output
     _no_canary(r.output)
