@@ -292,16 +292,21 @@ def _noise_sd(step: Mapping[str, Any]) -> float:
 def evidence_noise(
     model: FittedModel, columns: Collection[str], p_e: float,
 ) -> tuple[float, list[tuple[str, float]]] | None:
-    """Columns whose table, under the evidence, holds less signal than noise per cell.
+    """Columns whose distribution under the evidence has less signal than noise.
 
-    A column whose parents include an evidence column (or a coarsening of one) has its
-    conditional distribution given the evidence measured in the cells of its table where
-    the evidence holds.  Those cells share about ``k = noisy count * P(evidence)`` patients
-    (both released: the fit's noisy count, the model's own probability); with the table's
-    cells divided by the evidence parents' states, each holds about ``k / cells`` of them,
-    against noise of standard deviation ``sd`` per cell (from the recorded step).  Returns
-    ``k`` and the columns with ``k / cells / sd`` below 1 (most noisy first), or None when
-    the model has no noisy count.  Released values only: a check on the model, not the data.
+    The evidence holds about ``k = noisy count * P(evidence)`` patients of the training
+    data (both released: the fit's noisy count, the model's own probability).  For a
+    column X whose table conditions on an evidence column, X's distribution given the
+    evidence comes from the table's cells where the evidence holds: about ``k / s`` patients
+    per state of X (``s`` states, as measured), summed over the ``m`` configurations of X's
+    other parents, each cell with noise of standard deviation ``sd`` (from the recorded
+    step): signal to noise ``k / (s * sqrt(m) * sd)``.  For an evidence column with parents,
+    its own table tells which parent values go with the evidence: about ``k / q`` patients per
+    state of its largest parent (``q`` states) over the table's ``m`` parent configurations:
+    ``k / (sqrt(m * q) * sd)``.  Returns ``k`` and the columns whose ratio is below 1 (most
+    noisy first), or None when the model has no noisy count.  Released values only: a check
+    on the model, not on the data; a rule of thumb for where a conditional sample is mostly
+    noise, not a bound.
     """
     n_hat = model.info.get("n_patients_noisy")
     if not n_hat or p_e <= 0:
@@ -312,15 +317,22 @@ def evidence_noise(
     cards = {nd.name: nd.card for nd in model.nodes}
     weak = []
     for nd in model.nodes:
-        ev = [p for p in nd.parents if base.get(p, p) in columns]
         step = steps.get(f"table {nd.name}")
-        if nd.group_of is not None or nd.name in columns or not ev or step is None:
+        if nd.group_of is not None or step is None or not nd.parents:
             continue
+        configs = math.prod(cards[p] for p in nd.parents)
         measured = str(step.get("detail", "")).split(" ", 1)[0].replace(",", "")
-        cells = (float(measured) if measured.isdigit()  # a table measured over groups
-                 else nd.card * math.prod(cards[p] for p in nd.parents))
-        cells /= math.prod(cards[p] for p in ev)
-        ratio = k / max(cells, 1.0) / _noise_sd(step)
+        # a table measured over groups of the child's states has fewer cells than its cpd
+        states = (float(measured) / configs if measured.isdigit() else float(nd.card))
+        sd = _noise_sd(step)
+        if nd.name in columns:
+            ratio = k / (math.sqrt(configs * max(cards[p] for p in nd.parents)) * sd)
+        else:
+            ev = [p for p in nd.parents if base.get(p, p) in columns]
+            if not ev:
+                continue
+            others = configs / math.prod(cards[p] for p in ev)
+            ratio = k / (max(states, 1.0) * math.sqrt(others) * sd)
         if ratio < 1.0:
             weak.append((nd.name, ratio))
     return k, sorted(weak, key=lambda t: t[1])
@@ -340,19 +352,40 @@ def evidence_notes(model: FittedModel, columns: Collection[str], p_e: float) -> 
     notes = []
     shown = ", ".join(sorted(columns))
     if not tied:
-        notes.append(f"in this model no other column depends on {shown}: the other columns "
-                     "of the sample follow their overall distribution, not the condition's")
+        notes.append(f"in this model no other modelled column depends on {shown}: the other "
+                     "columns of the sample follow their overall distribution, not the "
+                     "condition's")
     got = evidence_noise(model, columns, p_e)
     if got is not None and got[1]:
         k, weak = got
-        names = ", ".join(n for n, _ in weak[:6])
-        if len(weak) > 6:
-            names += f" and {len(weak) - 6} more"
-        about = round(k, -1) if k >= 100 else round(k)
+        # an evidence column is fixed by the condition: what is noise is the values of the
+        # columns its table conditions on
+        flagged: list[str] = []
+        seeds: set[str] = set()
+        for name, _ in weak:
+            upward = name in columns
+            for c in ([base.get(p, p) for p in model.by_name[name].parents] if upward
+                      else [name]):
+                if c not in flagged and c not in columns:
+                    flagged.append(c)
+                    if upward:
+                        seeds.add(c)
+        # the evidence reaches the rest of the network through those parents: a column drawn
+        # from one of them follows its noise (nodes are in topological order)
+        for nd in model.nodes:
+            if (seeds and nd.group_of is None and nd.name not in columns
+                    and nd.name not in flagged
+                    and any(base.get(p, p) in seeds for p in nd.parents)):
+                flagged.append(nd.name)
+                seeds.add(nd.name)
+        if not flagged:
+            return notes
+        names = ", ".join(flagged) + (" are" if len(flagged) > 1 else " is")
+        about = (f"about {round(k, -1):,.0f}" if k >= 100 else f"about {round(k):,.0f}"
+                 if k >= 1 else "fewer than one")
         notes.append(
-            f"the condition on {shown} holds about {about:,.0f} of the training patients "
-            "(the model's estimate), and the noisy tables of " + names + " give each of "
-            "their cells fewer of them than noise: those columns of the sample are mostly "
-            "noise, not the condition's patients (a larger epsilon, fewer columns or a "
-            "larger cohort make such a sample meaningful)")
+            f"the condition on {shown} holds {about} of the training patients (the model's "
+            f"estimate), too few for the noise of the tables that describe them: in this sample "
+            f"{names} mostly noise rather than what such patients have (a larger "
+            "epsilon, fewer columns or a larger cohort make such a sample meaningful)")
     return notes

@@ -21,26 +21,39 @@ def _model(n_hat: float | None, eps: float):
     return m
 
 
-def test_columns_whose_cells_hold_less_than_their_noise_are_named() -> None:
-    # A = a2 holds 1000 * 0.2 = 200 patients; B's table has 2 cells per A state, D's 6
+def test_columns_whose_distribution_has_less_signal_than_noise_are_named() -> None:
+    # A = a2 holds 1000 * 0.2 = 200 patients: B's table gives them 2 states under one A
+    # value, D's 2 states under each of C's 3 values (noise summed over sqrt(3) cells)
     sd_small, sd_large = math.sqrt(2) / 0.1, math.sqrt(2) / 0.01
     k, weak = evidence_noise(_model(1000, 0.1), {"A"}, 0.2)
-    assert k == pytest.approx(200) and weak == []  # 100 and 33 patients a cell vs sd 14
+    assert k == pytest.approx(200) and weak == []
+    assert 200 / (2 * math.sqrt(3) * sd_small) > 1
     k, weak = evidence_noise(_model(1000, 0.01), {"A"}, 0.2)
     assert [c for c, _ in weak] == ["D", "B"]  # the noisiest first
-    assert dict(weak) == pytest.approx({"D": 200 / 6 / sd_large, "B": 200 / 2 / sd_large})
-    assert 200 / 2 / sd_small > 1
+    assert dict(weak) == pytest.approx({"D": 200 / (2 * math.sqrt(3) * sd_large),
+                                        "B": 200 / (2 * sd_large)})
+    # evidence on C, which has a parent: its own table says which B goes with it
+    _, weak = evidence_noise(_model(1000, 0.01), {"C"}, 0.2)
+    assert dict(weak) == pytest.approx({"C": 200 / (math.sqrt(2 * 2) * sd_large),
+                                        "D": 200 / (2 * math.sqrt(3) * sd_large)})
     assert evidence_noise(_model(None, 0.01), {"A"}, 0.2) is None  # no noisy count
 
 
 def test_notes_name_the_noisy_columns_and_an_evidence_nothing_depends_on() -> None:
-    notes = evidence_notes(_model(1000, 0.01), {"A"}, 0.2)
-    assert len(notes) == 1 and "about 200 of the training patients" in notes[0]
-    assert "tables of D, B give each" in notes[0]
+    (note,) = evidence_notes(_model(1000, 0.01), {"A"}, 0.2)
+    assert "holds about 200 of the training patients" in note
+    assert "in this sample D, B are mostly noise" in note
     assert evidence_notes(_model(1000, 0.1), {"A"}, 0.2) == []
     (alone,) = evidence_notes(_model(1000, 0.1), {"E"}, 0.3)
-    assert alone.startswith("in this model no other column depends on E")
+    assert alone.startswith("in this model no other modelled column depends on E")
     assert evidence_notes(_model(1000, 0.1), {"C"}, 0.3) == []  # C has a parent
+    # trial 20: a condition on a column with a parent and few patients behind it: the
+    # parent it is drawn with is noise, and what is drawn from that parent too
+    (few,) = evidence_notes(_model(1000, 0.1), {"D"}, 0.002)
+    assert "holds about 2 of the training patients" in few
+    assert "in this sample A, C, B are mostly noise" in few
+    (none,) = evidence_notes(_model(1000, 0.1), {"D"}, 0.0002)
+    assert "holds fewer than one of the training patients" in none
 
 
 def test_a_conditional_sample_of_a_noisy_fit_warns(known_data) -> None:
