@@ -201,8 +201,8 @@ def drop_warning(rep: Mapping[str, Any]) -> str | None:
         parts.append(f"{_plural(orphans, 'resource')} not attached to any patient (orphans)")
     if not parts:
         return None
-    return ("FHIR input: " + "; ".join(parts) + "; details in the import report "
-            "(internal/validation.pdf of a run), or rerun with --strict to fail on them instead")
+    return ("FHIR input: " + "; ".join(parts) + "; `fhirsynth run` lists each in its "
+            "internal/validation.pdf, and --strict fails on the first, naming it")
 
 
 def issue_row(issue: Any) -> list[str]:
