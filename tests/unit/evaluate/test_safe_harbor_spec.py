@@ -10,7 +10,15 @@ from fhirsynth.domain import TableSpec
 from fhirsynth.errors import SpecError
 from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor, spec_findings
 from fhirsynth.ingest.features import load_feature_spec
-from harbor_names import RUN_TOGETHER_AGES, RUN_TOGETHER_BIRTH_YEARS, RUN_TOGETHER_NOT_AGES
+from harbor_names import (
+    RED_TEAM_AGES,
+    RED_TEAM_BIRTH_YEARS,
+    RED_TEAM_NOT_AGES,
+    RED_TEAM_UNIT_AGES,
+    RUN_TOGETHER_AGES,
+    RUN_TOGETHER_BIRTH_YEARS,
+    RUN_TOGETHER_NOT_AGES,
+)
 
 TODAY = _dt.date(2026, 1, 1)
 
@@ -249,3 +257,25 @@ def test_an_age_in_months_weeks_or_days_is_held_to_89_years_in_its_unit(
     assert _kinds(_spec(**{name: cats})) == {name: "ages_over_89"}
     # a band or a year-unit age keeps its own rule
     assert _kinds(_spec(age_group={**num, "bounds": [0, 2000]})) == {}
+
+
+def test_the_red_teams_ages_and_birth_years_are_refused_by_the_pre_check() -> None:
+    """Red team F1/F4: these names passed the pre-check with ages to 120 and birth years
+    from 1900; an age in months or days after its event was held to 89 as if in years."""
+    from fhirsynth.evaluate.safe_harbor import AGE_LIMITS
+
+    num = {"type": "numeric", "integer": True}
+    units = dict(RED_TEAM_UNIT_AGES)
+    cols = {**{n: {**num, "bounds": [0, 120]} for n in RED_TEAM_AGES + RED_TEAM_NOT_AGES},
+            **{n: {**num, "bounds": [1900, 2026]} for n in RED_TEAM_BIRTH_YEARS},
+            **{n: {**num, "bounds": [0, AGE_LIMITS[u][0] + 1]} for n, u in units.items()}}
+    found = {f.column: f.rule for f in spec_findings(_spec(**cols), today=TODAY)}
+    assert found == {**{n: "age above 89" for n in RED_TEAM_AGES},
+                     **{n: "birth year implies age > 89" for n in RED_TEAM_BIRTH_YEARS},
+                     **{n: f"age in {u} above 89 years" for n, u in units.items()}}
+    # within the limits (the unit's own for months and days: [0, 216] months is no refusal)
+    ok = {**{n: {**num, "bounds": [0, 90], "source": {"top_code": 90}} for n in RED_TEAM_AGES},
+          **{n: {**num, "bounds": [1937, 2026]} for n in RED_TEAM_BIRTH_YEARS},
+          **{n: {**num, "bounds": [0, AGE_LIMITS[u][0]]} for n, u in units.items()},
+          "age_at_visit_months": {**num, "bounds": [0, 216]}}
+    assert spec_findings(_spec(**ok), today=TODAY) == []
