@@ -145,9 +145,13 @@ _BIRTH_YEAR_NAME = re.compile(r"^(?:\w+_)?(?:birth_?(?:year|yr|yyyy)|(?:year|yr)
 #: a source column (or description) naming a birth date: its year is a birth year
 _BIRTH_DATE_NAME = re.compile(r"(^|_)(birth_?date|birthdate|birth_?day|birthday|dob|d_o_b"
                               r"|date_of_birth|born|born_on|birth|geburtsdatum)(_|$)")
-#: a birth date by its name alone (:func:`is_birth_date_name` with ``strict``)
+#: a birth date by its name alone (:func:`is_birth_date_name` with ``strict``): the word ends
+#: the name or only date or year words, or whose, follow it (``dob``, ``patient_dob``,
+#: ``dob_iso``, ``birth_date_mother``), so that a flag about it (``dob_verified``,
+#: ``DOB_UNKNOWN``, ``dateofbirth_known``) or a part of it (``birthday_month``) is none
 _BIRTH_DATE_STRICT = re.compile(r"(^|_)(birth_?date|birth_?day|dob|d_o_b|date_of_birth|born_on"
-                                r"|geburtsdatum)(_|$)")
+                                r"|geburtsdatum)"
+                                rf"(_(date|dt|datetime|year|yr|yyyy|yyyymmdd|ymd|iso|{_AGE_WHO}))*$")
 #: a run-together birth year or birth date token (``YEAROFBIRTH``, ``DOBYEAR``,
 #: ``PATIENTBIRTHYEAR``, ``PTYOB``, ``DATEOFBIRTH``, ``PATIENTDOB``): whose, then the words
 #: of :data:`_BIRTH_YEAR_NAME` or :data:`_BIRTH_DATE_NAME` without their separators
