@@ -46,7 +46,12 @@ def test_columns_with_a_schema_that_run_refuses_warns(tmp_path) -> None:
     assert r.exit_code == 0, r.output
     assert "age" in r.output and "`run` refuses this schema" in r.output
     assert "95" not in r.output  # never a value
-    assert "without a top code" in r.output  # the advice stands
+    # red team F5: the age's own line gives the pre-check's finding, not the general advice
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("age\t"))
+    assert line.split("\t")[3] == ("age: `run` refuses this schema: column 'age': its bounds "
+                                    "end at 110, so synthetic ages above 89 can appear, and no "
+                                    "top-coding is declared (Safe Harbor: ages_over_89)")
+    assert "top-code the age" in r.output  # the fix stands, in the warning
     # trial 19: a schema that already top-codes the age still got the advice
     schema.write_text(json.dumps({"name": "p", "columns": {
         "age": {"type": "numeric", "integer": True, "bounds": [0, 90],
@@ -114,3 +119,27 @@ def test_verbose_after_the_command_is_taken_as_fhirsynth_s_own(tmp_path) -> None
     r = subprocess.run([sys.executable, "-m", "fhirsynth", "ledger", "show", "-v", "--ledger",
                         str(tmp_path / "none.sqlite")], capture_output=True, text=True)
     assert "No such option" not in r.stderr + r.stdout and "no ledger at" in r.stdout + r.stderr
+
+
+def test_columns_says_within_the_limit_only_of_what_the_schema_outputs(tmp_path) -> None:
+    """Red team F5: an age left out of the schema, or dropped by it, was said to be "within the
+    Safe Harbor limit in this schema"; a column of years `run` refuses showed no finding."""
+    csv = tmp_path / "p.csv"
+    csv.write_text("age,age_months,momage,annee,sex\n95,1200,99,1920,f\n")
+    schema = tmp_path / "p.schema.json"
+    schema.write_text(json.dumps({"name": "p", "columns": {
+        "age": {"type": "numeric", "integer": True, "bounds": [0, 89]},
+        "momage": {"type": "numeric", "bounds": [0, 120], "role": "drop"},
+        "annee": {"type": "numeric", "integer": True, "bounds": [1900, 2026]},
+        "sex": {"type": "categorical", "domain": ["f", "m"]}}}))
+    r = runner.invoke(app, ["columns", str(csv), "--spec", str(schema)])
+    assert r.exit_code == 0, r.output
+    reason = {ln.split("\t")[0]: ln.split("\t")[3] for ln in r.stdout.splitlines()}
+    assert reason["age"] == ("age: within the Safe Harbor limit in this schema (bounded at 89 "
+                             "years, or top-coded)")
+    # not output: left out (the advice stands) or dropped by the schema; never "within"
+    assert reason["age_months"].startswith("age in months: Safe Harbor allows no age over 89")
+    assert reason["momage"] == "declared by the schema"
+    assert reason["annee"].startswith("`run` refuses this schema: column 'annee': its bounds "
+                                      "are years reaching back before")
+    assert not any(v in r.output for v in ("1200", "1920", "95", "99"))

@@ -375,14 +375,22 @@ def columns_command(
         schema = load_spec(spec)
         classes, treatments = header_treatments(header, schema)
         findings = spec_findings(schema)
-        flagged = {f.column for f in findings}
+        flagged = {f.column: f for f in findings}
         advice = {AGE_REASON, *UNIT_AGE_REASONS.values()}
+        # the columns the pre-check holds to Safe Harbor: what the release outputs
+        checked = {c.name for c in schema.columns if c.modelled or c.role == "key"}
         for name, t in treatments.items():
             reason = classes[name].reason
-            if reason in advice and name not in flagged:
-                # the schema already bounds or top-codes it: the advice is met
-                reason = reason.split(":", 1)[0] + (": within the Safe Harbor limit in this "
-                                                    "schema (bounded at 89 years, or top-coded)")
+            what = reason.split(":", 1)[0] + ": " if reason in advice else ""
+            outputs = [o for o in t.get("output", ()) if o in checked]
+            found = next((flagged[o] for o in outputs if o in flagged), None)
+            if found is not None:  # the pre-check's own finding, as `run` will refuse it
+                reason = (f"{what}`run` refuses this schema: {found.where}: {found.why} "
+                          f"(Safe Harbor: {found.kind})")
+            elif reason in advice and outputs:
+                # the schema outputs it and already bounds or top-codes it: the advice is met
+                reason = what + ("within the Safe Harbor limit in this schema (bounded at 89 "
+                                 "years, or top-coded)")
             typer.echo(f"{name}\t{t['role']}\t{t['treatment']}\t{reason}")
         for f in findings:  # what `run` would refuse before reading anything
             console.print(f"[yellow]warning:[/] {escape(f.where)}: {escape(f.why)} "

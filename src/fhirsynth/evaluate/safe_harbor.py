@@ -90,29 +90,43 @@ _ZIP_NAME = re.compile(r"(^|_)(zip|zipcode|zip_code|zip5|zip3|postal|postal_code
 _AGE_EVENTS = (r"admission|admit|adm|diagnosis|diag|dx|onset|death|baseline|enrol(?:l)?(?:ment)?"
                r"|entry|visit|screening|consent|surgery|discharge|index|study|exam|treatment"
                r"|transplant|randomi[sz]ation")
-#: whose age, or which, in a run-together name (``PATIENTAGE``, ``ptage``, ``CURRENTAGE``)
-_AGE_WHO = (r"patient|pt|pat|subject|subj|participant|case|current|curr|cur|mother"
-            r"|maternal|father|paternal")
-#: an age: a token ``age`` ending the name (``age``, ``patient_age``), or followed by a unit of
-#: years (``age_years``, ``age_yrs``, ``ageyrs``, ``age_in_years``), by ``at_*``
-#: (``age_at_diagnosis``) or by an event (``age_dx``, ``age_onset``: :data:`_AGE_EVENTS`);
-#: or ``years_old``.  Tried on the name's token forms (:func:`_name_forms`), so ``stage``,
-#: ``page``, ``dosage`` or ``percentage`` are no ages
-_AGE_NAME = re.compile(r"^(?:\w+_)?(?:age(?:_?(?:years?|yrs?))?(?:_in_(?:years|yrs))?"
-                       rf"(?:_at_\w+|_(?:{_AGE_EVENTS}))?|(?:years|yrs)_old)$")
-#: a run-together age token, as written in capitals or in lower case without separators
-#: (``PATIENTAGE``, ``PTAGE``, ``CURRENTAGE``, ``ONSETAGE``, ``AGEATDX``, ``AGEYEARS``,
-#: ``AGEDX``): ``age`` with only known words around it, so that English words holding the
-#: letters "age" (``stage``, ``dosage``, ``average``, ``agent``, ``package``) are not split
-_UNITS = r"years?|yrs?|months?|mos?|mths?|weeks?|wks?|days?"
-_RUN_AGE = re.compile(rf"(?P<pre>(?:{_AGE_WHO}|{_AGE_EVENTS}){{1,2}})?age"
-                      rf"(?P<unit>{_UNITS})?(?:in(?P<in_unit>{_UNITS}))?"
-                      rf"(?:at(?P<at>[a-z0-9]+)|(?P<event>{_AGE_EVENTS}))?")
-#: an age in months, weeks or days (``age_months``, ``AgeInDays``, ``AGEWEEKS``, ``age_mo``,
-#: ``age_days_at_admission``): held to 89 years in its unit (:data:`AGE_LIMITS`)
-_AGE_OTHER_UNIT = re.compile(r"^(?:\w+_)?age_(?:in_)?(?:(?P<months>months?|mos?|mths?)"
-                             r"|(?P<weeks>weeks?|wks?)|(?P<days>days?))"
-                             rf"(?:_at_\w+|_(?:{_AGE_EVENTS}))?$")
+#: whose age, or which, in a run-together name (``PATIENTAGE``, ``ptage``, ``CURRENTAGE``,
+#: ``MATAGE``, ``momage``)
+_AGE_WHO = (r"patient|pt|pat|subject|subj|participant|case|current|curr|cur|mother|mom|mum"
+            r"|maternal|mat|father|dad|paternal")
+#: words after ``age`` that make the name a band, a class of ages or an adjusted rate, not an
+#: age (``age_group``, ``AGEBAND``, ``age_cat``, ``age_adjusted_rate``)
+_AGE_BAND = (r"group|grp|band|bands|cat|cats|category|categories|class|range|bracket|bin|bins"
+             r"|bucket|strat|strata|stratum|stratified|adj|adjusted|standardi[sz]ed|specific")
+#: English words that begin with the letters "age" and are no age (``agent``, ``agency``,
+#: ``agenda``, ``agenesis``, ``ageing``, ``ageusia``; ``aged`` too: a flag or a service,
+#: ``aged_care``, not a number of years)
+_AGE_ENGLISH = re.compile(r"agen\w*|ageing|ageism|ageist|ageless|agelong|ageusi\w*|ageratum"
+                          r"|aged")
+#: units an age may be given in, as a token of their own (``age_m``, ``age_dx_yrs``)
+_UNIT_TOKENS = {
+    "years": r"y|yr|yrs|year|years",
+    "months": r"m|mo|mos|mon|mons|mth|mths|mnth|mnths|month|months",
+    "weeks": r"wk|wks|week|weeks",
+    "days": r"d|dy|dys|day|days",
+}
+_UNIT_OF_TOKEN = {t: unit for unit, ts in _UNIT_TOKENS.items() for t in ts.split("|")}
+#: the same units within a run-together token: no single letter, and at its end no singular
+#: (``AGETODAY`` ends in "day" and is an age in years)
+_RUN_UNITS = r"years?|yrs?|months?|mos|mons?|mths?|mnths?|weeks?|wks?|days?|dys"
+_RUN_END_UNITS = r"years|yrs|months|mos|mons|mths|mnths|weeks|wks|days|dys"
+#: a run-together age token (``PATIENTAGE``, ``AGEDXYRS``, ``AGEOFPATIENT``, ``AGEBL``,
+#: ``MATAGE``, ``AGEAT1STVISIT``): whose age or an event (:data:`_AGE_WHO`, :data:`_AGE_EVENTS`),
+#: ``age``, and anything after it, unless the token is an English word (:data:`_AGE_ENGLISH`)
+_RUN_AGE = re.compile(rf"(?P<pre>(?:{_AGE_WHO}|{_AGE_EVENTS}){{1,2}})?(?P<age>age[a-z0-9]*)")
+#: the part of a run-together age token after ``age``: a band, a unit first (``AGEINMONTHS``,
+#: ``AGEMOSATVISIT``) or last (``AGEATADMISSIONDAYS``)
+_RUN_BAND = re.compile(rf"(?:{_AGE_BAND})")
+_RUN_UNIT_FIRST = re.compile(rf"(?P<in>in)?(?P<unit>{_RUN_UNITS})(?P<rest>(?:at|{_AGE_EVENTS})"
+                             r"[a-z0-9]*)?")
+_RUN_UNIT_LAST = re.compile(rf"(?P<rest>[a-z0-9]+?)(?P<unit>{_RUN_END_UNITS})")
+#: a run-together age in a unit (``YEARSOLD``, ``yrsold``, ``MONTHSOLD``)
+_RUN_OLD = re.compile(r"(years|yrs|months|mos|weeks|wks|days)old")
 #: unit of an age -> (the largest age not over 89 years, the largest top code standing for
 #: "90 years or older") in that unit.  A year is 12 months, or 365.25 days (365.25 / 7 weeks);
 #: both are rounded down, so that no age over 89 years is within the limit: 89 years are
@@ -120,24 +134,33 @@ _AGE_OTHER_UNIT = re.compile(r"^(?:\w+_)?age_(?:in_)?(?:(?P<months>months?|mos?|
 #: 4696.1 weeks (4696), 32,872.5 days (32872)
 AGE_LIMITS = {"years": (89.0, 90.0), "months": (1068.0, 1080.0), "weeks": (4643.0, 4696.0),
               "days": (32507.0, 32872.0)}
-#: a birth year: ``birth_year``, ``birth_yr``, ``year_of_birth``, ``yob``, the year of a
-#: birth date (``dob_year``, ``birth_date_year``), with any prefix (``patient_birth_year``)
-_BIRTH_YEAR_NAME = re.compile(r"^(?:\w+_)?(?:birth_?(?:year|yr)|(?:year|yr)_of_birth|yob"
-                              r"|(?:dob|birth_?date|date_of_birth)_(?:year|yr))$")
+#: a birth year: ``birth_year``, ``birth_yr``, ``birth_yyyy``, ``year_of_birth``, ``yob``,
+#: ``byear``, ``year_born``, ``born_year``, the year of a birth date (``dob_year``,
+#: ``dob_yyyy``, ``birth_date_year``), with any prefix (``patient_birth_year``) and a whose
+#: after it (``birth_yr_pt``)
+_BIRTH_YEAR_NAME = re.compile(r"^(?:\w+_)?(?:birth_?(?:year|yr|yyyy)|(?:year|yr)_of_birth"
+                              r"|(?:year|yr)_born|born_(?:year|yr|yyyy)|yob|byear"
+                              r"|(?:dob|birth_?date|date_of_birth)_(?:year|yr|yyyy))"
+                              rf"(?:_(?:{_AGE_WHO}))?$")
 #: a source column (or description) naming a birth date: its year is a birth year
 _BIRTH_DATE_NAME = re.compile(r"(^|_)(birth_?date|birthdate|birth_?day|birthday|dob|d_o_b"
                               r"|date_of_birth|born|born_on|birth|geburtsdatum)(_|$)")
-#: a birth date by its name alone (:func:`is_birth_date_name` with ``strict``)
+#: a birth date by its name alone (:func:`is_birth_date_name` with ``strict``): the word ends
+#: the name or only date or year words, or whose, follow it (``dob``, ``patient_dob``,
+#: ``dob_iso``, ``birth_date_mother``), so that a flag about it (``dob_verified``,
+#: ``DOB_UNKNOWN``, ``dateofbirth_known``) or a part of it (``birthday_month``) is none
 _BIRTH_DATE_STRICT = re.compile(r"(^|_)(birth_?date|birth_?day|dob|d_o_b|date_of_birth|born_on"
-                                r"|geburtsdatum)(_|$)")
+                                r"|geburtsdatum)"
+                                rf"(_(date|dt|datetime|year|yr|yyyy|yyyymmdd|ymd|iso|{_AGE_WHO}))*$")
 #: a run-together birth year or birth date token (``YEAROFBIRTH``, ``DOBYEAR``,
 #: ``PATIENTBIRTHYEAR``, ``PTYOB``, ``DATEOFBIRTH``, ``PATIENTDOB``): whose, then the words
 #: of :data:`_BIRTH_YEAR_NAME` or :data:`_BIRTH_DATE_NAME` without their separators
 _RUN_BIRTH = re.compile(rf"(?P<pre>(?:{_AGE_WHO}){{1,2}})?"
-                        r"(?P<what>birth(?:year|yr)|(?:year|yr)ofbirth|yob|birthdate|birthday"
-                        r"|dateofbirth|dob|(?:dob|birthdate|dateofbirth)(?:year|yr))")
+                        r"(?P<what>birth(?:year|yr|yyyy)|(?:year|yr)ofbirth|(?:year|yr)born"
+                        r"|born(?:year|yr|yyyy)|yob|byear|birthdate|birthday|dateofbirth|dob"
+                        r"|(?:dob|birthdate|dateofbirth)(?:year|yr|yyyy))")
 #: the words of a run-together birth token, for splitting it
-_BIRTH_WORDS = re.compile(r"date|birth|year|day|dob|yob|yr|of")
+_BIRTH_WORDS = re.compile(r"date|birth|byear|year|yyyy|day|dob|yob|yr|of|born")
 _BIRTH_TEXT = re.compile(r"(?i)\b(year\s+of\s+birth|birth\s*year|date\s+of\s+birth"
                          r"|birth\s*date|dob|born\s+in)\b")
 _ID_NAME = re.compile(r"^(id|uuid|guid|identifier|patient_id|person_id|subject_id)$|_id$")
@@ -247,16 +270,35 @@ def _split_norm(name: str) -> str:
     return _norm(s)
 
 
+def _unjoin_age(token: str) -> str | None:
+    """A run-together age token with its words split (``patientage`` -> ``patient_age``,
+    ``agedxyrs`` -> ``age_dxyrs`` with ``yrs`` apart, ``ageinmonths`` -> ``age_in_months``,
+    ``agegroup`` -> ``age_group``), or None for any other token (``stage``, ``agent``)."""
+    m = _RUN_AGE.fullmatch(token)
+    if m is None or _AGE_ENGLISH.fullmatch(m["age"]) or token == "age":
+        return None
+    rest = m["age"][3:]
+    if (band := _RUN_BAND.match(rest)) is not None:
+        words = [band[0], rest[band.end():]]
+    elif (first := _RUN_UNIT_FIRST.fullmatch(rest)) is not None:
+        words = [first["in"], first["unit"], first["rest"]]
+    elif (last := _RUN_UNIT_LAST.fullmatch(rest)) is not None:
+        words = [last["rest"], last["unit"]]
+    else:
+        words = [rest]
+    return "_".join(w for w in (m["pre"], "age", *words) if w)
+
+
 def _unjoin_token(token: str) -> str:
     """A run-together age or birth token with its words split (``patientage`` ->
-    ``patient_age``, ``ageatdx`` -> ``age_at_dx``, ``dobyear`` -> ``dob_year``); any other
-    token as it is."""
-    m = _RUN_AGE.fullmatch(token)
+    ``patient_age``, ``ageatdx`` -> ``age_atdx``, ``dobyear`` -> ``dob_year``,
+    ``yearsold`` -> ``years_old``); any other token as it is."""
+    age = _unjoin_age(token)
+    if age is not None:
+        return age
+    m = _RUN_OLD.fullmatch(token)
     if m:
-        at = ("at", m["at"]) if m["at"] else ()
-        parts = (m["pre"], "age", m["unit"], *(("in", m["in_unit"]) if m["in_unit"] else ()),
-                 *at, m["event"])
-        return "_".join(p for p in parts if p)
+        return f"{m[1]}_old"
     m = _RUN_BIRTH.fullmatch(token)
     if m:
         return "_".join([m["pre"]] * bool(m["pre"]) + _BIRTH_WORDS.findall(m["what"]))
@@ -266,29 +308,56 @@ def _unjoin_token(token: str) -> str:
 def _name_forms(name: str) -> tuple[str, ...]:
     """The forms of a column name the age and birth rules are tried on: :func:`_norm` (lower
     case, ``_`` separators), :func:`_split_norm` (camelCase and digits split as well), and
-    that form with run-together age and birth tokens split (:func:`_unjoin_token`: ``AGEATDX``
-    -> ``age_at_dx``, ``PATIENTAGE`` -> ``patient_age``, ``YEAROFBIRTH`` -> ``year_of_birth``)."""
+    both with run-together age and birth tokens split (:func:`_unjoin_token`: ``AGEATDX``
+    -> ``age_atdx``, ``PATIENTAGE`` -> ``patient_age``, ``YEAROFBIRTH`` -> ``year_of_birth``)."""
     a, b = _norm(name), _split_norm(name)
-    c = "_".join(_unjoin_token(t) for t in b.split("_"))
-    return tuple(dict.fromkeys((a, b, c)))
+    unjoined = ("_".join(_unjoin_token(t) for t in f.split("_")) for f in (b, a))
+    return tuple(dict.fromkeys((a, b, *unjoined)))
+
+
+def _age_in(tokens: list[str]) -> str | None:
+    """The unit of the age a name's tokens read as (``"years"``, ``"months"``, ``"weeks"``,
+    ``"days"``), or None: a token ``age`` that nothing after it makes a band
+    (:data:`_AGE_BAND`), in the unit of the token after it (``age_months_at_visit``,
+    ``age_in_days``) or of the last one (``age_at_visit_months``, ``age_dx_yrs``), else in
+    years; or a unit, then ``old`` ending the name (``years_old``, ``months_old``)."""
+    if len(tokens) >= 2 and tokens[-1] == "old" and tokens[-2] in _UNIT_OF_TOKEN \
+            and len(tokens[-2]) > 1:
+        return _UNIT_OF_TOKEN[tokens[-2]]
+    if "age" not in tokens:
+        return None
+    after = tokens[tokens.index("age") + 1:]
+    if any(re.fullmatch(_AGE_BAND, t) for t in after):
+        return None
+    unit_first = after[1:2] if after[:1] == ["in"] else after[:1]
+    for t in (*unit_first, *after[-1:]):
+        if t in _UNIT_OF_TOKEN:
+            return _UNIT_OF_TOKEN[t]
+    return "years"
+
+
+def _age_reading(name: str) -> str | None:
+    """The unit of the age a column name reads as in any of its forms (:func:`_name_forms`);
+    a unit the name spells out (months, weeks, days) before years."""
+    units = {_age_in(n.split("_")) for n in _name_forms(name)} - {None}
+    return next((u for u in ("months", "weeks", "days", "years") if u in units), None)
 
 
 def is_age_name(name: str) -> bool:
-    """Whether a column name reads as an age (``age``, ``PatientAge``, ``AgeYears``,
-    ``ageyrs``, ``age_at_diagnosis``, ``age_dx``, ``years_old``, ``PATIENTAGE``, ``AGEATDX``;
-    not ``stage``, ``dosage`` or ``AGENT``)."""
-    return any(_AGE_NAME.match(n) for n in _name_forms(name))
+    """Whether a column name reads as an age in years (``age``, ``PatientAge``, ``AgeYears``,
+    ``ageyrs``, ``age_at_diagnosis``, ``age_dx``, ``age_dx_yrs``, ``age_of_onset``, ``age_y``,
+    ``age_now``, ``age1``, ``momage``, ``years_old``, ``PATIENTAGE``, ``AGEATDX``, ``AGEBL``;
+    not ``stage``, ``dosage``, ``AGENT``, ``aged`` or a band, ``age_group``)."""
+    return _age_reading(name) == "years"
 
 
 def age_unit(name: str) -> str | None:
     """The unit of an age in months, weeks or days named as one (``age_months``, ``AgeDays``,
-    ``AGEINWEEKS``): ``"months"``, ``"weeks"`` or ``"days"``; None for any other name (an age
-    in years is :func:`is_age_name`)."""
-    for n in _name_forms(name):
-        m = _AGE_OTHER_UNIT.match(n)
-        if m:
-            return next(unit for unit, hit in m.groupdict().items() if hit)
-    return None
+    ``AGEINWEEKS``, ``age_m``, ``age_at_visit_months``, ``AGEATADMISSIONDAYS``): ``"months"``,
+    ``"weeks"`` or ``"days"``; None for any other name (an age in years is
+    :func:`is_age_name`)."""
+    unit = _age_reading(name)
+    return unit if unit != "years" else None
 
 
 def is_birth_year_name(name: str) -> bool:

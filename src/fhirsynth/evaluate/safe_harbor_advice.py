@@ -24,6 +24,10 @@ FIXES = {
                      "(larger values are clipped into the top bin), or drop the column"),
     "birth year implies age > 89": ("drop the birth-year column, or raise its lower bound "
                                     "so that no birth year implies an age over 89"),
+    "years that could be birth years": (
+        "if it holds no birth years, declare it so: \"source\": {\"not_a_birth_year\": true} "
+        "in the schema; else raise its lower bound to this year - 89 or later (earlier years "
+        "are then clipped to it), or drop the column"),
     "dates": "release years only: drop the date column or reduce it to a year",
     "geographic": ("keep nothing below a state and at most ZIP3 (restricted prefixes as 000): "
                    "coarsen or drop the column"),

@@ -188,6 +188,47 @@ def _birth_year(col: Column, spec: TableSpec, year: int) -> SpecFinding | None:
     return None
 
 
+#: the declaration that lets a column of years reaching back past this year - 89 through
+#: (:func:`_undeclared_years`): ``"source": {"not_a_birth_year": true}``
+NOT_A_BIRTH_YEAR = "not_a_birth_year"
+#: the rule of a column of years that nothing tells from a birth year
+UNDECLARED_YEARS = "years that could be birth years"
+
+
+def _other_date_year(col: Column) -> bool:
+    """Whether ``col`` is the ``year`` of a column named as the date of an event other than
+    birth (``DEATHDATE``, ``admission_date``; a bare ``date`` says no event)."""
+    from fhirsynth.ingest.columns import classify_column
+
+    src = col.source if isinstance(col.source, dict) else {}
+    if src.get("transform") != "year":
+        return False
+    name = str(src.get("column", col.name))
+    return (_norm(name) not in ("date", "datetime", "timestamp")
+            and classify_column(name).reason == "date: keep the year only")
+
+
+def _undeclared_years(col: Column, year: int) -> SpecFinding | None:
+    """The fail-closed backstop of the birth-year rule: a column no rule recognises whose
+    bounds, or every category, are years (1000 to 2999) reaching back before ``year`` - 89
+    could hold birth years under a name no rule knows.  It passes when the schema declares it
+    no birth year (``"source": {"not_a_birth_year": true}``), when it is the year of a date
+    named as another event's, or when its lower bound is raised."""
+    from fhirsynth.export.harmonise import _years
+
+    src = col.source if isinstance(col.source, dict) else {}
+    span = _years(col)
+    oldest = year - int(SAFE_HARBOR_TOP_CODE - 1)
+    if (span is None or span[0] >= oldest or src.get(NOT_A_BIRTH_YEAR) is True
+            or _other_date_year(col)):
+        return None
+    held = "bounds" if col.kind == "numeric" else "categories"
+    return SpecFinding("ages_over_89", col.name, UNDECLARED_YEARS,
+                       f"its {held} are years reaching back before {oldest}, and no rule "
+                       f"tells it from a birth year (a birth year before {oldest} implies an "
+                       f"age over 89)")
+
+
 def _zip(col: Column, restricted: frozenset[str]) -> SpecFinding | None:
     if col.kind == "numeric" and col.bounds is not None and col.bounds[1] > 999:
         return SpecFinding("geographic", col.name, "ZIP longer than 3 digits",
@@ -217,7 +258,9 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
     or by description: :func:`fhirsynth.export.harmonise.birth_year_columns`); a ZIP column that can
     hold more than 3 digits or a restricted prefix; a column whose name is an identifier
     kind (record keys exempt from the unique-id rule); categories that match a value rule
-    (dates finer than a year, e-mail, phone, ...).
+    (dates finer than a year, e-mail, phone, ...).  Beyond the scan, fail-closed: any other
+    column whose bounds or categories are years reaching back before this year - 89, unless
+    declared no birth year (:func:`_undeclared_years`).
     """
     from fhirsynth.export.harmonise import age_columns, birth_year_columns, top_codes
 
@@ -250,6 +293,8 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
                      if hits else None)
             else:
                 f = None
+            if f is None and col.role != "key":
+                f = _undeclared_years(col, year)
         if f is not None:
             out.append(f)
     return out + _text_findings(spec)

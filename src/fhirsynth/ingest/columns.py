@@ -56,6 +56,8 @@ UNIT_AGE_REASONS = {
            + FIXES[f"age in {unit} above 89 years"])
     for unit, (most, _) in AGE_LIMITS.items() if unit != "years"}
 
+_NAME_REASON = "direct identifier (name)"
+
 #: (pattern, role, treatment, reason); a pattern must match the whole normalised name or its
 #: last ``_`` token (``home_phone``, ``admission_date``); first match wins.  Names are
 #: lower-cased and runs of non-alphanumerics become ``_``.
@@ -66,7 +68,7 @@ NAME_PATTERNS: tuple[tuple[str, str, str, str], ...] = (
      "identifier", "omit", "direct identifier (record/ID number)"),
     (r"(first|last|middle|given|family|full|maiden|patient|person)?_?names?|first|last|given"
      r"|family|surname|maiden|prefix|suffix|initials",
-     "identifier", "omit", "direct identifier (name)"),
+     "identifier", "omit", _NAME_REASON),
     (r"address(_?line)?\d?|street|addr|line\d?|phone|telephone|mobile|telecom|fax|e_?mail",
      "identifier", "omit", "direct identifier (contact / street address)"),
     (r"lat|latitude|lon|lng|long|longitude|geo(location)?|coordinates?",
@@ -110,16 +112,19 @@ def classify_column(name: str) -> ColumnClass:
 
     norm = _normalise(name)
     last = norm.rsplit("_", 1)[-1]
+    birth_year = is_birth_year_name(name)
+    unit = None if birth_year else "years" if is_age_name(name) else age_unit(name)
     for pattern, role, treatment, reason in _COMPILED:
         if pattern.match(norm) or pattern.match(last):
+            if unit is not None and not pattern.match(norm) and reason == _NAME_REASON:
+                continue  # an age named by its order (age_first, age_last), not a name
             return ColumnClass(role=role, treatment=treatment, reason=reason)
-    if is_birth_date_name(name, strict=True) and not is_birth_year_name(name):
+    if is_birth_date_name(name, strict=True) and not birth_year:
         # written together (PATIENTDOB, PTBIRTHDATE), which the patterns above do not split
         return ColumnClass(role="quasi_identifier", treatment="year", reason=BIRTH_DATE_REASON)
-    if is_age_name(name) and not is_birth_year_name(name):
+    if unit == "years":
         return ColumnClass(role="feature", treatment="model", reason=AGE_REASON)
-    unit = age_unit(name)
-    if unit is not None and not is_birth_year_name(name):
+    if unit is not None:
         return ColumnClass(role="feature", treatment="model", reason=UNIT_AGE_REASONS[unit])
     return ColumnClass(role="feature", treatment="model", reason="no identifier pattern")
 

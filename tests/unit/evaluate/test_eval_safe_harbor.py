@@ -9,7 +9,15 @@ import pytest
 
 from fhirsynth.evaluate.safe_harbor import KINDS, load_restricted_zip3, scan_fhir, scan_table
 from fhirsynth.evaluate.safe_harbor_fhir import scan_resources
-from harbor_names import RUN_TOGETHER_AGES, RUN_TOGETHER_BIRTH_YEARS, RUN_TOGETHER_NOT_AGES
+from harbor_names import (
+    RED_TEAM_AGES,
+    RED_TEAM_BIRTH_YEARS,
+    RED_TEAM_NOT_AGES,
+    RED_TEAM_UNIT_AGES,
+    RUN_TOGETHER_AGES,
+    RUN_TOGETHER_BIRTH_YEARS,
+    RUN_TOGETHER_NOT_AGES,
+)
 
 TODAY = dt.date(2026, 1, 1)
 N = 3
@@ -248,3 +256,21 @@ def test_an_age_in_months_weeks_or_days_is_scanned_against_89_years_in_its_unit(
     top = scan_table(pd.DataFrame({"age_months": [1080, 1081, 12]}), today=TODAY,
                      top_coded={"age_months": 1080.0}).findings
     assert [(f.field, f.count) for f in top] == [("age_months", 1)]
+
+
+def test_the_red_teams_ages_and_birth_years_are_scanned():
+    """Red team F1/F4: ages over 89 passed the scan under `age_dx_yrs`, `age_of_onset`,
+    `momage`, `YRSOLD`...; birth years under `YEARBORN`, `DOBYYYY`...; and an age in
+    months written after its event (`age_at_visit_months`) was held to 89 as years."""
+    from fhirsynth.evaluate.safe_harbor import AGE_LIMITS
+
+    units = dict(RED_TEAM_UNIT_AGES)
+    df = pd.DataFrame({**{n: [95, 40, 120] for n in RED_TEAM_AGES + RED_TEAM_NOT_AGES},
+                       **{n: [1905, 1990, 1930] for n in RED_TEAM_BIRTH_YEARS},
+                       # 89 years in its unit (above 89 as years) and one unit more
+                       **{n: [AGE_LIMITS[u][0], AGE_LIMITS[u][0] + 1, 1]
+                          for n, u in units.items()}})
+    found = {f.field: (f.rule, f.count) for f in scan_table(df, today=TODAY).findings}
+    assert found == {**{n: ("age above 89", 2) for n in RED_TEAM_AGES},
+                     **{n: ("birth year implies age > 89", 2) for n in RED_TEAM_BIRTH_YEARS},
+                     **{n: (f"age in {u} above 89 years", 1) for n, u in units.items()}}

@@ -10,7 +10,15 @@ from fhirsynth.domain import TableSpec
 from fhirsynth.errors import SpecError
 from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor, spec_findings
 from fhirsynth.ingest.features import load_feature_spec
-from harbor_names import RUN_TOGETHER_AGES, RUN_TOGETHER_BIRTH_YEARS, RUN_TOGETHER_NOT_AGES
+from harbor_names import (
+    RED_TEAM_AGES,
+    RED_TEAM_BIRTH_YEARS,
+    RED_TEAM_NOT_AGES,
+    RED_TEAM_UNIT_AGES,
+    RUN_TOGETHER_AGES,
+    RUN_TOGETHER_BIRTH_YEARS,
+    RUN_TOGETHER_NOT_AGES,
+)
 
 TODAY = _dt.date(2026, 1, 1)
 
@@ -249,3 +257,60 @@ def test_an_age_in_months_weeks_or_days_is_held_to_89_years_in_its_unit(
     assert _kinds(_spec(**{name: cats})) == {name: "ages_over_89"}
     # a band or a year-unit age keeps its own rule
     assert _kinds(_spec(age_group={**num, "bounds": [0, 2000]})) == {}
+
+
+def test_the_red_teams_ages_and_birth_years_are_refused_by_the_pre_check() -> None:
+    """Red team F1/F4: these names passed the pre-check with ages to 120 and birth years
+    from 1900; an age in months or days after its event was held to 89 as if in years."""
+    from fhirsynth.evaluate.safe_harbor import AGE_LIMITS
+
+    num = {"type": "numeric", "integer": True}
+    units = dict(RED_TEAM_UNIT_AGES)
+    cols = {**{n: {**num, "bounds": [0, 120]} for n in RED_TEAM_AGES + RED_TEAM_NOT_AGES},
+            **{n: {**num, "bounds": [1900, 2026]} for n in RED_TEAM_BIRTH_YEARS},
+            **{n: {**num, "bounds": [0, AGE_LIMITS[u][0] + 1]} for n, u in units.items()}}
+    found = {f.column: f.rule for f in spec_findings(_spec(**cols), today=TODAY)}
+    assert found == {**{n: "age above 89" for n in RED_TEAM_AGES},
+                     **{n: "birth year implies age > 89" for n in RED_TEAM_BIRTH_YEARS},
+                     **{n: f"age in {u} above 89 years" for n, u in units.items()}}
+    # within the limits (the unit's own for months and days: [0, 216] months is no refusal)
+    ok = {**{n: {**num, "bounds": [0, 90], "source": {"top_code": 90}} for n in RED_TEAM_AGES},
+          **{n: {**num, "bounds": [1937, 2026]} for n in RED_TEAM_BIRTH_YEARS},
+          **{n: {**num, "bounds": [0, AGE_LIMITS[u][0]]} for n, u in units.items()},
+          "age_at_visit_months": {**num, "bounds": [0, 216]}}
+    assert spec_findings(_spec(**ok), today=TODAY) == []
+
+
+def test_a_column_of_years_no_rule_knows_is_a_finding_until_declared() -> None:
+    """Red team F1 backstop: a birth year under a name no rule knows (`yr_b`, `annee`) passed
+    with years from 1900; any column of years reaching before this year - 89 is now a finding,
+    until the schema declares it no birth year or raises its lower bound."""
+    num = {"type": "numeric", "integer": True}
+    oldest = TODAY.year - 89
+    cols = {"annee": {**num, "bounds": [1900, 2026]},
+            "yr_b": {"type": "categorical", "domain": ["1920", "1950", "1990"]},
+            "cohort_year": {**num, "bounds": [oldest - 1, TODAY.year]}}
+    found = spec_findings(_spec(**cols), today=TODAY)
+    assert {f.column: (f.kind, f.rule) for f in found} == {
+        n: ("ages_over_89", "years that could be birth years") for n in cols}
+    assert f"reaching back before {oldest}" in found[0].why
+    assert '"not_a_birth_year": true' in found[0].fix
+    # declared, bounded from this year - 89, or the year of another event's date: no finding
+    declared = {n: {**c, "source": {"not_a_birth_year": True}} for n, c in cols.items()}
+    assert spec_findings(_spec(**declared), today=TODAY) == []
+    assert _kinds(_spec(annee={**num, "bounds": [oldest, 2026]})) == {}
+    assert _kinds(_spec(dy={**num, "bounds": [1900, 2026],
+                            "source": {"column": "DEATHDATE", "transform": "year"}})) == {}
+    # not years (a weight in grams up to 5000, a count from 0), or a key: no finding
+    assert _kinds(_spec(weight_g={**num, "bounds": [500, 5000]}, n={**num, "bounds": [0, 2026]},
+                        yid={"type": "categorical", "domain": ["1920"], "role": "key"})) == {}
+    # the declaration does not undo a birth year that a rule knows, nor the year of a bare date
+    assert _kinds(_spec(birth_year={**num, "bounds": [1900, 2026],
+                                    "source": {"not_a_birth_year": True}})) == {
+        "birth_year": "ages_over_89"}
+    assert _kinds(_spec(y={**num, "bounds": [1900, 2026],
+                           "source": {"column": "date", "transform": "year"}})) == {
+        "y": "ages_over_89"}
+    # run refuses it before reading anything, naming the column and the declaration
+    with pytest.raises(SpecError, match=r"column 'annee': its bounds are years reaching back"):
+        check_spec_safe_harbor(_spec(annee=cols["annee"]), "y.schema.json", today=TODAY)

@@ -438,3 +438,28 @@ def test_a_birth_date_written_together_is_a_birth_date():
         "PATIENTDOB": True, "PTBIRTHDATE": True, "DATEOFBIRTH": True, "birth_weight": False,
         "born_preterm": False, "DOBYEAR": False}
     assert (c["PATIENTDOB"].role, c["PATIENTDOB"].treatment) == ("quasi_identifier", "year")
+
+
+def test_a_flag_about_a_birth_date_is_no_birth_date(tmp_path):
+    """Red team F3: `dob` anywhere in a name made a birth date, so `run` refused to model a
+    categorical flag `dob_verified`; a birth date itself (`patient_dob`, `DOB_ISO`) still
+    needs its year transform."""
+    from fhirsynth.evaluate.safe_harbor import is_birth_date_name
+    from fhirsynth.ingest.columns import classify_column
+
+    flags = ("dob_verified", "DOB_UNKNOWN", "dob_estimated", "dateofbirth_known",
+             "birthday_month")
+    dates = ("dob", "patient_dob", "PATIENTDOB", "DOB_ISO", "dob_date", "birth_date_mother",
+             "DateOfBirth", "birthday")
+    assert [n for n in flags if is_birth_date_name(n, strict=True)] == []
+    assert [n for n in dates if not is_birth_date_name(n, strict=True)] == []
+    assert {classify_column(n).role for n in flags} == {"feature"}
+    assert {classify_column(n).treatment for n in dates} == {"year"}
+    p = _write(tmp_path, "dob_verified,sex\nyes,f\nno,m\n")
+    flag = {"type": "categorical", "domain": ["yes", "no"]}
+    df, _ = read_csv_table(p, _spec(dob_verified=flag, sex={"domain": ["f", "m"]}))
+    assert list(df["dob_verified"]) == ["yes", "no"]
+    p = _write(tmp_path, "patient_dob,sex\n1950-01-02,f\n1960-03-04,m\n", name="d.csv")
+    with pytest.raises(SpecError, match=r"column 'patient_dob' is modelled but holds a birth"):
+        read_csv_table(p, _spec(patient_dob={"type": "categorical", "domain": ["a"]},
+                                sex={"domain": ["f", "m"]}))

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from fhirsynth.cli import app
 from fhirsynth.domain import PLACEHOLDER_KEY, load_spec
 from fhirsynth.errors import ConfigError, SpecError
+from fhirsynth.ingest.columns import AGE_REASON, UNIT_AGE_REASONS
 from fhirsynth.ingest.csv import read_csv_table
 from fhirsynth.schema_skeleton import write_skeleton
 
@@ -210,3 +211,21 @@ def test_an_age_in_months_is_advised_in_its_unit(tmp_path) -> None:
         assert '"type": "numeric"' in hints[name]
     assert lines["glucose"].endswith("no identifier pattern")
     assert "1500" not in r.output
+
+
+def test_the_red_teams_ages_are_advised_in_their_unit(tmp_path) -> None:
+    """Red team F1: `columns` gave `age_dx_yrs`, `momage` or `AGEMNTHS` no advice (and called
+    `age_first` / `age_last` a person's name, which `run` then refused to model)."""
+    from harbor_names import RED_TEAM_AGES, RED_TEAM_NOT_AGES, RED_TEAM_UNIT_AGES
+
+    units = dict(RED_TEAM_UNIT_AGES)
+    header = [*RED_TEAM_AGES, *units, *RED_TEAM_NOT_AGES]
+    _, r, lines, hints = _columns_and_skeleton(tmp_path, header, "95")
+    for name in RED_TEAM_AGES:
+        assert lines[name].split("\t")[1:] == ["feature", "model", AGE_REASON], name
+        assert "top_code" in hints[name]
+    for name, unit in units.items():
+        assert lines[name].split("\t")[1:] == ["feature", "model", UNIT_AGE_REASONS[unit]], name
+    for name in RED_TEAM_NOT_AGES:
+        assert "age" not in lines[name].split("\t")[3].split(":")[0], name
+    assert "95" not in r.output
