@@ -21,6 +21,7 @@ from fhirsynth.errors import ConfigError, TableInputError
 from fhirsynth.ingest.columns import (
     AGE_REASON,
     BIRTH_DATE_REASON,
+    BIRTH_YEAR_REASON,
     UNIT_AGE_REASONS,
     ColumnClass,
     check_header,
@@ -91,6 +92,11 @@ def _suggestion(cls: ColumnClass, *, today: date | None = None) -> str:
                 f"\"type\": \"numeric\", \"integer\": true and \"bounds\": [{year - 89}, "
                 f"{year}] (earlier birth years are clipped to {year - 89}; a lower bound before "
                 f"{year - 89} makes `run` refuse the schema)")
+    if cls.reason == BIRTH_YEAR_REASON:
+        year = (today or date.today()).year
+        return (f"{cls.reason}; if you model it, set \"type\": \"numeric\", \"integer\": true "
+                f"and \"bounds\": [{year - 89}, {year}] (earlier birth years are clipped to "
+                f"{year - 89})")
     if cls.reason == AGE_REASON or cls.reason in UNIT_AGE_REASONS.values():
         return f"{cls.reason}; if you model it, set \"type\": \"numeric\" as well"
     if cls.role == "quasi_identifier" and cls.treatment != "drop":

@@ -370,13 +370,13 @@ def columns_command(
             typer.echo(f"{shown}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
     else:
         from fhirsynth.evaluate.safe_harbor_spec import spec_findings
-        from fhirsynth.ingest.columns import AGE_REASON, UNIT_AGE_REASONS
+        from fhirsynth.ingest.columns import AGE_REASON, BIRTH_YEAR_REASON, UNIT_AGE_REASONS
 
         schema = load_spec(spec)
         classes, treatments = header_treatments(header, schema)
         findings = spec_findings(schema)
         flagged = {f.column: f for f in findings}
-        advice = {AGE_REASON, *UNIT_AGE_REASONS.values()}
+        advice = {AGE_REASON, BIRTH_YEAR_REASON, *UNIT_AGE_REASONS.values()}
         # the columns the pre-check holds to Safe Harbor: what the release outputs
         checked = {c.name for c in schema.columns if c.modelled or c.role == "key"}
         for name, t in treatments.items():
@@ -389,7 +389,9 @@ def columns_command(
                           f"(Safe Harbor: {found.kind})")
             elif reason in advice and outputs:
                 # the schema outputs it and already bounds or top-codes it: the advice is met
-                reason = what + ("within the Safe Harbor limit in this schema (bounded at 89 "
+                reason = what + ("within the Safe Harbor limit in this schema (bounded from "
+                                 "this year - 89)" if reason == BIRTH_YEAR_REASON else
+                                 "within the Safe Harbor limit in this schema (bounded at 89 "
                                  "years, or top-coded)")
             typer.echo(f"{name}\t{t['role']}\t{t['treatment']}\t{reason}")
         for f in findings:  # what `run` would refuse before reading anything

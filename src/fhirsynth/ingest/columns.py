@@ -24,7 +24,8 @@ from fhirsynth.evaluate.safe_harbor import AGE_LIMITS
 from fhirsynth.evaluate.safe_harbor_advice import FIXES
 from fhirsynth.ingest.sources import shown_path
 
-__all__ = ["AGE_REASON", "BIRTH_DATE_REASON", "NAME_PATTERNS", "UNIT_AGE_REASONS", "ColumnClass",
+__all__ = ["AGE_REASON", "BIRTH_DATE_REASON", "BIRTH_YEAR_REASON", "NAME_PATTERNS",
+           "UNIT_AGE_REASONS", "ColumnClass",
            "check_header", "classify_columns", "duplicate_names_error", "looks_like_code",
            "looks_like_value", "restricted_zip3", "shown_names", "value_like_names", "year_of",
            "zip3"]
@@ -47,6 +48,10 @@ BIRTH_DATE_REASON = ("birth date: keep the year only, with a lower bound of this
 #: :func:`fhirsynth.evaluate.safe_harbor.is_age_name`): the pre-check's fix for it
 AGE_REASON = ("age: Safe Harbor allows no age over 89, and `run` refuses bounds above 89 "
               "without a top code; " + FIXES["age above 89"])
+
+#: the reason given for a birth year (``birth_year``, ``YEAROFBIRTH``, ``yob``)
+BIRTH_YEAR_REASON = ("birth year: Safe Harbor allows no birth year implying an age over 89, and "
+                     "`run` refuses a lower bound before this year - 89")
 
 #: the reason given for an age in months, weeks or days (by unit; see
 #: :func:`fhirsynth.evaluate.safe_harbor.age_unit`): 89 years in its unit, and the fix
@@ -77,7 +82,8 @@ NAME_PATTERNS: tuple[tuple[str, str, str, str], ...] = (
      "identifier", "omit", "free text"),
     (r"id|uuid|guid|patient_?id|person_?id|subject_?id|record_?id|pat_?id|encounter_?id",
      "key", "regenerate", "record key (fresh UUIDv4 per synthetic patient)"),
-    (r"zip|zip_?code|zip5|postal(_?code)?|postcode",
+    (r"(?:pt|pat|patient|home|res|mail(?:ing)?)?_?(?:zip|zip_?code|zip5)|postal(_?code)?"
+     r"|postcode",
      "quasi_identifier", "zip3", "ZIP code: keep the first 3 digits, restricted prefixes -> 000"),
     (r"city|town|county|municipality|district|neighbou?rhood|precinct|census_?tract|fips"
      r"|birth_?place|place_?of_?birth|pob|home_?town|birth_?city",
@@ -86,7 +92,10 @@ NAME_PATTERNS: tuple[tuple[str, str, str, str], ...] = (
      "quasi_identifier", "state", "state (the coarsest geography kept)"),
     (r"birth_?date|birthdate|birth_?day|birthday|dob|date_?of_?birth|born_?on",
      "quasi_identifier", "year", BIRTH_DATE_REASON),
-    (r"death_?date|deathdate|dod|date|.*_date"
+    (r"death_?date|deathdate|dod|date|.*_date|date_?of_?[a-z]+|(?:admit|admission|adm"
+     r"|discharge|disch|death|visit|service|svc|encounter|enc|onset|diagnosis|dx|procedure"
+     r"|proc|surgery|start|end|stop|test|lab|collection|order|result|exam|fill|dispense"
+     r"|vaccination|immunization|claim|event|last|first|index|followup|entry|exit)date"
      r"|datetime|timestamp|admit(tance)?_?time|discharge_?time",
      "quasi_identifier", "year", "date: keep the year only"),
 )
@@ -122,6 +131,8 @@ def classify_column(name: str) -> ColumnClass:
     if is_birth_date_name(name, strict=True) and not birth_year:
         # written together (PATIENTDOB, PTBIRTHDATE), which the patterns above do not split
         return ColumnClass(role="quasi_identifier", treatment="year", reason=BIRTH_DATE_REASON)
+    if birth_year:
+        return ColumnClass(role="feature", treatment="model", reason=BIRTH_YEAR_REASON)
     if unit == "years":
         return ColumnClass(role="feature", treatment="model", reason=AGE_REASON)
     if unit is not None:

@@ -229,3 +229,22 @@ def test_the_red_teams_ages_are_advised_in_their_unit(tmp_path) -> None:
     for name in RED_TEAM_NOT_AGES:
         assert "age" not in lines[name].split("\t")[3].split(":")[0], name
     assert "95" not in r.output
+
+
+def test_birth_years_and_run_together_dates_are_advised(tmp_path) -> None:
+    # trial 20: birth years, DATEOFDEATH, ADMITDATE and PTZIP got "no identifier pattern"
+    import datetime as dt
+
+    header = ["birth_year", "YEAROFBIRTH", "DATEOFDEATH", "ADMITDATE", "date_of_death",
+              "PTZIP", "candidate", "update"]
+    _, r, lines, hints = _columns_and_skeleton(tmp_path, header, "1931")
+    oldest = dt.date.today().year - 89
+    for name in ("birth_year", "YEAROFBIRTH"):
+        assert "birth year: Safe Harbor allows no birth year implying an age over 89" in lines[name]
+        assert f'"bounds": [{oldest}, {oldest + 89}]' in hints[name]
+    for name in ("DATEOFDEATH", "ADMITDATE", "date_of_death"):
+        assert lines[name].split("\t")[1:3] == ["quasi_identifier", "year"]
+    assert lines["PTZIP"].split("\t")[1:3] == ["quasi_identifier", "zip3"]
+    for name in ("candidate", "update"):  # English words ending in "date"
+        assert lines[name].endswith("no identifier pattern")
+    assert "1931" not in r.output
