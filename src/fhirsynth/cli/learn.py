@@ -367,7 +367,10 @@ def columns_command(
         classes = classify_columns(header)
         for name, shown in zip(header, shown_names(header), strict=True):
             cls = classes[name]  # a name that looks like a value is shown as "column i"
-            typer.echo(f"{shown}\t{cls.role}\t{cls.treatment}\t{cls.reason}")
+            why = cls.reason if shown == name or not name.strip() else (
+                "its name looks like a value (a number, date, code, phone number or e-mail), "
+                "so it is shown by its place; rename it in the file, or declare it in a schema")
+            typer.echo(f"{shown}\t{cls.role}\t{cls.treatment}\t{why}")
     else:
         from fhirsynth.evaluate.safe_harbor_spec import spec_findings
         from fhirsynth.ingest.columns import AGE_REASON, BIRTH_YEAR_REASON, UNIT_AGE_REASONS

@@ -218,3 +218,13 @@ def test_a_headerless_file_with_code_like_cells_is_still_refused(tmp_path, row):
     for value in ("Jane", "00123103", "1957-06-21", "5558671004"):
         assert value not in msg and value not in r.output
     _no_canary(r.output)
+
+
+def test_columns_says_why_a_name_is_shown_by_its_place(tmp_path):
+    # trial 20: a single number-like header name was listed as "column 2" without a reason
+    p = tmp_path / "one.csv"
+    p.write_text("age,2019,sex\n40,1,f\n")
+    r = runner.invoke(app, ["columns", str(p)])
+    assert r.exit_code == 0, r.output
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("column 2\t"))
+    assert "its name looks like a value" in line and "2019" not in r.output
