@@ -84,6 +84,15 @@ _NAME_RULES: list[tuple[str, re.Pattern[str]]] = [
         r"(^|_)(address|street|addr|line|city|town|county|district|lat|latitude|lon|lng|"
         r"longitude|geo|geolocation|census_tract|tract|precinct|neighbou?rhood)(_|$)")),
 ]
+#: the dates Safe Harbor names as an individual's (birth, admission, discharge, death), and
+#: the parts of a date finer than its year (month, day, day of week or year, quarter)
+_DATE_EVENTS = r"birth|dob|born|admission|admit|adm|discharge|disch|dc|death|dod|deceased"
+_DATE_PARTS = r"month|mon|mth|mo|day|dom|dow|doy|weekday|quarter|qtr"
+#: a name for a part of such a date: ``birth_month``, ``BIRTHMONTH``, ``admit_dow``,
+#: ``month_of_death``, ``DAYOFDISCHARGE`` (not a duration: ``los_days``, ``months_since``)
+_DATE_PART_NAME = re.compile(
+    rf"(^|_)(?:(?:{_DATE_EVENTS})_?(?:date_?)?(?:{_DATE_PARTS})"
+    rf"|(?:{_DATE_PARTS})_?(?:of_?)?(?:{_DATE_EVENTS}))(_|$)")
 _ZIP_NAME = re.compile(r"(^|_)(zip|zipcode|zip_code|zip5|zip3|postal|postal_code|postalcode|"
                        r"postcode)(_|$)")
 #: events an age is taken at, in a name (``age_at_onset``, ``age_dx``, ``ONSETAGE``)
@@ -374,6 +383,8 @@ def name_kind(name: str) -> str | None:
             return kind
     if _ID_NAME.search(n):
         return "other_unique_id"
+    if any(_DATE_PART_NAME.search(f) for f in _name_forms(name)):
+        return "dates"  # the month or day of a birth, admission, discharge or death
     return None
 
 

@@ -274,3 +274,10 @@ def test_the_red_teams_ages_and_birth_years_are_scanned():
     assert found == {**{n: ("age above 89", 2) for n in RED_TEAM_AGES},
                      **{n: ("birth year implies age > 89", 2) for n in RED_TEAM_BIRTH_YEARS},
                      **{n: (f"age in {u} above 89 years", 1) for n, u in units.items()}}
+
+
+def test_the_month_of_a_birth_or_admission_is_found_in_the_output():
+    df = pd.DataFrame({"birth_month": [3, 11], "ADMITDOW": [1, 5], "los_days": [3, 11]})
+    rep = scan_table(df, today=TODAY)
+    assert {f.field: f.kind for f in rep.findings} == {"birth_month": "dates",
+                                                      "ADMITDOW": "dates"}

@@ -314,3 +314,20 @@ def test_a_column_of_years_no_rule_knows_is_a_finding_until_declared() -> None:
     # run refuses it before reading anything, naming the column and the declaration
     with pytest.raises(SpecError, match=r"column 'annee': its bounds are years reaching back"):
         check_spec_safe_harbor(_spec(annee=cols["annee"]), "y.schema.json", today=TODAY)
+
+
+DATE_PARTS = ["birth_month", "BIRTHMONTH", "birthday_month", "dob_month", "admit_dow",
+              "month_of_death", "DAYOFDISCHARGE", "death_day", "admission_quarter"]
+NO_DATE_PARTS = ["los_days", "months_since_admission", "admission_type", "birth_weight",
+                 "discharge_disposition", "visit_day", "month", "admit_source"]
+
+
+def test_the_month_or_day_of_a_birth_admission_discharge_or_death_is_refused() -> None:
+    # trial 21 / harbor helper: a birth month passed every check; Safe Harbor allows no
+    # element of those dates but the year
+    cols = {n: {"type": "numeric", "integer": True, "bounds": [1, 12]}
+            for n in DATE_PARTS + NO_DATE_PARTS}
+    kinds = _kinds(_spec(**cols))
+    assert {n for n, k in kinds.items() if k == "dates"} == set(DATE_PARTS)
+    with pytest.raises(SpecError, match="birth_month"):
+        check_spec_safe_harbor(_spec(birth_month=cols["birth_month"]), "s.json", today=TODAY)
