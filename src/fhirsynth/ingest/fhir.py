@@ -9,9 +9,11 @@ to an :class:`ImportReport`.  A Bundle is a closed world for references.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -210,8 +212,15 @@ def _paused(batches: Iterator[list[PatientRecord]]) -> Iterator[list[PatientReco
         yield batch
 
 
+#: what lenient reading does about an issue, at the end of its text; strict mode fails
+#: instead, so its messages leave it out
+_LENIENT_TAIL = re.compile(r"(?:; |, )(?:skipped|element dropped|dropped[^;,]*"
+                           r"|the date is dropped, the patient kept as deceased)$")
+
+
 def _raise_if_issues(report: ImportReport, start: int, where: str) -> None:
-    new = report.issues[start:]
+    new = [dataclasses.replace(i, problem=_LENIENT_TAIL.sub("", i.problem))
+           for i in report.issues[start:]]
     if new:
         raise FHIRValidationError(f"{where}: {len(new)} FHIR issue(s) (strict mode)", new)
 
