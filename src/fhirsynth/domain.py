@@ -63,9 +63,9 @@ COLUMN_KEYS = frozenset({
 #: in :attr:`TableSpec.options` for the learner, the privacy evaluation and the CSV reader
 TOP_LEVEL_KEYS = frozenset({
     "name", "columns", "target", "positive", "drop", "note", "description", "reference_date",
-    "structure", "sensitive", "fold",
+    "structure", "sensitive", "fold", "constraints",
 })
-_OPTION_KEYS = ("structure", "sensitive", "fold")
+_OPTION_KEYS = ("structure", "sensitive", "fold", "constraints")
 
 _KINDS = ("categorical", "numeric", "boolean")
 _ROLES = ("feature", "target", "drop", "key", "identifier", "quasi_identifier", "derived")
@@ -388,6 +388,9 @@ class TableSpec:
         except SpecError as exc:
             raise SpecError(f"{origin}: {exc}") from None
         _check_structure(spec, origin)
+        from fhirsynth.constraints import parse_rules
+
+        parse_rules(spec, spec.options.get("constraints"), origin)  # refused at load
         return spec
 
 

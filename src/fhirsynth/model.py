@@ -242,4 +242,8 @@ def _output_rules(raw: Any, spec: TableSpec) -> dict[str, Any] | None:
         raise ValueError("output.reference_year must be an integer year")
     if "birthday_passed" in raw and not 0.0 <= float(raw["birthday_passed"]) <= 1.0:
         raise ValueError("output.birthday_passed must be a share in [0, 1]")
+    if "constraints" in raw:
+        from fhirsynth.constraints import parse_rules
+
+        parse_rules(spec, raw["constraints"], "output.constraints")
     return dict(raw)

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from fhirsynth.constraints import parse_rules, rows_meeting
 from fhirsynth.domain import Column
 from fhirsynth.encode import decode_column
 from fhirsynth.errors import ConfigError, EvidenceError
@@ -51,6 +52,8 @@ SAMPLING = ("balanced", "iid")
 
 MAX_BUCKET_CELLS = 20_000_000
 _CHUNK = 1_000_000
+#: rows drawn per row kept before the schema's constraints are taken to rule out the model
+MAX_REDRAW = 50
 _GUIDE_CELLS = 4_000_000
 
 
@@ -260,10 +263,16 @@ def sample_model(
         raise ConfigError(f"n ({n!r}) must be an integer >= 0")
     _sampling(sampling)
     constraints = parse_evidence(model.spec, evidence) if evidence else {}
+    rules = parse_rules(model.spec, (model.output or {}).get("constraints"),
+                        "model.json output.constraints")
     parts = []
     p_e = 1.0
-    for start in range(0, max(n, 1), _CHUNK):
-        m = min(_CHUNK, n - start)
+    kept = drawn = 0
+    while kept < n or not parts:
+        want = n - kept
+        if rules and drawn:  # redraw what the rules rejected, with room for the next rejects
+            want = int(math.ceil(want * min(drawn / max(kept, 1), MAX_REDRAW) * 1.1)) + 16
+        m = min(_CHUNK, max(want, 0))
         codes, p_e = sample_codes(model, m, rng, constraints, sampling=sampling)
         data = {}
         for col in model.spec.modelled:
@@ -274,8 +283,23 @@ def sample_model(
                 data[col.name] = decode_in_range(col, c, constraints[col.name], rng)
             else:
                 data[col.name] = _decode(col, c, rng, model.by_name[col.name].slopes)
-        parts.append(pd.DataFrame(data))
+        part = pd.DataFrame(data)
+        drawn += m
+        if rules:
+            part = part[rows_meeting(rules, part)].iloc[: n - kept]
+            if drawn > MAX_REDRAW * max(n, 1) + 1000 and kept + len(part) < n:
+                raise EvidenceError(
+                    f"the schema's constraints reject almost every row the model gives "
+                    f"({kept + len(part):,} of {drawn:,} drawn rows kept): the model puts "
+                    "little mass where they hold; check the rules, or fit with a larger "
+                    "epsilon or a declared structure")
+        kept += len(part)
+        parts.append(part)
+        if m == 0:
+            break
     df = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    if rules:
+        df = df.reset_index(drop=True)
     return df, p_e
 
 

@@ -180,10 +180,13 @@ def output_rules(spec: TableSpec) -> dict[str, Any]:
     ``age`` and ``birth_year`` name the columns of the FHIR patient fields (when the spec has
     them), ``top_code`` is the age's top code and ``reference_year`` the year birth years
     are counted back from (the spec's reference date, else the current year);
-    ``top_codes`` maps every top-coded column to its top code (:func:`top_codes`).  All of it is
-    public: it comes from the spec and the calendar, never from data.
+    ``top_codes`` maps every top-coded column to its top code (:func:`top_codes`);
+    ``constraints`` holds the schema's row rules (:mod:`fhirsynth.constraints`).  All of it
+    is public: it comes from the spec and the calendar, never from data.
     """
     rules: dict[str, Any] = {}
+    if spec.options.get("constraints"):  # the schema's row rules, for every later sample
+        rules["constraints"] = [str(r).strip() for r in spec.options["constraints"]]
     tops = top_codes(spec)
     if tops:  # every top-coded column (a CSV schema's too), for the output's Safe Harbor scan
         rules["top_codes"] = tops

@@ -100,7 +100,8 @@ def parent_variants(col: Column, groups: int) -> list[tuple[np.ndarray | None, l
 
 
 def _declared(spec: TableSpec, active: list[str]) -> dict[str, list[str]]:
-    """Public parent sets from the spec's ``structure: {column: [parents]}`` entry."""
+    """Public parent sets from the spec's ``structure: {column: [parents]}`` entry, and those
+    its ``constraints`` imply for the columns the entry leaves undeclared."""
     raw = spec.options.get("structure") or {}
     if not isinstance(raw, dict):
         raise ConfigError("spec 'structure' must map a column to a list of parent columns")
@@ -115,6 +116,15 @@ def _declared(spec: TableSpec, active: list[str]) -> dict[str, list[str]]:
                                   "column")
         if child in active:
             out[str(child)] = [str(p) for p in ps if p in active and p != child]
+    # the schema's row rules tell dependencies too (fhirsynth.constraints.implied_parents)
+    from fhirsynth.constraints import implied_parents, parse_rules
+
+    rules = parse_rules(spec, spec.options.get("constraints"))
+    implied = implied_parents(rules, {str(c): [str(p) for p in ps] for c, ps in raw.items()})
+    for child, ps in implied.items():
+        kept = [p for p in ps if p in active]
+        if child in active and kept:
+            out[child] = kept
     return out
 
 
