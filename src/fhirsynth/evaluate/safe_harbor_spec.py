@@ -301,9 +301,13 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
 
 
 def _text_findings(spec: TableSpec) -> list[SpecFinding]:
-    """The spec's free text that the shareable files print (its name and description, and
-    each output column's name, unit and description), held to :func:`identifier_kinds`."""
+    """The spec's free text that the shareable files print (its name and description, its
+    row rules, and each output column's name, unit and description), held to
+    :func:`identifier_kinds`."""
     texts = [(SPEC_ITSELF, "name", spec.name), (SPEC_ITSELF, "description", spec.description)]
+    # its row rules are written to model.json (fhirsynth.constraints)
+    texts += [(SPEC_ITSELF, f"constraint {i}", r)
+              for i, r in enumerate(spec.options.get("constraints") or (), start=1)]
     for col in _output_columns(spec):
         texts += [(col.name, "name", col.name), (col.name, "unit", col.unit),
                   (col.name, "description", col.description)]

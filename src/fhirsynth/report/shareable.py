@@ -256,6 +256,11 @@ def _modelling(ctx: ShareableContext, s: Styles) -> list[Any]:
         out.append(para(ms["missingness"], s.body))
     for line in ms.get("missingness_by_column") or []:
         out.append(para(line + ".", s.body))
+    rules = ms.get("constraints") or []
+    if rules:
+        out.append(para("Rules every synthetic row meets (declared in the public schema; rows "
+                        "of the model that broke one were redrawn, which spends no budget): "
+                        + "; ".join(rules) + ".", s.body))
     const = ms.get("constant_columns") or []
     if const:
         out.append(para("Constant by declaration (one state in the public schema, so not "

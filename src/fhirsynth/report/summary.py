@@ -154,6 +154,7 @@ def model_summary(model: Any, *, notes: Sequence[str] = (),
         "missingness": MISSINGNESS,
         "missingness_by_column": [_missingness_line(m) for m in missingness_by_column(model)],
         "constant_columns": [c.name for c in model.spec.modelled if c.n_states == 1],
+        "constraints": list((model.output or {}).get("constraints") or []),
         "notes": list(notes),
         "input_columns": input_columns(import_report, output_columns),
     }

@@ -120,3 +120,34 @@ def test_rules_the_model_cannot_meet_are_one_clear_error():
     s = Synthesizer(spec, epsilon=1.0, random_state=0).fit(df)
     with pytest.raises(EvidenceError, match="constraints reject almost every row"):
         s.sample(20, random_state=1)
+
+
+def test_a_rule_holding_an_identifier_is_refused_by_the_pre_check():
+    # the rules are written to model.json and the report: held to the free-text rules
+    from fhirsynth.evaluate.safe_harbor_spec import spec_findings
+
+    spec = TableSpec.from_dict({"name": "t", "columns": {
+        "a": {"type": "numeric", "integer": True, "bounds": [0, 10]}},
+        "constraints": ["a >= 0", "a != 5558675309"]})
+    (found,) = [f for f in spec_findings(spec) if f.rule == "free text"]
+    assert "constraint 2" in found.why and "5558675309" not in found.why
+    clean = TableSpec.from_dict({"name": "t", "columns": {
+        "a": {"type": "numeric", "integer": True, "bounds": [0, 10]}},
+        "constraints": ["a >= 0"]})
+    assert [f for f in spec_findings(clean) if f.rule == "free text"] == []
+
+
+def test_the_rules_travel_with_the_model_and_are_stated_in_the_report_summary():
+    from fhirsynth.report.summary import model_summary
+
+    rules = ["b = y -> a >= 5"]
+    spec = TableSpec.from_dict({"name": "t", "columns": {
+        "a": {"type": "numeric", "integer": True, "bounds": [0, 10]},
+        "b": {"type": "categorical", "domain": ["x", "y"]}}, "constraints": rules})
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.integers(0, 11, 600), "b": rng.choice(["x", "y"], 600)})
+    s = Synthesizer(spec, epsilon=2.0, random_state=0).fit(df)
+    assert s.model_.output["constraints"] == rules
+    assert model_summary(s.model_)["constraints"] == rules
+    out = s.sample(500, random_state=1)
+    assert not ((out.b == "y") & (out.a < 5)).any()
