@@ -332,7 +332,10 @@ def greedy_structure(
                    + (target_margin if first_in_every_set and any(i == first for i, _ in p)
                       else 0.0)
                    for c, p in cands]
-        name = f"structure {step}/{n_sel}"
+        # numbered by the selections that spend (one with no candidate with parents is made
+        # at random and recorded nowhere), out of the selections planned
+        done = sum(1 for st in accountant.steps if st.name.startswith("structure "))
+        name = f"structure {done + 1} (of up to {n_sel})"
         e0 = noise.selection_epsilon(eps_per_selection, bounded_range=bounded)
         if noiseless:
             idx = int(np.argmax(utility))
