@@ -566,7 +566,11 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             model_summary=model_summary(
                 model, notes=_notes(cfg) + utility,
                 import_report=import_report, output_columns=list(synthetic.columns)),
-            import_report=import_report, config=cfg.public(), inputs=inputs,
+            import_report=import_report,
+            # what this release wrote: no FHIR from a CSV input (trial 22: "fhir": true)
+            config={**cfg.public(), "fhir": fhir_out,
+                    "fhir_bundles": cfg.fhir_bundles and fhir_out},
+            inputs=inputs,
             outputs=list(outputs.values()), run_id=run_id, dataset=spec.name,
             source_fingerprint=source, ledger_history=history)
         seconds["evaluate"] = time.perf_counter() - t

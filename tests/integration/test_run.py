@@ -102,6 +102,9 @@ def test_csv_input_with_a_schema(shared_data, tmp_path):
     assert len(table) == 500
     assert "id" not in table.columns
     assert not (result.out / "synthetic" / "fhir").exists()
+    # the record says what the release wrote (trial 22: "fhir": true for a CSV release)
+    audit = json.loads((result.out / "audit.json").read_text())
+    assert audit["config"]["fhir"] is False and audit["config"]["fhir_bundles"] is False
     assert set(table["gender"].dropna()) <= {"Female", "Male", "Other"}
     assert result.shareable and table["age"].max() <= 90
 
