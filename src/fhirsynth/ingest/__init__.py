@@ -118,6 +118,7 @@ def read_input(
         from fhirsynth.ingest.csv import (
             OMITTED_NOT_IN_SCHEMA,
             bounds_warning,
+            no_key_note,
             read_csv_table,
             repeated_rows_warning,
         )
@@ -136,6 +137,9 @@ def read_input(
         repeated = repeated_rows_warning(shown_path(ps[0].name), rep)
         if repeated:
             warnings.append(repeated)
+        no_key = no_key_note(shown_path(ps[0].name), spec, rep.columns)
+        if no_key:
+            warnings.append(no_key)
         return table, {
             "rows_read": rep.rows_read, "rows_dropped": rep.rows_dropped,
             "rows_folded": rep.rows_folded,

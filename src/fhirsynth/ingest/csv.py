@@ -10,6 +10,7 @@ file, line and column, never the value.  Only modelled columns reach the returne
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import re
@@ -37,7 +38,8 @@ from fhirsynth.ingest.geo import state_code
 from fhirsynth.ingest.sources import shown_path, utf16_problem
 
 __all__ = ["MISSING_TOKENS", "CsvReport", "bounds_warning", "check_csv_bytes",
-           "classify_columns", "column_treatments", "header_treatments", "read_csv_table"]
+           "classify_columns", "column_treatments", "header_treatments", "no_key_note",
+           "read_csv_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +101,8 @@ def column_treatments(header: list[str], spec: TableSpec,
     for col in spec.modelled:
         src, transform = _source_column(col)
         uses.setdefault(src, []).append((col.name, transform))
-    declared = {c.name: c for c in spec.columns if not c.modelled}
+    keys = {_key_source(c): c for c in spec.columns if c.role == "key"}
+    declared = {c.name: c for c in spec.columns if not c.modelled and c.role != "key"}
     out: dict[str, dict[str, Any]] = {}
     for h in header:
         cls = classes[h]
@@ -110,6 +113,12 @@ def column_treatments(header: list[str], spec: TableSpec,
             role = spec[uses[h][0][0]].role if cls.role == "feature" else cls.role
             out[h] = {"role": role, "treatment": "; ".join(texts),
                       "output": [name for name, _ in uses[h]]}
+            continue
+        if h in keys:
+            name = keys[h].name
+            out[h] = {"role": "key", "treatment": REGENERATED + (f" as {name}" if name != h
+                                                                  else ""),
+                      "output": [name]}
             continue
         col = declared.get(h)
         role = col.role if col is not None else cls.role
@@ -136,10 +145,13 @@ def header_treatments(
     ``column i``."""
     classes = classify_columns(header)
     for col in spec.columns:
-        if col.name in header and not col.modelled:
-            classes[col.name] = ColumnClass(col.role, "omit", "declared by the schema")
+        name = _key_source(col) if col.role == "key" else col.name
+        if name in header and not col.modelled:
+            classes[name] = ColumnClass(col.role, "omit", "declared by the schema")
     treatments = column_treatments(header, spec, classes)
-    shown = dict(zip(header, shown_names(header, {c.name for c in spec.columns}), strict=True))
+    declared = {c.name for c in spec.columns} | {_key_source(c) for c in spec.columns
+                                                 if c.role == "key"}
+    shown = dict(zip(header, shown_names(header, declared), strict=True))
     return ({shown[h]: c for h, c in classes.items()},
             {shown[h]: t for h, t in treatments.items()})
 
@@ -154,8 +166,21 @@ def _source_column(col: Column) -> tuple[str, str | None]:
     return name, transform
 
 
+def _key_source(col: Column) -> str:
+    """The header column a ``key`` column reads: ``source: {column: MRN}``, else its name."""
+    src = col.source if isinstance(col.source, dict) else {}
+    return str(src.get("column", col.name))
+
+
 def _check_roles(spec: TableSpec, allow: Collection[str]) -> None:
-    """Refuse a modelled column that looks like an identifier or an untreated QI."""
+    """Refuse a modelled column that looks like an identifier or an untreated QI, and a key
+    column whose ``source`` does more than name the header column it reads."""
+    for col in spec.columns:
+        src = col.source if isinstance(col.source, dict) else {}
+        if col.role == "key" and set(src) - {"column"}:
+            raise SpecError(f"column {col.name!r}: a key column's source takes only the header "
+                            "column it reads (\"source\": {\"column\": ...}); its values are "
+                            "checked for repeats and replaced by fresh UUIDs, never transformed")
     for col in spec.modelled:
         src, transform = _source_column(col)
         cls = classify_column(src)
@@ -385,6 +410,27 @@ def repeated_rows_warning(name: str, report: CsvReport) -> str | None:
             "declare the patient id column 'role: key' (a repeated id is then refused)")
 
 
+def no_key_note(name: str, spec: TableSpec, columns: dict[str, ColumnClass]) -> str | None:
+    """The custodian's note for a schema without a ``role: key`` column (None with one):
+    every row is then taken as one patient, and a patient on two rows cannot be found.
+
+    ``columns``: the header's classes (:attr:`CsvReport.columns`, shown names); a column
+    that looks like a record number (``MRN``, ``patient_id``) is named in the fix.
+    """
+    from fhirsynth.evaluate.safe_harbor import name_kind
+
+    if any(c.role == "key" for c in spec.columns):
+        return None
+    ids = [h for h, c in columns.items() if c.role == "key" or name_kind(h) == "mrn"]
+    reads = json.dumps(ids[0]) if ids else '"<the id column>"'
+    looks = f" ({ids[0]} looks like one)" if ids else ""
+    return (f"{name}: the schema declares no key column, so every row is taken as one patient: "
+            "a patient on two rows cannot be found, and would be counted (and spend epsilon) "
+            f"twice; declare the patient id column{looks}: \"patient_id\": {{\"role\": "
+            f"\"key\", \"source\": {{\"column\": {reads}}}}} (repeats are then refused, "
+            "and the output holds fresh UUIDs)")
+
+
 def read_csv_table(
     path: str | Path,
     spec: TableSpec,
@@ -473,8 +519,11 @@ def read_csv_table(
                     "docs/csv-input.md, which `fhirsynth columns FILE.csv --write-schema` "
                     "starts)")
         raise TableInputError(f"{shown_path(p)}: the header lacks schema column(s) {absent}{hint}")
-    key = id_column or next((c.name for c in spec.columns if c.role == "key"), None)
-    key_pos = None if key is None else _key_pos(p, pos, key)
+    key_col = next((c for c in spec.columns if c.role == "key"), None)
+    key = id_column or (None if key_col is None else _key_source(key_col))
+    key_pos = None if key is None else _key_pos(p, pos, key, id_column is None and key_col
+                                                is not None and key_col.name != key
+                                                and key_col.name)
 
     if bounds not in ("clip", "fail"):
         raise ValueError(f"bounds ({bounds!r}) must be 'clip' or 'fail'")
@@ -535,9 +584,13 @@ def read_csv_table(
     return table.reset_index(drop=True), report
 
 
-def _key_pos(p: Path, pos: dict[str, int], key: str) -> int:
+def _key_pos(p: Path, pos: dict[str, int], key: str, name: str | Literal[False]) -> int:
+    """The place of the patient id column ``key``; ``name``: the schema's key column that
+    reads it (``source: {column: key}``), if named otherwise."""
     if key not in pos:
-        raise TableInputError(f"{shown_path(p)}: the header lacks the patient id column {key!r}")
+        reads = f" that the key column {name!r} reads (its source)" if name else ""
+        raise TableInputError(f"{shown_path(p)}: the header lacks the patient id column "
+                              f"{key!r}{reads}")
     return pos[key]
 
 

@@ -112,7 +112,7 @@ def _meaning(c: Column, rules: Mapping[str, str], tops: Mapping[str, float]) -> 
     src = c.source if isinstance(c.source, dict) else {}
     if c.name in rules:
         parts.append(f"source: {rules[c.name]}")
-    elif src.get("column") is not None or src.get("transform"):
+    elif c.role != "key" and (src.get("column") is not None or src.get("transform")):
         what = _TRANSFORMS.get(str(src.get("transform")), "")
         col = src.get("column", c.name)
         parts.append(f"from the input column {col}" + (f": {what}" if what else ""))
@@ -121,7 +121,9 @@ def _meaning(c: Column, rules: Mapping[str, str], tops: Mapping[str, float]) -> 
     if c.role == "derived":
         parts.append("derived from the sampled columns after sampling (no budget spent)")
     elif c.role == "key":
-        parts.append("a fresh random UUID per synthetic patient (no input key is kept)")
+        read = (f"; the input column {src['column']} is read only to refuse a patient on "
+                "two rows" if src.get("column") not in (None, c.name) else "")
+        parts.append(f"a fresh random UUID per synthetic patient (no input key is kept{read})")
     elif c.role == "target":
         parts.append("the outcome the spec names for utility tests")
     if c.nullable and c.role != "key":
