@@ -26,6 +26,7 @@ def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
         no_key_note,
         read_csv_table,
         repeated_rows_warning,
+        share_problems,
     )
     from fhirsynth.ingest.sources import shown_path
 
@@ -35,9 +36,13 @@ def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
     if not path.is_file():
         raise TableInputError(f"{path}: file not found")
     table, report = read_csv_table(path, spec, patient_ids=ids)
+    refusals, mostly = share_problems(shown_path(path.name), report)
+    if refusals:  # the schema mostly does not describe a column: as `run` refuses it
+        raise TableInputError("; ".join(refusals))
     for note in (bounds_warning(shown_path(path.name), report.out_of_bounds, strict_option=False),
                  repeated_rows_warning(shown_path(path.name), report),
-                 no_key_note(shown_path(path.name), spec, report.columns)):
+                 no_key_note(shown_path(path.name), spec, report.columns),
+                 *mostly):
         if note:
             console.print(f"[yellow]warning:[/] {escape(note)}")
     return table

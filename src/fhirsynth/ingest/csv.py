@@ -24,6 +24,7 @@ import pandas as pd
 
 from fhirsynth.domain import Column, TableSpec
 from fhirsynth.errors import Issue, SpecError, TableInputError
+from fhirsynth.export.harmonise import bottom_codes
 from fhirsynth.ingest.columns import (
     ColumnClass,
     check_header,
@@ -37,9 +38,9 @@ from fhirsynth.ingest.columns import (
 from fhirsynth.ingest.geo import state_code
 from fhirsynth.ingest.sources import shown_path, utf16_problem
 
-__all__ = ["MISSING_TOKENS", "CsvReport", "bounds_warning", "check_csv_bytes",
-           "classify_columns", "column_treatments", "header_treatments", "no_key_note",
-           "read_csv_table"]
+__all__ = ["MAX_OTHER_SHARE", "MISSING_TOKENS", "WARN_SHARE", "CsvReport", "bounds_warning",
+           "check_csv_bytes", "classify_columns", "column_treatments", "header_treatments",
+           "no_key_note", "read_csv_table", "share_problems"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +77,17 @@ class CsvReport:
     treatments: dict[str, dict[str, Any]] = field(default_factory=dict)
     out_of_bounds: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Private: per numeric column with values outside its declared bounds, ``{"bounds":
-    [lo, hi], "below": n, "above": n, "top_coded": n}`` over the rows kept (values above a
-    declared top code count as ``top_coded``, not ``above``).  Encoding clips them to the
+    [lo, hi], "below": n, "above": n, "top_coded": n, "bottom_coded": n}`` over the rows kept
+    (values above a declared top code count as ``top_coded``, not ``above``; values below a
+    birth year's lower bound, its bottom code, as ``bottom_coded``).  Encoding clips them to the
     bounds; the counts are for the custodian (console, internal report) only."""
+    mapped_to_other: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Private: per categorical column with ``other: true`` whose values are not all in its
+    category list, ``{"mapped": n, "values": m}``: n of its m non-missing values (rows kept)
+    became ``<other>``.  For the custodian only, as ``out_of_bounds``."""
+    values: dict[str, int] = field(default_factory=dict)
+    """Private: non-missing values per modelled column over the rows kept (the shares of
+    :func:`share_problems`)."""
 
 
 #: treatment of a key column the schema declares (``with_fresh_keys`` writes it)
@@ -355,13 +364,14 @@ def _has_top_code(col: Column) -> bool:
     return "from" not in src and src.get("top_code") is not None
 
 
-def _bounds_side(col: Column, value: Any) -> str | None:
-    """``below``, ``above`` or ``top_coded`` for a parsed value outside ``col.bounds``."""
+def _bounds_side(col: Column, value: Any, bottom: bool = False) -> str | None:
+    """``below``, ``above``, ``top_coded`` or ``bottom_coded`` (``bottom``: the lower bound is
+    a birth year's bottom code) for a parsed value outside ``col.bounds``."""
     if col.bounds is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
     lo, hi = col.bounds
     if value < lo:
-        return "below"
+        return "bottom_coded" if bottom else "below"
     if value > hi:
         return "top_coded" if _has_top_code(col) else "above"
     return None
@@ -530,6 +540,10 @@ def read_csv_table(
     values: dict[str, list[Any]] = {name: [] for name in sources}
     keep: list[int] = []
     outside: dict[str, Counter[str]] = {}
+    others = {c.name: frozenset(c.categories) for c in spec.modelled
+              if c.kind == "categorical" and c.other and sources[c.name][1] is None}
+    mapped: Counter[str] = Counter()
+    bottoms = bottom_codes(spec)  # a birth year's lower bound: earlier years clip to it
     for r, row in enumerate(rows):
         parsed: dict[str, Any] = {}
         sides: list[tuple[str, str]] = []
@@ -540,7 +554,8 @@ def read_csv_table(
                                              problem="empty patient id")))
         for name, (src, transform) in sources.items():
             value, problem = _parse(spec[name], row[pos[src]], transform)
-            side = None if problem is not None else _bounds_side(spec[name], value)
+            side = (None if problem is not None
+                    else _bounds_side(spec[name], value, name in bottoms))
             if side in ("below", "above") and bounds == "fail":
                 lo, hi = spec[name].bounds  # type: ignore[misc]
                 problem = f"value {side} the schema's bounds [{lo:g}, {hi:g}]"
@@ -554,6 +569,8 @@ def read_csv_table(
         keep.append(r)
         for name, value in parsed.items():
             values[name].append(value)
+            if name in others and value is not None and value not in others[name]:
+                mapped[name] += 1
         for name, side in sides:
             outside.setdefault(name, Counter())[side] += 1
     if strict and (bad_rows or broken is not None):
@@ -561,9 +578,13 @@ def read_csv_table(
     bad_rows.sort(key=lambda b: b[0])  # file order (stable: id, then cells)
     report.issues = [issue for _, issue in bad_rows]
     report.rows_dropped = report.rows_read - len(keep)
+    report.values = {name: sum(v is not None for v in vs) for name, vs in values.items()}
+    report.mapped_to_other = {name: {"mapped": n, "values": report.values[name]}
+                              for name, n in mapped.items()}
     report.out_of_bounds = {
         name: {"bounds": list(spec[name].bounds or ()), "below": c["below"],
-               "above": c["above"], "top_coded": c["top_coded"]}
+               "above": c["above"], "top_coded": c["top_coded"],
+               "bottom_coded": c["bottom_coded"]}
         for name, c in outside.items()}
 
     frame = {}
@@ -614,6 +635,67 @@ def _fold(p: Path, table: pd.DataFrame, ids: list[str], lines: list[int], fold: 
     keep = ~ids_s.duplicated(keep="first" if fold == "first" else "last").to_numpy()
     report.rows_folded = int((~keep).sum())
     return table[keep]
+
+
+#: a column with more than this share of its values mapped to ``other`` is warned about
+#: (refused with ``--strict``); a numeric column with more than this share of its values
+#: outside its bounds (not top-coded) is refused: the schema is probably wrong
+WARN_SHARE = 0.05
+#: a column with more than this share of its values mapped to ``other`` is refused
+MAX_OTHER_SHARE = 0.5
+
+
+def _pct(share: float) -> str:
+    return f"{share:.0%}" if share >= 0.095 else f"{share:.1%}"
+
+
+def share_problems(name: str, report: CsvReport, *,
+                   strict: bool = False) -> tuple[list[str], list[str]]:
+    """(refusals, warnings) for columns whose values the schema mostly does not describe.
+
+    A categorical column with ``other: true`` that maps more than :data:`WARN_SHARE` of its
+    values to ``other`` is warned about, and refused above :data:`MAX_OTHER_SHARE` (above
+    :data:`WARN_SHARE` with ``strict``); a numeric column with more than :data:`WARN_SHARE`
+    of its values outside its bounds (top- and bottom-coded values aside: clipping them is
+    what the code means) is refused.  Counts, shares and column names only, for the
+    custodian's console.
+    """
+    refusals: list[str] = []
+    warnings: list[str] = []
+    for col, c in report.mapped_to_other.items():
+        n, m = int(c["mapped"]), int(c["values"])
+        share = n / max(m, 1)
+        if share <= WARN_SHARE:
+            continue
+        said = (f"{name}: column {col!r}: {n:,} of {m:,} values ({_pct(share)}) are not in its "
+                "category list")
+        cause = ("the list probably does not match the data (letter case, code length such as "
+                 "3-character codes where the data holds longer ones, or another coding)")
+        if share > MAX_OTHER_SHARE or strict:
+            limit = (f"more than {MAX_OTHER_SHARE:.0%}" if share > MAX_OTHER_SHARE
+                     else f"with --strict, more than {WARN_SHARE:.0%}")
+            refusals.append(f"{said}, and 'other: true' would map them all to one 'other' "
+                            f"category ({limit} is refused); {cause}: fix the category list "
+                            "or the data, or remove 'other: true' to have the rows that do not "
+                            "fit named by line")
+        else:
+            warnings.append(f"{said} and were mapped to 'other' (more than "
+                            f"{WARN_SHARE:.0%}); if that is unexpected, {cause}")
+    for col, c in report.out_of_bounds.items():
+        n = int(c.get("below", 0)) + int(c.get("above", 0))
+        m = int(report.values.get(col, 0))
+        share = n / max(m, 1)
+        if share <= WARN_SHARE:
+            continue
+        lo, hi = c["bounds"]
+        top = (", or, if larger values are meant to be clipped to the top, declare it a top "
+               f"code (\"source\": {{\"top_code\": {hi:g}}})" if c.get("above") else "")
+        refusals.append(
+            f"{name}: column {col!r}: {n:,} of {m:,} values ({_pct(share)}) are outside the "
+            f"schema's bounds [{lo:g}, {hi:g}] ({int(c.get('below', 0)):,} below, "
+            f"{int(c.get('above', 0)):,} above); the bounds are probably wrong: widen them to "
+            f"the column's range{top}; up to {WARN_SHARE:.0%} are clipped with a warning")
+    return refusals, warnings
 
 
 def bounds_warning(name: str, out_of_bounds: dict[str, dict[str, Any]], *,

@@ -106,7 +106,8 @@ def _width(c: Column) -> str:
     return f"bins of {w.min():g} to {w.max():g}{unit}"
 
 
-def _meaning(c: Column, rules: Mapping[str, str], tops: Mapping[str, float]) -> str:
+def _meaning(c: Column, rules: Mapping[str, str], tops: Mapping[str, float],
+             bottoms: Mapping[str, float]) -> str:
     """The column's description, the rule that filled it and what its values stand for."""
     parts = [c.description.rstrip(".")] if c.description else []
     src = c.source if isinstance(c.source, dict) else {}
@@ -118,6 +119,9 @@ def _meaning(c: Column, rules: Mapping[str, str], tops: Mapping[str, float]) -> 
         parts.append(f"from the input column {col}" + (f": {what}" if what else ""))
     if c.name in tops and c.name not in rules:
         parts.append(f"{tops[c.name]:g} means {tops[c.name]:g} or older (top-coded)")
+    if c.name in bottoms:
+        parts.append(f"{bottoms[c.name]:g} means {bottoms[c.name]:g} or earlier (bottom-coded: "
+                     "no birth year may imply an age over 89)")
     if c.role == "derived":
         parts.append("derived from the sampled columns after sampling (no budget spent)")
     elif c.role == "key":
@@ -237,16 +241,16 @@ def release_readme(
         "| column | type and public domain | meaning |",
         "|---|---|---|",
     ]
-    from fhirsynth.export.harmonise import top_codes
+    from fhirsynth.export.harmonise import bottom_codes, top_codes
 
     by_name = {c.name: c for c in spec.columns}
-    rules, tops = _fhir_rules(spec), top_codes(spec)
+    rules, tops, bottoms = _fhir_rules(spec), top_codes(spec), bottom_codes(spec)
     for name in columns:
         c = by_name.get(name)
         if c is None:
             continue
         lines.append(f"| `{_cell(c.name)}` | {_cell(_domain(c))} | "
-                     f"{_cell(_meaning(c, rules, tops))} |")
+                     f"{_cell(_meaning(c, rules, tops, bottoms))} |")
     return "\n".join(lines) + "\n"
 
 
