@@ -10,6 +10,7 @@ file, line and column, never the value.  Only modelled columns reach the returne
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import logging
 import math
@@ -523,6 +524,8 @@ def read_csv_table(
             if near:
                 hint = (f" (the header has {', '.join(near)}: column names must match the "
                         "schema exactly, including case)")
+        if not hint:
+            hint = _near_names(header, absent)
         if not hint and spec.has_fhir_rules:
             hint = (" (the schema is a FHIR feature spec: it reads the table `fhirsynth "
                     "ingest` writes; another CSV needs a schema of its own columns, "
@@ -603,6 +606,19 @@ def read_csv_table(
     logger.info("read %d rows into %d patient rows, %d modelled columns", len(rows),
                 len(table), table.shape[1])
     return table.reset_index(drop=True), report
+
+
+def _near_names(header: list[str], absent: list[str]) -> str:
+    """`` (did you mean 'smoking_status'?)`` for absent schema columns with a close header
+    name (difflib, as the schema's unknown-key message), or ``""``.  A header name that looks
+    like a value is never quoted (:func:`~fhirsynth.ingest.columns.shown_names`)."""
+    names = [h for h, s in zip(header, shown_names(header), strict=True) if h == s]
+    near = [(a, m[0]) for a in absent if (m := difflib.get_close_matches(a, names, n=1))]
+    if not near:
+        return ""
+    if len(absent) == 1:
+        return f" (did you mean {near[0][1]!r}?)"
+    return f" (did you mean {', '.join(f'{m!r} for {a!r}' for a, m in near)}?)"
 
 
 def _key_pos(p: Path, pos: dict[str, int], key: str, name: str | Literal[False]) -> int:
