@@ -340,7 +340,12 @@ def import_warnings(report: dict[str, Any], kept: int, *, refuse: bool = True) -
         if refuse:
             raise
         rows = [str(exc)]
-    return rows + list(report.get("warnings") or [])
+    # columns the schema mostly does not describe (values mapped to 'other', or outside the
+    # bounds): the schema is probably wrong (fhirsynth.ingest.csv.share_problems)
+    refusals = [str(r) for r in report.get("refusals") or []]
+    if refusals and refuse:
+        raise InputError("; ".join(refusals))
+    return rows + refusals + list(report.get("warnings") or [])
 
 
 def check_some_patients(inputs: Sequence[Path], n: int) -> None:

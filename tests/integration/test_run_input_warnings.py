@@ -159,8 +159,9 @@ def test_run_warns_about_clipped_csv_values_per_column(tmp_path):
     assert not [n for n, t in texts.items() if BELOW in t or "987654" in t]
     stored = json.loads(texts["internal/evaluation.json"])["import_report"]["out_of_bounds"]
     assert stored == {
-        "age": {"bounds": [0, 90], "below": 1, "above": 0, "top_coded": 3},
-        "avg_glucose_level": {"bounds": [50, 300], "below": 0, "above": 1, "top_coded": 0}}
+        "age": {"bounds": [0, 90], "below": 1, "above": 0, "top_coded": 3, "bottom_coded": 0},
+        "avg_glucose_level": {"bounds": [50, 300], "below": 0, "above": 1, "top_coded": 0,
+                              "bottom_coded": 0}}
     internal = texts["internal/validation.pdf"]
     assert "Values outside the schema's bounds" in internal
     assert "age [0, 90] 1 0 3" in internal and "avg_glucose_level [50, 300] 0 1 0" in internal

@@ -23,8 +23,10 @@ def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
     from fhirsynth.errors import TableInputError
     from fhirsynth.ingest.csv import (
         bounds_warning,
+        no_key_note,
         read_csv_table,
         repeated_rows_warning,
+        share_problems,
     )
     from fhirsynth.ingest.sources import shown_path
 
@@ -34,8 +36,13 @@ def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
     if not path.is_file():
         raise TableInputError(f"{path}: file not found")
     table, report = read_csv_table(path, spec, patient_ids=ids)
+    refusals, mostly = share_problems(shown_path(path.name), report)
+    if refusals:  # the schema mostly does not describe a column: as `run` refuses it
+        raise TableInputError("; ".join(refusals))
     for note in (bounds_warning(shown_path(path.name), report.out_of_bounds, strict_option=False),
-                 repeated_rows_warning(shown_path(path.name), report)):
+                 repeated_rows_warning(shown_path(path.name), report),
+                 no_key_note(shown_path(path.name), spec, report.columns),
+                 *mostly):
         if note:
             console.print(f"[yellow]warning:[/] {escape(note)}")
     return table
@@ -357,7 +364,8 @@ def columns_command(
         return
     from fhirsynth.domain import load_spec
     from fhirsynth.ingest.columns import shown_names
-    from fhirsynth.ingest.csv import classify_columns, header_treatments
+    from fhirsynth.ingest.csv import classify_columns, header_treatments, no_key_note
+    from fhirsynth.ingest.sources import shown_path
     from fhirsynth.schema_skeleton import read_csv_header, write_skeleton
 
     header = read_csv_header(path)
@@ -401,6 +409,9 @@ def columns_command(
             console.print(f"[yellow]warning:[/] {escape(f.where)}: {escape(f.why)} "
                           f"(Safe Harbor: {f.kind}); `run` refuses this schema; fix: "
                           f"{escape(f.fix)}", soft_wrap=True)
+        no_key = no_key_note(shown_path(path.name), schema, classes)
+        if no_key:  # what `run` will say: a patient on two rows would count twice
+            console.print(f"[yellow]warning:[/] {escape(no_key)}", soft_wrap=True)
     if write_schema is not None:
         console.print(f"schema skeleton written to {write_schema}: decide each column (its "
                       "'fill_in' says how), then delete the 'fill_in' entries; until then "

@@ -31,6 +31,14 @@ FIXES = {
     "dates": "release years only: drop the date column or reduce it to a year",
     "geographic": ("keep nothing below a state and at most ZIP3 (restricted prefixes as 000): "
                    "coarsen or drop the column"),
+    "ZIP longer than 3 digits": (
+        "keep the first three digits: declare \"source\": {\"transform\": \"zip3\"} on the "
+        "column in the schema (the 17 restricted prefixes become 000) and list 3-digit prefixes "
+        "as its categories, or drop the column"),
+    "restricted ZIP3 not set to 000": (
+        "keep the restricted prefixes as 000: declare \"source\": {\"transform\": \"zip3\"} "
+        "on the column in the schema (it maps them to 000) and list 000 in their place, or "
+        "drop the column"),
     "other_unique_id": ("declare a record key as role 'key' (a fresh UUID per synthetic "
                         "patient) or drop the column"),
 }

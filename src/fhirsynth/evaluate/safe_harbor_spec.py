@@ -9,6 +9,7 @@ shared before the ledger is charged.  Only spec facts enter the messages, never 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from dataclasses import dataclass
 
@@ -27,8 +28,8 @@ from fhirsynth.evaluate.safe_harbor import (
 )
 from fhirsynth.evaluate.safe_harbor_advice import fix_for
 
-__all__ = ["SAFE_HARBOR_TOP_CODE", "SpecFinding", "check_spec_safe_harbor", "identifier_kinds",
-           "spec_findings"]
+__all__ = ["KEY_NAME_RULE", "SAFE_HARBOR_TOP_CODE", "SpecFinding", "check_spec_safe_harbor",
+           "identifier_kinds", "key_name_fix", "spec_findings"]
 
 #: Safe Harbor keeps ages up to 89 and collapses the rest into one "90 or older" category
 SAFE_HARBOR_TOP_CODE = 90.0
@@ -76,6 +77,20 @@ def identifier_kinds(text: str) -> list[str]:
     return kinds
 
 
+#: the rule of a finding on a ``role: key`` column named as an identifier (``MRN``)
+KEY_NAME_RULE = "key column name"
+
+
+def key_name_fix(column: str) -> str:
+    """The fix for a key column named as an identifier: the same key under a plain name that
+    reads the column, so that its values are still checked for repeats."""
+    return (f"keep the key under a plain name that reads the column: \"patient_id\": "
+            f"{{\"role\": \"key\", \"source\": {{\"column\": {json.dumps(column)}}}}} "
+            f"in place of {json.dumps(column)} (a patient on two rows is still refused, and "
+            "the output holds fresh UUIDs under the name patient_id); do not drop it, or a "
+            "patient on two rows is counted as two")
+
+
 #: the ``column`` of a finding in the spec's own name or description
 SPEC_ITSELF = "(spec)"
 
@@ -96,6 +111,8 @@ class SpecFinding:
 
     @property
     def fix(self) -> str:
+        if self.rule == KEY_NAME_RULE:
+            return key_name_fix(self.column)
         return fix_for({"kind": self.kind, "rule": self.rule})
 
 
@@ -281,7 +298,12 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
             f = _age_in(unit, col, top)
         else:
             kind = name_kind(col.name)
-            if kind is not None and not (col.role == "key" and kind == "other_unique_id"):
+            if kind is not None and col.role == "key" and kind != "other_unique_id":
+                f = SpecFinding(kind, col.name, KEY_NAME_RULE,
+                                "a key column's values are replaced by fresh UUIDs, but its "
+                                "name is a Safe Harbor identifier kind and is printed in the "
+                                "release")
+            elif kind is not None and not (col.role == "key" and kind == "other_unique_id"):
                 f = SpecFinding(kind, col.name, "column name",
                                 "its name is a Safe Harbor identifier kind")
             elif col.kind == "categorical" and col.categories:

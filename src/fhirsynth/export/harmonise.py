@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from fhirsynth.model import FittedModel
 
 __all__ = ["age_columns", "birth_year_columns", "harmonise", "output_rules", "release_table",
-           "saved_birth_years", "top_codes", "with_fresh_keys"]
+           "bottom_codes", "saved_birth_years", "top_codes", "with_fresh_keys"]
 
 #: a birth year is suppressed when it implies an age of at least this many years
 SUPPRESS_AGE = 89
@@ -65,6 +65,18 @@ def top_codes(spec: TableSpec) -> dict[str, float]:
             except (TypeError, ValueError):
                 continue
     return out
+
+
+def bottom_codes(spec: TableSpec, rules: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """Birth-year columns whose smallest value stands for "that year or earlier".
+
+    Safe Harbor holds a birth year (:func:`birth_year_columns`) to a lower bound of this
+    year - 89 or later, and earlier birth years are clipped to it: the lower bound of a
+    numeric birth-year column is a bottom code, as a top-coded age's top is a top code.
+    """
+    years = set(birth_year_columns(spec, rules))
+    return {c.name: float(c.bounds[0]) for c in spec.columns
+            if c.name in years and c.kind == "numeric" and c.bounds is not None}
 
 
 def _year_like(col: Column) -> bool:

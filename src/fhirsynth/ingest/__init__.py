@@ -118,8 +118,10 @@ def read_input(
         from fhirsynth.ingest.csv import (
             OMITTED_NOT_IN_SCHEMA,
             bounds_warning,
+            no_key_note,
             read_csv_table,
             repeated_rows_warning,
+            share_problems,
         )
         from fhirsynth.ingest.sources import shown_path
 
@@ -136,11 +138,19 @@ def read_input(
         repeated = repeated_rows_warning(shown_path(ps[0].name), rep)
         if repeated:
             warnings.append(repeated)
+        no_key = no_key_note(shown_path(ps[0].name), spec, rep.columns)
+        if no_key:
+            warnings.append(no_key)
+        # --strict refuses a column more than 5 % mapped to 'other'; see share_problems
+        refusals, mostly = share_problems(shown_path(ps[0].name), rep, strict=strict)
+        warnings += mostly
         return table, {
             "rows_read": rep.rows_read, "rows_dropped": rep.rows_dropped,
             "rows_folded": rep.rows_folded,
             "columns": rep.treatments,
             "out_of_bounds": rep.out_of_bounds,
+            "mapped_to_other": rep.mapped_to_other,
+            "refusals": refusals,
             "issues": [str(i) for i in rep.issues[:200]],
             "warnings": ([clipped] if clipped else []) + warnings,
         }

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fhirsynth.domain import TableSpec
-from fhirsynth.export.harmonise import top_codes
+from fhirsynth.export.harmonise import bottom_codes, top_codes
 
 __all__ = ["NEARLY_ALL", "absent_type_warnings", "empty_column_warnings",
            "extraction_issue_count", "issue_hint", "out_of_bounds"]
@@ -167,13 +167,15 @@ def absent_type_warnings(types: Mapping[str, set[str]],
 def out_of_bounds(table: pd.DataFrame, spec: TableSpec) -> dict[str, dict[str, Any]]:
     """Values of numeric columns outside their bounds, per column (the CSV report's shape).
 
-    ``{column: {"bounds": [lo, hi], "below": n, "above": n, "top_coded": n}}`` for the
+    ``{column: {"bounds": [lo, hi], "below": n, "above": n, "top_coded": n, "bottom_coded":
+    n}}`` for the
     columns with at least one such value; a top-coded column
     (:func:`fhirsynth.export.harmonise.top_codes`) counts values above its top as
-    ``top_coded`` (expected), not ``above``.  Encoding clips
+    ``top_coded`` (expected), not ``above``, and a birth year's values below its lower
+    bound (:func:`fhirsynth.export.harmonise.bottom_codes`) as ``bottom_coded``.  Encoding clips
     all of them to the bounds before any DP step; the counts are private (custodian only).
     """
-    tops = top_codes(spec)
+    tops, bottoms = top_codes(spec), bottom_codes(spec)
     out: dict[str, dict[str, Any]] = {}
     for col in spec.columns:
         if col.kind != "numeric" or col.bounds is None or col.name not in table.columns:
@@ -182,7 +184,8 @@ def out_of_bounds(table: pd.DataFrame, spec: TableSpec) -> dict[str, dict[str, A
         lo, hi = col.bounds
         below, above = int((x < lo).sum()), int((x > hi).sum())
         if below or above:
-            top = col.name in tops
-            out[col.name] = {"bounds": [lo, hi], "below": below,
-                             "above": 0 if top else above, "top_coded": above if top else 0}
+            top, bottom = col.name in tops, col.name in bottoms
+            out[col.name] = {"bounds": [lo, hi], "below": 0 if bottom else below,
+                             "above": 0 if top else above, "top_coded": above if top else 0,
+                             "bottom_coded": below if bottom else 0}
     return out

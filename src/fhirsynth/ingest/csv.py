@@ -10,6 +10,8 @@ file, line and column, never the value.  Only modelled columns reach the returne
 from __future__ import annotations
 
 import csv
+import difflib
+import json
 import logging
 import math
 import re
@@ -23,6 +25,7 @@ import pandas as pd
 
 from fhirsynth.domain import Column, TableSpec
 from fhirsynth.errors import Issue, SpecError, TableInputError
+from fhirsynth.export.harmonise import bottom_codes
 from fhirsynth.ingest.columns import (
     ColumnClass,
     check_header,
@@ -36,8 +39,9 @@ from fhirsynth.ingest.columns import (
 from fhirsynth.ingest.geo import state_code
 from fhirsynth.ingest.sources import shown_path, utf16_problem
 
-__all__ = ["MISSING_TOKENS", "CsvReport", "bounds_warning", "check_csv_bytes",
-           "classify_columns", "column_treatments", "header_treatments", "read_csv_table"]
+__all__ = ["MAX_OTHER_SHARE", "MISSING_TOKENS", "WARN_SHARE", "CsvReport", "bounds_warning",
+           "check_csv_bytes", "classify_columns", "column_treatments", "header_treatments",
+           "no_key_note", "read_csv_table", "share_problems"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +78,17 @@ class CsvReport:
     treatments: dict[str, dict[str, Any]] = field(default_factory=dict)
     out_of_bounds: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Private: per numeric column with values outside its declared bounds, ``{"bounds":
-    [lo, hi], "below": n, "above": n, "top_coded": n}`` over the rows kept (values above a
-    declared top code count as ``top_coded``, not ``above``).  Encoding clips them to the
+    [lo, hi], "below": n, "above": n, "top_coded": n, "bottom_coded": n}`` over the rows kept
+    (values above a declared top code count as ``top_coded``, not ``above``; values below a
+    birth year's lower bound, its bottom code, as ``bottom_coded``).  Encoding clips them to the
     bounds; the counts are for the custodian (console, internal report) only."""
+    mapped_to_other: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Private: per categorical column with ``other: true`` whose values are not all in its
+    category list, ``{"mapped": n, "values": m}``: n of its m non-missing values (rows kept)
+    became ``<other>``.  For the custodian only, as ``out_of_bounds``."""
+    values: dict[str, int] = field(default_factory=dict)
+    """Private: non-missing values per modelled column over the rows kept (the shares of
+    :func:`share_problems`)."""
 
 
 #: treatment of a key column the schema declares (``with_fresh_keys`` writes it)
@@ -99,7 +111,8 @@ def column_treatments(header: list[str], spec: TableSpec,
     for col in spec.modelled:
         src, transform = _source_column(col)
         uses.setdefault(src, []).append((col.name, transform))
-    declared = {c.name: c for c in spec.columns if not c.modelled}
+    keys = {_key_source(c): c for c in spec.columns if c.role == "key"}
+    declared = {c.name: c for c in spec.columns if not c.modelled and c.role != "key"}
     out: dict[str, dict[str, Any]] = {}
     for h in header:
         cls = classes[h]
@@ -110,6 +123,12 @@ def column_treatments(header: list[str], spec: TableSpec,
             role = spec[uses[h][0][0]].role if cls.role == "feature" else cls.role
             out[h] = {"role": role, "treatment": "; ".join(texts),
                       "output": [name for name, _ in uses[h]]}
+            continue
+        if h in keys:
+            name = keys[h].name
+            out[h] = {"role": "key", "treatment": REGENERATED + (f" as {name}" if name != h
+                                                                  else ""),
+                      "output": [name]}
             continue
         col = declared.get(h)
         role = col.role if col is not None else cls.role
@@ -136,10 +155,13 @@ def header_treatments(
     ``column i``."""
     classes = classify_columns(header)
     for col in spec.columns:
-        if col.name in header and not col.modelled:
-            classes[col.name] = ColumnClass(col.role, "omit", "declared by the schema")
+        name = _key_source(col) if col.role == "key" else col.name
+        if name in header and not col.modelled:
+            classes[name] = ColumnClass(col.role, "omit", "declared by the schema")
     treatments = column_treatments(header, spec, classes)
-    shown = dict(zip(header, shown_names(header, {c.name for c in spec.columns}), strict=True))
+    declared = {c.name for c in spec.columns} | {_key_source(c) for c in spec.columns
+                                                 if c.role == "key"}
+    shown = dict(zip(header, shown_names(header, declared), strict=True))
     return ({shown[h]: c for h, c in classes.items()},
             {shown[h]: t for h, t in treatments.items()})
 
@@ -154,8 +176,21 @@ def _source_column(col: Column) -> tuple[str, str | None]:
     return name, transform
 
 
+def _key_source(col: Column) -> str:
+    """The header column a ``key`` column reads: ``source: {column: MRN}``, else its name."""
+    src = col.source if isinstance(col.source, dict) else {}
+    return str(src.get("column", col.name))
+
+
 def _check_roles(spec: TableSpec, allow: Collection[str]) -> None:
-    """Refuse a modelled column that looks like an identifier or an untreated QI."""
+    """Refuse a modelled column that looks like an identifier or an untreated QI, and a key
+    column whose ``source`` does more than name the header column it reads."""
+    for col in spec.columns:
+        src = col.source if isinstance(col.source, dict) else {}
+        if col.role == "key" and set(src) - {"column"}:
+            raise SpecError(f"column {col.name!r}: a key column's source takes only the header "
+                            "column it reads (\"source\": {\"column\": ...}); its values are "
+                            "checked for repeats and replaced by fresh UUIDs, never transformed")
     for col in spec.modelled:
         src, transform = _source_column(col)
         cls = classify_column(src)
@@ -330,13 +365,14 @@ def _has_top_code(col: Column) -> bool:
     return "from" not in src and src.get("top_code") is not None
 
 
-def _bounds_side(col: Column, value: Any) -> str | None:
-    """``below``, ``above`` or ``top_coded`` for a parsed value outside ``col.bounds``."""
+def _bounds_side(col: Column, value: Any, bottom: bool = False) -> str | None:
+    """``below``, ``above``, ``top_coded`` or ``bottom_coded`` (``bottom``: the lower bound is
+    a birth year's bottom code) for a parsed value outside ``col.bounds``."""
     if col.bounds is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
     lo, hi = col.bounds
     if value < lo:
-        return "below"
+        return "bottom_coded" if bottom else "below"
     if value > hi:
         return "top_coded" if _has_top_code(col) else "above"
     return None
@@ -383,6 +419,27 @@ def repeated_rows_warning(name: str, report: CsvReport) -> str | None:
             "in every column; the guarantee holds per row, so a patient written twice spends "
             "twice the stated epsilon: remove the copies if they are the same patients, or "
             "declare the patient id column 'role: key' (a repeated id is then refused)")
+
+
+def no_key_note(name: str, spec: TableSpec, columns: dict[str, ColumnClass]) -> str | None:
+    """The custodian's note for a schema without a ``role: key`` column (None with one):
+    every row is then taken as one patient, and a patient on two rows cannot be found.
+
+    ``columns``: the header's classes (:attr:`CsvReport.columns`, shown names); a column
+    that looks like a record number (``MRN``, ``patient_id``) is named in the fix.
+    """
+    from fhirsynth.evaluate.safe_harbor import name_kind
+
+    if any(c.role == "key" for c in spec.columns):
+        return None
+    ids = [h for h, c in columns.items() if c.role == "key" or name_kind(h) == "mrn"]
+    reads = json.dumps(ids[0]) if ids else '"<the id column>"'
+    looks = f" ({ids[0]} looks like one)" if ids else ""
+    return (f"{name}: the schema declares no key column, so every row is taken as one patient: "
+            "a patient on two rows cannot be found, and would be counted (and spend epsilon) "
+            f"twice; declare the patient id column{looks}: \"patient_id\": {{\"role\": "
+            f"\"key\", \"source\": {{\"column\": {reads}}}}} (repeats are then refused, "
+            "and the output holds fresh UUIDs)")
 
 
 def read_csv_table(
@@ -467,20 +524,29 @@ def read_csv_table(
             if near:
                 hint = (f" (the header has {', '.join(near)}: column names must match the "
                         "schema exactly, including case)")
+        if not hint:
+            hint = _near_names(header, absent)
         if not hint and spec.has_fhir_rules:
             hint = (" (the schema is a FHIR feature spec: it reads the table `fhirsynth "
                     "ingest` writes; another CSV needs a schema of its own columns, "
                     "docs/csv-input.md, which `fhirsynth columns FILE.csv --write-schema` "
                     "starts)")
         raise TableInputError(f"{shown_path(p)}: the header lacks schema column(s) {absent}{hint}")
-    key = id_column or next((c.name for c in spec.columns if c.role == "key"), None)
-    key_pos = None if key is None else _key_pos(p, pos, key)
+    key_col = next((c for c in spec.columns if c.role == "key"), None)
+    key = id_column or (None if key_col is None else _key_source(key_col))
+    key_pos = None if key is None else _key_pos(p, pos, key, id_column is None and key_col
+                                                is not None and key_col.name != key
+                                                and key_col.name)
 
     if bounds not in ("clip", "fail"):
         raise ValueError(f"bounds ({bounds!r}) must be 'clip' or 'fail'")
     values: dict[str, list[Any]] = {name: [] for name in sources}
     keep: list[int] = []
     outside: dict[str, Counter[str]] = {}
+    others = {c.name: frozenset(c.categories) for c in spec.modelled
+              if c.kind == "categorical" and c.other and sources[c.name][1] is None}
+    mapped: Counter[str] = Counter()
+    bottoms = bottom_codes(spec)  # a birth year's lower bound: earlier years clip to it
     for r, row in enumerate(rows):
         parsed: dict[str, Any] = {}
         sides: list[tuple[str, str]] = []
@@ -491,7 +557,8 @@ def read_csv_table(
                                              problem="empty patient id")))
         for name, (src, transform) in sources.items():
             value, problem = _parse(spec[name], row[pos[src]], transform)
-            side = None if problem is not None else _bounds_side(spec[name], value)
+            side = (None if problem is not None
+                    else _bounds_side(spec[name], value, name in bottoms))
             if side in ("below", "above") and bounds == "fail":
                 lo, hi = spec[name].bounds  # type: ignore[misc]
                 problem = f"value {side} the schema's bounds [{lo:g}, {hi:g}]"
@@ -505,6 +572,8 @@ def read_csv_table(
         keep.append(r)
         for name, value in parsed.items():
             values[name].append(value)
+            if name in others and value is not None and value not in others[name]:
+                mapped[name] += 1
         for name, side in sides:
             outside.setdefault(name, Counter())[side] += 1
     if strict and (bad_rows or broken is not None):
@@ -512,9 +581,13 @@ def read_csv_table(
     bad_rows.sort(key=lambda b: b[0])  # file order (stable: id, then cells)
     report.issues = [issue for _, issue in bad_rows]
     report.rows_dropped = report.rows_read - len(keep)
+    report.values = {name: sum(v is not None for v in vs) for name, vs in values.items()}
+    report.mapped_to_other = {name: {"mapped": n, "values": report.values[name]}
+                              for name, n in mapped.items()}
     report.out_of_bounds = {
         name: {"bounds": list(spec[name].bounds or ()), "below": c["below"],
-               "above": c["above"], "top_coded": c["top_coded"]}
+               "above": c["above"], "top_coded": c["top_coded"],
+               "bottom_coded": c["bottom_coded"]}
         for name, c in outside.items()}
 
     frame = {}
@@ -535,9 +608,26 @@ def read_csv_table(
     return table.reset_index(drop=True), report
 
 
-def _key_pos(p: Path, pos: dict[str, int], key: str) -> int:
+def _near_names(header: list[str], absent: list[str]) -> str:
+    """`` (did you mean 'smoking_status'?)`` for absent schema columns with a close header
+    name (difflib, as the schema's unknown-key message), or ``""``.  A header name that looks
+    like a value is never quoted (:func:`~fhirsynth.ingest.columns.shown_names`)."""
+    names = [h for h, s in zip(header, shown_names(header), strict=True) if h == s]
+    near = [(a, m[0]) for a in absent if (m := difflib.get_close_matches(a, names, n=1))]
+    if not near:
+        return ""
+    if len(absent) == 1:
+        return f" (did you mean {near[0][1]!r}?)"
+    return f" (did you mean {', '.join(f'{m!r} for {a!r}' for a, m in near)}?)"
+
+
+def _key_pos(p: Path, pos: dict[str, int], key: str, name: str | Literal[False]) -> int:
+    """The place of the patient id column ``key``; ``name``: the schema's key column that
+    reads it (``source: {column: key}``), if named otherwise."""
     if key not in pos:
-        raise TableInputError(f"{shown_path(p)}: the header lacks the patient id column {key!r}")
+        reads = f" that the key column {name!r} reads (its source)" if name else ""
+        raise TableInputError(f"{shown_path(p)}: the header lacks the patient id column "
+                              f"{key!r}{reads}")
     return pos[key]
 
 
@@ -561,6 +651,67 @@ def _fold(p: Path, table: pd.DataFrame, ids: list[str], lines: list[int], fold: 
     keep = ~ids_s.duplicated(keep="first" if fold == "first" else "last").to_numpy()
     report.rows_folded = int((~keep).sum())
     return table[keep]
+
+
+#: a column with more than this share of its values mapped to ``other`` is warned about
+#: (refused with ``--strict``); a numeric column with more than this share of its values
+#: outside its bounds (not top-coded) is refused: the schema is probably wrong
+WARN_SHARE = 0.05
+#: a column with more than this share of its values mapped to ``other`` is refused
+MAX_OTHER_SHARE = 0.5
+
+
+def _pct(share: float) -> str:
+    return f"{share:.0%}" if share >= 0.095 else f"{share:.1%}"
+
+
+def share_problems(name: str, report: CsvReport, *,
+                   strict: bool = False) -> tuple[list[str], list[str]]:
+    """(refusals, warnings) for columns whose values the schema mostly does not describe.
+
+    A categorical column with ``other: true`` that maps more than :data:`WARN_SHARE` of its
+    values to ``other`` is warned about, and refused above :data:`MAX_OTHER_SHARE` (above
+    :data:`WARN_SHARE` with ``strict``); a numeric column with more than :data:`WARN_SHARE`
+    of its values outside its bounds (top- and bottom-coded values aside: clipping them is
+    what the code means) is refused.  Counts, shares and column names only, for the
+    custodian's console.
+    """
+    refusals: list[str] = []
+    warnings: list[str] = []
+    for col, c in report.mapped_to_other.items():
+        n, m = int(c["mapped"]), int(c["values"])
+        share = n / max(m, 1)
+        if share <= WARN_SHARE:
+            continue
+        said = (f"{name}: column {col!r}: {n:,} of {m:,} values ({_pct(share)}) are not in its "
+                "category list")
+        cause = ("the list probably does not match the data (letter case, code length such as "
+                 "3-character codes where the data holds longer ones, or another coding)")
+        if share > MAX_OTHER_SHARE or strict:
+            limit = (f"more than {MAX_OTHER_SHARE:.0%}" if share > MAX_OTHER_SHARE
+                     else f"with --strict, more than {WARN_SHARE:.0%}")
+            refusals.append(f"{said}, and 'other: true' would map them all to one 'other' "
+                            f"category ({limit} is refused); {cause}: fix the category list "
+                            "or the data, or remove 'other: true' to have the rows that do not "
+                            "fit named by line")
+        else:
+            warnings.append(f"{said} and were mapped to 'other' (more than "
+                            f"{WARN_SHARE:.0%}); if that is unexpected, {cause}")
+    for col, c in report.out_of_bounds.items():
+        n = int(c.get("below", 0)) + int(c.get("above", 0))
+        m = int(report.values.get(col, 0))
+        share = n / max(m, 1)
+        if share <= WARN_SHARE:
+            continue
+        lo, hi = c["bounds"]
+        top = (", or, if larger values are meant to be clipped to the top, declare it a top "
+               f"code (\"source\": {{\"top_code\": {hi:g}}})" if c.get("above") else "")
+        refusals.append(
+            f"{name}: column {col!r}: {n:,} of {m:,} values ({_pct(share)}) are outside the "
+            f"schema's bounds [{lo:g}, {hi:g}] ({int(c.get('below', 0)):,} below, "
+            f"{int(c.get('above', 0)):,} above); the bounds are probably wrong: widen them to "
+            f"the column's range{top}; up to {WARN_SHARE:.0%} are clipped with a warning")
+    return refusals, warnings
 
 
 def bounds_warning(name: str, out_of_bounds: dict[str, dict[str, Any]], *,

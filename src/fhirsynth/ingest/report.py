@@ -222,9 +222,9 @@ def issue_row(issue: Any) -> list[str]:
 
 def stored_report(rep: Mapping[str, Any]) -> dict[str, Any]:
     """The import report as ``internal/evaluation.json`` keeps it: issues name the resource
-    type, not its id, and the warnings (which name input files) are left to the console and
-    the internal PDF."""
-    out = {k: v for k, v in rep.items() if k != "warnings"}
+    type, not its id, and the warnings and refusals (which name input files) are left to the
+    console and the internal PDF."""
+    out = {k: v for k, v in rep.items() if k not in ("warnings", "refusals")}
     if isinstance(out.get("issues"), list):
         out["issues"] = [dict(i, resource=str(i.get("resource") or "").partition("/")[0])
                          if isinstance(i, Mapping) else i for i in out["issues"]]

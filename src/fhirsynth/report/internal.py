@@ -244,15 +244,16 @@ def _out_of_bounds(found: Mapping[str, Any], s: Styles) -> list[Any]:
         lo, hi = (c.get("bounds") or [None, None])[:2]
         return "" if lo is None else f"[{float(lo):g}, {float(hi):g}]"
 
-    rows = [[name, span(c), c.get("below", 0), c.get("above", 0), c.get("top_coded", 0)]
-            for name, c in found.items()]
+    rows = [[name, span(c), c.get("below", 0), c.get("above", 0), c.get("top_coded", 0),
+             c.get("bottom_coded", 0)] for name, c in found.items()]
     return [para("Values outside the schema's bounds (clipped to them)", s.h2),
             para("Counts of input values outside each numeric column's declared bounds, "
                  "clipped to the bounds before any DP step. Values above a declared top code "
-                 "are expected top-coding, not anomalies. These counts are statistics of the "
-                 "real data and stay with the custodian.", s.body),
-            table(["column", "bounds", "below", "above", "top-coded"], rows,
-                  [3, 2.2, 1.4, 1.4, 1.6], s, align_right=(2, 3, 4))]
+                 "are expected top-coding, and birth years before a birth-year column's lower "
+                 "bound expected bottom-coding (Safe Harbor), not anomalies. These counts are "
+                 "statistics of the real data and stay with the custodian.", s.body),
+            table(["column", "bounds", "below", "above", "top-coded", "bottom-coded"], rows,
+                  [2.6, 1.9, 1.2, 1.2, 1.4, 1.7], s, align_right=(2, 3, 4, 5))]
 
 
 def internal_story(

@@ -106,22 +106,28 @@ def _width(c: Column) -> str:
     return f"bins of {w.min():g} to {w.max():g}{unit}"
 
 
-def _meaning(c: Column, rules: Mapping[str, str], tops: Mapping[str, float]) -> str:
+def _meaning(c: Column, rules: Mapping[str, str], tops: Mapping[str, float],
+             bottoms: Mapping[str, float]) -> str:
     """The column's description, the rule that filled it and what its values stand for."""
     parts = [c.description.rstrip(".")] if c.description else []
     src = c.source if isinstance(c.source, dict) else {}
     if c.name in rules:
         parts.append(f"source: {rules[c.name]}")
-    elif src.get("column") is not None or src.get("transform"):
+    elif c.role != "key" and (src.get("column") is not None or src.get("transform")):
         what = _TRANSFORMS.get(str(src.get("transform")), "")
         col = src.get("column", c.name)
         parts.append(f"from the input column {col}" + (f": {what}" if what else ""))
     if c.name in tops and c.name not in rules:
         parts.append(f"{tops[c.name]:g} means {tops[c.name]:g} or older (top-coded)")
+    if c.name in bottoms:
+        parts.append(f"{bottoms[c.name]:g} means {bottoms[c.name]:g} or earlier (bottom-coded: "
+                     "no birth year may imply an age over 89)")
     if c.role == "derived":
         parts.append("derived from the sampled columns after sampling (no budget spent)")
     elif c.role == "key":
-        parts.append("a fresh random UUID per synthetic patient (no input key is kept)")
+        read = (f"; the input column {src['column']} is read only to refuse a patient on "
+                "two rows" if src.get("column") not in (None, c.name) else "")
+        parts.append(f"a fresh random UUID per synthetic patient (no input key is kept{read})")
     elif c.role == "target":
         parts.append("the outcome the spec names for utility tests")
     if c.nullable and c.role != "key":
@@ -235,16 +241,16 @@ def release_readme(
         "| column | type and public domain | meaning |",
         "|---|---|---|",
     ]
-    from fhirsynth.export.harmonise import top_codes
+    from fhirsynth.export.harmonise import bottom_codes, top_codes
 
     by_name = {c.name: c for c in spec.columns}
-    rules, tops = _fhir_rules(spec), top_codes(spec)
+    rules, tops, bottoms = _fhir_rules(spec), top_codes(spec), bottom_codes(spec)
     for name in columns:
         c = by_name.get(name)
         if c is None:
             continue
         lines.append(f"| `{_cell(c.name)}` | {_cell(_domain(c))} | "
-                     f"{_cell(_meaning(c, rules, tops))} |")
+                     f"{_cell(_meaning(c, rules, tops, bottoms))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -36,7 +36,7 @@ def test_fhir_values_outside_bounds_are_counted_and_warned(tmp_path):
     table, rep = read_input([src], load_feature_spec(None))
     assert (table["bmi"] == 95.25).sum() == 1  # kept here; encoding clips it
     assert rep["out_of_bounds"] == {
-        "bmi": {"bounds": [10, 80], "below": 1, "above": 1, "top_coded": 0}}
+        "bmi": {"bounds": [10, 80], "below": 1, "above": 1, "top_coded": 0, "bottom_coded": 0}}
     lines = [w for w in rep["warnings"] if "outside" in w]
     assert len(lines) == 1
     assert "bmi 1 below and 1 above [10, 80]" in lines[0]
@@ -54,7 +54,8 @@ def test_top_coded_column_counts_top_coded_not_above():
     spec = load_feature_spec(None)
     table = pd.DataFrame({"age": [30, 95, None], "bmi": [25.0, None, 81.0]})
     found = out_of_bounds(table, spec)
-    assert found["age"] == {"bounds": [0, 90], "below": 0, "above": 0, "top_coded": 1}
+    assert found["age"] == {"bounds": [0, 90], "below": 0, "above": 0, "top_coded": 1,
+                            "bottom_coded": 0}
     assert found["bmi"]["above"] == 1
 
 

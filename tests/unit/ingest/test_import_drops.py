@@ -88,8 +88,8 @@ def test_out_of_bounds_values_are_counted_per_column_and_kept(tmp_path):
     table, rep = read_csv_table(_csv(tmp_path), TableSpec.from_dict(SCHEMA), strict=False)
     assert len(table) == 4  # the row with "x" is dropped as before; its age is not counted
     assert rep.out_of_bounds == {
-        "age": {"bounds": [0, 90], "below": 1, "above": 0, "top_coded": 2},
-        "glucose": {"bounds": [50, 300], "below": 1, "above": 1, "top_coded": 0}}
+        "age": {"bounds": [0, 90], "below": 1, "above": 0, "top_coded": 2, "bottom_coded": 0},
+        "glucose": {"bounds": [50, 300], "below": 1, "above": 1, "top_coded": 0, "bottom_coded": 0}}
     assert table["age"].tolist()[:2] == [-5, 95]  # kept as read: encoding clips
     text = bounds_warning("t.csv", rep.out_of_bounds)
     assert text == ("t.csv: 3 value(s) outside the schema's bounds, clipped to them before "
@@ -97,7 +97,7 @@ def test_out_of_bounds_values_are_counted_per_column_and_kept(tmp_path):
                     "fix the input or the bounds if that is unexpected, or rerun with --strict "
                     "to fail on them instead")
     assert bounds_warning("t.csv", {"age": {"bounds": [0, 90], "below": 0, "above": 0,
-                                            "top_coded": 5}}) is None
+                                            "top_coded": 5, "bottom_coded": 0}}) is None
 
 
 def test_bounds_fail_names_file_line_and_column_never_the_value(tmp_path):
