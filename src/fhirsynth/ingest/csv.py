@@ -365,6 +365,22 @@ def _has_top_code(col: Column) -> bool:
     return "from" not in src and src.get("top_code") is not None
 
 
+def _safe_harbor_caps(spec: TableSpec) -> set[str]:
+    """Age columns whose bounds end at or below 89 years (in the age's unit): Safe Harbor's
+    own fix, "end the bounds at 89 (larger values are clipped into the top bin)", so their
+    values above the bounds are clipped by design, not a sign of wrong bounds."""
+    from fhirsynth.evaluate.safe_harbor import AGE_LIMITS, age_unit
+    from fhirsynth.export.harmonise import age_columns
+
+    out = set()
+    ages = set(age_columns(spec))
+    for col in spec.modelled:
+        unit = "years" if col.name in ages else age_unit(col.name)
+        if unit is not None and col.bounds is not None and col.bounds[1] <= AGE_LIMITS[unit][0]:
+            out.add(col.name)
+    return out
+
+
 def _bounds_side(col: Column, value: Any, bottom: bool = False) -> str | None:
     """``below``, ``above``, ``top_coded`` or ``bottom_coded`` (``bottom``: the lower bound is
     a birth year's bottom code) for a parsed value outside ``col.bounds``."""
@@ -584,10 +600,12 @@ def read_csv_table(
     report.values = {name: sum(v is not None for v in vs) for name, vs in values.items()}
     report.mapped_to_other = {name: {"mapped": n, "values": report.values[name]}
                               for name, n in mapped.items()}
+    capped = _safe_harbor_caps(spec)
     report.out_of_bounds = {
         name: {"bounds": list(spec[name].bounds or ()), "below": c["below"],
                "above": c["above"], "top_coded": c["top_coded"],
-               "bottom_coded": c["bottom_coded"]}
+               "bottom_coded": c["bottom_coded"],
+               **({"safe_harbor_cap": True} if name in capped else {})}
         for name, c in outside.items()}
 
     frame = {}
@@ -698,7 +716,8 @@ def share_problems(name: str, report: CsvReport, *,
             warnings.append(f"{said} and were mapped to 'other' (more than "
                             f"{WARN_SHARE:.0%}); if that is unexpected, {cause}")
     for col, c in report.out_of_bounds.items():
-        n = int(c.get("below", 0)) + int(c.get("above", 0))
+        # an age bounded at 89 clips larger ages into its top bin, as Safe Harbor asks
+        n = int(c.get("below", 0)) + (0 if c.get("safe_harbor_cap") else int(c.get("above", 0)))
         m = int(report.values.get(col, 0))
         share = n / max(m, 1)
         if share <= WARN_SHARE:

@@ -130,3 +130,24 @@ def test_the_readme_says_a_bottom_coded_birth_year_means_that_year_or_earlier(tm
                           config={}, files=["synthetic/patients.csv"], columns=["date_of_birth"])
     (row,) = [ln for ln in text.splitlines() if ln.startswith("| `date_of_birth`")]
     assert f"{lo} means {lo} or earlier" in row
+
+
+def test_an_age_bounded_at_89_clips_larger_ages_without_a_refusal(tmp_path):
+    # Safe Harbor's own fix, "end the bounds at 89 (larger values are clipped into the top
+    # bin)": CI met three runs refused once the 5 % rule counted those ages as wrong bounds
+    p = tmp_path / "a.csv"
+    p.write_text("age\n" + "".join(f"{95 if i < 70 else 40}\n" for i in range(100)))
+    spec = TableSpec.from_dict({"name": "t", "columns": {
+        "age": {"type": "numeric", "integer": True, "bounds": [0, 89]}}})
+    _, rep = read_input([p], spec)
+    warnings = import_warnings(rep, 100)
+    assert [w for w in warnings if "70 value(s) outside the schema's bounds" in w]
+    assert not [w for w in warnings if "probably wrong" in w]
+    # the same share on a column that is no age is refused
+    q = tmp_path / "b.csv"
+    q.write_text(p.read_text().replace("age", "score", 1))
+    spec = TableSpec.from_dict({"name": "t", "columns": {
+        "score": {"type": "numeric", "integer": True, "bounds": [0, 89]}}})
+    _, rep = read_input([q], spec)
+    with pytest.raises(InputError, match="column 'score': 70 of 100 values"):
+        import_warnings(rep, 100)
