@@ -157,7 +157,7 @@ def _truth(c: _Cond, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         rhs = c.value
         decided = ~missing
     with np.errstate(invalid="ignore"):
-        if s.dtype.kind in "biuf" or pd.api.types.is_numeric_dtype(s.dtype):
+        if pd.api.types.is_numeric_dtype(s.dtype):
             left = s.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
             right = (rhs.astype("Float64").to_numpy(dtype="float64", na_value=np.nan)
                      if c.other is not None else float(rhs))  # type: ignore[arg-type]

@@ -45,8 +45,7 @@ from fhirsynth.evidence import Constraint, decode_in_range, parse_evidence
 from fhirsynth.model import FittedModel, Node
 
 __all__ = ["MAX_BUCKET_CELLS", "SAMPLING", "conditional_plan", "evidence_noise", "evidence_notes",
-           "sample_codes",
-           "sample_model"]
+           "sample_codes", "sample_model"]
 
 SAMPLING = ("balanced", "iid")
 

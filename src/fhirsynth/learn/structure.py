@@ -262,7 +262,7 @@ def greedy_structure(
     def items(col: int) -> list[Item]:
         return [(col, v) for v in range(len(gcards[col]))]
 
-    step = 0
+    step = spent = 0
     while len(order) < d:
         new = order[-1]
         if degree >= 2:
@@ -334,8 +334,8 @@ def greedy_structure(
                    for c, p in cands]
         # numbered by the selections that spend (one with no candidate with parents is made
         # at random and recorded nowhere), out of the selections planned
-        done = sum(1 for st in accountant.steps if st.name.startswith("structure "))
-        name = f"structure {done + 1} (of up to {n_sel})"
+        spent += 1
+        name = f"structure {spent} (of up to {n_sel})"
         e0 = noise.selection_epsilon(eps_per_selection, bounded_range=bounded)
         if noiseless:
             idx = int(np.argmax(utility))
