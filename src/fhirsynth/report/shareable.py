@@ -133,7 +133,17 @@ def _identifier_columns(ctx: ShareableContext) -> tuple[list[str], list[str]]:
     return names, leaked
 
 
-def _domain_text(c: Any) -> str:
+def _domain_text(c: Any, tops: Mapping[str, float] | None = None,
+                 bottoms: Mapping[str, float] | None = None) -> str:
+    """The public domain of a column, with what its top or bottom code stands for."""
+    from fhirsynth.report.readme import code_notes
+
+    notes = code_notes(c, tops or {}, bottoms or {})
+    base = _domain_only(c)
+    return "; ".join([base, *notes] if base != "—" or not notes else notes)
+
+
+def _domain_only(c: Any) -> str:
     if c.kind == "categorical":
         cats = list(c.categories)
         shown = ", ".join(cats[:12]) + (f", … ({len(cats)} in all)" if len(cats) > 12 else "")
@@ -204,7 +214,10 @@ def _guarantee(ctx: ShareableContext, s: Styles) -> list[Any]:
 
 
 def _public_facts(ctx: ShareableContext, s: Styles) -> list[Any]:
-    rows = [[c.name, c.kind, c.role, _domain_text(c)] for c in ctx.spec.columns]
+    from fhirsynth.export.harmonise import bottom_codes, top_codes
+
+    tops, bottoms = top_codes(ctx.spec), bottom_codes(ctx.spec)
+    rows = [[c.name, c.kind, c.role, _domain_text(c, tops, bottoms)] for c in ctx.spec.columns]
     soft = [[k, v] for k, v in ctx.software.items()]
     hashes = [[k, v] for k, v in ctx.hashes.items() if isinstance(v, str)]
     for group in ("inputs", "outputs"):
