@@ -28,6 +28,7 @@ from fhirsynth.ingest.columns import (
     classify_column,
     duplicate_names_error,
     value_like_names,
+    year_column_advice,
 )
 from fhirsynth.ingest.csv import check_csv_bytes
 from fhirsynth.ingest.sources import shown_path
@@ -86,10 +87,10 @@ def read_csv_header(path: str | Path) -> list[str]:
     return header
 
 
-def _suggestion(cls: ColumnClass, *, today: date | None = None) -> str:
+def _suggestion(name: str, cls: ColumnClass, *, today: date | None = None) -> str:
     if cls.reason == BIRTH_DATE_REASON:
         year = (today or date.today()).year
-        return (f"{cls.reason}; if you model it, add \"source\": {{\"transform\": \"year\"}}, "
+        return (f"{cls.reason}; if you model it, {year_column_advice(name)}, "
                 f"\"type\": \"numeric\", \"integer\": true and \"bounds\": [{year - 89}, "
                 f"{year}] (earlier birth years are clipped to {year - 89}; a lower bound before "
                 f"{year - 89} makes `run` refuse the schema)")
@@ -100,6 +101,9 @@ def _suggestion(cls: ColumnClass, *, today: date | None = None) -> str:
                 f"{year - 89})")
     if cls.reason == AGE_REASON or cls.reason in UNIT_AGE_REASONS.values():
         return f"{cls.reason}; if you model it, set \"type\": \"numeric\" as well"
+    if cls.role == "quasi_identifier" and cls.treatment == "year":
+        return (f"{cls.reason}; if you model it, {year_column_advice(name)}, and declare the "
+                "domain of the year")
     if cls.role == "quasi_identifier" and cls.treatment != "drop":
         return (f"{cls.reason}; if you model it, add \"source\": {{\"transform\": "
                 f"\"{cls.treatment}\"}} and declare the domain of the transformed value")
@@ -142,7 +146,7 @@ def skeleton_schema(columns: Sequence[str], *, name: str) -> dict[str, Any]:
         cls = classify_column(col)
         entries[col] = {
             PLACEHOLDER_KEY: FILL_IN,
-            "name_suggests": _suggestion(cls),
+            "name_suggests": _suggestion(col, cls),
             "type": "categorical",
             "domain": [],
             "nullable": True,
