@@ -44,6 +44,7 @@ from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import (
     Ledger,
     default_ledger_path,
+    first_cap_note,
     ledger_key,
     source_fingerprint,
 )
@@ -525,6 +526,9 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         charged = ledger.charge(source, budget, run_id=run_id, label=label, patients=patients)
         if charged.matched:
             warnings_.append(f"this release is charged to the ledger source {charged.matched}")
+        capped = first_cap_note(charged, cfg.ledger)
+        if capped:  # the first release set the cap: say so, and how to raise it
+            info.append(capped)
         history = _history(ledger)
 
         note("learn")

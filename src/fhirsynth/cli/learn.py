@@ -91,7 +91,7 @@ def fit_cmd(
     from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor
     from fhirsynth.learn import check_degree, check_rows
     from fhirsynth.privacy.budget import PrivacyBudget
-    from fhirsynth.privacy.ledger import Ledger, default_ledger_path, ledger_key
+    from fhirsynth.privacy.ledger import Ledger, default_ledger_path, first_cap_note, ledger_key
     from fhirsynth.privacy.noise import describe_noise
     from fhirsynth.synthesizer import Synthesizer
 
@@ -126,6 +126,9 @@ def fit_cmd(
     if charged.matched:
         console.print(f"ledger: this fit is charged to the ledger source "
                       f"{escape(charged.matched)}")
+    capped = first_cap_note(charged, ledger)
+    if capped:  # the first release set the cap: say so, and how to raise it
+        console.print(f"note: {escape(capped)}", soft_wrap=True)
     synth.fit(df, _warn_notes=False)
     synth.save(out)
     book.complete(charged.run_id, [out.name])
