@@ -389,10 +389,10 @@ def _fidelity(ctx: ShareableContext, s: Styles) -> list[Any]:
         if any(r[3] == "mostly noise" for r in rows):
             out.append(para(
                 "\"mostly noise\": the noise sd of one released count is at least the noisy "
-                "count of an average non-missing state: the noisy cohort times the column's "
-                "released (noisy) missing share taken from one, divided by its non-missing "
-                "states (for a column that cannot be missing, the noisy cohort over its "
-                "states). The column's shares, and any rare value in it, then say little "
+                "count of an average non-missing state: the noisy cohort times one minus the "
+                "column's released (noisy) missing share, divided by its non-missing states "
+                "(for a column that cannot be missing, the noisy cohort over its states). "
+                "The column's shares, and any rare value in it, then say little "
                 "about the patients; it holds whether or not the column was filled for the "
                 "real patients. Read from the budget, the released count and the released "
                 "one-way marginals alone.", s.small))
