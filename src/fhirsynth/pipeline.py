@@ -44,6 +44,7 @@ from fhirsynth.privacy.budget import PrivacyBudget
 from fhirsynth.privacy.ledger import (
     Ledger,
     default_ledger_path,
+    first_cap_note,
     ledger_key,
     source_fingerprint,
 )
@@ -225,6 +226,9 @@ class RunResult:
     headline: dict[str, Any]
     seconds: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    #: notes for the custodian that are no warning (a year column named as a date, a cap
+    #: recorded from this release): printed as "note:" lines
+    info: list[str] = field(default_factory=list)
     #: the noise of the fit: "laplace" (pure epsilon-DP) or "gaussian" (zCDP), and its rho
     noise: str = "laplace"
     rho_spent: float | None = None
@@ -451,6 +455,11 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     spec = load_run_spec(inputs, cfg.spec)
     if cfg.label is not None:
         spec = dataclasses.replace(spec, name=cfg.label)
+    info: list[str] = []
+    if csv_input:
+        from fhirsynth.ingest.csv import year_name_note
+
+        info += [n for n in (year_name_note(spec),) if n]
     # a release the spec alone makes unshareable is refused before anything is read or charged
     check_spec_safe_harbor(spec, str(cfg.spec) if cfg.spec is not None
                            else "the default feature spec")
@@ -517,6 +526,9 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         charged = ledger.charge(source, budget, run_id=run_id, label=label, patients=patients)
         if charged.matched:
             warnings_.append(f"this release is charged to the ledger source {charged.matched}")
+        capped = first_cap_note(charged, cfg.ledger)
+        if capped:  # the first release set the cap: say so, and how to raise it
+            info.append(capped)
         history = _history(ledger)
 
         note("learn")
@@ -600,7 +612,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         noise=str(model.info.get("noise", "laplace")), rho_spent=model.budget.get("rho_spent"),
         ledger_epsilon_total=summary.spent_epsilon, ledger_epsilon_cap=summary.cap_epsilon,
         outputs=rel, headline=_headline(evaluation), seconds=seconds,
-        notes=warnings_ + scan_warnings(evaluation.get("safe_harbor") or {}),
+        notes=warnings_ + scan_warnings(evaluation.get("safe_harbor") or {}), info=info,
         safe_harbor=dict(evaluation.get("safe_harbor") or {}),
         reproducible_noise=cfg.seed is not None)
 

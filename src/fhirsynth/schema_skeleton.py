@@ -28,6 +28,7 @@ from fhirsynth.ingest.columns import (
     classify_column,
     duplicate_names_error,
     value_like_names,
+    year_column_advice,
 )
 from fhirsynth.ingest.csv import check_csv_bytes
 from fhirsynth.ingest.sources import shown_path
@@ -38,7 +39,8 @@ __all__ = ["read_csv_header", "skeleton_schema", "write_skeleton"]
 FILL_IN = (
     "Decide this column, then delete this 'fill_in' entry. Categorical: list every allowed "
     "value in 'domain'. Numeric: set 'type' to 'numeric', public clinical 'bounds' [low, high] "
-    "and 'integer'. Not modelled: set 'role' to 'identifier' or 'drop'. Set 'nullable' to "
+    "and 'integer'. Not modelled: set 'role' to 'identifier' or 'drop' (preset where the name "
+    "reads as an identifier, key or fine geography: check it). Set 'nullable' to "
     "false if a value is always present. Take domains and bounds from clinical references "
     "or code systems, never from the data itself."
 )
@@ -85,10 +87,10 @@ def read_csv_header(path: str | Path) -> list[str]:
     return header
 
 
-def _suggestion(cls: ColumnClass, *, today: date | None = None) -> str:
+def _suggestion(name: str, cls: ColumnClass, *, today: date | None = None) -> str:
     if cls.reason == BIRTH_DATE_REASON:
         year = (today or date.today()).year
-        return (f"{cls.reason}; if you model it, add \"source\": {{\"transform\": \"year\"}}, "
+        return (f"{cls.reason}; if you model it, {year_column_advice(name)}, "
                 f"\"type\": \"numeric\", \"integer\": true and \"bounds\": [{year - 89}, "
                 f"{year}] (earlier birth years are clipped to {year - 89}; a lower bound before "
                 f"{year - 89} makes `run` refuse the schema)")
@@ -99,13 +101,25 @@ def _suggestion(cls: ColumnClass, *, today: date | None = None) -> str:
                 f"{year - 89})")
     if cls.reason == AGE_REASON or cls.reason in UNIT_AGE_REASONS.values():
         return f"{cls.reason}; if you model it, set \"type\": \"numeric\" as well"
+    if cls.role == "quasi_identifier" and cls.treatment == "year":
+        return (f"{cls.reason}; if you model it, {year_column_advice(name)}, and declare the "
+                "domain of the year")
     if cls.role == "quasi_identifier" and cls.treatment != "drop":
         return (f"{cls.reason}; if you model it, add \"source\": {{\"transform\": "
                 f"\"{cls.treatment}\"}} and declare the domain of the transformed value")
     if cls.role == "feature":
         return "a feature (no identifier pattern in the name): declare its public domain"
-    action = _ADVICE["drop" if cls.role == "quasi_identifier" else cls.role]
+    action = _ADVICE[_default_role(cls)]
     return f"{cls.reason}: {action}"
+
+
+def _default_role(cls: ColumnClass) -> str:
+    """The skeleton's preset role: ``identifier``, ``key`` or ``drop`` where the name classes
+    as one (the safe default, :data:`_ADVICE`), else ``feature`` (a ZIP, a state or a date is
+    modelled through its transform)."""
+    if cls.role in ("identifier", "key"):
+        return cls.role
+    return "drop" if cls.role == "quasi_identifier" and cls.treatment == "drop" else "feature"
 
 
 def skeleton_schema(columns: Sequence[str], *, name: str) -> dict[str, Any]:
@@ -122,18 +136,21 @@ def skeleton_schema(columns: Sequence[str], *, name: str) -> dict[str, Any]:
     -------
     dict
         The ``*.schema.json`` form, every column ``categorical`` with an empty ``domain``, a
-        ``fill_in`` instruction and a ``name_suggests`` hint from the column name alone.
+        ``fill_in`` instruction and a ``name_suggests`` hint from the column name alone; its
+        ``role`` is preset to ``identifier``, ``key`` or ``drop`` where the name classes as
+        one (:func:`~fhirsynth.ingest.columns.classify_column`), else ``feature``.
         :func:`fhirsynth.domain.load_spec` refuses it until each column is filled in.
     """
     entries: dict[str, Any] = {}
     for col in columns:
+        cls = classify_column(col)
         entries[col] = {
             PLACEHOLDER_KEY: FILL_IN,
-            "name_suggests": _suggestion(classify_column(col)),
+            "name_suggests": _suggestion(col, cls),
             "type": "categorical",
             "domain": [],
             "nullable": True,
-            "role": "feature",
+            "role": _default_role(cls),
         }
     return {
         "name": name,

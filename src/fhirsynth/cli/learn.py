@@ -27,6 +27,7 @@ def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
         read_csv_table,
         repeated_rows_warning,
         share_problems,
+        year_name_note,
     )
     from fhirsynth.ingest.sources import shown_path
 
@@ -45,6 +46,9 @@ def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
                  *mostly):
         if note:
             console.print(f"[yellow]warning:[/] {escape(note)}")
+    named = year_name_note(spec)
+    if named:  # the output is right, only its name misleads: a note, not a warning
+        console.print(f"note: {escape(named)}", soft_wrap=True)
     return table
 
 
@@ -87,7 +91,7 @@ def fit_cmd(
     from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor
     from fhirsynth.learn import check_degree, check_rows
     from fhirsynth.privacy.budget import PrivacyBudget
-    from fhirsynth.privacy.ledger import Ledger, default_ledger_path, ledger_key
+    from fhirsynth.privacy.ledger import Ledger, default_ledger_path, first_cap_note, ledger_key
     from fhirsynth.privacy.noise import describe_noise
     from fhirsynth.synthesizer import Synthesizer
 
@@ -122,6 +126,9 @@ def fit_cmd(
     if charged.matched:
         console.print(f"ledger: this fit is charged to the ledger source "
                       f"{escape(charged.matched)}")
+    capped = first_cap_note(charged, ledger)
+    if capped:  # the first release set the cap: say so, and how to raise it
+        console.print(f"note: {escape(capped)}", soft_wrap=True)
     synth.fit(df, _warn_notes=False)
     synth.save(out)
     book.complete(charged.run_id, [out.name])
@@ -372,10 +379,14 @@ def columns_command(
     if write_schema is not None:
         write_skeleton(write_schema, header, overwrite=overwrite)
     if spec is None:
+        from fhirsynth.ingest.columns import year_column_advice
+
         classes = classify_columns(header)
         for name, shown in zip(header, shown_names(header), strict=True):
             cls = classes[name]  # a name that looks like a value is shown as "column i"
-            why = cls.reason if shown == name or not name.strip() else (
+            reason = cls.reason + (f"; {year_column_advice(name)}" if cls.treatment == "year"
+                                   else "")
+            why = reason if shown == name or not name.strip() else (
                 "its name looks like a value (a number, date, code, phone number or e-mail), "
                 "so it is shown by its place; rename it in the file, or declare it in a schema")
             typer.echo(f"{shown}\t{cls.role}\t{cls.treatment}\t{why}")

@@ -292,6 +292,8 @@ def _print_run_summary(r: Any) -> None:
     t.add_row("time", f"{r.seconds.get('total', 0):.1f} s")
     for note in r.notes:
         console.print(f"[yellow]warning:[/] {escape(note)}")
+    for note in r.info:
+        console.print(f"note: {escape(note)}", soft_wrap=True)
     t.add_row("outputs", f"{r.out}/")
     for name in sorted(str(p.relative_to(r.out)) for p in r.outputs.values()):
         t.add_row("", name)

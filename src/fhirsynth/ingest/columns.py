@@ -27,8 +27,8 @@ from fhirsynth.ingest.sources import shown_path
 __all__ = ["AGE_REASON", "BIRTH_DATE_REASON", "BIRTH_YEAR_REASON", "NAME_PATTERNS",
            "UNIT_AGE_REASONS", "ColumnClass",
            "check_header", "classify_columns", "duplicate_names_error", "looks_like_code",
-           "looks_like_value", "restricted_zip3", "shown_names", "value_like_names", "year_of",
-           "zip3"]
+           "looks_like_value", "restricted_zip3", "shown_names", "value_like_names",
+           "year_column_advice", "year_column_name", "year_of", "zip3"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,49 @@ def classify_column(name: str) -> ColumnClass:
     if unit is not None:
         return ColumnClass(role="feature", treatment="model", reason=UNIT_AGE_REASONS[unit])
     return ColumnClass(role="feature", treatment="model", reason="no identifier pattern")
+
+
+#: the date word of a date column's name, which its year column replaces by "year"
+_DATE_WORD = re.compile(r"date_?time|timestamp|date|time|dod", re.IGNORECASE)
+
+
+def year_column_name(name: str) -> str:
+    """A name for the year of the date column ``name`` that says it holds years:
+    ``birth_year`` for a birth date (``date_of_birth``, ``dob``, ``PATIENTDOB``), else the
+    name with its date word made ``year`` in the same case (``admission_date`` ->
+    ``admission_year``, ``DATEOFDEATH`` -> ``YEAROFDEATH``, ``admit_time`` -> ``admit_year``),
+    else the name with ``_year`` after it.
+
+    Examples
+    --------
+    >>> [year_column_name(n) for n in ("date_of_birth", "admission_date", "ADMITDATE")]
+    ['birth_year', 'admission_year', 'ADMITYEAR']
+    """
+    from fhirsynth.evaluate.safe_harbor import is_birth_date_name
+
+    if classify_column(name).reason == BIRTH_DATE_REASON or is_birth_date_name(name,
+                                                                              strict=True):
+        return "birth_year"
+
+    def year(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if word.lower() == "dod":
+            return "DEATH_YEAR" if word.isupper() else "death_year"
+        return "YEAR" if word.isupper() else "Year" if word[0].isupper() else "year"
+
+    new, n = _DATE_WORD.subn(year, name, count=1)
+    return new if n else f"{name}_year"
+
+
+def year_column_advice(name: str) -> str:
+    """How to keep only the year of the date column ``name`` under a name that says so:
+    ``name the output column "birth_year" with "source": {"column": "date_of_birth",
+    "transform": "year"}`` (the reader takes the column from ``source``, docs/csv-input.md)."""
+    import json
+
+    return (f"name the output column {json.dumps(year_column_name(name))} with \"source\": "
+            f"{{\"column\": {json.dumps(name)}, \"transform\": \"year\"}} (it holds years, "
+            "not dates)")
 
 
 def classify_columns(header: list[str] | tuple[str, ...]) -> dict[str, ColumnClass]:

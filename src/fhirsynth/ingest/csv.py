@@ -41,7 +41,7 @@ from fhirsynth.ingest.sources import shown_path, utf16_problem
 
 __all__ = ["MAX_OTHER_SHARE", "MISSING_TOKENS", "WARN_SHARE", "CsvReport", "bounds_warning",
            "check_csv_bytes", "classify_columns", "column_treatments", "header_treatments",
-           "no_key_note", "read_csv_table", "share_problems"]
+           "no_key_note", "read_csv_table", "share_problems", "year_name_note"]
 
 logger = logging.getLogger(__name__)
 
@@ -456,6 +456,28 @@ def no_key_note(name: str, spec: TableSpec, columns: dict[str, ColumnClass]) -> 
             f"twice; declare the patient id column{looks}: \"patient_id\": {{\"role\": "
             f"\"key\", \"source\": {{\"column\": {reads}}}}} (repeats are then refused, "
             "and the output holds fresh UUIDs)")
+
+
+def year_name_note(spec: TableSpec) -> str | None:
+    """The custodian's note for modelled columns that keep the year of a date under a name
+    with "date" or "dob" in it and no "year" (``date_of_birth`` with ``"source":
+    {"transform": "year"}``): the
+    release would publish a column of that name holding years.  None when there is none.
+    A note, not an error: the output is right, only its name misleads."""
+    from fhirsynth.ingest.columns import year_column_advice
+
+    # a name that also says year (``dob_year``) says what the column holds
+    dated = [c.name for c in spec.modelled if _source_column(c)[1] == "year"
+             and re.search(r"date|dob", c.name, re.IGNORECASE)
+             and not re.search(r"year|yr", c.name, re.IGNORECASE)]
+    if not dated:
+        return None
+    advice = (year_column_advice(dated[0]) if len(dated) == 1 else
+              "; ".join(f"for {n!r}, {year_column_advice(n)}" for n in dated))
+    what = (f"column {dated[0]!r} holds" if len(dated) == 1
+            else f"columns {', '.join(repr(n) for n in dated)} hold")
+    return (f"{what} years (\"transform\": \"year\") under a name that reads as a date, and "
+            f"the release publishes it under that name; {advice} (docs/csv-input.md)")
 
 
 def read_csv_table(

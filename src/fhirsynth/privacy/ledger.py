@@ -55,6 +55,7 @@ __all__ = [
     "default_ledger_path",
     "fingerprint_csv",
     "fingerprint_files",
+    "first_cap_note",
     "is_csv_table",
     "ledger_key",
     "resolve_source",
@@ -319,6 +320,21 @@ def resolve_source(source: str, ledger: str | Path | None = None) -> str:
     return key
 
 
+def first_cap_note(release: Release, ledger: str | Path | None = None) -> str | None:
+    """The console note of a release whose budget became its source's cap (None for any
+    other): what the cap now is, that a further release will be refused, and the command that
+    raises it (``ledger``: the ``--ledger`` file the run was given, None for the default).
+    A trial's first run at epsilon 0.001 set the cap to 0.001 without a word."""
+    if not release.cap_set:
+        return None
+    where = f" --ledger {ledger}" if ledger is not None else ""
+    return (f"the ledger had no cap for this source, so this release's budget (epsilon "
+            f"{release.epsilon:g}, delta {release.delta:g}) is now its cap: a further release "
+            "of the same data will be refused. To allow more, set the total you allow over "
+            f"all releases: fhirsynth ledger set-cap {release.fingerprint} --epsilon E "
+            f"[--delta D]{where}")
+
+
 @dataclass(frozen=True)
 class Release:
     """One charged release (``status`` is ``charged`` until the run completes)."""
@@ -335,6 +351,9 @@ class Release:
     #: when the release was charged to a source other than its input's own key: the
     #: source's name and why ('' otherwise)
     matched: str = ""
+    #: whether this charge recorded its own budget as the source's cap (no cap was recorded:
+    #: :func:`first_cap_note` says so on the console); never stored, False when read back
+    cap_set: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -463,7 +482,8 @@ class Ledger:
             self._remember(con, key, fingerprint, patients)
             con.execute("COMMIT")
             release = Release(fingerprint, run_id, budget.epsilon, budget.delta, "charged",
-                              now, config_hash=config_hash, matched=matched)
+                              now, config_hash=config_hash, matched=matched,
+                              cap_set=row["cap_epsilon"] is None)
             CHARGES.done.append((self.path, release))
         finally:
             CHARGES.pending = None

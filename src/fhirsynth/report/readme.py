@@ -19,7 +19,7 @@ import numpy as np
 
 from fhirsynth.domain import Column, TableSpec
 
-__all__ = ["README_NAME", "release_readme", "write_release_readme"]
+__all__ = ["README_NAME", "code_notes", "release_readme", "write_release_readme"]
 
 README_NAME = "README.md"
 
@@ -106,6 +106,21 @@ def _width(c: Column) -> str:
     return f"bins of {w.min():g} to {w.max():g}{unit}"
 
 
+def code_notes(c: Column, tops: Mapping[str, float],
+               bottoms: Mapping[str, float]) -> list[str]:
+    """What a top- or bottom-coded column's extreme value stands for ("90 means 90 or older
+    (top-coded)"), from :func:`~fhirsynth.export.harmonise.top_codes` and
+    :func:`~fhirsynth.export.harmonise.bottom_codes` of the spec: the words of the release's
+    README and of report.pdf's public domains."""
+    out = []
+    if c.name in tops:
+        out.append(f"{tops[c.name]:g} means {tops[c.name]:g} or older (top-coded)")
+    if c.name in bottoms:
+        out.append(f"{bottoms[c.name]:g} means {bottoms[c.name]:g} or earlier (bottom-coded: "
+                   "no birth year may imply an age over 89)")
+    return out
+
+
 def _meaning(c: Column, rules: Mapping[str, str], tops: Mapping[str, float],
              bottoms: Mapping[str, float]) -> str:
     """The column's description, the rule that filled it and what its values stand for."""
@@ -117,11 +132,8 @@ def _meaning(c: Column, rules: Mapping[str, str], tops: Mapping[str, float],
         what = _TRANSFORMS.get(str(src.get("transform")), "")
         col = src.get("column", c.name)
         parts.append(f"from the input column {col}" + (f": {what}" if what else ""))
-    if c.name in tops and c.name not in rules:
-        parts.append(f"{tops[c.name]:g} means {tops[c.name]:g} or older (top-coded)")
-    if c.name in bottoms:
-        parts.append(f"{bottoms[c.name]:g} means {bottoms[c.name]:g} or earlier (bottom-coded: "
-                     "no birth year may imply an age over 89)")
+    # a FHIR rule's own words already say its top code
+    parts += code_notes(c, {} if c.name in rules else tops, bottoms)
     if c.role == "derived":
         parts.append("derived from the sampled columns after sampling (no budget spent)")
     elif c.role == "key":

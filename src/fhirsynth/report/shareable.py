@@ -133,7 +133,17 @@ def _identifier_columns(ctx: ShareableContext) -> tuple[list[str], list[str]]:
     return names, leaked
 
 
-def _domain_text(c: Any) -> str:
+def _domain_text(c: Any, tops: Mapping[str, float] | None = None,
+                 bottoms: Mapping[str, float] | None = None) -> str:
+    """The public domain of a column, with what its top or bottom code stands for."""
+    from fhirsynth.report.readme import code_notes
+
+    notes = code_notes(c, tops or {}, bottoms or {})
+    base = _domain_only(c)
+    return "; ".join([base, *notes] if base != "—" or not notes else notes)
+
+
+def _domain_only(c: Any) -> str:
     if c.kind == "categorical":
         cats = list(c.categories)
         shown = ", ".join(cats[:12]) + (f", … ({len(cats)} in all)" if len(cats) > 12 else "")
@@ -204,7 +214,10 @@ def _guarantee(ctx: ShareableContext, s: Styles) -> list[Any]:
 
 
 def _public_facts(ctx: ShareableContext, s: Styles) -> list[Any]:
-    rows = [[c.name, c.kind, c.role, _domain_text(c)] for c in ctx.spec.columns]
+    from fhirsynth.export.harmonise import bottom_codes, top_codes
+
+    tops, bottoms = top_codes(ctx.spec), bottom_codes(ctx.spec)
+    rows = [[c.name, c.kind, c.role, _domain_text(c, tops, bottoms)] for c in ctx.spec.columns]
     soft = [[k, v] for k, v in ctx.software.items()]
     hashes = [[k, v] for k, v in ctx.hashes.items() if isinstance(v, str)]
     for group in ("inputs", "outputs"):
@@ -350,11 +363,19 @@ def _fidelity(ctx: ShareableContext, s: Styles) -> list[Any]:
     noise = measurement_noise(ctx.budget_table)
     n = ctx.model_summary.get("n_patients_noisy")
 
+    missing = _released_missing_shares(meas)
+
     def reading(name: str) -> str:
-        # public: the noise of the released count against an average state's noisy count
+        # public: the noise of the released count against an average non-missing state's
+        # noisy count (a nullable column's cohort is the noisy count times its released
+        # non-missing share, not the whole cohort)
         if not n or name not in ctx.spec:
             return "—"
-        per_state = float(n) / max(ctx.spec[name].n_states, 1)
+        col = ctx.spec[name]
+        filled, states = float(n), col.n_states
+        if col.nullable and name in missing:
+            filled, states = float(n) * (1.0 - missing[name]), states - 1
+        per_state = filled / max(states, 1)
         return "mostly noise" if noise[name] >= per_state else "—"
 
     rows = [[name, f"{noise[name]:.1f}",
@@ -368,10 +389,29 @@ def _fidelity(ctx: ShareableContext, s: Styles) -> list[Any]:
         if any(r[3] == "mostly noise" for r in rows):
             out.append(para(
                 "\"mostly noise\": the noise sd of one released count is at least the noisy "
-                "cohort divided by the column's states (an average state's count), so the "
-                "column's shares, and any rare value in it, say little about the patients; "
-                "it holds whether or not the column was filled for the real patients. Read "
-                "from the budget and the released count alone.", s.small))
+                "count of an average non-missing state: the noisy cohort times one minus the "
+                "column's released (noisy) missing share, divided by its non-missing states "
+                "(for a column that cannot be missing, the noisy cohort over its states). "
+                "The column's shares, and any rare value in it, then say little "
+                "about the patients; it holds whether or not the column was filled for the "
+                "real patients. Read from the budget, the released count and the released "
+                "one-way marginals alone.", s.small))
+    return out
+
+
+def _released_missing_shares(meas: list[Any]) -> dict[str, float]:
+    """Each column's released (noisy) missing share, from the model's released one-way
+    marginals (post-processing of DP outputs, already paid for); clipped to [0, 1]."""
+    from fhirsynth.domain import MISSING
+
+    out = {}
+    for m in meas:
+        cols, states = m.get("columns", []), list(m.get("states") or [])
+        if len(cols) == 1 and MISSING in states:
+            vals = list(m.get("values", []))
+            i = states.index(MISSING)
+            if i < len(vals):
+                out[cols[0]] = min(max(float(vals[i]), 0.0), 1.0)
     return out
 
 

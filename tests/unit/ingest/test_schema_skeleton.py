@@ -65,10 +65,11 @@ def test_unedited_skeleton_is_refused_naming_the_column(tmp_path) -> None:
     with pytest.raises(SpecError, match="column 'MRN' is still to be filled in"):
         load_spec(path)
     # deleting the marker without declaring a domain is refused too, not modelled as nothing
+    # (the MRN's preset role "identifier" needs none: the first modelled column is refused)
     for entry in data["columns"].values():
         entry.pop(PLACEHOLDER_KEY, None)
     path.write_text(json.dumps(data))
-    with pytest.raises(SpecError, match="column 'MRN'.*category list"):
+    with pytest.raises(SpecError, match="column 'birth_date'.*category list"):
         load_spec(path)
 
 
@@ -248,3 +249,33 @@ def test_birth_years_and_run_together_dates_are_advised(tmp_path) -> None:
     for name in ("candidate", "update"):  # English words ending in "date"
         assert lines[name].endswith("no identifier pattern")
     assert "1931.5" not in r.output
+
+
+def test_the_skeleton_presets_the_role_the_name_classes_it_as(tmp_path) -> None:
+    # a trial: every entry said "role": "feature", so an MRN, a name or a phone number whose
+    # entry was filled in with a domain was modelled unless the custodian also changed its role
+    header = ["patient_name", "MRN", "phone", "email", "notes", "patient_id", "city",
+              "zip", "birth_date", "state", "glucose"]
+    _, _, lines, _ = _columns_and_skeleton(tmp_path, header, "x")
+    cols = json.loads((tmp_path / "s.schema.json").read_text())["columns"]
+    roles = {n: c["role"] for n, c in cols.items()}
+    assert roles == {"patient_name": "identifier", "MRN": "identifier", "phone": "identifier",
+                     "email": "identifier", "notes": "identifier", "patient_id": "key",
+                     "city": "drop", "zip": "feature", "birth_date": "feature",
+                     "state": "feature", "glucose": "feature"}
+    # the same classes as `columns` prints, and still undecided until the custodian says so
+    assert [lines[n].split("\t")[1] for n in ("MRN", "patient_id", "city")] == [
+        "identifier", "key", "quasi_identifier"]
+    assert all(PLACEHOLDER_KEY in c for c in cols.values())
+    with pytest.raises(SpecError, match="column 'patient_name' is still to be filled in"):
+        load_spec(tmp_path / "s.schema.json")
+    # deciding only the modelled columns is enough: the preset roles load as they are
+    for c in cols.values():
+        del c[PLACEHOLDER_KEY]
+    for name in ("zip", "birth_date", "state", "glucose"):
+        cols[name] = {"type": "numeric", "bounds": [0, 500]} if name == "glucose" else {
+            "role": "drop"}
+    (tmp_path / "s.schema.json").write_text(json.dumps({"name": "s", "columns": cols}))
+    spec = load_spec(tmp_path / "s.schema.json")
+    assert [c.name for c in spec.modelled] == ["glucose"]
+    assert spec["MRN"].role == "identifier" and spec["patient_id"].role == "key"

@@ -113,4 +113,4 @@ def test_the_noise_table_says_which_columns_are_mostly_noise(tmp_path: Path) -> 
                     .split())
     # noise sd sqrt(2) / 0.5 = 2.8 patients: below 100 / 2 for sex, above 100 / 91 for age
     assert "sex 2.8 2.8 % —" in text and "age 2.8 2.8 % mostly noise" in text
-    assert "an average state's count" in text
+    assert "noisy count of an average non-missing state" in text
