@@ -310,9 +310,20 @@ def ledger_key(paths: Sequence[str | Path], ledger: str | Path) -> str:
 def resolve_source(source: str, ledger: str | Path | None = None) -> str:
     """A 64-hex fingerprint, or the ledger's key of an input path; with ``ledger``, either
     resolves to the source it belongs to (a patient table written by ``ingest`` to the
-    source it was read from, an input charged to the source holding its patients to it)."""
+    source it was read from, an input charged to the source holding its patients to it).
+    With ``ledger``, ``source`` may also be what ``ledger show`` prints of a source: its
+    name, or the start of its fingerprint (8 hex digits or more), when no such path exists.
+    """
     s = source.strip().lower()
     key = s if len(s) == 64 and all(c in "0123456789abcdef" for c in s) else None
+    if key is None and ledger is not None and Path(ledger).is_file() \
+            and not Path(source).exists():
+        key = Ledger(ledger).source_named(source)
+        if key is None:
+            raise ConfigError(
+                f"{_shown(source)!r} is neither an input path nor a source of the ledger "
+                f"{ledger} (its name or the start of its fingerprint, as `fhirsynth ledger "
+                "show` prints them)")
     if key is None:
         key = source_fingerprint([source])
     if ledger is not None and Path(ledger).is_file():
@@ -658,6 +669,27 @@ class Ledger:
             return out
         finally:
             con.close()
+
+    def source_named(self, name: str) -> str | None:
+        """The fingerprint of the one source ``ledger show`` names ``name`` (its label) or
+        whose fingerprint starts with ``name`` (8 hex digits or more); None when none does.
+
+        Raises
+        ------
+        ConfigError
+            Several sources match (each is listed by the start of its fingerprint).
+        """
+        s = name.strip()
+        prefix = s.lower() if len(s) >= 8 and all(c in "0123456789abcdef"
+                                                   for c in s.lower()) else None
+        hits = [x for x in self.summary() if x.label == s
+                or (prefix is not None and x.fingerprint.startswith(prefix))]
+        if len(hits) > 1:
+            raise ConfigError(
+                f"{len(hits)} sources of the ledger {self.path} match {s!r} ("
+                + ", ".join(f"{x.fingerprint[:12]} {x.label}".strip() for x in hits)
+                + "): give the fingerprint `fhirsynth ledger show` prints")
+        return hits[0].fingerprint if hits else None
 
     def find_reusable(self, fingerprint: str, config_hash: str) -> Release | None:
         """The latest completed release of this source made with this configuration."""

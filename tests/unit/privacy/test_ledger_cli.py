@@ -118,3 +118,40 @@ def test_set_cap_with_a_label_renames_the_source(tmp_path):
     # without --label the name stays
     CliRunner().invoke(app, ["ledger", "set-cap", fp, "--epsilon", "3", "--ledger", str(led)])
     assert Ledger(led).summary(fp)[0].label == "second name"
+
+
+def test_set_cap_and_show_take_the_name_or_fingerprint_start_that_show_prints(tmp_path):
+    # trial 24: `ledger set-cap t24-bulk-plain` (the name `ledger show` printed) failed with
+    # "input 't24-bulk-plain' does not exist"; only the 64-hex fingerprint worked
+    led = tmp_path / "l.sqlite"
+    a, b = "ab12" * 16, "ab13" * 16
+    Ledger(led).charge(a, PrivacyBudget(epsilon=1.0), run_id="r1", label="bulk-plain")
+    Ledger(led).charge(b, PrivacyBudget(epsilon=1.0), run_id="r2", label="other")
+    runner = CliRunner()
+    ok = runner.invoke(app, ["ledger", "set-cap", "bulk-plain", "--epsilon", "2",
+                             "--ledger", str(led)])
+    assert ok.exit_code == 0, ok.output
+    assert Ledger(led).summary(a)[0].cap_epsilon == 2.0
+    assert Ledger(led).summary(b)[0].cap_epsilon == 1.0  # the other source is untouched
+    ok = runner.invoke(app, ["ledger", "set-cap", b[:10], "--epsilon", "3", "--ledger",
+                             str(led)])
+    assert ok.exit_code == 0, ok.output
+    assert Ledger(led).summary(b)[0].cap_epsilon == 3.0
+    shown = runner.invoke(app, ["ledger", "show", "other", "--ledger", str(led)]).output
+    assert b in shown and a not in shown
+    # a start shared by two sources is refused, naming both; an unknown name says what
+    # the argument may be
+    both = runner.invoke(app, ["ledger", "set-cap", "ab12ab1", "--epsilon", "2",
+                               "--ledger", str(led)])
+    assert both.exit_code == 2 and "Traceback" not in both.output
+    said = " ".join(both.output.split())
+    assert "neither an input path nor a source" in said  # 7 digits: not a prefix
+    both = runner.invoke(app, ["ledger", "set-cap", "ab1", "--epsilon", "2", "--ledger",
+                               str(led)])
+    assert "neither an input path" in " ".join(both.output.split())
+    two = Ledger(led)
+    two.charge("ab12" * 15 + "ffff", PrivacyBudget(epsilon=1.0), run_id="r3", label="x")
+    res = runner.invoke(app, ["ledger", "set-cap", "ab12ab12", "--epsilon", "2", "--ledger",
+                              str(led)])
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "2 sources" in said and "ab12ab12ab12" in said
