@@ -136,6 +136,15 @@ def _column(spec: TableSpec, name: str) -> Column:
     name = name.strip()
     if name not in spec or not spec[name].modelled:
         cols = ", ".join(c.name for c in spec.modelled)
+        if name in spec and spec[name].role == "derived":
+            raise EvidenceError(
+                f"evidence names {name!r}, a column derived after sampling from the modelled "
+                "ones (it is not in the model, so it cannot be a condition): condition on the "
+                "column it comes from (a birth year comes from age); allowed columns: "
+                f"{cols}")
+        if name in spec:
+            raise EvidenceError(f"evidence names {name!r}, which is not modelled (role "
+                                f"{spec[name].role}); allowed columns: {cols}")
         raise EvidenceError(f"evidence names unknown column {name!r}; allowed columns: {cols}")
     return spec[name]
 

@@ -36,3 +36,19 @@ def test_compatible_conditions_still_pass() -> None:
     c = parse_evidence(SPEC, ["age>=60", "age<=89.5", "state!=NY", "visits<=20"])
     assert c["age"].low == 60 and c["age"].high == 89.5
     assert c["state"].weights.tolist() == [1.0, 0.0]
+
+
+def test_a_derived_or_unmodelled_column_says_why_it_cannot_be_a_condition() -> None:
+    # trial 24: --where birth_year>=1990 was refused as an "unknown column"
+    spec = TableSpec(name="t", target=None, columns=(*SPEC.columns,
+        Column(name="birth_year", kind="numeric", bounds=(1936.0, 2026.0), integer=True,
+               nullable=True, role="derived"),
+        Column(name="note", categories=("a",), role="drop")))
+    with pytest.raises(EvidenceError, match=r"'birth_year', a column derived after sampling "
+                       r"from the modelled ones .*\(a birth year comes from age\); allowed "
+                       r"columns: age, state, visits$"):
+        parse_evidence(spec, ["birth_year>=1990"])
+    with pytest.raises(EvidenceError, match=r"'note', which is not modelled \(role drop\)"):
+        parse_evidence(spec, ["note=a"])
+    with pytest.raises(EvidenceError, match=r"unknown column 'nope'"):
+        parse_evidence(spec, ["nope=a"])
