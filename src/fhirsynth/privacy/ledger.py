@@ -334,16 +334,20 @@ def resolve_source(source: str, ledger: str | Path | None = None) -> str:
 def first_cap_note(release: Release, ledger: str | Path | None = None) -> str | None:
     """The console note of a release whose budget became its source's cap (None for any
     other): what the cap now is, that a further release will be refused, and the command that
-    raises it (``ledger``: the ``--ledger`` file the run was given, None for the default).
+    raises it, naming the input, never the fingerprint (``ledger``: the ``--ledger`` file the
+    run was given, None for the default).
     A trial's first run at epsilon 0.001 set the cap to 0.001 without a word."""
     if not release.cap_set:
         return None
     where = f" --ledger {ledger}" if ledger is not None else ""
+    # the input, not the fingerprint: that is an exact function of the private input (a
+    # membership test for anyone holding a copy), and a console is no place for it
     return (f"the ledger had no cap for this source, so this release's budget (epsilon "
             f"{release.epsilon:g}, delta {release.delta:g}) is now its cap: a further release "
             "of the same data will be refused. To allow more, set the total you allow over "
-            f"all releases: fhirsynth ledger set-cap {release.fingerprint} --epsilon E "
-            f"[--delta D]{where}")
+            f"all releases: fhirsynth ledger set-cap INPUT --epsilon E [--delta D]{where} "
+            "(INPUT: what this release read, or the source's name as `fhirsynth ledger show` "
+            "lists it)")
 
 
 @dataclass(frozen=True)

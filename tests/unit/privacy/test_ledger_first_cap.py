@@ -25,7 +25,8 @@ def test_only_the_charge_that_sets_the_cap_has_the_note(tmp_path: Path) -> None:
     first = led.charge(FP, PrivacyBudget(epsilon=0.001), run_id="r1")
     note = first_cap_note(first, tmp_path / "l.sqlite")
     assert note is not None and "(epsilon 0.001, delta 0) is now its cap" in note
-    assert f"fhirsynth ledger set-cap {FP} --epsilon E" in note
+    assert "fhirsynth ledger set-cap INPUT --epsilon E" in note
+    assert FP[:8] not in note  # the fingerprint is a membership test: never on a console
     assert f"--ledger {tmp_path / 'l.sqlite'}" in note
     assert led.summary(FP)[0].cap_epsilon == 0.001  # the semantics stay
     with pytest.raises(BudgetExhaustedError, match="fhirsynth ledger set-cap"):
@@ -62,14 +63,14 @@ def test_fit_and_run_say_the_first_release_set_the_cap(tmp_path: Path) -> None:
     assert said.count("is now its cap") == 1
     assert "(epsilon 0.001, delta 0) is now its cap: a further release of the same data " \
            "will be refused" in said
-    command = re.search(r"fhirsynth ledger set-cap (\w{64}) --epsilon E \[--delta D\] "
+    command = re.search(r"fhirsynth ledger set-cap (INPUT) --epsilon E \[--delta D\] "
                         r"--ledger (\S+)", said)
     assert command is not None and command.group(2) == str(ledger)
     # the refusal at the cap names set-cap too
     r = runner.invoke(app, [*fit, "--epsilon", "0.5", "--out", str(tmp_path / "m2.json")])
     assert r.exit_code != 0 and "fhirsynth ledger set-cap" in " ".join(r.output.split())
     # the command the note gives raises the cap; the next fit says nothing of a cap
-    r = runner.invoke(app, ["ledger", "set-cap", command.group(1), "--epsilon", "2",
+    r = runner.invoke(app, ["ledger", "set-cap", str(data), "--epsilon", "2",
                             "--ledger", str(ledger)])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, [*fit, "--epsilon", "0.5", "--out", str(tmp_path / "m2.json")])
