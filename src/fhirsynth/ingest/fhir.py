@@ -148,10 +148,8 @@ def iter_patients(
                 progress(n_done + 1, len(files))
         if pool is not None and pool.size:
             start = len(report.issues)
-            if cfg.strict and pool.orphan_ids():
-                raise FHIRValidationError(
-                    f"{len(pool.orphan_ids())} patient reference(s) in loose input point to "
-                    "no Patient in the input (strict mode)")
+            if cfg.strict:
+                _refuse_unattached(pool)
             refs_from = None if cfg.validation == "full" else validator.needed
             for record in pool.records(refs_from=refs_from):
                 if left_out(record):
@@ -223,6 +221,22 @@ def _raise_if_issues(report: ImportReport, start: int, where: str) -> None:
            for i in report.issues[start:]]
     if new:
         raise FHIRValidationError(f"{where}: {len(new)} FHIR issue(s) (strict mode)", new)
+
+
+def _refuse_unattached(pool: LoosePool) -> None:
+    """Strict mode: refuse loose resources that refer to no Patient of the input, or to one
+    held in a Bundle, naming the first one read (file, line, type, element)."""
+    for pids, what, why in (
+            (pool.orphan_ids(), "point to no Patient in the input",
+             "refers to a Patient that is not in the input (orphan)"),
+            (pool.bundle_ids(), "point to a patient held in a Bundle",
+             "refers to a patient held in a Bundle; Bundles are read as closed worlds")):
+        first = pool.first_link(pids) if pids else None
+        if first is not None:
+            where, rtype, element = first
+            raise FHIRValidationError(
+                f"{where}: {rtype}.{element}: {why}; {len(pids):,} patient reference(s) in "
+                f"loose input {what} (strict mode)")
 
 
 def _not_fhir(f: InputFile, where: str, report: ImportReport) -> bool:

@@ -1,0 +1,129 @@
+"""Resources the reader used to pass over in silence (QA trial 24): loose resources whose
+patient came in a Bundle, resources filed under another type's name, Bundle entries without
+a resource; each is now counted, warned of and refused by ``--strict`` naming its place."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from fhirsynth.cli import app
+from fhirsynth.errors import FHIRValidationError
+from fhirsynth.ingest.fhir import ImportReport, iter_patients
+from fhirsynth.ingest.report import drop_warning
+
+#: an id shaped like a record number: it must reach no message
+MRN = "mrn-88127341"
+
+
+def patient(pid: str) -> dict:
+    return {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1970-05"}
+
+
+def condition(cid: str, ref: str) -> dict:
+    return {"resourceType": "Condition", "id": cid, "subject": {"reference": ref},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]}}
+
+
+def encounter(eid: str, ref: str) -> dict:
+    return {"resourceType": "Encounter", "id": eid, "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                      "code": "AMB"}, "subject": {"reference": ref},
+            "period": {"start": "2020-01-01T10:00:00Z"}}
+
+
+def ndjson(path: Path, *docs: dict) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(d) + b"\n" for d in docs))
+    return path
+
+
+def bundle(path: Path, *resources: dict, kind: str = "collection") -> Path:
+    entries = [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]
+    path.write_bytes(orjson.dumps({"resourceType": "Bundle", "type": kind, "entry": entries}))
+    return path
+
+
+def _flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def _ingest(tmp_path: Path, *args: str) -> tuple[int, str]:
+    res = CliRunner().invoke(app, ["ingest", *args, "--out", str(tmp_path / "t.csv"),
+                                   "--ledger", str(tmp_path / "l.sqlite")])
+    return res.exit_code, _flat(res.output)
+
+
+# -- item 1: a loose resource whose patient came in a Bundle ---------------------------------
+
+def _mixed(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    bundle(folder / "bundle.json", patient(MRN))
+    ndjson(folder / "Patient.ndjson", patient("p2"))
+    ndjson(folder / "Condition.ndjson", condition("c2", "Patient/p2"),
+           condition("c1", f"Patient/{MRN}"))
+    return folder
+
+
+def test_a_loose_resource_of_a_bundle_patient_is_counted_and_warned(tmp_path):
+    folder = _mixed(tmp_path)
+    report = ImportReport()
+    records = {r.patient_id: r for r in iter_patients(folder, report=report)}
+    assert set(records) == {MRN, "p2"}
+    assert not records[MRN].of_type("Condition")  # a Bundle is a closed world
+    assert [c["id"] for c in records["p2"].of_type("Condition")] == ["c2"]
+    assert report.bundle_refs == {"Condition": 1} and not report.orphans
+    (issue,) = report.issues
+    assert (issue.where, issue.resource, issue.field) == ("Condition.ndjson line 2",
+                                                          "Condition", "subject")
+    assert "refers to a patient held in a Bundle; Bundles are read as closed worlds" \
+        in issue.problem
+    warning = drop_warning(report.to_dict())
+    assert warning is not None and "1 loose resource not attached: it refers to a patient " \
+        "held in a Bundle; Bundles are read as closed worlds" in warning
+    assert MRN not in str(report.to_dict(file_names=True)) + warning
+
+
+def test_a_loose_resource_of_a_bundle_patient_fails_strict_naming_file_and_line(tmp_path):
+    folder = _mixed(tmp_path)
+    with pytest.raises(FHIRValidationError) as info:
+        list(iter_patients(folder, strict=True))
+    msg = str(info.value)
+    assert msg.startswith("Condition.ndjson line 2: Condition.subject: refers to a patient "
+                          "held in a Bundle; Bundles are read as closed worlds")
+    assert "(strict mode)" in msg and MRN not in msg
+
+
+def test_cli_ingest_warns_of_and_strict_refuses_a_loose_resource_of_a_bundle_patient(
+        tmp_path):
+    folder = _mixed(tmp_path)
+    code, output = _ingest(tmp_path, str(folder))
+    assert code == 0, output
+    assert "refer to Bundle patients Condition: 1" in output
+    assert "warning: FHIR input: 1 loose resource not attached: it refers to a patient held " \
+        "in a Bundle" in output
+    code, output = _ingest(tmp_path, str(folder), "--strict", "--overwrite")
+    assert code == 2, output
+    assert "Condition.ndjson line 2: Condition.subject: refers to a patient held in a " \
+        "Bundle" in output and "Traceback" not in output and MRN not in output
+
+
+# -- item 7: the strict orphan refusal names the first orphan --------------------------------
+
+def test_the_strict_orphan_refusal_names_the_first_orphan_by_file_and_line(tmp_path):
+    ndjson(tmp_path / "Patient.ndjson", patient("p1"))
+    ndjson(tmp_path / "Encounter.ndjson", encounter("e1", "Patient/p1"),
+           encounter("e2", f"Patient/{MRN}"))
+    ndjson(tmp_path / "Condition.ndjson", condition("c1", f"Patient/{MRN}"))
+    with pytest.raises(FHIRValidationError) as info:
+        list(iter_patients(tmp_path, strict=True))
+    msg = str(info.value)
+    # Condition.ndjson is read before Encounter.ndjson (sorted order)
+    assert msg.startswith("Condition.ndjson line 1: Condition.subject: refers to a Patient "
+                          "that is not in the input (orphan)"), msg
+    assert "1 patient reference(s) in loose input point to no Patient" in msg
+    assert MRN not in msg
