@@ -10,6 +10,7 @@ for missing).  Problems go to an :class:`ExtractReport` and never quote a patien
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from fhirsynth.ingest.rules_clinical import (
     evaluate_observation,
 )
 from fhirsynth.ingest.rules_patient import evaluate_patient
+from fhirsynth.ingest.units import normalise_unit
 
 __all__ = ["Ctx", "ExtractReport", "Rule", "parse_date", "parse_rule"]
 
@@ -77,6 +79,21 @@ def _codes(v: object, where: str, key: str) -> tuple[str, ...]:
     return tuple(str(x).strip() for x in v)
 
 
+def _factors(v: object, where: str, unit: str) -> dict[str, float]:
+    """A rule's own unit conversions: ``{UCUM code: factor to the column's unit}``."""
+    if not isinstance(v, Mapping) or not v:
+        raise SpecError(f"{where}: 'factors' must map units to numbers (the value in that "
+                        f"unit times the number is the value in {unit})")
+    out: dict[str, float] = {}
+    for key, factor in v.items():
+        if (not isinstance(factor, int | float) or isinstance(factor, bool)
+                or not math.isfinite(factor) or factor <= 0):
+            raise SpecError(f"{where}: factors: the factor of {str(key)!r} must be a number "
+                            "> 0")
+        out[normalise_unit(str(key)) or str(key)] = float(factor)
+    return out
+
+
 def parse_rule(column: str, source: object) -> Rule:
     """Validate the ``source:`` mapping of ``column`` and return its :class:`Rule`."""
     where = f"column {column!r}: source"
@@ -114,6 +131,8 @@ def parse_rule(column: str, source: object) -> Rule:
         o["map"] = {str(k): str(v) for k, v in (o.get("map") or {}).items()}
         if o["value"] == "quantity" and not o.get("unit"):
             raise SpecError(f"{where}: a quantity observation needs its target 'unit'")
+        if "factors" in o:
+            o["factors"] = _factors(o["factors"], where, str(o.get("unit")))
     elif kind == "encounter":
         classes = set(_codes(o.get("class"), where, "class"))
         # v3 ActCode: inpatient acute and non-acute encounters are kinds of IMP
