@@ -52,6 +52,9 @@ class ImportReport:
     bundle_refs : Counter
         Loose (NDJSON) resources referring to a Patient that came in a Bundle, by type: a
         Bundle is a closed world, so they are not attached (counted apart from orphans).
+    misfiled : Counter
+        Resources of Bulk NDJSON files named for another type (an Encounter in
+        ``Condition.000.ndjson``), by their type: read as their own type, and counted.
     dropped_with_patient : Counter
         Resources whose own Patient was dropped as invalid, by type: they are lost with it
         (not counted as orphans).
@@ -86,6 +89,7 @@ class ImportReport:
     )
     orphans: Counter[str] = field(default_factory=Counter)
     bundle_refs: Counter[str] = field(default_factory=Counter)
+    misfiled: Counter[str] = field(default_factory=Counter)
     dropped_with_patient: Counter[str] = field(default_factory=Counter)
     elements_dropped: Counter[str] = field(default_factory=Counter)
     invalid_patients: set[str] = field(default_factory=set)
@@ -148,6 +152,7 @@ class ImportReport:
             },
             "orphans": dict(sorted(self.orphans.items())),
             "refer_to_bundle_patients": dict(sorted(self.bundle_refs.items())),
+            "in_files_named_for_another_type": dict(sorted(self.misfiled.items())),
             "dropped_with_patient": dict(sorted(self.dropped_with_patient.items())),
             "elements_dropped": dict(sorted(self.elements_dropped.items())),
             "validations": dict(sorted(self.validations.items())),

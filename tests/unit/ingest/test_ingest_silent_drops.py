@@ -127,3 +127,57 @@ def test_the_strict_orphan_refusal_names_the_first_orphan_by_file_and_line(tmp_p
                           "that is not in the input (orphan)"), msg
     assert "1 patient reference(s) in loose input point to no Patient" in msg
     assert MRN not in msg
+
+
+# -- item 5: a resource in a Bulk file named for another type --------------------------------
+
+def _misfiled(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ndjson(folder / "Patient.ndjson", patient("p1"))
+    ndjson(folder / "Condition.000.ndjson", condition("c1", "Patient/p1"),
+           encounter("e1", "Patient/p1"), condition("c2", "Patient/p1"),
+           encounter("e2", "Patient/p1"))
+    return folder
+
+
+def test_a_resource_in_a_file_named_for_another_type_is_counted_and_warned(tmp_path):
+    folder = _misfiled(tmp_path)
+    report = ImportReport()
+    (record,) = iter_patients(folder, report=report)
+    # read as what it is (the resource itself is valid), but never in silence
+    assert len(record.of_type("Encounter")) == 2 and len(record.of_type("Condition")) == 2
+    assert report.misfiled == {"Encounter": 2}
+    assert report.to_dict()["in_files_named_for_another_type"] == {"Encounter": 2}
+    assert [(i.where, i.resource, i.field) for i in report.issues] == [
+        ("Condition.000.ndjson line 2", "Encounter", "resourceType"),
+        ("Condition.000.ndjson line 4", "Encounter", "resourceType")]
+    assert report.warnings == [
+        "Condition.000.ndjson: 2 line(s) hold a resource of another type than the file's name "
+        "says (Condition), the first at line 2; read as their own type; --strict fails on "
+        "them instead"]
+
+
+def test_a_resource_in_a_file_named_for_another_type_fails_strict_naming_file_and_line(
+        tmp_path):
+    with pytest.raises(FHIRValidationError) as info:
+        list(iter_patients(_misfiled(tmp_path), strict=True))
+    msg = str(info.value)
+    assert msg.startswith("Condition.000.ndjson: 2 FHIR issue(s) (strict mode)")
+    assert ("Condition.000.ndjson line 2: Encounter: resourceType: an Encounter in a file "
+            "named for Condition resources\n") in msg + "\n"
+    code, output = _ingest(tmp_path, str(tmp_path / "in"), "--strict")
+    assert code == 2 and "Condition.000.ndjson line 2: Encounter: resourceType" in output
+
+
+@pytest.mark.parametrize("name", ["Condition.ndjson", "Condition_part00012.ndjson.gz",
+                                  "Condition-1.jsonl"])
+def test_bulk_file_names_say_their_type(tmp_path, name):
+    import gzip
+
+    data = orjson.dumps(encounter("e1", "Patient/p1")) + b"\n"
+    (tmp_path / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    ndjson(tmp_path / "Patient.ndjson", patient("p1"))
+    report = ImportReport()
+    list(iter_patients(tmp_path, report=report))
+    assert report.misfiled == {"Encounter": 1}
