@@ -181,3 +181,51 @@ def test_bulk_file_names_say_their_type(tmp_path, name):
     report = ImportReport()
     list(iter_patients(tmp_path, report=report))
     assert report.misfiled == {"Encounter": 1}
+
+
+# -- item 6: a Bundle entry that lost its resource -------------------------------------------
+
+def _entry_lost(tmp_path: Path, kind: str, request: dict | None = None) -> Path:
+    path = bundle(tmp_path / "b.json", patient("p1"), condition("c1", "urn:uuid:p1"),
+                  kind=kind)
+    doc = orjson.loads(path.read_bytes())
+    lost: dict = {"fullUrl": f"urn:uuid:{MRN}"}
+    if request is not None:
+        lost["request"] = request
+    doc["entry"].insert(1, lost)
+    path.write_bytes(orjson.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize(("kind", "request_"), [
+    ("collection", None), ("document", None), ("transaction", {"method": "POST", "url": "x"}),
+    ("batch", {"method": "PUT", "url": "x"}), ("transaction", None)])
+def test_an_entry_without_resource_fails_strict_naming_file_and_entry(tmp_path, kind, request_):
+    f = _entry_lost(tmp_path, kind, request_)
+    with pytest.raises(FHIRValidationError) as info:
+        list(iter_patients(f, strict=True))
+    msg = str(info.value)
+    assert msg.startswith("b.json: 1 FHIR issue(s) (strict mode)")
+    assert (f"b.json entry[1]: resource: entry has no resource (a {kind} Bundle entry needs "
+            "one)\n") in msg + "\n"
+    assert MRN not in msg
+
+
+def test_an_entry_without_resource_is_counted_and_warned_naming_file_and_entry(tmp_path):
+    f = _entry_lost(tmp_path, "transaction", {"method": "POST", "url": "Condition"})
+    doc = orjson.loads(f.read_bytes())
+    # requests that carry no body (GET, HEAD, DELETE) are no issue
+    doc["entry"] += [{"request": {"method": m, "url": "Patient/x"}}
+                     for m in ("GET", "HEAD", "DELETE")]
+    f.write_bytes(orjson.dumps(doc))
+    report = ImportReport()
+    (record,) = iter_patients(f, report=report)
+    assert len(record.of_type("Condition")) == 1
+    assert report.skipped == {"Bundle entry without resource": 4}
+    (issue,) = report.issues
+    assert (issue.where, issue.field) == ("b.json entry[1]", "resource")
+    assert report.warnings == ["b.json: 1 transaction Bundle entry without a resource "
+                               "skipped, the first at entry[1]; --strict fails on them instead"]
+    code, output = _ingest(tmp_path, str(f), "--strict")
+    assert code == 2 and "b.json entry[1]: resource: entry has no resource" in output
+
