@@ -129,6 +129,28 @@ def test_the_strict_orphan_refusal_names_the_first_orphan_by_file_and_line(tmp_p
     assert MRN not in msg
 
 
+@pytest.mark.parametrize("text", ["02/04/1974", "yesterday", "", "Apr 2 1974"])
+def test_a_birth_date_string_that_is_no_date_is_said_as_such(tmp_path, text):
+    f = ndjson(tmp_path / "Patient.ndjson", patient("p1") | {"birthDate": text})
+    with pytest.raises(FHIRValidationError) as info:
+        list(iter_patients(f, strict=True))
+    msg = str(info.value)
+    assert ("Patient.ndjson line 1: Patient: birthDate: not a FHIR date/dateTime (YYYY, "
+            "YYYY-MM, YYYY-MM-DD or dateTime with timezone)") in msg
+    assert "value_error" not in msg and (not text or text not in msg)
+
+
+def test_a_nested_date_string_that_is_no_date_is_said_as_such(tmp_path):
+    enc = encounter("e1", "Patient/p1") | {"period": {"start": "last week"}}
+    ndjson(tmp_path / "Patient.ndjson", patient("p1"))
+    ndjson(tmp_path / "Encounter.ndjson", enc)
+    report = ImportReport()
+    list(iter_patients(tmp_path, report=report))
+    (issue,) = report.issues
+    assert issue.field == "period.start" and issue.problem.startswith(
+        "not a FHIR date/dateTime (YYYY, YYYY-MM"), issue
+
+
 # -- item 5: a resource in a Bulk file named for another type --------------------------------
 
 def _misfiled(tmp_path: Path) -> Path:
