@@ -93,7 +93,7 @@ def test_run_warns_about_dropped_fhir_resources_without_values(broken_cohort, tm
     internal = texts["internal/validation.pdf"]
     # readable rows, not a dict repr; the resource's type, not its id
     assert "place resource type field / column reason" in internal
-    assert "file[0] entry[0] Patient birthDate invalid value" in internal
+    assert "file[0] entry[0] Patient birthDate not a FHIR date/dateTime" in internal
     assert re.search(r"file\[1\] entry\[\d+\] Condition code", internal)
     assert "{'where'" not in internal and "Patient/" not in internal
     assert "1 Patient with its" in internal

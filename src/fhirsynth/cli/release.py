@@ -158,10 +158,12 @@ def _print_import_summary(table: Any, report: dict[str, Any], secs: float,
         summary.add_row("by type", top)
     else:
         summary.add_row("rows read", f"{report.get('rows_read', 0):,}")
-    for key in ("dropped", "skipped", "orphans"):
+    for key, label in (("dropped", "dropped"), ("skipped", "skipped"), ("orphans", "orphans"),
+                       ("refer_to_bundle_patients", "refer to Bundle patients"),
+                       ("in_files_named_for_another_type", "in files of another type")):
         vals = report.get(key) or {}
         if vals:
-            summary.add_row(key, ", ".join(f"{k}: {v}" for k, v in sorted(vals.items())))
+            summary.add_row(label, ", ".join(f"{k}: {v}" for k, v in sorted(vals.items())))
     from fhirsynth.ingest.coverage import extraction_issue_count
 
     summary.add_row("issues", f"{extraction_issue_count(report):,}")

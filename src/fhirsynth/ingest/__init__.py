@@ -42,10 +42,12 @@ def read_fhir(
     Patients labelled as test data (fhirsynth's synthetic output) are left out unless
     ``keep_test_patients`` (:class:`~fhirsynth.ingest.fhir.ReaderConfig`).
     """
+    from fhirsynth.errors import FHIRValidationError
     from fhirsynth.ingest.coverage import (
         absent_type_warnings,
         empty_column_warnings,
         out_of_bounds,
+        unit_drops,
     )
     from fhirsynth.ingest.csv import bounds_warning
     from fhirsynth.ingest.features import (
@@ -65,6 +67,10 @@ def read_fhir(
     if on_patient is not None:
         records = _counting(records, lambda n: on_patient(n, sum(report.resources_read.values())))
     table = extract_table(records, spec, extract, patient_ids)
+    units, refusal = unit_drops(extract.counts, extract.first, spec)
+    if strict and refusal is not None:
+        # a value dropped for its unit is a FHIR issue like an invalid element
+        raise FHIRValidationError(refusal)
     out = report.to_dict()
     out["extraction"] = {"counts": dict(sorted(extract.counts.items())),
                          "issues": [report.anonymise(str(i)) for i in extract.issues[:200]]}
@@ -75,7 +81,7 @@ def read_fhir(
     out["out_of_bounds"] = out_of_bounds(table, spec)
     clipped = bounds_warning("FHIR input", out["out_of_bounds"], strict_option=False)
     out["warnings"] = ([dropped] if dropped else []) + ([clipped] if clipped else []) \
-        + list(report.warnings) + empty_column_warnings(table, extract.counts, spec)
+        + units + list(report.warnings) + empty_column_warnings(table, extract.counts, spec)
     if len(table):
         out["warnings"] += absent_type_warnings(column_types(spec), report.resources_read)
     return table, out

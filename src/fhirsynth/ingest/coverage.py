@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 
 from fhirsynth.domain import TableSpec
+from fhirsynth.errors import Issue
 from fhirsynth.export.harmonise import bottom_codes, top_codes
 
 __all__ = ["NEARLY_ALL", "absent_type_warnings", "empty_column_warnings",
-           "extraction_issue_count", "issue_hint", "out_of_bounds"]
+           "extraction_issue_count", "issue_hint", "out_of_bounds", "unit_drops"]
 
 #: a column missing for at least this share of the patients counts as "nearly all" empty
 NEARLY_ALL = 0.95
@@ -47,8 +48,10 @@ HINTS: dict[str, tuple[str, str]] = {
         "classes to them, or leave those columns out of the spec"),
     "invalid birthDate": ("birthDate is not a FHIR date",
                           "fix the export (YYYY, YYYY-MM or YYYY-MM-DD)"),
-    "unknown unit": ("values in a unit the spec does not convert",
-                     "add the unit to the column's rule in the feature spec"),
+    "unknown unit": ("values in a unit the column does not convert (dropped)",
+                     "convert them in the export to a unit the column converts, or declare "
+                     "the conversion in the column's rule (`factors: {UNIT: multiplier}`, "
+                     "docs/feature-spec.md)"),
     "missing unit": ("quantities without a unit (the value cannot be interpreted)",
                      "fix the export: every valueQuantity needs a UCUM code or unit"),
     "unknown state": ("address state is not a US state name or code", "check the export"),
@@ -189,3 +192,50 @@ def out_of_bounds(table: pd.DataFrame, spec: TableSpec) -> dict[str, dict[str, A
                              "above": 0 if top else above, "top_coded": above if top else 0,
                              "bottom_coded": below if bottom else 0}
     return out
+
+
+def unit_drops(counts: Mapping[str, int], first: Mapping[str, Issue],
+               spec: TableSpec) -> tuple[list[str], str | None]:
+    """Observation values dropped for their unit: one warning per column, and the strict
+    refusal (naming the first such value) or ``None``.
+
+    ``counts`` and ``first`` are an :class:`~fhirsynth.ingest.extract_base.ExtractReport`'s
+    (kinds ``"<column>: unknown unit"`` / ``"<column>: missing unit"``).  A warning gives the
+    column, how many values and why, where the first one found was (file and line or entry,
+    the element; loose patients are folded in partition order, not file order), the units
+    the column converts and what to do.  The unit found is never quoted (input text).
+    """
+    from fhirsynth.ingest.rules import parse_rule
+    from fhirsynth.ingest.units import accepted_units
+
+    warnings: list[str] = []
+    refusal = None
+    total = sum(int(n) for k, n in counts.items()
+                if k.endswith((": unknown unit", ": missing unit")))
+    for col in spec.columns:
+        unknown = int(counts.get(f"{col.name}: unknown unit", 0))
+        missing = int(counts.get(f"{col.name}: missing unit", 0))
+        if not (unknown or missing):
+            continue
+        opts = parse_rule(col.name, col.source).opts
+        units = accepted_units(str(opts["unit"]), opts.get("analyte"), opts.get("factors"))
+        issue = first.get(f"{col.name}: {'unknown' if unknown else 'missing'} unit")
+        why = ", ".join(part for part in (
+            f"{unknown:,} in a unit it does not convert to {units[0]}" if unknown else "",
+            f"{missing:,} without a unit" if missing else "") if part)
+        where = f"; one of them at {issue.where} ({issue.field})" if issue is not None else ""
+        fixes = []
+        if unknown:
+            fixes.append(f"it converts {', '.join(units)}{' only' if len(units) == 1 else ''}: "
+                         "convert the values in the export, or declare the conversion in the "
+                         "column's rule (`factors: {UNIT: multiplier}`, docs/feature-spec.md)")
+        if missing:
+            fixes.append("every valueQuantity needs a UCUM code or unit")
+        warnings.append(f"column {col.name}: {unknown + missing:,} Observation value(s) dropped "
+                        f"for their unit ({why}){where}; {'; '.join(fixes)}; --strict fails "
+                        "on them instead")
+        if refusal is None and issue is not None:
+            refusal = (f"{issue.where}: {issue.resource or 'Observation'}: {issue.field}: column "
+                       f"{col.name}: {issue.problem.removesuffix('; value dropped')} (strict "
+                       f"mode); {total:,} Observation value(s) dropped for their unit in all")
+    return warnings, refusal

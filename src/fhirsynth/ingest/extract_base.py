@@ -61,16 +61,21 @@ class ExtractReport:
     issues: list[Issue] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     max_issues: int = 1000
+    #: the first issue of each kind, kept past ``max_issues`` (messages name the first)
+    first: dict[str, Issue] = field(default_factory=dict)
 
     def add(self, kind: str, record: PatientRecord, resource: Resource | None = None,
             field_: str = "", problem: str = "") -> None:
         self.counts[kind] += 1
-        if len(self.issues) < self.max_issues:
+        if len(self.issues) < self.max_issues or kind not in self.first:
             rid = ""
             if resource is not None:
                 rid = str(resource.get("resourceType", "?"))  # never the id (an MRN?)
-            self.issues.append(Issue(where=record.where(resource) or "<record>", resource=rid,
-                                     field=field_, problem=problem or kind))
+            issue = Issue(where=record.where(resource) or "<record>", resource=rid,
+                          field=field_, problem=problem or kind)
+            self.first.setdefault(kind, issue)
+            if len(self.issues) < self.max_issues:
+                self.issues.append(issue)
 
     def count(self, kind: str, n: int = 1) -> None:
         self.counts[kind] += n

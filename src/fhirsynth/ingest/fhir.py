@@ -26,6 +26,7 @@ from fhirsynth.ingest.records import PatientRecord
 from fhirsynth.ingest.report import ImportReport
 from fhirsynth.ingest.sources import InputFile, discover, iter_ndjson, read_json
 from fhirsynth.ingest.validate import Validator
+from fhirsynth.ingest.versions import is_resource_type
 
 __all__ = ["ImportReport", "ReaderConfig", "iter_patients"]
 
@@ -148,10 +149,8 @@ def iter_patients(
                 progress(n_done + 1, len(files))
         if pool is not None and pool.size:
             start = len(report.issues)
-            if cfg.strict and pool.orphan_ids():
-                raise FHIRValidationError(
-                    f"{len(pool.orphan_ids())} patient reference(s) in loose input point to "
-                    "no Patient in the input (strict mode)")
+            if cfg.strict:
+                _refuse_unattached(pool)
             refs_from = None if cfg.validation == "full" else validator.needed
             for record in pool.records(refs_from=refs_from):
                 if left_out(record):
@@ -215,6 +214,7 @@ def _paused(batches: Iterator[list[PatientRecord]]) -> Iterator[list[PatientReco
 #: what lenient reading does about an issue, at the end of its text; strict mode fails
 #: instead, so its messages leave it out
 _LENIENT_TAIL = re.compile(r"(?:; |, )(?:skipped|element dropped|dropped[^;,]*"
+                           r"|read as its own type"
                            r"|the date is dropped, the patient kept as deceased)$")
 
 
@@ -223,6 +223,22 @@ def _raise_if_issues(report: ImportReport, start: int, where: str) -> None:
            for i in report.issues[start:]]
     if new:
         raise FHIRValidationError(f"{where}: {len(new)} FHIR issue(s) (strict mode)", new)
+
+
+def _refuse_unattached(pool: LoosePool) -> None:
+    """Strict mode: refuse loose resources that refer to no Patient of the input, or to one
+    held in a Bundle, naming the first one read (file, line, type, element)."""
+    for pids, what, why in (
+            (pool.orphan_ids(), "point to no Patient in the input",
+             "refers to a Patient that is not in the input (orphan)"),
+            (pool.bundle_ids(), "point to a patient held in a Bundle",
+             "refers to a patient held in a Bundle; Bundles are read as closed worlds")):
+        first = pool.first_link(pids) if pids else None
+        if first is not None:
+            where, rtype, element = first
+            raise FHIRValidationError(
+                f"{where}: {rtype}.{element}: {why}; {len(pids):,} patient reference(s) in "
+                f"loose input {what} (strict mode)")
 
 
 def _not_fhir(f: InputFile, where: str, report: ImportReport) -> bool:
@@ -258,6 +274,8 @@ def _read_file(f: InputFile, validator: Validator, report: ImportReport, seen: d
     # invalid line; only a file without a single resource in it is skipped as not FHIR (a
     # Bulk export's log.ndjson)
     start, bad, resources, first_bad = len(report.issues), 0, 0, 0
+    named = _named_type(f.path.name, validator.version)
+    misfiled: list[int] = []
     for lineno, _raw, value in iter_ndjson(f.path, label=f.name):
         where = f"{f.name} line {lineno}"
         if not (isinstance(value, dict) and isinstance(value.get("resourceType"), str)):
@@ -267,6 +285,15 @@ def _read_file(f: InputFile, validator: Validator, report: ImportReport, seen: d
                                    "or not a string); skipped", field="resourceType"))
             continue
         resources += 1
+        rtype = value["resourceType"]
+        if named is not None and rtype != named and is_resource_type(validator.version, rtype):
+            # Bulk Data files hold one type each: another type says the export is mixed up
+            # (an unknown type is the validator's to report, never quoted)
+            misfiled.append(lineno)
+            report.misfiled[rtype] += 1
+            article = "an" if rtype[0] in "AEIOU" else "a"
+            report.add_issue(Issue(where, f"{article} {rtype} in a file named for {named} "
+                                   "resources; read as its own type", rtype, "resourceType"))
         batch = _read_unit(value, where, validator, report, seen, pool)
         if batch:
             yield batch
@@ -280,6 +307,22 @@ def _read_file(f: InputFile, validator: Validator, report: ImportReport, seen: d
         report.warnings.append(
             f"{f.name}: {bad:,} line(s) skipped as not FHIR resources (resourceType missing or "
             f"not a string), the first at line {first_bad}; --strict fails on them instead")
+    if misfiled:
+        report.warnings.append(
+            f"{f.name}: {len(misfiled):,} line(s) hold a resource of another type than the "
+            f"file's name says ({named}), the first at line {misfiled[0]}; read as their own "
+            "type; --strict fails on them instead")
+
+
+#: the resource type a Bulk Data file is named for: ``Condition.000.ndjson``,
+#: ``Condition_part00012.ndjson``, ``Condition-1.ndjson.gz``, ``Condition.ndjson``
+_NAMED_FOR = re.compile(r"^([A-Z][A-Za-z]+)(?:[._\-]\S*|\d\S*)?\.(?:ndjson|jsonl)(?:\.gz)?$")
+
+
+def _named_type(name: str, version: str) -> str | None:
+    """The resource type an NDJSON file's name says it holds, or ``None``."""
+    m = _NAMED_FOR.match(name)
+    return m.group(1) if m and is_resource_type(version, m.group(1)) else None
 
 
 def _read_unit(unit: dict[str, Any], where: str, validator: Validator, report: ImportReport,

@@ -73,6 +73,24 @@ class ReferenceIndex(Mapping[str, Resource]):
         return len(self._data)
 
 
+#: requests of a transaction or batch that carry no resource
+_BODILESS = frozenset({"GET", "HEAD", "DELETE"})
+
+
+def _needs_resource(bundle_type: object, entry: Mapping[str, Any]) -> bool:
+    """Whether a Bundle entry without ``resource`` lost one: always in a collection or a
+    document; in a transaction or batch unless it is a GET, HEAD or DELETE request.  A
+    batch or transaction response, a history, a searchset or a message: never said
+    (responses and history entries may carry none)."""
+    if bundle_type in ("collection", "document"):
+        return True
+    if bundle_type in ("transaction", "batch"):
+        request = entry.get("request")
+        method = request.get("method") if isinstance(request, Mapping) else None
+        return method not in _BODILESS
+    return False
+
+
 def duplicate_patient(pid: str, first: str, second: str) -> InputError:
     """The error for one Patient id defined twice."""
     del pid  # never quoted: in Bulk exports the Patient id is the MRN
@@ -108,6 +126,7 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
     lost: set[str] = set()
 
     not_objects: list[str] = []
+    no_resource: list[str] = []
     for i, entry in enumerate(entries):
         w = f"{where} entry[{i}]"
         if not isinstance(entry, dict):
@@ -122,8 +141,13 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
                                    "object; skipped", field="resource"))
             continue
         if resource is None:
-            # legitimate: a batch/transaction response or a history entry without a resource
+            # legitimate in a batch/transaction response or a history (a response alone), and
+            # for a GET, HEAD or DELETE request; in other Bundles a resource was lost
             report.skipped["Bundle entry without resource"] += 1
+            if _needs_resource(bundle.get("type"), entry):
+                no_resource.append(w)
+                report.add_issue(Issue(w, f"entry has no resource (a {bundle['type']} Bundle "
+                                       "entry needs one); skipped", field="resource"))
             continue
         rtype = resource.get("resourceType")
         if not isinstance(rtype, str):
@@ -194,6 +218,11 @@ def group_bundle(bundle: Resource, where: str, validator: Validator, report: Imp
             f"{where}: {len(not_objects):,} Bundle entr{'y' if len(not_objects) == 1 else 'ies'}"
             f" skipped as not JSON objects (or with a resource that is not one), the first at "
             f"{not_objects[0].rpartition(' ')[2]}; --strict fails on them instead")
+    if no_resource:
+        report.warnings.append(
+            f"{where}: {len(no_resource):,} {bundle['type']} Bundle "
+            f"entr{'y' if len(no_resource) == 1 else 'ies'} without a resource skipped, the "
+            f"first at {no_resource[0].rpartition(' ')[2]}; --strict fails on them instead")
     shared = ReferenceIndex(index)
     for pid, patient in patients.items():
         records.append(PatientRecord(patient_id=pid, patient=patient, resources=grouped[pid],

@@ -33,11 +33,21 @@ from fhirsynth.ingest.records import PatientRecord
 from fhirsynth.ingest.report import ImportReport
 from fhirsynth.ingest.validate import iter_references
 
-__all__ = ["LoosePool"]
+__all__ = ["BUNDLE_REF", "LoosePool"]
 
 logger = logging.getLogger(__name__)
 
 Resource = dict[str, Any]
+
+
+#: the issue of a loose resource whose Patient came in a Bundle
+BUNDLE_REF = ("refers to a patient held in a Bundle; Bundles are read as closed worlds; not "
+              "attached to any patient")
+
+
+def _link_element(resource: Resource) -> str:
+    link = patient_reference(resource)
+    return link[0] if link else ""
 
 
 class LoosePool:
@@ -66,6 +76,10 @@ class LoosePool:
         self._db = sqlite3.connect(self._dir / "shared.sqlite")
         self._db.execute("CREATE TABLE shared (ref TEXT PRIMARY KEY, body BLOB)")
         self.linked: Counter[str] = Counter()
+        #: ids of the Patients read as loose resources (``seen`` also holds Bundle ones)
+        self.loose_ids: set[str] = set()
+        #: the first resource linked to each patient id: (order, place, type, element)
+        self._first: dict[str, tuple[int, str, str, str]] = {}
         self.size = 0
 
     def _part(self, pid: str) -> IO[bytes]:
@@ -88,6 +102,7 @@ class LoosePool:
             if pid in self.seen:
                 raise duplicate_patient(pid, self.seen[pid], where)
             self.seen[pid] = where
+            self.loose_ids.add(pid)
             self._part(pid).write(orjson.dumps([pid, where, resource]) + b"\n")
             return
         link = patient_reference(resource)
@@ -95,6 +110,8 @@ class LoosePool:
         if norm is not None and norm.startswith("Patient/"):
             pid = norm[len("Patient/"):]
             self.linked[pid] += 1
+            if pid not in self._first:
+                self._first[pid] = (self.size, where, rtype, link[0])
             self._part(pid).write(orjson.dumps([pid, where, resource]) + b"\n")
             return
         if link is not None and link[0] != "subject":
@@ -111,6 +128,17 @@ class LoosePool:
     def orphan_ids(self) -> set[str]:
         """Patient ids that resources refer to but no Patient resource defines."""
         return {pid for pid in self.linked if pid not in self.seen}
+
+    def bundle_ids(self) -> set[str]:
+        """Patient ids that loose resources refer to but that only a Bundle holds (a Bundle
+        is a closed world: such resources are not attached)."""
+        return {pid for pid in self.linked if pid in self.seen and pid not in self.loose_ids}
+
+    def first_link(self, pids: set[str]) -> tuple[str, str, str] | None:
+        """``(place, resource type, element)`` of the first resource read that refers to
+        one of ``pids``, for messages (never the id itself)."""
+        firsts = [self._first[p] for p in pids if p in self._first]
+        return min(firsts)[1:] if firsts else None
 
     def records(self, *, refs_from: dict[str, frozenset[str]] | None = None
                 ) -> Iterator[PatientRecord]:
@@ -148,8 +176,12 @@ class LoosePool:
                             self.report.add_issue(Issue(
                                 where, "refers to a Patient that is not in the input; not "
                                 "attached to any patient (orphan)",
-                                rtype, patient_reference(resource)[0]
-                                if patient_reference(resource) else ""))
+                                rtype, _link_element(resource)))
+                        elif pid not in self.loose_ids:
+                            rtype = resource["resourceType"]
+                            self.report.bundle_refs[rtype] += 1
+                            self.report.add_issue(Issue(where, BUNDLE_REF, rtype,
+                                                        _link_element(resource)))
             path.unlink()
             for pid, (patient, where, res) in groups.items():
                 if patient is None:

@@ -49,6 +49,12 @@ class ImportReport:
         Unknown elements dropped, by resource type then element path.
     orphans : Counter
         Resources referring to a Patient that is not in the input, by type.
+    bundle_refs : Counter
+        Loose (NDJSON) resources referring to a Patient that came in a Bundle, by type: a
+        Bundle is a closed world, so they are not attached (counted apart from orphans).
+    misfiled : Counter
+        Resources of Bulk NDJSON files named for another type (an Encounter in
+        ``Condition.000.ndjson``), by their type: read as their own type, and counted.
     dropped_with_patient : Counter
         Resources whose own Patient was dropped as invalid, by type: they are lost with it
         (not counted as orphans).
@@ -82,6 +88,8 @@ class ImportReport:
         default_factory=lambda: defaultdict(Counter)
     )
     orphans: Counter[str] = field(default_factory=Counter)
+    bundle_refs: Counter[str] = field(default_factory=Counter)
+    misfiled: Counter[str] = field(default_factory=Counter)
     dropped_with_patient: Counter[str] = field(default_factory=Counter)
     elements_dropped: Counter[str] = field(default_factory=Counter)
     invalid_patients: set[str] = field(default_factory=set)
@@ -143,6 +151,8 @@ class ImportReport:
                 t: dict(sorted(c.items())) for t, c in sorted(self.unknown_elements.items())
             },
             "orphans": dict(sorted(self.orphans.items())),
+            "refer_to_bundle_patients": dict(sorted(self.bundle_refs.items())),
+            "in_files_named_for_another_type": dict(sorted(self.misfiled.items())),
             "dropped_with_patient": dict(sorted(self.dropped_with_patient.items())),
             "elements_dropped": dict(sorted(self.elements_dropped.items())),
             "validations": dict(sorted(self.validations.items())),
@@ -173,12 +183,14 @@ def drop_warning(rep: Mapping[str, Any]) -> str | None:
 
     Counts, resource types and element paths only (never a value, id or date): resources
     dropped as invalid (a dropped Patient with the resources lost with it), invalid
-    elements dropped from kept resources, and orphans.
+    elements dropped from kept resources, orphans, and loose resources whose patient came in
+    a Bundle.
     """
     dropped = _by_type(rep.get("dropped") or {})
     lost = sum(int(v) for v in (rep.get("dropped_with_patient") or {}).values())
     elements = Counter({str(k): int(v) for k, v in (rep.get("elements_dropped") or {}).items()})
     orphans = sum(int(v) for v in (rep.get("orphans") or {}).values())
+    bundled = sum(int(v) for v in (rep.get("refer_to_bundle_patients") or {}).values())
     parts = []
     if dropped:
         kinds = []
@@ -199,6 +211,11 @@ def drop_warning(rep: Mapping[str, Any]) -> str | None:
                      f"kept resources ({top}{more})")
     if orphans:
         parts.append(f"{_plural(orphans, 'resource')} not attached to any patient (orphans)")
+    if bundled:
+        parts.append(f"{_plural(bundled, 'loose resource')} not attached: "
+                     f"{'it refers' if bundled == 1 else 'they refer'} to a patient held in a "
+                     "Bundle; Bundles are read as closed worlds (put such resources in "
+                     "their patient's Bundle, or give the whole input as NDJSON)")
     if not parts:
         return None
     return ("FHIR input: " + "; ".join(parts) + "; `fhirsynth run` lists each in its "

@@ -10,7 +10,8 @@ for missing).  Problems go to an :class:`ExtractReport` and never quote a patien
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from fhirsynth.ingest.rules_clinical import (
     evaluate_observation,
 )
 from fhirsynth.ingest.rules_patient import evaluate_patient
+from fhirsynth.ingest.units import ANALYTES, normalise_unit
 
 __all__ = ["Ctx", "ExtractReport", "Rule", "parse_date", "parse_rule"]
 
@@ -77,6 +79,59 @@ def _codes(v: object, where: str, key: str) -> tuple[str, ...]:
     return tuple(str(x).strip() for x in v)
 
 
+#: the keys each kind of rule takes besides ``from`` (docs/feature-spec.md)
+RULE_KEYS: dict[str, frozenset[str]] = {
+    "patient": frozenset({"field", "map", "top_code", "at"}),
+    "condition": frozenset({"snomed", "icd10cm", "icd9cm"}),
+    "observation": frozenset({"loinc", "panels", "unit", "analyte", "factors", "value",
+                              "comparator", "map", "default"}),
+    "encounter": frozenset({"class", "years"}),
+    "medication": frozenset({"rxnorm", "count", "status"}),
+}
+#: keys any rule may carry: the Safe Harbor pre-check's declaration that a column of years
+#: holds no birth years (:data:`fhirsynth.evaluate.safe_harbor_spec.NOT_A_BIRTH_YEAR`)
+COMMON_KEYS = frozenset({"not_a_birth_year"})
+
+
+def _did_you_mean(got: object, known: Iterable[str]) -> str:
+    near = difflib.get_close_matches(str(got), sorted(known), n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+def _check_keys(kind: str, opts: Mapping[str, Any], where: str) -> None:
+    """Refuse a key the rule's kind does not take (a typo such as ``panel`` for ``panels``
+    would otherwise be ignored in silence), and an ``analyte`` without a conversion."""
+    known = RULE_KEYS[kind] | COMMON_KEYS
+    for key in opts:
+        if key not in known:
+            raise SpecError(
+                f"{where}: unknown key {str(key)!r} in a 'from: {kind}' rule"
+                f"{_did_you_mean(key, known)}; it takes {', '.join(sorted(RULE_KEYS[kind]))}")
+    if "analyte" in opts:
+        analytes = sorted({a for a, _src, _dst in ANALYTES})
+        if opts["analyte"] not in analytes:
+            raise SpecError(
+                f"{where}: analyte {str(opts['analyte'])!r} has no conversion"
+                f"{_did_you_mean(opts['analyte'], analytes)}; the analytes with one are "
+                f"{', '.join(analytes)}; for another, declare its units' factors instead "
+                "(`factors: {UNIT: multiplier}`)")
+
+
+def _factors(v: object, where: str, unit: str) -> dict[str, float]:
+    """A rule's own unit conversions: ``{UCUM code: factor to the column's unit}``."""
+    if not isinstance(v, Mapping) or not v:
+        raise SpecError(f"{where}: 'factors' must map units to numbers (the value in that "
+                        f"unit times the number is the value in {unit})")
+    out: dict[str, float] = {}
+    for key, factor in v.items():
+        if (not isinstance(factor, int | float) or isinstance(factor, bool)
+                or not math.isfinite(factor) or factor <= 0):
+            raise SpecError(f"{where}: factors: the factor of {str(key)!r} must be a number "
+                            "> 0")
+        out[normalise_unit(str(key)) or str(key)] = float(factor)
+    return out
+
+
 def parse_rule(column: str, source: object) -> Rule:
     """Validate the ``source:`` mapping of ``column`` and return its :class:`Rule`."""
     where = f"column {column!r}: source"
@@ -84,6 +139,8 @@ def parse_rule(column: str, source: object) -> Rule:
         raise SpecError(f"{where} must be a mapping with a 'from' key")
     kind = str(source["from"])
     o: dict[str, Any] = {k: v for k, v in source.items() if k != "from"}
+    if kind in RULE_KEYS:
+        _check_keys(kind, o, where)
     if kind == "patient":
         if o.get("field") not in PATIENT_FIELDS:
             got = o.get("field")
@@ -114,6 +171,8 @@ def parse_rule(column: str, source: object) -> Rule:
         o["map"] = {str(k): str(v) for k, v in (o.get("map") or {}).items()}
         if o["value"] == "quantity" and not o.get("unit"):
             raise SpecError(f"{where}: a quantity observation needs its target 'unit'")
+        if "factors" in o:
+            o["factors"] = _factors(o["factors"], where, str(o.get("unit")))
     elif kind == "encounter":
         classes = set(_codes(o.get("class"), where, "class"))
         # v3 ActCode: inpatient acute and non-acute encounters are kinds of IMP
@@ -132,7 +191,8 @@ def parse_rule(column: str, source: object) -> Rule:
         if o.setdefault("status", "any") not in ("any", "active"):
             raise SpecError(f"{where}: status must be 'any' or 'active'")
     else:
-        raise SpecError(f"{where}: from ({kind!r}) must be one of {sorted(_EVAL)}")
+        raise SpecError(f"{where}: from ({kind!r}) must be one of {sorted(_EVAL)}"
+                        f"{_did_you_mean(kind, _EVAL)}")
     return Rule(kind=kind, opts=o)
 
 

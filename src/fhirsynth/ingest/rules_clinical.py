@@ -23,7 +23,7 @@ from fhirsynth.ingest.extract_base import (
     parse_date,
     sort_key,
 )
-from fhirsynth.ingest.units import convert, normalise_unit
+from fhirsynth.ingest.units import accepted_units, convert, normalise_unit
 
 __all__ = ["evaluate_condition", "evaluate_encounter", "evaluate_medication",
            "evaluate_observation", "medication_codes"]
@@ -121,11 +121,15 @@ def _observation_value(o: Mapping[str, Any], ctx: Ctx, obs: Resource,
         if o["comparator"] == "drop":
             return None
     unit = q.get("code") or q.get("unit")
-    value = convert(float(q["value"]), unit, str(o["unit"]), o.get("analyte"))
+    value = convert(float(q["value"]), unit, str(o["unit"]), o.get("analyte"), o.get("factors"))
     if value is None:
-        what = "no unit" if not unit else "unit not convertible to " + str(
-            normalise_unit(str(o["unit"])))
-        path = "valueQuantity.code" if holder is obs else "component.valueQuantity.code"
+        # the element the unit was read from (its text is input: never quoted)
+        path = "valueQuantity." + ("unit" if unit and not q.get("code") else "code")
+        if holder is not obs:
+            path = "component." + path
+        target = normalise_unit(str(o["unit"]))
+        what = "no unit" if not unit else f"unit not convertible to {target} (converted: " \
+            + ", ".join(accepted_units(str(o["unit"]), o.get("analyte"), o.get("factors"))) + ")"
         ctx.report.add(f"{col}: {'missing unit' if not unit else 'unknown unit'}", ctx.record,
                        obs, path, f"{what}; value dropped")
     return value

@@ -17,7 +17,7 @@ import stat
 import unicodedata
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -29,7 +29,7 @@ import orjson
 from fhirsynth.errors import InputError
 
 __all__ = ["InputFile", "check_regular_file", "discover", "iter_ndjson", "may_hold_identifier",
-           "read_json", "safe_text", "shown_path"]
+           "read_json", "safe_text", "shown_path", "walk_files"]
 
 _JSON = (".json", ".json.gz")
 _NDJSON = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
@@ -368,8 +368,14 @@ def check_regular_file(path: Path, label: str | None = None) -> None:
         raise InputError(f"{label or safe_text(str(path))}: {problem}: give a file or a folder")
 
 
+#: why a link to a folder is not followed: it leads back to a folder the walk is inside
+FOLDER_LOOP = "a symbolic link loop (a link to a folder it is in)"
+
+
 def _passed_note(reason: str, n: int, names: list[str]) -> str:
     shown = "; ".join(names[:3]) + (f"; and {n - 3} more" if n > 3 else "")
+    if reason == FOLDER_LOOP:
+        return f"skipped {n} folder link(s) in the input folder: {reason} ({shown})"
     if reason.endswith("-compressed"):
         return (f"skipped {n} {reason} file(s) in the input folder: only gzip (.gz) is read; "
                 f"decompress them first ({shown})")
@@ -379,6 +385,47 @@ def _passed_note(reason: str, n: int, names: list[str]) -> str:
 def _compression(name: str) -> str | None:
     low = name.lower()
     return next((what for ext, what in _UNREAD_COMPRESSION.items() if low.endswith(ext)), None)
+
+
+def _walk(top: Path, pass_over: Callable[[str, Path, Path | None], None]
+          ) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk`` of ``top`` that follows symbolic links to folders, each real folder once.
+
+    A link back to a folder the walk is inside (a loop) is passed over (``pass_over``: counted
+    and warned of); a second link to a folder already walked is passed over in silence (its
+    files were found under the first path).
+    """
+    visited: set[tuple[int, int]] = set()
+    for root, dirs, files in os.walk(top, followlinks=True):
+        try:
+            st = os.stat(root)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in visited:
+            dirs[:] = []
+            continue
+        visited.add((st.st_dev, st.st_ino))
+        dirs.sort()
+        kept = []
+        for d in dirs:
+            sub = Path(root, d)
+            if os.path.islink(sub):
+                target = os.path.realpath(sub)
+                here = os.path.realpath(root)
+                if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+                    pass_over(FOLDER_LOOP, sub, top)
+                    continue
+            kept.append(d)
+        dirs[:] = kept
+        yield root, dirs, files
+
+
+def walk_files(top: Path) -> list[Path]:
+    """Every file under the folder ``top``, following links to folders as :func:`discover`
+    does (each real folder once, loops passed over), so that what is fingerprinted is what
+    is read."""
+    return [Path(root, f) for root, _dirs, files in _walk(top, lambda *_: None)
+            for f in files]
 
 
 def discover(paths: Iterable[str | os.PathLike[str]], *, notes: list[str] | None = None,
@@ -460,7 +507,7 @@ def discover(paths: Iterable[str | os.PathLike[str]], *, notes: list[str] | None
         if p.is_dir():
             before = len(found)
             walked = []
-            for root, _dirs, files in os.walk(p):
+            for root, _dirs, files in _walk(p, pass_over):
                 if set(files) >= RELEASE_MARKERS:
                     raise InputError(
                         f"{safe_text(root)}: a fhirsynth release (audit.json and model.json) "

@@ -3,15 +3,16 @@
 Each numeric observation column declares one target unit (its ``unit:``).  A value in
 another unit is converted by a fixed, documented table: linear factors for mass and length,
 and analyte-specific conversions (cholesterol mmol/L to mg/dL, HbA1c IFCC mmol/mol to NGSP %
-by the IFCC-NGSP master equation).  A unit the table does not know yields ``None``: the caller
-records an issue and drops the value, so units are never silently mixed.
+by the IFCC-NGSP master equation).  A feature spec may add linear factors of its own for
+one column (``factors: {"umol/L": 0.01131}``).  A unit neither knows yields ``None``: the
+caller records an issue and drops the value, so units are never silently mixed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-__all__ = ["ANALYTES", "convert", "normalise_unit"]
+__all__ = ["ANALYTES", "accepted_units", "convert", "normalise_unit"]
 
 #: spellings seen in EHR exports, mapped to their UCUM code (keys are lower-cased)
 _ALIASES = {
@@ -51,8 +52,20 @@ def normalise_unit(unit: str | None) -> str | None:
     return _ALIASES.get(u.lower(), u)
 
 
+def accepted_units(target: str, analyte: str | None = None,
+                   factors: Mapping[str, float] | None = None) -> list[str]:
+    """The UCUM codes :func:`convert` turns into ``target`` (``target`` first), for messages
+    saying which units a column takes."""
+    dst = normalise_unit(target) or target
+    units = {src for (src, to) in _LINEAR if to == dst}
+    units |= {src for (a, src, to) in ANALYTES if a == analyte and to == dst}
+    units |= {normalise_unit(u) or u for u in (factors or {})}
+    return [dst, *sorted(units - {dst})]
+
+
 def convert(
-    value: float, unit: str | None, target: str, analyte: str | None = None
+    value: float, unit: str | None, target: str, analyte: str | None = None,
+    factors: Mapping[str, float] | None = None,
 ) -> float | None:
     """``value`` in ``unit`` expressed in ``target``; ``None`` when no conversion is known.
 
@@ -66,6 +79,10 @@ def convert(
         UCUM code of the column.
     analyte : str, optional
         Name of the analyte for analyte-specific conversions (``cholesterol``, ``hba1c``).
+    factors : mapping of str to float, optional
+        The column's own factors (a feature spec's ``factors:``), keyed by UCUM code: the
+        value in that unit times the factor is the value in ``target``.  They take
+        precedence over the fixed table.
     """
     src = normalise_unit(unit)
     dst = normalise_unit(target)
@@ -73,6 +90,8 @@ def convert(
         return None
     if src == dst:
         return float(value)
+    if factors and src in factors:
+        return float(value) * float(factors[src])
     if (src, dst) in _LINEAR:
         return float(value) * _LINEAR[(src, dst)]
     if analyte and (analyte, src, dst) in ANALYTES:

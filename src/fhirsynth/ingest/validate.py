@@ -82,6 +82,12 @@ def iter_references(value: Any) -> Iterator[str]:
             stack.extend(x for x in v if isinstance(x, dict | list))
 
 
+#: how an issue names a string that is no FHIR date (never quoting it)
+NOT_A_DATE = "not a FHIR date/dateTime (YYYY, YYYY-MM, YYYY-MM-DD or dateTime with timezone)"
+#: the models' message for a date, dateTime or instant string that fails its pattern
+_DATE_MSG = re.compile(r"\b(?:Date|DateTime|Instant) value string does not match")
+
+
 def _problem(err: dict[str, Any]) -> str:
     """Describe a pydantic error by kind, never by value."""
     kind = err.get("type", "")
@@ -97,7 +103,11 @@ def _problem(err: dict[str, Any]) -> str:
             return "dateTime has a time but no timezone"
         if _FHIR_DATE.fullmatch(value) or _ISO_TZ.fullmatch(value):
             return "not a real calendar date or time"
-        return "not a FHIR date/dateTime (YYYY, YYYY-MM, YYYY-MM-DD or dateTime with timezone)"
+        return NOT_A_DATE
+    if isinstance(value, str) and kind == "value_error" and _DATE_MSG.search(
+            str(err.get("msg", ""))):
+        # a date that does not even start with a year (``02/04/1974``, ``yesterday``, "")
+        return NOT_A_DATE
     if kind == "value_error" and "multiple" in str(err.get("msg", "")):
         return "more than one value for a choice element"
     if kind.endswith("_type") or kind in ("model_attributes_type",):

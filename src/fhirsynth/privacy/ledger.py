@@ -210,7 +210,10 @@ def fingerprint_files(paths: Iterable[str | Path]) -> str:
     digests = []
     for p in map(Path, paths):
         if p.is_dir():
-            files = [q for q in p.rglob("*") if q.is_file() and not q.name.startswith(".")]
+            from fhirsynth.ingest.sources import walk_files
+
+            # links to folders are followed, as the reader follows them
+            files = [q for q in walk_files(p) if q.is_file() and not q.name.startswith(".")]
             if not files:
                 raise ConfigError(f"input folder {str(p)!r} holds no files (hidden files are "
                                   "ignored): give the folder of the export")

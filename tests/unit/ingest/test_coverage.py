@@ -48,7 +48,7 @@ def test_nearly_empty_column_is_warned_and_a_filled_or_clean_one_is_not() -> Non
                           "sex": pd.array([None] * 40, dtype="string")})
     [warning] = empty_column_warnings(table, {"age: unknown unit": 3}, SPEC)
     assert "column age is empty for 39 of 40 input patients" in warning
-    assert "add the unit" in warning
+    assert "`factors: {UNIT: multiplier}`" in warning and "add the unit" not in warning
     # half empty: a cohort fact, not an extraction problem
     half = pd.DataFrame({"age": pd.array([None] * 20 + [50] * 20, dtype="Int64"),
                          "sex": pd.array(["f"] * 40, dtype="string")})

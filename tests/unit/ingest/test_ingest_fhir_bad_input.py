@@ -231,9 +231,10 @@ def test_a_bundle_entry_that_is_not_an_object_fails_strict_and_is_counted_lenien
     assert "--strict" in warning and "Jane" not in warning
 
 
-def test_a_bundle_entry_without_resource_is_still_a_quiet_skip(tmp_path):
+@pytest.mark.parametrize("kind", ["batch-response", "transaction-response", "history"])
+def test_a_bundle_entry_without_resource_is_still_a_quiet_skip(tmp_path, kind):
     # a batch-response or history entry legitimately has no resource: not an issue
-    doc = bundle(patient("p1"))
+    doc = bundle(patient("p1")) | {"type": kind}
     doc["entry"].append({"fullUrl": "urn:uuid:x", "response": {"status": "201 Created"}})
     f = write(tmp_path / "b.json", doc)
     report = ImportReport()

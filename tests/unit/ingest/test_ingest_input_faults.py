@@ -324,6 +324,40 @@ def test_a_symlink_loop_is_a_clear_input_error(tmp_path):
         assert res.exit_code == 2 and "symbolic link loop" in res.output, res.output
 
 
+def test_a_symlinked_folder_in_the_input_is_read(tmp_path):
+    # trial 24: a Bulk export's Condition files linked in as a folder were passed over in
+    # silence (os.walk does not follow folder links)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    ndjson(elsewhere / "Condition.ndjson", {
+        "resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]}})
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ndjson(folder / "Patient.ndjson", patient("p1"))
+    (folder / "conditions").symlink_to(elsewhere, target_is_directory=True)
+    (folder / "again").symlink_to(elsewhere, target_is_directory=True)  # read once
+    report = ImportReport()
+    (record,) = iter_patients(folder, report=report)
+    assert [c["id"] for c in record.of_type("Condition")] == ["c1"]
+    assert report.files == ["Patient.ndjson", "again/Condition.ndjson"]
+    assert not report.files_skipped and not report.warnings
+
+
+def test_a_folder_link_back_up_the_tree_is_a_loop_counted_and_warned(tmp_path):
+    folder = _folder_with_one_patient(tmp_path)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to(folder, target_is_directory=True)
+    (folder / "self").symlink_to(folder, target_is_directory=True)
+    report = ImportReport()
+    assert len(list(iter_patients(folder, report=report))) == 1
+    assert report.files == ["a.json"]
+    assert report.files_skipped == {"a symbolic link loop (a link to a folder it is in)": 2}
+    (warning,) = report.warnings
+    assert warning == ("skipped 2 folder link(s) in the input folder: a symbolic link loop "
+                       "(a link to a folder it is in) (self; sub/up)")
+
+
 @pytest.mark.parametrize("suffix", [".schema.json", ".yaml"])
 def test_a_deeply_nested_spec_is_a_spec_error_naming_the_file(tmp_path, suffix):
     from fhirsynth.domain import load_spec

@@ -113,6 +113,22 @@ def test_a_corrupt_gzip_is_fingerprinted_by_its_bytes_and_left_to_the_reader(tmp
     assert fingerprint_files([tmp_path]) != first
 
 
+def test_a_linked_folder_is_fingerprinted_as_the_reader_reads_it(tmp_path):
+    # the reader follows links to folders (trial 24): what it reads keys the source
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    linked = elsewhere / "Condition.ndjson"
+    linked.write_bytes(b'{"resourceType": "Condition", "id": "c1"}\n')
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "Patient.ndjson").write_bytes(b'{"resourceType": "Patient", "id": "p1"}\n')
+    (folder / "conditions").symlink_to(elsewhere, target_is_directory=True)
+    (folder / "loop").symlink_to(folder, target_is_directory=True)  # walked once
+    first = fingerprint_files([folder])
+    linked.write_bytes(b'{"resourceType": "Condition", "id": "c2"}\n')
+    assert fingerprint_files([folder]) != first
+
+
 def test_a_csv_table_is_keyed_by_its_cells_not_its_bytes(tmp_path):
     a = tmp_path / "a.csv"
     a.write_bytes(b"age,sex,note\n34,f,x\n51,m,\n29,f,\"y,z\"\n")
