@@ -240,9 +240,9 @@ def verify_release(directory: str | Path, *, partial: bool = False) -> VerifyRes
     the release and are not reported as added; the files under ``internal/`` are listed in
     ``internal`` (the command line warns that they must be removed before sharing).
     ``partial``: the folder holds only some of the release's files (a partner given the CSV
-    alone); a listed file that is absent is
-    ``not_given`` rather than missing, and the checks that need it are not made (with no
-    listed file present at all, they are missing: nothing checked is no verdict).
+    alone); a listed file that is absent is ``not_given`` rather than missing, and the
+    checks that need it are not made (with no listed file present at all, they are missing:
+    nothing checked is no verdict).
     """
     d = Path(directory)
     if not d.exists():
