@@ -390,3 +390,15 @@ def test_shareable_check_passes_a_shared_copy_and_refuses_a_test_release(release
     (out / "notes.txt").write_text("x", encoding="utf-8")
     cli = CliRunner().invoke(app, ["verify", "--shareable", str(out)])
     assert cli.exit_code == 1 and "added: notes.txt" in cli.output
+
+
+def test_safe_harbor_record_names_every_shipped_file_scanned_or_why_not(releases):
+    out = releases["laplace"]
+    rec = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    sh = rec["evaluation"]["safe_harbor"]
+    shipped = {o["path"] for o in rec["outputs"]}
+    assert set(sh["scanned"]) | set(sh["not_scanned"]) == shipped
+    assert not set(sh["scanned"]) & set(sh["not_scanned"])
+    assert {"synthetic/patients.csv", "synthetic/patients.parquet"} <= set(sh["scanned"])
+    assert {"model.json", "README.md", "report.pdf"} == set(sh["not_scanned"])
+    assert [k["letter"] for k in sh["identifiers"]] == list("ABCDEFGHIJKLMNOPQR")

@@ -110,6 +110,28 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
     return out
 
 
+def _safe_harbor_kinds(sh: Mapping[str, Any], s: Styles) -> list[Any]:
+    """The output scan per Safe Harbor identifier (A-R), and which shipped files it read."""
+    from fhirsynth.evaluate.safe_harbor import Finding, SafeHarborReport
+
+    kinds = sh.get("identifiers")
+    if kinds is None:  # a record from before the per-identifier table: rebuild it
+        kinds = SafeHarborReport([Finding(**{k: f[k] for k in ("kind", "location", "field",
+                                                                 "count", "rule")})
+                                  for f in sh.get("findings", [])]).identifiers()
+    rows = [[k["letter"], k["identifier"], k["checked"],
+             PASS if not k["findings"] else f"{ATTENTION}: {k['findings']} finding(s)"]
+            for k in kinds]
+    out = [para("Safe Harbor scan of the output, per identifier (45 CFR 164.514(b)(2))", s.h2),
+           table(["", "identifier", "checked in the output", "result"], rows,
+                 [0.4, 3, 4.8, 1.8], s)]
+    scanned = ", ".join(sh.get("scanned") or []) or "none"
+    others = "; ".join(f"{name} ({why})" for name, why in (sh.get("not_scanned") or {}).items())
+    out.append(para(f"Files scanned: {scanned}." + (f" Not scanned: {others}." if others
+                                                     else ""), s.body))
+    return out
+
+
 def _identifier_columns(ctx: ShareableContext) -> tuple[list[str], list[str]]:
     """(identifier and key columns kept out of the model, excluded columns the output holds).
 
@@ -435,6 +457,7 @@ def shareable_story(ctx: ShareableContext) -> list[Any]:
                   table(["kind", "file", "column / field", "count", "rule"],
                         [[f["description"], f["location"], f["field"], f["count"], f["rule"]]
                          for f in findings], [3.2, 2, 2.2, 0.9, 2], s, align_right=(3,))]
+    story += _safe_harbor_kinds(ctx.safe_harbor, s)
     story += [PageBreak(), *_guarantee(ctx, s), *_public_facts(ctx, s), *_modelling(ctx, s),
               *_synthetic_stats(ctx, s), *_fidelity(ctx, s), *_limitations(ctx.limitations, s),
               PageBreak(), para("Appendix: configuration", s.h1),
