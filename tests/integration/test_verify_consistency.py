@@ -402,3 +402,17 @@ def test_safe_harbor_record_names_every_shipped_file_scanned_or_why_not(releases
     assert {"synthetic/patients.csv", "synthetic/patients.parquet"} <= set(sh["scanned"])
     assert {"model.json", "README.md", "report.pdf"} == set(sh["not_scanned"])
     assert [k["letter"] for k in sh["identifiers"]] == list("ABCDEFGHIJKLMNOPQR")
+
+
+def test_partial_copy_says_model_json_is_not_given_rather_than_not_in_the_release(releases,
+                                                                                   tmp_path):
+    copy = tmp_path / "partner"
+    (copy / "synthetic").mkdir(parents=True)
+    shutil.copy(releases["laplace"] / "audit.json", copy)
+    shutil.copy(releases["laplace"] / "synthetic" / "patients.csv", copy / "synthetic")
+    cli = CliRunner().invoke(app, ["verify", "--partial", str(copy)])
+    assert cli.exit_code == 0, cli.output
+    assert "against model.json (not given)" in cli.output
+    assert "model.json, which is not given)" in cli.output
+    assert "not in the release" not in cli.output
+    assert "not given (--partial, not checked): model.json" in cli.output
