@@ -24,7 +24,7 @@ import difflib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -387,11 +387,38 @@ class TableSpec:
             )
         except SpecError as exc:
             raise SpecError(f"{origin}: {exc}") from None
+        spec = _with_code_states(spec)
         _check_structure(spec, origin)
         from fhirsynth.constraints import parse_rules
 
         parse_rules(spec, spec.options.get("constraints"), origin)  # refused at load
         return spec
+
+
+def _with_code_states(spec: TableSpec) -> TableSpec:
+    """``spec`` with each top code and bottom code a point mass of its column.
+
+    A top code (``source: {top_code: 90}``, a FHIR age rule) ends the column's bounds and
+    stands for "that value or more"; a birth year's lower bound stands for "that year or
+    earlier" (:func:`fhirsynth.export.harmonise.top_codes`, ``bottom_codes``).  Values beyond
+    are clipped onto the code, so the code is a state of its own, emitted exactly, not the
+    edge of a bin drawn evenly.  Both are public facts of the spec.  A column with one state
+    per integer already has that state and gets none.
+    """
+    from fhirsynth.export.harmonise import bottom_codes, top_codes
+
+    tops, bottoms = top_codes(spec), bottom_codes(spec)
+    columns = []
+    for col in spec.columns:
+        if col.modelled and col.kind == "numeric" and col.bounds is not None \
+                and not col.one_state_per_integer:
+            lo, hi = col.bounds
+            codes = [v for v, at in ((bottoms.get(col.name), lo), (tops.get(col.name), hi))
+                     if v is not None and v == at and v not in col.point_masses]
+            if codes:
+                col = replace(col, point_masses=(*col.point_masses, *codes))
+        columns.append(col)
+    return replace(spec, columns=tuple(columns))
 
 
 def _check_structure(spec: TableSpec, origin: str) -> None:

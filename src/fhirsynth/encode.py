@@ -251,12 +251,16 @@ def _decode_numeric(
             raise ValueError(f"column {col.name!r}: {slopes.size} bin slopes for "
                              f"{len(edges) - 1} bins")
         a = slopes[k]
+    # a bound that is a point mass (a top or bottom code) is that state's value, never a
+    # draw of the bin beside it: the first or last bin then excludes it too
+    last = (k == len(edges) - 2) & (hi_b not in col.point_masses)
+    first_open = (k == 0) & (lo_b in col.point_masses)
     if col.integer:
         ilo = np.ceil(lo)
         ihi = np.floor(hi)
         # half-open bins except the last: exclude an integer upper edge
-        last = k == len(edges) - 2
         ihi = np.where(~last & (ihi == hi) & (ihi > ilo), ihi - 1, ihi)
+        ilo = np.where(first_open & (ilo == lo) & (ihi > ilo), ilo + 1, ilo)
         ihi = np.maximum(ihi, ilo)
         draw = ilo + np.floor(_within(a, rng.random(k.shape)) * (ihi - ilo + 1))
         out[b] = np.minimum(draw, ihi)
@@ -268,8 +272,8 @@ def _decode_numeric(
     # report-friendly precision, kept inside the bin (a rounded value never changes state)
     step = 10.0 ** -DECIMALS
     x = np.round(x, DECIMALS)
-    last = k == len(edges) - 2
     x = np.where(~last & (x >= hi), x - step, x)
+    x = np.where(first_open & (x <= lo), x + step, x)
     out[b] = np.clip(x, lo, hi)
     return pd.Series(out, name=col.name, dtype="float64")
 

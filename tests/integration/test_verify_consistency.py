@@ -345,3 +345,74 @@ def test_partial_reports_every_check_as_checked_or_not_checked(releases, tmp_pat
     both = {"model.json", "synthetic/patients.csv"} <= set(given)  # the spec and a table
     stats = res.consistency_checked if both else res.not_checked
     assert any(line.startswith("evaluation.synthetic_statistics") for line in stats)
+
+
+def test_internal_folder_is_named_as_custodian_only_and_fails_a_shareable_check(releases,
+                                                                                  tmp_path):
+    out = releases["laplace"]
+    internal = sorted(p.relative_to(out).as_posix() for p in (out / "internal").rglob("*")
+                      if p.is_file())
+    assert internal
+    res = verify_release(out)
+    assert res.ok and res.internal == internal and res.internal_present
+    cli = CliRunner().invoke(app, ["verify", str(out)])
+    assert cli.exit_code == 0, cli.output
+    warning = [line for line in cli.output.splitlines()
+               if line.startswith("warning: internal/ is present")]
+    assert len(warning) == 1, cli.output
+    assert all(name in warning[0] for name in internal)
+    assert "custodian-only" in warning[0] and "remove internal/ before sharing" in warning[0]
+    strict = CliRunner().invoke(app, ["verify", "--shareable", str(out)])
+    assert strict.exit_code == 1 and "NOT SHAREABLE: it holds internal/" in strict.output
+    # an empty internal/ is still a folder that must not travel
+    copy = tmp_path / "empty-internal"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / "internal")
+    (copy / "internal").mkdir()
+    assert CliRunner().invoke(app, ["verify", "--shareable", str(copy)]).exit_code == 1
+
+
+def test_shareable_check_passes_a_shared_copy_and_refuses_a_test_release(releases,
+                                                                         tmp_path):
+    cfg = RunConfig(inputs=[FIXTURES], out=tmp_path / "os-noise", epsilon=1.0, delta=0.0,
+                    ledger=tmp_path / "os-noise.sqlite")
+    out = run_release(cfg).out
+    shutil.rmtree(out / "internal")
+    cli = CliRunner().invoke(app, ["verify", "--shareable", str(out)])
+    assert cli.exit_code == 0 and "shareable: no internal/ folder" in cli.output, cli.output
+    assert "warning: internal/" not in cli.output
+    seeded = tmp_path / "seeded"
+    shutil.copytree(releases["laplace"], seeded)
+    shutil.rmtree(seeded / "internal")
+    cli = CliRunner().invoke(app, ["verify", "--shareable", str(seeded)])
+    assert cli.exit_code == 1 and "NOT SHAREABLE: a test release" in cli.output
+    # a file the record does not list fails as before, shareable or not
+    (out / "notes.txt").write_text("x", encoding="utf-8")
+    cli = CliRunner().invoke(app, ["verify", "--shareable", str(out)])
+    assert cli.exit_code == 1 and "added: notes.txt" in cli.output
+
+
+def test_safe_harbor_record_names_every_shipped_file_scanned_or_why_not(releases):
+    out = releases["laplace"]
+    rec = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    sh = rec["evaluation"]["safe_harbor"]
+    shipped = {o["path"] for o in rec["outputs"]}
+    assert set(sh["scanned"]) | set(sh["not_scanned"]) == shipped
+    assert not set(sh["scanned"]) & set(sh["not_scanned"])
+    assert {"synthetic/patients.csv", "synthetic/patients.parquet"} <= set(sh["scanned"])
+    assert {"model.json", "README.md", "report.pdf"} == set(sh["not_scanned"])
+    assert [k["letter"] for k in sh["identifiers"]] == list("ABCDEFGHIJKLMNOPQR")
+
+
+def test_partial_copy_says_model_json_is_not_given_rather_than_not_in_the_release(releases,
+                                                                                   tmp_path):
+    copy = tmp_path / "partner"
+    (copy / "synthetic").mkdir(parents=True)
+    shutil.copy(releases["laplace"] / "audit.json", copy)
+    shutil.copy(releases["laplace"] / "synthetic" / "patients.csv", copy / "synthetic")
+    cli = CliRunner().invoke(app, ["verify", "--partial", str(copy)])
+    assert cli.exit_code == 0, cli.output
+    assert "against model.json (not given)" in cli.output
+    assert "model.json, which is not given)" in cli.output
+    assert "not in the release" not in cli.output
+    assert "not given (--partial, not checked): model.json" in cli.output

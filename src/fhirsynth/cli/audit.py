@@ -50,31 +50,38 @@ def audit_command(
         write_result(result, out, {"table_fingerprint": source_fingerprint([table]),
                                    "spec": spec_obj.name, "rows": rows})
     verdict = "[bold red]FLAGGED[/]" if result.flagged else "[green]not flagged[/]"
+    # the test is chosen on some fits and measured on the others: name both counts once
+    # and, later, the measuring one as such
+    n, m = result.trials, result.n_eval
+    fits = f"{n} fits per side" + (f": {n - m} chose the test, {m} measured it" if m < n
+                                   else "")
+    measured = f"{m} fits per side that measured"
     console.print(
         f"empirical epsilon lower bound {result.epsilon_lower:.3f} "
         f"(point {result.epsilon_point:.3f}, {result.confidence:.0%} interval "
         f"{result.interval_low:.3f} .. {result.interval_high:.3f}) against the claimed "
         f"{result.claimed_epsilon:g}: "
-        f"{verdict} ({result.trials} fits per side, {result.seconds:.1f} s)",
+        f"{verdict} ({fits}; {result.seconds:.1f} s)",
         markup=True, soft_wrap=True,
     )
     if result.fpr == 0.0 and result.fnr == 1.0 or result.fpr == 1.0 and result.fnr == 0.0:
         console.print(
             "note: the test chosen on the first half of the fits never told D' from D on the "
             "second half (it gave the same answer every time), so this audit has no power at "
-            f"{result.trials} trials: a lower bound of 0 is no evidence either way. More "
+            f"{n} fits per side ({m} measured the test): a lower bound of 0 is no evidence "
+            "either way. More "
             "--trials, or a table where the added patient is rarer, give the test a chance.",
             soft_wrap=True)
     if math.isinf(result.epsilon_point) or math.isinf(result.interval_high):
         console.print(
-            f"note: the best distinguisher made no error of one kind in {result.trials} "
-            "trials, so the point estimate and the interval's top are unbounded (inf): "
-            "they say nothing at this number of trials. The lower bound is the audit's "
+            f"note: the best distinguisher made no error of one kind in the {measured} it, "
+            "so the point estimate and the interval's top are unbounded (inf): they say "
+            "nothing at this number of trials. The lower bound is the audit's "
             "result; more --trials narrow the interval.", soft_wrap=True)
     if result.epsilon_point > result.claimed_epsilon and not result.flagged:
         console.print(
             "note: the point estimate is above the claim, but it is a noisy estimate from "
-            f"{result.n_eval} fits per side; only the lower bound (at "
+            f"the {measured} the test; only the lower bound (at "
             f"{result.confidence:.0%} confidence) above the claim flags a release.",
             soft_wrap=True)
 

@@ -26,11 +26,16 @@ def verify_cmd(
     partial: bool = typer.Option(False, "--partial", help="The folder holds only some of "
                                  "the release's files: check those, list the others as not "
                                  "given."),
+    shareable: bool = typer.Option(False, "--shareable", help="Check too that the folder is "
+                                   "a copy fit to share: exit 1 when it holds internal/ "
+                                   "(custodian-only) or is a test release (--seed)."),
 ) -> None:
     """Check a release against its audit.json; exit 0 when intact, 1 when anything disagrees.
 
     The file hashes, and the record itself: its config and spec hashes, the budget arithmetic
     (epsilon, delta, rho), model.json's budget table and the internal evaluation's hash.
+    A folder holding internal/ (custodian-only) is still intact, with a warning; with
+    --shareable it fails.
     """
     from fhirsynth.report.audit import verify_release
 
@@ -39,6 +44,7 @@ def verify_cmd(
                          ("added", result.added), ("inconsistent", result.inconsistent)):
         for name in names:
             typer.echo(f"{label}: {name}")
+    test_release = _test_release(directory)
     if result.ok:
         typer.echo(f"intact: {result.checked} file(s) match audit.json, and")
         for what in result.consistency_checked:
@@ -47,16 +53,36 @@ def verify_cmd(
             typer.echo(f"not checked: {what}")
         for name in result.not_given:
             typer.echo(f"not given (--partial, not checked): {name}")
-        if _test_release(directory):
+        if test_release:
             typer.echo("note: a test release: a fixed seed (--seed) drew its noise, so it is "
                        "not differentially private against whoever knows or guesses the "
                        "seed; do not share it")
+    _warn_internal(result.internal, result.internal_present, shareable)
+    if not result.ok:
+        typer.echo("TAMPERED: the release does not match its audit record", err=True)
+        if result.missing and not (result.changed or result.added or result.inconsistent):
+            typer.echo("(only files are missing: if you were given some of the release's "
+                       "files, `fhirsynth verify --partial` checks those)", err=True)
+        raise typer.Exit(code=1)
+    if shareable:
+        if result.internal_present or test_release:
+            why = "it holds internal/" if result.internal_present else "a test release"
+            typer.echo(f"NOT SHAREABLE: {why}", err=True)
+            raise typer.Exit(code=1)
+        typer.echo("shareable: no internal/ folder, no file that audit.json does not list, "
+                   "not a test release")
+
+
+def _warn_internal(files: list[str], present: bool, shareable: bool) -> None:
+    """Say on stderr that the folder holds custodian-only files, naming each."""
+    if not present:
         return
-    typer.echo("TAMPERED: the release does not match its audit record", err=True)
-    if result.missing and not (result.changed or result.added or result.inconsistent):
-        typer.echo("(only files are missing: if you were given some of the release's files, "
-                   "`fhirsynth verify --partial` checks those)", err=True)
-    raise typer.Exit(code=1)
+    held = f" ({', '.join(files)})" if files else ""
+    typer.echo(f"warning: internal/ is present{held}: custodian-only files, not part of the "
+               "release, that may hold statistics of the real patients; remove internal/ "
+               "before sharing this folder"
+               + ("" if shareable else " (`fhirsynth verify --shareable` checks a copy to "
+                  "share)"), err=True)
 
 
 def _test_release(directory: Path) -> bool:

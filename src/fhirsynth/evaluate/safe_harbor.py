@@ -25,6 +25,7 @@ import pandas as pd
 
 __all__ = [
     "AGE_LIMITS",
+    "IDENTIFIERS",
     "KINDS",
     "Finding",
     "SafeHarborReport",
@@ -56,6 +57,37 @@ KINDS = {
     "photo": "17. full-face photographs and comparable images",
     "other_unique_id": "18. any other unique identifying number, characteristic or code",
 }
+
+#: the 18 identifier kinds of 45 CFR 164.514(b)(2)(i), lettered A-R as in
+#: compliance/safe-harbor-identifiers.md: (letter, identifier, the scan's kinds in
+#: :data:`KINDS` that stand for it, what the output scan checks for it)
+IDENTIFIERS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("A", "names", ("names",), "column and field names (name, first, last, patient_name...)"),
+    ("B", "geographic subdivisions smaller than a state", ("geographic",),
+     "address, city, county, latitude names; ZIP: over 3 digits, restricted ZIP3 not 000"),
+    ("C", "dates (except year); ages over 89", ("dates", "ages_over_89"),
+     "date values finer than a year, date columns and date-part names; ages above 89 (above "
+     "a top code), birth years implying an age over 89"),
+    ("D", "telephone numbers", ("phone",), "phone names; phone-number values"),
+    ("E", "fax numbers", ("fax",), "fax names (fax values match the phone pattern, D)"),
+    ("F", "e-mail addresses", ("email",), "e-mail names; e-mail address values"),
+    ("G", "social security numbers", ("ssn",), "SSN names; NNN-NN-NNNN values"),
+    ("H", "medical record numbers", ("mrn",), "MRN and record-number names"),
+    ("I", "health plan beneficiary numbers", ("health_plan",),
+     "member, plan, policy and beneficiary names"),
+    ("J", "account numbers", ("account",), "account names"),
+    ("K", "certificate / licence numbers", ("licence",), "licence, passport, certificate names"),
+    ("L", "vehicle identifiers, licence plates", ("vehicle",), "VIN, vehicle and plate names"),
+    ("M", "device identifiers and serial numbers", ("device",),
+     "device, UDI and serial-number names"),
+    ("N", "web URLs", ("url",), "URL names; URL values"),
+    ("O", "IP addresses", ("ip",), "IP names; IPv4 address values"),
+    ("P", "biometric identifiers", ("biometric",), "fingerprint, retina, voiceprint names"),
+    ("Q", "full-face photographs, comparable images", ("photo",),
+     "photo and image names; embedded images (data:image/)"),
+    ("R", "any other unique identifying number or code", ("other_unique_id",),
+     "identifier names; UUID values outside the regenerated key"),
+)
 
 # column-name rules, tried in order on the normalised name (lower case, "_" separators)
 _NAME_RULES: list[tuple[str, re.Pattern[str]]] = [
@@ -252,7 +284,15 @@ class SafeHarborReport:
             "scanned": list(self.scanned),
             "exempt": list(self.exempt),
             "kinds_checked": list(KINDS),
+            "identifiers": self.identifiers(),
         }
+
+    def identifiers(self) -> list[dict[str, Any]]:
+        """One entry per Safe Harbor identifier A-R: its kinds in ``kinds_checked``, what
+        was checked, and the number of findings of those kinds (0: passed)."""
+        return [{"letter": letter, "identifier": name, "kinds": list(kinds), "checked": what,
+                 "findings": sum(f.kind in kinds for f in self.findings)}
+                for letter, name, kinds, what in IDENTIFIERS]
 
 
 def load_restricted_zip3(path: str | Path | None = None) -> frozenset[str]:

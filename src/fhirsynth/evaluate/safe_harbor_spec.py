@@ -93,6 +93,25 @@ def key_name_fix(column: str) -> str:
 
 #: the ``column`` of a finding in the spec's own name or description
 SPEC_ITSELF = "(spec)"
+#: rule of a finding in a categorical column's declared list, and what each value kind is
+CATEGORY_RULE = "category list value"
+_VALUE_NAMES = {
+    "dates": "a date", "phone": "a telephone number", "email": "an e-mail address",
+    "ssn": "a social security number", "url": "a web URL", "ip": "an IP address",
+    "other_unique_id": "a UUID", "photo": "an embedded image",
+}
+
+
+def category_fix(kind: str) -> str:
+    """What to change for a category list holding a value of ``kind``: the list, not the
+    column's type (a date among a smoking status's categories is no date column)."""
+    value = _VALUE_NAMES.get(kind, "value of this kind").removeprefix("a ").removeprefix("an ")
+    fix = (f"remove the {value} from the column's category list (a value of the data outside "
+           "the list is then refused, or becomes <other> with \"other\": true)")
+    if kind == "dates":
+        fix += (", or, if the column holds dates, reduce it to a year: \"source\": "
+                "{\"transform\": \"year\"}")
+    return fix + ", or drop the column"
 
 
 @dataclass(frozen=True)
@@ -113,6 +132,8 @@ class SpecFinding:
     def fix(self) -> str:
         if self.rule == KEY_NAME_RULE:
             return key_name_fix(self.column)
+        if self.rule == CATEGORY_RULE:
+            return category_fix(self.kind)
         return fix_for({"kind": self.kind, "rule": self.rule})
 
 
@@ -287,6 +308,7 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
     restricted = load_restricted_zip3()
     out: list[SpecFinding] = []
     for col in _output_columns(spec):
+        more: list[SpecFinding] = []
         n = _norm(col.name)
         if _ZIP_NAME.search(n):
             f = _zip(col, restricted)
@@ -310,15 +332,18 @@ def spec_findings(spec: TableSpec, *, today: _dt.date | None = None) -> list[Spe
                 hits = [k for k in _series_counts(pd.Series(list(col.categories),
                                                             dtype="string"))
                         if not (k == "other_unique_id" and col.role == "key")]
-                f = (SpecFinding(hits[0], col.name, "value pattern",
-                                 "its category list holds values of this kind")
-                     if hits else None)
+                # one finding per kind, each named: a list may hold a phone and a date
+                more = [SpecFinding(k, col.name, CATEGORY_RULE, "its category list holds "
+                                    + _VALUE_NAMES.get(k, "a value of this kind"))
+                        for k in hits]
+                f, more = (more[0], more[1:]) if more else (None, [])
             else:
                 f = None
             if f is None and col.role != "key":
                 f = _undeclared_years(col, year)
         if f is not None:
             out.append(f)
+        out += more
     return out + _text_findings(spec)
 
 

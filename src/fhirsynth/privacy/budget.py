@@ -155,6 +155,11 @@ class Step:
         return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
 
 
+def _at_most_total(spent: float, total: float) -> float:
+    """``spent``, or ``total`` when ``spent`` passes it by no more than float rounding."""
+    return total if total < spent <= total * (1 + _TOL) + 1e-15 else spent
+
+
 @dataclass
 class Accountant:
     """Records the steps of one run against a declared :class:`PrivacyBudget`.
@@ -217,15 +222,21 @@ class Accountant:
         logger.debug("spent %s: epsilon=%g delta=%g", step.name, step.epsilon, step.delta)
 
     def table(self) -> dict[str, Any]:
-        """The budget table of the audit record."""
+        """The budget table of the audit record.
+
+        A spent total that passes its total only by float rounding of the shares (within the
+        tolerance :meth:`check` allows) is written as the total: the record says spent is
+        never above the total, and the steps still add up to it within that tolerance.
+        """
         return {
             "epsilon_total": self.budget.epsilon,
             "delta_total": self.budget.delta,
-            "epsilon_spent": self.spent_epsilon,
-            "delta_spent": self.spent_delta,
+            "epsilon_spent": _at_most_total(self.spent_epsilon, self.budget.epsilon),
+            "delta_spent": _at_most_total(self.spent_delta, self.budget.delta),
             "composition": self.composition,
             **({} if self.rho_total is None else {
                 "rho_total": self.rho_total,
-                "rho_spent": math.fsum(s.rho or 0.0 for s in self.steps)}),
+                "rho_spent": _at_most_total(math.fsum(s.rho or 0.0 for s in self.steps),
+                                            self.rho_total)}),
             "steps": [s.to_dict() for s in self.steps],
         }

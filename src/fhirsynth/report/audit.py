@@ -222,6 +222,10 @@ class VerifyResult:
     not_checked: list[str] = field(default_factory=list)
     #: listed files absent from a folder checked with ``partial``: not given, not checked
     not_given: list[str] = field(default_factory=list)
+    #: files under ``internal/`` (custodian-only, not part of the release, not a failure of
+    #: the hashes); ``internal_present`` even when that folder holds no file
+    internal: list[str] = field(default_factory=list)
+    internal_present: bool = False
 
     @property
     def ok(self) -> bool:
@@ -233,10 +237,12 @@ def verify_release(directory: str | Path, *, partial: bool = False) -> VerifyRes
     record's consistency with itself and with the files (``docs/audit-schema.md``).
 
     Files under ``internal/`` (custodian-only) and the audit record itself are not part of
-    the release and are not reported as added.  ``partial``: the folder holds only some of
-    the release's files (a partner given the CSV alone); a listed file that is absent is
-    ``not_given`` rather than missing, and the checks that need it are not made (with no
-    listed file present at all, they are missing: nothing checked is no verdict).
+    the release and are not reported as added; the files under ``internal/`` are listed in
+    ``internal`` (the command line warns that they must be removed before sharing).
+    ``partial``: the folder holds only some of the release's files (a partner given the CSV
+    alone); a listed file that is absent is ``not_given`` rather than missing, and the
+    checks that need it are not made (with no listed file present at all, they are missing:
+    nothing checked is no verdict).
     """
     d = Path(directory)
     if not d.exists():
@@ -267,8 +273,10 @@ def verify_release(directory: str | Path, *, partial: bool = False) -> VerifyRes
         if not p.is_file() or rel == AUDIT_NAME or rel in listed:
             continue
         if rel.split("/", 1)[0] in INTERNAL_DIRS:
+            result.internal.append(rel)
             continue
         result.added.append(rel)
+    result.internal_present = any((d / name).exists() for name in INTERNAL_DIRS)
     if partial and listed and not result.checked:
         # nothing to check is no evidence of anything
         result.missing.extend(result.not_given)

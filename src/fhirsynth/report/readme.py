@@ -240,8 +240,13 @@ def release_readme(
               and not c.one_state_per_integer]
     if binned:
         widths = ", ".join(f"`{c.name}` {_width(c)}" for c in binned[:8])
+        exact = ", ".join(f"`{c.name}` {', '.join(f'{p:g}' for p in c.point_masses)}"
+                          for c in binned if c.point_masses)
         lines.append("- Numbers are drawn inside the model's bins, so their digits say no more "
-                     f"than the bin: {widths}" + (", ..." if len(binned) > 8 else "") + ".")
+                     f"than the bin: {widths}" + (", ..." if len(binned) > 8 else "") + "."
+                     + (f" Exact values the spec declares (a top or bottom code, a point "
+                        f"mass) are states of their own and appear exactly: {exact}."
+                        if exact else ""))
     lines += [
         "- Synthetic rows follow the model, which is noisy: rare combinations, and "
         "combinations the model could not resolve, may be over- or under-represented; a "

@@ -82,11 +82,14 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
     out.append(("Safe Harbor scan of the output", PASS if sh.get("passed") else ATTENTION,
                 "no identifier found" if sh.get("passed") else f"{n_find} finding(s), see below"))
     identifiers, leaked = _identifier_columns(ctx)
+    dropped = sum(c.role == "drop" for c in ctx.spec.columns)
     unknown = [c for c in ctx.synthetic_columns if c not in ctx.spec]
     out.append(("Identifier columns excluded from the model",
                 ATTENTION if leaked or unknown else PASS,
                 (f"{len(identifiers)} identifier or key column(s) not modelled" if identifiers
                  else "no identifier or key column in the schema or the input header")
+                + (f" ({dropped} column(s) dropped by the spec, not counted)" if dropped
+                   else "")
                 + (f"; present in output: {', '.join(leaked)}" if leaked else "")
                 + (f"; output columns not in the spec: {', '.join(unknown)}" if unknown else "")))
     has_meas = bool(ctx.model_summary.get("released_marginals"))
@@ -107,24 +110,48 @@ def _checks(ctx: ShareableContext) -> list[tuple[str, str, str]]:
     return out
 
 
+def _safe_harbor_kinds(sh: Mapping[str, Any], s: Styles) -> list[Any]:
+    """The output scan per Safe Harbor identifier (A-R), and which shipped files it read."""
+    from fhirsynth.evaluate.safe_harbor import Finding, SafeHarborReport
+
+    kinds = sh.get("identifiers")
+    if kinds is None:  # a record from before the per-identifier table: rebuild it
+        kinds = SafeHarborReport([Finding(**{k: f[k] for k in ("kind", "location", "field",
+                                                                 "count", "rule")})
+                                  for f in sh.get("findings", [])]).identifiers()
+    rows = [[k["letter"], k["identifier"], k["checked"],
+             PASS if not k["findings"] else f"{ATTENTION}: {k['findings']} finding(s)"]
+            for k in kinds]
+    out = [para("Safe Harbor scan of the output, per identifier (45 CFR 164.514(b)(2))", s.h2),
+           table(["", "identifier", "checked in the output", "result"], rows,
+                 [0.4, 3, 4.8, 1.8], s)]
+    scanned = ", ".join(sh.get("scanned") or []) or "none"
+    others = "; ".join(f"{name} ({why})" for name, why in (sh.get("not_scanned") or {}).items())
+    out.append(para(f"Files scanned: {scanned}." + (f" Not scanned: {others}." if others
+                                                     else ""), s.body))
+    return out
+
+
 def _identifier_columns(ctx: ShareableContext) -> tuple[list[str], list[str]]:
     """(identifier and key columns kept out of the model, excluded columns the output holds).
 
-    Counted: spec columns with role ``identifier`` or ``key`` (or ``drop`` with a name that
-    reads as one, e.g. a CSV's ``id`` in the schema's ``drop`` list), and input columns of class
-    identifier or key that the run did not model (``input_columns`` of the model summary).
-    Other columns left out (dropped, derived, not in the schema) are not identifiers.
+    Counted once each: spec columns with role ``identifier`` or ``key``, and input columns of
+    class identifier or key that the run did not model (``input_columns`` of the model
+    summary, the report's input-column table), a header column that a counted spec column
+    reads (a key's ``source: {column: id}``) being that spec column.  Columns the schema
+    drops, derived columns and columns not in the schema are not counted
+    (``docs/reading-the-report.md``).
     """
-    from fhirsynth.ingest.columns import classify_column
-
-    # identifier and key columns, and columns the schema drops whose name reads as one
-    names = [c.name for c in ctx.spec.columns if c.role in ("identifier", "key")
-             or (c.role == "drop" and classify_column(c.name).role in ("identifier", "key"))]
+    names = [c.name for c in ctx.spec.columns if c.role in ("identifier", "key")]
+    read = set(names) | {str(c.source["column"]) for c in ctx.spec.columns
+                         if c.name in names and isinstance(c.source, dict)
+                         and c.source.get("column") is not None}
     for c in ctx.model_summary.get("input_columns") or []:
         treatment = str(c.get("treatment", ""))
-        if (c.get("role") in ("identifier", "key") and c.get("column") not in names
+        if (c.get("role") in ("identifier", "key") and c.get("column") not in read
                 and not treatment.startswith(("modelled", "transformed"))):
             names.append(str(c.get("column")))
+            read.add(str(c.get("column")))
     excluded = {c.name for c in ctx.spec.columns if not c.modelled
                 and c.role not in ("key", "derived")}
     excluded |= {str(c.get("column")) for c in ctx.model_summary.get("input_columns") or []
@@ -470,6 +497,7 @@ def shareable_story(ctx: ShareableContext) -> list[Any]:
                   table(["kind", "file", "column / field", "count", "rule"],
                         [[f["description"], f["location"], f["field"], f["count"], f["rule"]]
                          for f in findings], [3.2, 2, 2.2, 0.9, 2], s, align_right=(3,))]
+    story += _safe_harbor_kinds(ctx.safe_harbor, s)
     story += [PageBreak(), *_guarantee(ctx, s), *_public_facts(ctx, s), *_modelling(ctx, s),
               *_synthetic_stats(ctx, s), *_fidelity(ctx, s), *_limitations(ctx.limitations, s),
               PageBreak(), para("Appendix: configuration", s.h1),

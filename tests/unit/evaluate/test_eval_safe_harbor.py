@@ -281,3 +281,19 @@ def test_the_month_of_a_birth_or_admission_is_found_in_the_output():
     rep = scan_table(df, today=TODAY)
     assert {f.field: f.kind for f in rep.findings} == {"birth_month": "dates",
                                                       "ADMITDOW": "dates"}
+
+
+def test_findings_are_counted_under_their_safe_harbor_letter():
+    from fhirsynth.evaluate.safe_harbor import SafeHarborReport
+
+    table = pd.DataFrame({"phone": ["555-123-4567"] * 3, "note": ["see 2021-03-04"] * 3,
+                          "age": [95, 40, 30]})
+    rep = scan_table(table, location="t.csv")
+    by_letter = {k["letter"]: k for k in rep.to_dict()["identifiers"]}
+    assert len(by_letter) == 18
+    assert by_letter["D"]["findings"] == 1 and by_letter["D"]["kinds"] == ["phone"]
+    assert by_letter["C"]["kinds"] == ["dates", "ages_over_89"]
+    assert by_letter["C"]["findings"] == 2  # a date value and an age over 89
+    assert by_letter["A"]["findings"] == 0
+    assert {x for k in by_letter.values() for x in k["kinds"]} == set(KINDS)
+    assert SafeHarborReport().to_dict()["identifiers"][17]["letter"] == "R"

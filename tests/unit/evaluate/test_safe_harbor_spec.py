@@ -68,7 +68,7 @@ def test_zip_birth_year_names_and_category_values() -> None:
         "zip3": ("geographic", "restricted ZIP3 not set to 000"),
         "birth_year": ("ages_over_89", "birth year implies age > 89"),
         "email": ("email", "column name"),
-        "visit": ("dates", "value pattern"),
+        "visit": ("dates", "category list value"),
     }
 
 
@@ -331,3 +331,21 @@ def test_the_month_or_day_of_a_birth_admission_discharge_or_death_is_refused() -
     assert {n for n, k in kinds.items() if k == "dates"} == set(DATE_PARTS)
     with pytest.raises(SpecError, match="birth_month"):
         check_spec_safe_harbor(_spec(birth_month=cols["birth_month"]), "s.json", today=TODAY)
+
+
+def test_category_values_get_a_category_fix_and_each_kind_is_named() -> None:
+    # trial 23: a date among smoking_status's categories was told to "drop the date column or
+    # reduce it to a year"; a list holding a phone number and a date named only one kind
+    spec = _spec(smoking_status={"type": "categorical",
+                                 "domain": ["never", "former", "2019-05-02", "555-867-5309"]})
+    found = [f for f in spec_findings(spec, today=TODAY) if f.column == "smoking_status"]
+    assert sorted(f.kind for f in found) == ["dates", "phone"]
+    with pytest.raises(SpecError) as err:
+        check_spec_safe_harbor(spec, "s.schema.json", today=TODAY)
+    msg = str(err.value)
+    assert "drop the date column" not in msg
+    assert "its category list holds a date (Safe Harbor: dates); fix: remove the date from " \
+           "the column's category list" in msg
+    assert "its category list holds a telephone number (Safe Harbor: phone); fix: remove " \
+           "the telephone number from the column's category list" in msg
+    assert "2019" not in msg and "867" not in msg  # never a value

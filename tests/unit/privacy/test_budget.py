@@ -76,3 +76,42 @@ def test_tiny_epsilon_on_the_cli_is_one_clear_error_before_anything_is_read(tmp_
     assert "is below 1e-06" in r.output and "internal error" not in r.output
     assert "absent.csv" not in r.output  # refused before the input is looked at
     assert not ledger.exists() and not out.exists()
+
+
+def test_spent_is_never_written_above_the_total_for_a_rounding_excess():
+    acc = Accountant(PrivacyBudget(epsilon=1.0, delta=1e-6))
+    acc.spend(Step(name="a", mechanism="laplace", epsilon=0.5, delta=5e-7))
+    acc.spend(Step(name="b", mechanism="laplace", epsilon=0.5000000000000002,
+                   delta=5.000000000000001e-7))
+    assert acc.spent_epsilon > 1.0  # the exact sum passes by one unit in the last place
+    table = acc.table()
+    assert table["epsilon_spent"] == 1.0 and table["delta_spent"] == 1e-6
+    zcdp = Accountant(PrivacyBudget(epsilon=1.0, delta=1e-6), rho_total=0.3)
+    zcdp.spend(Step(name="a", mechanism="gaussian", epsilon=0.5, rho=0.15))
+    zcdp.spend(Step(name="b", mechanism="gaussian", epsilon=0.5000000000000002,
+                    rho=0.15000000000000002))
+    assert math.fsum([0.15, 0.15000000000000002]) > 0.3
+    assert zcdp.table()["rho_spent"] == 0.3 and zcdp.table()["epsilon_spent"] == 1.0
+
+
+def test_a_real_spent_below_the_total_is_kept_as_is():
+    acc = Accountant(PrivacyBudget(epsilon=1.0))
+    acc.spend(Step(name="a", mechanism="laplace", epsilon=0.25))
+    assert acc.table()["epsilon_spent"] == 0.25
+
+
+@pytest.mark.parametrize("eps", [1.0, 0.3])
+def test_fitted_model_spent_at_most_the_total(shared_data, eps):
+    import json
+    import warnings
+    from pathlib import Path
+
+    from fhirsynth import Synthesizer, load_spec, read_input
+
+    spec = load_spec(shared_data / "tabular" / "stroke.schema.json")
+    table, _ = read_input([Path(shared_data / "tabular" / "stroke.csv")], spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Synthesizer(spec, epsilon=eps, random_state=0).fit(table)
+    budget = json.loads(json.dumps(model.model_.budget))
+    assert budget["epsilon_spent"] <= budget["epsilon_total"] == eps

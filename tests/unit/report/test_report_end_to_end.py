@@ -247,3 +247,20 @@ def test_fidelity_noise_table_lists_every_column_beyond_the_figures_twelve() -> 
     (tab,) = [f for f in flow if type(f).__name__ == "Table"]
     listed = [row[0].getPlainText() for row in tab._cellvalues[1:]]
     assert listed == names
+
+
+def test_safe_harbor_scan_is_shown_per_identifier_with_the_files_it_read(release):
+    out, paths, _ = release
+    sh = json.loads(paths.audit.read_text(encoding="utf-8"))["evaluation"]["safe_harbor"]
+    kinds = sh["identifiers"]
+    assert [k["letter"] for k in kinds] == list("ABCDEFGHIJKLMNOPQR")
+    assert sorted(x for k in kinds for x in k["kinds"]) == sorted(sh["kinds_checked"])
+    assert all(k["findings"] == 0 and k["checked"] for k in kinds)
+    assert sh["scanned"] == ["synthetic.csv"]
+    assert set(sh["not_scanned"]) == {"README.md", "report.pdf"}
+    text = " ".join(" ".join(_text(paths.report)).split())
+    assert "Safe Harbor scan of the output, per identifier" in text
+    for k in kinds:
+        assert " ".join(k["identifier"].split()) in text, k["identifier"]
+    assert "Files scanned: synthetic.csv. Not scanned: README.md (" in text
+    assert "TSTR" not in text
