@@ -42,7 +42,7 @@ SUPPRESS_AGE = 89
 
 def _field_column(spec: TableSpec, field: str) -> str | None:
     for c in spec.columns:
-        src = c.source or {}
+        src = c.source if isinstance(c.source, Mapping) else {}
         if src.get("from") == "patient" and src.get("field") == field:
             return c.name
     return None
@@ -56,7 +56,7 @@ def top_codes(spec: TableSpec) -> dict[str, float]:
     """
     out = {}
     for c in spec.columns:
-        src = c.source or {}
+        src = c.source if isinstance(c.source, Mapping) else {}
         if src.get("from") == "patient" and src.get("field") == "age":
             out[c.name] = float(src.get("top_code", 90))
         elif "from" not in src and src.get("top_code") is not None:
