@@ -215,9 +215,9 @@ def _one(spec: TableSpec, expr: str) -> tuple[str, Constraint]:
     if not m:
         raise EvidenceError(f"evidence {expr!r} is not of the form {_FORMS}")
     col = _column(spec, m["col"])
+    if m["op"] == "!=" and m["val"].lower() in _MISSING_WORDS:
+        return col.name, _missing(col, present=True)
     if col.kind == "numeric":
-        if m["op"] == "!=" and m["val"].lower() in _MISSING_WORDS:
-            return col.name, _missing(col, present=True)
         if m["op"] == "!=":
             raise EvidenceError(f"evidence on column {col.name!r}: use ranges (<, >) for a "
                                 "numeric column, not !=")

@@ -69,6 +69,7 @@ def test_is_missing_and_present_on_categorical_and_never_missing_columns():
     assert _weights("work_type is missing") == {"work_type": [0, 0, 0, 1]}
     assert _weights("work_type is present") == {"work_type": [1, 1, 1, 0]}
     assert _weights("age is present") == {"age": [1, 1, 1]}
+    assert _weights("kind!=missing") == {"kind": [1, 1, 1]}
     with pytest.raises(EvidenceError, match=r"column 'age': the column is not nullable, so it "
                                             r"is never missing"):
         parse_evidence(SPEC, "age is missing")
