@@ -89,7 +89,10 @@ class Column:
     kind : {"categorical", "numeric", "boolean"}
         How the column is modelled.
     categories : tuple of str
-        Categorical only: the declared value list, in a fixed order.
+        Categorical only: the declared value list, in a fixed order.  Numbers and booleans
+        are kept as the strings data values are matched by (``0`` as ``"0"``, ``1.0`` as
+        ``"1"``, ``True`` as ``"true"``); a bare string is refused (not one category per
+        character).
     other : bool
         Categorical only: values outside ``categories`` map to one ``<other>`` state
         (otherwise they are an input error).
@@ -138,6 +141,7 @@ class Column:
         where = f"column {self.name!r}"
         if not self.name:
             raise SpecError("a column has an empty name")
+        self._normalise_lists(where)
         if self.kind not in _KINDS:
             raise SpecError(f"{where}: kind ({self.kind!r}) must be one of {_KINDS}")
         if self.role not in _ROLES:
@@ -159,6 +163,36 @@ class Column:
                 "3-character categories), or give the column role 'drop'")
         if self.kind == "numeric":
             self._check_numeric(where)
+
+    def _normalise_lists(self, where: str) -> None:
+        """Categories as a tuple of strings, each as the encoder spells a data value
+        (:func:`_category_str`: 1, 1.0 and "1" are one category, True is "true"); bounds,
+        edges and point masses as tuples, so that a column built from lists still hashes."""
+        cats = () if self.categories is None else self.categories
+        if isinstance(cats, str | bytes):
+            raise SpecError(f"{where}: categories must be a list of values, not one string "
+                            "(it would be read as one category per character); a single "
+                            "category is a list of one")
+        if not isinstance(cats, Iterable) or isinstance(cats, Mapping):
+            raise SpecError(f"{where}: categories must be a list of values, not "
+                            f"{type(cats).__name__}")
+        values = []
+        for i, v in enumerate(cats):
+            v = v.item() if isinstance(v, np.generic) else v
+            if isinstance(v, float) and not math.isfinite(v):
+                raise SpecError(f"{where}: categories[{i}] is not a finite number (a NaN "
+                                "is a missing value, not a category)")
+            if not isinstance(v, str | int | float):
+                raise SpecError(f"{where}: categories[{i}] is a {type(v).__name__}: a "
+                                "category is a string, a number or a boolean (compared as "
+                                "strings: 1, 1.0 and '1' are one category)")
+            values.append(_category_str(v))
+        object.__setattr__(self, "categories", tuple(values))
+        for key in ("bounds", "edges", "point_masses"):
+            seq = getattr(self, key)
+            if isinstance(seq, Sequence | np.ndarray) and not isinstance(
+                    seq, str | bytes | tuple):
+                object.__setattr__(self, key, tuple(seq))
 
     def _check_numeric(self, where: str) -> None:
         if self.bounds is None:
@@ -277,6 +311,16 @@ class TableSpec:
     options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        cols = self.columns
+        if isinstance(cols, str | bytes | Mapping) or not isinstance(cols, Iterable):
+            raise SpecError(f"spec {self.name!r}: columns must be a list of Column, not "
+                            f"{type(cols).__name__}")
+        cols = tuple(cols)  # a list would leave the frozen spec unhashable
+        for i, c in enumerate(cols):
+            if not isinstance(c, Column):
+                raise SpecError(f"spec {self.name!r}: columns[{i}] is a {type(c).__name__}, "
+                                "not a Column")
+        object.__setattr__(self, "columns", cols)
         names = [c.name for c in self.columns]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

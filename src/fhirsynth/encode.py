@@ -5,7 +5,10 @@ Encoding reads values and nothing else: the states of every column come from the
 row only.  Values outside a numeric column's bounds are clipped into the first or last bin;
 unlisted categories go to ``<other>`` where the spec allows it; missing values go to
 ``<missing>`` where the column is nullable.  How many values were clipped is private and is
-kept in :class:`EncodeStats` for the custodian's internal report only.
+kept in :class:`EncodeStats` for the custodian's internal report only.  A value that fits
+none of this is an input error: :func:`encode` checks every column and raises one
+:class:`TableInputError` whose ``issues`` give each column's problem, count and first row
+positions, never a value.
 
 Decoding is post-processing: point masses give their exact value, integer bins give an
 integer and other bins a float drawn inside the bin, uniformly or, given the bins' relative
@@ -23,13 +26,15 @@ import numpy as np
 import pandas as pd
 
 from fhirsynth.domain import Column, TableSpec, _category_str
-from fhirsynth.errors import TableInputError
+from fhirsynth.errors import Issue, TableInputError
 
 __all__ = ["EncodeStats", "EncodedTable", "bin_slopes", "decode", "decode_column", "encode",
            "encode_column"]
 
 #: decimals kept when a float is drawn inside its bin
 DECIMALS = 2
+#: row positions an input error lists per problem
+FIRST_ROWS = 5
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -87,28 +92,32 @@ def _per_unique(vals: pd.Series, f: Callable[[Any], Any], dtype: Any) -> np.ndar
     return out
 
 
-def encode_column(col: Column, values: pd.Series, stats: EncodeStats | None = None) -> np.ndarray:
-    """Codes of one column (``int32``), over ``col.state_labels()``."""
+def encode_column(col: Column, values: pd.Series, stats: EncodeStats | None = None,
+                  issues: list[Issue] | None = None) -> np.ndarray:
+    """Codes of one column (``int32``), over ``col.state_labels()``.
+
+    A value that does not fit the column is a :class:`TableInputError` naming the column,
+    the kind of problem, the count and the first row positions (0-based, never the value);
+    with ``issues`` given, each problem is appended there instead and the rows concerned get
+    code 0, so that :func:`encode` can report every column before it raises.
+    """
     n = len(values)
+    found: list[Issue] = []
     miss = _is_missing(values)
     codes = np.empty(n, dtype=np.int32)
     missing_code = col.n_states - 1 if col.nullable else -1
     if miss.any() and not col.nullable:
-        rows = np.flatnonzero(miss)[:5].tolist()
-        raise TableInputError(
-            f"column {col.name!r} is declared not nullable but has {int(miss.sum())} "
-            f"missing value(s) (first rows: {rows})"
-        )
+        found.append(_issue(col, miss, "missing value(s), and the column is declared not "
+                                       "nullable"))
     present = ~miss
     vals = values[present]
+    pos = np.flatnonzero(present)
     if col.kind == "boolean":
         s = _per_unique(vals, lambda v: _category_str(v).strip().lower(), object)
         is_t, is_f = np.isin(s, list(_TRUE)), np.isin(s, list(_FALSE))
         bad = ~(is_t | is_f)
         if bad.any():
-            raise TableInputError(
-                f"column {col.name!r}: {int(bad.sum())} value(s) are not true/false/yes/no/1/0"
-            )
+            found.append(_issue(col, pos[bad], "value(s) are not true/false/yes/no/1/0"))
         codes[present] = is_t.astype(np.int32)
     elif col.kind == "categorical":
         lookup = {c: i for i, c in enumerate(col.categories)}
@@ -116,32 +125,52 @@ def encode_column(col: Column, values: pd.Series, stats: EncodeStats | None = No
                              np.int64)
         unlisted = mapped < 0
         if unlisted.any():
-            if not col.other:
-                raise TableInputError(
-                    f"column {col.name!r}: {int(unlisted.sum())} value(s) are not in the declared "
-                    f"category list ({len(col.categories)} categories) and the column has no "
-                    "'other: true'"
-                )
-            mapped[unlisted] = len(col.categories)
-            if stats is not None:
-                stats.other[col.name] = int(unlisted.sum())
+            if col.other:
+                mapped[unlisted] = len(col.categories)
+                if stats is not None:
+                    stats.other[col.name] = int(unlisted.sum())
+            else:
+                found.append(_issue(col, pos[unlisted], (
+                    f"value(s) are not in the declared category list ({len(col.categories)} "
+                    "categories) and the column has no 'other: true'")))
+                mapped[unlisted] = 0
         codes[present] = mapped
     else:
         x = pd.to_numeric(vals, errors="coerce").to_numpy(float)
+        for bad, what in ((np.isnan(x), "not numbers"), (np.isinf(x), "not finite numbers")):
+            if bad.any():
+                found.append(_issue(col, pos[bad], f"value(s) are {what}"))
         bad = ~np.isfinite(x)
-        if bad.any():
-            raise TableInputError(
-                f"column {col.name!r}: {int(bad.sum())} value(s) are not finite numbers"
-            )
         assert col.bounds is not None
         lo, hi = col.bounds
+        x = np.where(bad, lo, x)
         clipped = (x < lo) | (x > hi)
         if stats is not None and clipped.any():
             stats.clipped[col.name] = int(clipped.sum())
         x = np.clip(x, lo, hi)
         codes[present] = _numeric_codes(col, x)
-    codes[miss] = missing_code
+    codes[miss] = missing_code if col.nullable else 0
+    if found and issues is None:
+        raise _input_error(found)
+    if issues is not None:
+        issues.extend(found)
     return codes
+
+
+def _issue(col: Column, rows: np.ndarray, what: str) -> Issue:
+    """One problem of a column: the count and the first row positions (``rows``: a mask or
+    0-based positions), never a value."""
+    rows = np.flatnonzero(rows) if rows.dtype == bool else rows
+    first = rows[:FIRST_ROWS].tolist()
+    return Issue(where=f"column {col.name!r}",
+                 problem=f"{len(rows)} {what} (first rows: {first})")
+
+
+def _input_error(issues: list[Issue]) -> TableInputError:
+    cols = len({i.where for i in issues})
+    return TableInputError(
+        f"the table does not fit its spec: {len(issues)} problem(s) in {cols} column(s) "
+        "(rows are 0-based positions; values are never shown)", issues)
 
 
 def _numeric_codes(col: Column, x: np.ndarray) -> np.ndarray:
@@ -162,8 +191,11 @@ def encode(spec: TableSpec, table: pd.DataFrame) -> EncodedTable:
         raise TableInputError(f"the table lacks spec column(s) {absent}")
     stats = EncodeStats()
     codes = np.empty((len(table), len(cols)), dtype=np.int32)
+    issues: list[Issue] = []
     for j, col in enumerate(cols):
-        codes[:, j] = encode_column(col, table[col.name], stats)
+        codes[:, j] = encode_column(col, table[col.name], stats, issues)
+    if issues:
+        raise _input_error(issues)
     return EncodedTable(
         columns=tuple(c.name for c in cols),
         codes=codes,

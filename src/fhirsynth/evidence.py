@@ -1,11 +1,15 @@
 """Evidence for conditional sampling: parse expressions into weights over public states.
 
-``age>=60``, ``diabetes=true``, ``sex=f`` and ``a in x,y`` (or a mapping ``{column: value
-or list of values}``) become, per column, a weight in [0, 1] for every state: 1 for an
-allowed state, 0 for an excluded one, and for a numeric bin cut by a range the share of
-the bin inside the range (values are decoded uniformly inside bins, so this is exactly the
-model's probability of the range).  Values are checked against the spec's public domain
-only; an unknown column or value raises :class:`EvidenceError` listing what is allowed.
+``age>=60``, ``diabetes=true``, ``sex=f``, ``a in x,y``, ``bmi is missing`` and ``bmi is
+present`` (or a mapping ``{column: value or list of values}``) become, per column, a weight
+in [0, 1] for every state: 1 for an allowed state, 0 for an excluded one, and for a numeric
+bin cut by a range the share of the bin inside the range (values are decoded uniformly
+inside bins, so this is exactly the model's probability of the range).  ``missing`` (or
+``<missing>``) names the missing state (``bmi=missing``, ``bmi!=missing``), and ``other``
+(or ``<other>``) the other-category, as samples show it, unless a declared category is
+called ``other``.  Values are checked against the spec's public domain only; an unknown
+column or value raises :class:`EvidenceError` listing what is allowed.  One expression is
+one condition: an empty one, or several joined by commas (``age>=60,sex=f``), is refused.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ __all__ = ["Constraint", "decode_in_range", "parse_evidence"]
 
 _CMP = re.compile(r"^\s*(?P<col>[^<>=!]+?)\s*(?P<op>>=|<=|==|!=|=|>|<)\s*(?P<val>.*?)\s*$")
 _IN = re.compile(r"^\s*(?P<col>.+?)\s+in\s+(?P<vals>.+?)\s*$", re.IGNORECASE)
+_IS = re.compile(r"^\s*(?P<col>[^<>=!]+?)\s+is\s+(?P<what>missing|present)\s*$", re.IGNORECASE)
+_MISSING_WORDS = ("<missing>", "missing")
+_FORMS = ("column=value, column!=value, column>=x, column<=x, column>x, column<x, "
+          "column in a,b, column is missing or column is present")
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 
@@ -48,7 +56,15 @@ def _allowed_text(col: Column) -> str:
         extra = ", or <missing>" if col.nullable else ""
         return f"numbers in [{lo:g}, {hi:g}] (e.g. {col.name}>=x, {col.name}<=y){extra}"
     labels = col.state_labels()
+    if col.kind == "categorical" and col.other and _other_word(col):
+        labels[len(col.categories)] = "other"  # as samples show it
     return ", ".join(labels if len(labels) <= 40 else [*labels[:40], "..."])
+
+
+def _other_word(col: Column) -> bool:
+    """Whether ``other`` names the other-category (samples show it so), i.e. the column
+    has one and no declared category is called ``other``."""
+    return col.other and "other" not in col.categories
 
 
 def _state_of(col: Column, value: str) -> int:
@@ -64,7 +80,7 @@ def _state_of(col: Column, value: str) -> int:
     elif col.kind == "categorical":
         if v in col.categories:
             return col.categories.index(v)
-        if col.other and v == OTHER:
+        if col.other and (v == OTHER or (v == "other" and _other_word(col))):
             return len(col.categories)
     raise EvidenceError(
         f"evidence on column {col.name!r}: value {v!r} is not in its declared domain; "
@@ -99,7 +115,7 @@ def _bin_weights(col: Column, lo: float, hi: float) -> np.ndarray:
 
 
 def _numeric(col: Column, op: str, text: str) -> Constraint:
-    if text.strip().lower() in ("<missing>", "missing") and op in ("=", "=="):
+    if text.strip().lower() in _MISSING_WORDS and op in ("=", "=="):
         w = np.zeros(col.n_states)
         if not col.nullable:
             raise EvidenceError(f"evidence on column {col.name!r}: the column is not nullable")
@@ -149,7 +165,42 @@ def _column(spec: TableSpec, name: str) -> Column:
     return spec[name]
 
 
+def _missing(col: Column, present: bool) -> Constraint:
+    """``col is missing`` (the missing state) or ``col is present`` (every other state)."""
+    w = np.zeros(col.n_states)
+    if col.nullable:
+        w[-1] = 1.0
+    elif not present:
+        raise EvidenceError(f"evidence on column {col.name!r}: the column is not nullable, "
+                            "so it is never missing")
+    return Constraint(1.0 - w if present else w)
+
+
+def _several(spec: TableSpec, expr: str) -> None:
+    """Refuse one expression holding several conditions joined by commas (``age>=60,
+    age<=10``): a comma also separates the values of ``in``, so they are not split."""
+    parts = [p.strip() for p in expr.split(",")]
+    if len(parts) < 2:
+        return
+    for p in parts[1:]:
+        m = _CMP.match(p) or _IS.match(p) or _IN.match(p)
+        if m and m["col"].strip() in spec:
+            raise EvidenceError(
+                f"evidence {expr!r} holds several conditions joined by commas: give one "
+                "condition per item (in Python a list, evidence=[\"a>=1\", \"b=x\"]; on the "
+                "command line --where once per condition); a comma separates only the "
+                "values of 'column in a,b'")
+
+
 def _one(spec: TableSpec, expr: str) -> tuple[str, Constraint]:
+    if not expr.strip():
+        raise EvidenceError(f"evidence holds an empty condition; give {_FORMS} (or no "
+                            "evidence at all to sample without conditions)")
+    _several(spec, expr)
+    m = _IS.match(expr)
+    if m:
+        col = _column(spec, m["col"])
+        return col.name, _missing(col, m["what"].lower() == "present")
     m = _IN.match(expr)
     if m:
         col = _column(spec, m["col"])
@@ -162,10 +213,10 @@ def _one(spec: TableSpec, expr: str) -> tuple[str, Constraint]:
         return col.name, Constraint(w)
     m = _CMP.match(expr)
     if not m:
-        raise EvidenceError(f"evidence {expr!r} is not of the form column=value, "
-                            "column!=value, column>=x, column<=x, column>x, column<x or "
-                            "column in a,b")
+        raise EvidenceError(f"evidence {expr!r} is not of the form {_FORMS}")
     col = _column(spec, m["col"])
+    if m["op"] == "!=" and m["val"].lower() in _MISSING_WORDS:
+        return col.name, _missing(col, present=True)
     if col.kind == "numeric":
         if m["op"] == "!=":
             raise EvidenceError(f"evidence on column {col.name!r}: use ranges (<, >) for a "

@@ -261,7 +261,7 @@ def sample_model(
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
         raise ConfigError(f"n ({n!r}) must be an integer >= 0")
     _sampling(sampling)
-    constraints = parse_evidence(model.spec, evidence) if evidence else {}
+    constraints = parse_evidence(model.spec, evidence) if evidence is not None else {}
     rules = parse_rules(model.spec, (model.output or {}).get("constraints"),
                         "model.json output.constraints")
     parts = []

@@ -152,7 +152,8 @@ def sample_cmd(
     n: int = typer.Option(..., "-n", help="Number of synthetic patients."),
     out: Path = typer.Option(..., "--out", help="Output .csv or .parquet."),
     where: list[str] = typer.Option([], "--where", metavar="EXPR",
-                                    help="Evidence, e.g. 'age>=60' (repeat)."),
+                                    help="One condition, e.g. 'age>=60', 'sex=f', 'bmi is "
+                                         "missing' (repeat --where for several)."),
     seed: int | None = typer.Option(None, "--seed", help="Seed (tests/internal runs only)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     sampling: str = typer.Option(

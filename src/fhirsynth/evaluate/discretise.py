@@ -4,7 +4,9 @@ Real and synthetic tables are cut the same way: categorical columns into their d
 categories plus an ``<other>`` and a ``<missing>`` state, booleans into false/true, numeric
 columns into at most :data:`MAX_EVAL_BINS` bins between the declared bounds (values outside
 are clipped).  Unparseable values count as ``<other>``; nothing here raises on dirty data,
-so the same code serves the internal validation and the peer benchmark.
+so the same code serves the internal validation and the peer benchmark.  What cannot be
+compared at all is refused up front (:func:`checked_columns`): a table without rows, or one
+that lacks a modelled column, whose measures would otherwise leave the column out unsaid.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import numpy as np
 import pandas as pd
 
 from fhirsynth.domain import MISSING, OTHER, Column, TableSpec, _category_str
+from fhirsynth.errors import Issue, TableInputError
 
-__all__ = ["MAX_EVAL_BINS", "Discretised", "discretise", "eval_columns", "eval_edges"]
+__all__ = ["MAX_EVAL_BINS", "Discretised", "checked_columns", "discretise", "eval_columns",
+           "eval_edges"]
 
 #: numeric columns are cut into at most this many bins for evaluation
 MAX_EVAL_BINS = 16
@@ -46,6 +50,36 @@ class Discretised:
 def eval_columns(spec: TableSpec, *tables: pd.DataFrame) -> list[Column]:
     """Modelled spec columns present in every table, in spec order."""
     return [c for c in spec.modelled if all(c.name in t.columns for t in tables)]
+
+
+def checked_columns(spec: TableSpec, who: str, **tables: pd.DataFrame | None) -> list[Column]:
+    """The modelled columns of ``spec``, once every table given (keyword: its role, such as
+    ``real`` or ``synthetic``; None is skipped) has rows and every one of them.
+
+    Otherwise one :class:`TableInputError` from ``who`` (the function evaluating), with an
+    issue per table naming the columns it lacks (the target said as such) or saying it has
+    no rows: a measure over fewer columns than the model's, or over no rows, would be a
+    number about something else.
+    """
+    cols = spec.modelled
+    issues = []
+    for role, table in tables.items():
+        if table is None:
+            continue
+        where = f"the {role.replace('_', ' ')} table"
+        absent = [c.name for c in cols if c.name not in table.columns]
+        if absent:
+            target = " (the target among them)" if spec.target in absent else ""
+            issues.append(Issue(where=where, problem=f"lacks modelled column(s) "
+                                                     f"{absent}{target}"))
+        if len(table) == 0:
+            issues.append(Issue(where=where, problem="has no rows"))
+    if not cols:
+        issues.append(Issue(where=f"spec {spec.name!r}", problem="models no column"))
+    if issues:
+        raise TableInputError(f"{who}: nothing comparable: every table needs rows and every "
+                              "modelled column of the spec", issues)
+    return cols
 
 
 def eval_edges(col: Column, max_bins: int = MAX_EVAL_BINS) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from fhirsynth.domain import MISSING, TableSpec
-from fhirsynth.evaluate.discretise import Discretised, discretise, eval_columns
+from fhirsynth.evaluate.discretise import Discretised, checked_columns, discretise, eval_columns
 
 __all__ = [
     "association_matrix",
@@ -259,8 +259,16 @@ def evaluate_fidelity(
         Whether to run the TSTR/TRTR models (the slowest part).
     seed : int
         Seed of the sampling of 3-way marginals and of the utility models (evaluation only).
+
+    Raises
+    ------
+    TableInputError
+        A table (``real``, ``synthetic``, a given ``real_test``) lacks a modelled column of
+        the spec or has no rows: one error naming each table and the columns it lacks
+        (:func:`~fhirsynth.evaluate.discretise.checked_columns`).
     """
-    cols = eval_columns(spec, real, synthetic)
+    cols = checked_columns(spec, "evaluate_fidelity", real=real, synthetic=synthetic,
+                           real_test=real_test)
     dr, ds = discretise(spec, real, cols), discretise(spec, synthetic, cols)
     vr, vs = association_matrix(dr), association_matrix(ds)
     iu = np.triu_indices(len(cols), k=1)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fhirsynth.domain import Column, TableSpec
-from fhirsynth.evaluate.discretise import discretise, eval_columns
+from fhirsynth.evaluate.discretise import checked_columns, discretise
 
 __all__ = ["evaluate_privacy", "feature_matrix", "nearest_distances"]
 
@@ -128,13 +128,18 @@ def evaluate_privacy(
         Size of every fixed-seed subsample (train, holdout and synthetic alike).
     seed : int
         Seed of the subsamples (evaluation only; never part of a release).
+
+    Raises
+    ------
+    TableInputError
+        A table lacks a modelled column of the spec or has no rows (an empty holdout
+        included): one error naming each table and what it lacks
+        (:func:`~fhirsynth.evaluate.discretise.checked_columns`).
     """
     rng = np.random.default_rng(seed)
-    cols = eval_columns(spec, train, holdout, synthetic)
+    cols = checked_columns(spec, "evaluate_privacy", train=train, holdout=holdout,
+                           synthetic=synthetic)
     n = min(max_rows, len(train), len(holdout))
-    if n == 0 or len(synthetic) == 0 or not cols:
-        return {"note": "not run: train, holdout, synthetic rows or shared columns are missing",
-                "subsample": {"train": n, "holdout": n, "synthetic": len(synthetic)}}
     tr_idx = np.sort(rng.choice(len(train), size=n, replace=False))
     ho_idx = np.sort(rng.choice(len(holdout), size=n, replace=False))
     sy_idx = np.sort(rng.choice(len(synthetic), size=min(max_rows, len(synthetic)), replace=False))
