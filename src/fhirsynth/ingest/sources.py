@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import gzip
 import os
 import re
@@ -87,11 +88,13 @@ def _plain_export_name(stem: str) -> bool:
     return not any("date" in k for k in identifier_kinds(spaced))
 
 
+@functools.lru_cache(maxsize=4096)
 def may_hold_identifier(name: str) -> bool:
     """Whether a file or folder name may hold an identifier: a UUID (Synthea puts the
     patient's id in its file names), Synthea's ``Given_Family_`` pattern, or what the
     release label's rules call one (:func:`~fhirsynth.evaluate.safe_harbor_spec.\
-identifier_kinds`: a run of 5 or more digits, a date, a phone number, an e-mail address)."""
+identifier_kinds`: a run of 5 or more digits, a date, a phone number, an e-mail address).
+    Cached: readers ask it of one name for every row they report on."""
     stem = name
     while stem.lower().endswith(_SUFFIXES):
         stem = stem[: stem.rfind(".")]
