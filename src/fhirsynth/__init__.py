@@ -19,6 +19,7 @@ from fhirsynth.errors import (
     InputError,
     PrivacyBudgetError,
     PrivacyLeakWarning,
+    ReproducibleNoiseWarning,
 )
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget, Step
 
@@ -49,6 +50,7 @@ __all__ = [
     "PrivacyBudget",
     "PrivacyBudgetError",
     "PrivacyLeakWarning",
+    "ReproducibleNoiseWarning",
     "RunConfig",
     "RunResult",
     "Step",

@@ -21,6 +21,7 @@ The tree::
                                         validate (a bug, never bad input)
 
     PrivacyLeakWarning(RuntimeWarning)  something was read off the data without noise
+    ReproducibleNoiseWarning(RuntimeWarning)  the DP noise was drawn from a fixed seed
     LowUtilityWarning(UserWarning)      the fit is valid but unlikely to be useful
 
 Messages never quote a value from the patient data: they name files, positions (line or
@@ -49,6 +50,7 @@ __all__ = [
     "PrivacyBudgetError",
     "PrivacyLeakWarning",
     "ReportError",
+    "ReproducibleNoiseWarning",
     "SpecError",
     "TableInputError",
     "TooFewRowsError",
@@ -155,6 +157,11 @@ class ExportError(FhirsynthError):
 
 class PrivacyLeakWarning(RuntimeWarning):
     """Something that shapes the output was read off the private data without noise."""
+
+
+class ReproducibleNoiseWarning(RuntimeWarning):
+    """The DP noise was drawn from a fixed seed (``random_state``): whoever knows or guesses
+    the seed can regenerate and remove it, so the model is a test model, not for sharing."""
 
 
 class LowUtilityWarning(UserWarning):

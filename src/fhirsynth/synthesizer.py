@@ -19,7 +19,12 @@ import pandas as pd
 from fhirsynth import _memory
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec
-from fhirsynth.errors import ConfigError, LowUtilityWarning, NotFittedError
+from fhirsynth.errors import (
+    ConfigError,
+    LowUtilityWarning,
+    NotFittedError,
+    ReproducibleNoiseWarning,
+)
 from fhirsynth.export.harmonise import output_rules, release_table
 from fhirsynth.learn import fit_model
 from fhirsynth.model import FittedModel
@@ -29,6 +34,14 @@ from fhirsynth.sample import sample_model
 
 __all__ = ["Synthesizer"]
 
+#: what a seeded fit (and the load of its model) warns
+SEEDED_NOISE = ("the DP noise is drawn from a fixed seed (random_state): whoever knows or "
+                "guesses it can remove the noise, so the model is not differentially private "
+                "against them; leave random_state None for a model you share (the model "
+                "records info.reproducible_noise)")
+SEEDED_MODEL = ("the DP noise of this model was drawn from a fixed seed (info.reproducible_noise:"
+                " it was fitted with a random_state or --seed): whoever knows or guesses the "
+                "seed can remove the noise; a test model, not for sharing")
 
 
 def _generator(random_state: int | None) -> np.random.Generator:
@@ -54,7 +67,11 @@ class Synthesizer:
         Budget split and network shape.
     random_state : int or None
         None (default): all randomness from the operating system.  An integer makes the fit
-        reproducible; for tests and internal runs only.
+        reproducible, its DP noise included: whoever knows or guesses the seed can
+        regenerate the noise and remove it, so a seeded model is a test model, not for
+        sharing.  ``fit`` warns (:class:`~fhirsynth.errors.ReproducibleNoiseWarning`), the
+        model records ``info["reproducible_noise"]`` (never the seed), and :meth:`load`
+        warns again for such a model.  For tests and internal runs only.
     """
 
     def __init__(self, spec: TableSpec, *, epsilon: float, delta: float = 0.0,
@@ -93,6 +110,8 @@ class Synthesizer:
         """
         if not isinstance(table, pd.DataFrame):
             raise ConfigError(f"table ({type(table).__name__}) must be a pandas DataFrame")
+        if self.random_state is not None:
+            warnings.warn(SEEDED_NOISE, ReproducibleNoiseWarning, stacklevel=2)
         from fhirsynth import __version__
 
         self.model_, self.accountant_ = fit_model(
@@ -179,8 +198,14 @@ class Synthesizer:
 
     @classmethod
     def load(cls, path: str | Path) -> Synthesizer:
-        """A fitted Synthesizer from a model saved by :meth:`save`."""
+        """A fitted Synthesizer from a model saved by :meth:`save`.
+
+        A model fitted with a ``random_state`` (``info["reproducible_noise"]``) is loaded with
+        a :class:`~fhirsynth.errors.ReproducibleNoiseWarning`: it is a test model.
+        """
         model = FittedModel.from_json(path)
+        if model.info.get("reproducible_noise"):
+            warnings.warn(SEEDED_MODEL, ReproducibleNoiseWarning, stacklevel=2)
         b = model.budget
         self = cls.__new__(cls)
         self.spec = model.spec
