@@ -20,6 +20,7 @@ from fhirsynth.errors import (
     PrivacyBudgetError,
     PrivacyLeakWarning,
     ReproducibleNoiseWarning,
+    TableInputWarning,
 )
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget, Step
 
@@ -55,6 +56,7 @@ __all__ = [
     "RunResult",
     "Step",
     "Synthesizer",
+    "TableInputWarning",
     "TableSpec",
     "__version__",
     "load_spec",

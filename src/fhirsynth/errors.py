@@ -23,6 +23,9 @@ The tree::
     PrivacyLeakWarning(RuntimeWarning)  something was read off the data without noise
     ReproducibleNoiseWarning(RuntimeWarning)  the DP noise was drawn from a fixed seed
     LowUtilityWarning(UserWarning)      the fit is valid but unlikely to be useful
+    TableInputWarning(UserWarning)      a table is accepted, but part of it is probably not
+                                        what was meant (values clipped or mapped to 'other',
+                                        rows repeated)
 
 Messages never quote a value from the patient data: they name files, positions (line or
 entry index), resource types, fields, and the *kind* of problem.  Resource ids and
@@ -53,6 +56,7 @@ __all__ = [
     "ReproducibleNoiseWarning",
     "SpecError",
     "TableInputError",
+    "TableInputWarning",
     "TooFewRowsError",
 ]
 
@@ -166,3 +170,8 @@ class ReproducibleNoiseWarning(RuntimeWarning):
 
 class LowUtilityWarning(UserWarning):
     """The fit is valid but its output is unlikely to be useful (tiny cohort, tiny epsilon)."""
+
+
+class TableInputWarning(UserWarning):
+    """A patient table is accepted, but part of it is probably not what was meant: values
+    clipped to their bounds or mapped to ``other``, rows that repeat an earlier row."""

@@ -24,6 +24,7 @@ from fhirsynth.errors import (
     LowUtilityWarning,
     NotFittedError,
     ReproducibleNoiseWarning,
+    TableInputWarning,
 )
 from fhirsynth.export.harmonise import output_rules, release_table
 from fhirsynth.learn import fit_model
@@ -100,16 +101,40 @@ class Synthesizer:
                 UserWarning, stacklevel=2)
 
     def fit(self, table: pd.DataFrame, *, _noiseless: bool = False,
-            _warn_notes: bool = True) -> Synthesizer:
+            _warn_notes: bool = True, _checked_input: bool = False) -> Synthesizer:
         """Learn from ``table`` (one row per patient); sets ``model_`` and ``accountant_``.
 
-        What the CLI's ``fit`` and ``run`` print about the model's usefulness (every column
-        sampled independently, missingness left without parents, noise likely to dominate;
+        ``table`` gets the checks the CSV reader makes
+        (:func:`fhirsynth.ingest.csv.check_patient_table`), before anything is learned:
+
+        * when it holds the spec's ``role: key`` column (under its name or the column its
+          ``source`` reads), an id on more than one row is refused with
+          :class:`~fhirsynth.errors.TableInputError` (a patient on two rows would spend the
+          budget twice), unless the spec's ``fold`` keeps the ``first`` / ``last``; a missing
+          id is refused.  Without it, more than 1% of rows that repeat an earlier row in
+          every column (with a nearly unique column the model does not read, such as an id)
+          are warned about;
+        * a numeric column with more than 5% of its values outside its bounds (top- and
+          bottom-coded values apart) is refused (the bounds are probably wrong: a glucose
+          column in other units would otherwise be clipped into its top bin), fewer are
+          clipped with a warning; a column with ``other: true`` that maps more than 50% of
+          its values to ``other`` is refused, more than 5% warned about.
+
+        The warnings are :class:`~fhirsynth.errors.TableInputWarning`; they and the errors
+        carry counts and column names, never a value.  What the CLI's ``fit`` and ``run``
+        print about the model's usefulness (every column sampled independently, missingness
+        left without parents, noise likely to dominate;
         :func:`fhirsynth.report.summary.utility_notes`, from released facts only) is kept in
         ``notes_`` and issued as a :class:`~fhirsynth.errors.LowUtilityWarning` each.
         """
         if not isinstance(table, pd.DataFrame):
             raise ConfigError(f"table ({type(table).__name__}) must be a pandas DataFrame")
+        if not _checked_input:  # (the CLI and run_release checked the input as they read it)
+            from fhirsynth.ingest.csv import check_patient_table
+
+            table, said = check_patient_table(table, self.spec)
+            for note in said:
+                warnings.warn(note, TableInputWarning, stacklevel=2)
         if self.random_state is not None:
             warnings.warn(SEEDED_NOISE, ReproducibleNoiseWarning, stacklevel=2)
         from fhirsynth import __version__

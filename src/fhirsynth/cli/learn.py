@@ -134,7 +134,7 @@ def fit_cmd(
         console.print(f"note: {escape(capped)}", soft_wrap=True)
     with warnings.catch_warnings():  # --seed was warned about above, in the command's words
         warnings.filterwarnings("ignore", category=ReproducibleNoiseWarning)
-        synth.fit(df, _warn_notes=False)
+        synth.fit(df, _warn_notes=False, _checked_input=True)
     synth.save(out)
     book.complete(charged.run_id, [out.name])
     for note in synth.notes_:  # the same warnings as `run` prints

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from fhirsynth.errors import ReproducibleNoiseWarning
+from fhirsynth.domain import Column, TableSpec
+from fhirsynth.errors import (
+    ReproducibleNoiseWarning,
+    TableInputError,
+    TableInputWarning,
+)
 from fhirsynth.synthesizer import Synthesizer
 from learn_nets import SPEC
 
@@ -41,3 +48,114 @@ def test_an_unseeded_fit_and_its_model_say_nothing_of_seeds(known_data, tmp_path
         s.save(tmp_path / "m.json")
         Synthesizer.load(tmp_path / "m.json")
     assert not [w for w in rec if w.category is ReproducibleNoiseWarning]
+
+
+# ------------------------------------------- 2. one patient, one row (as the CSV reader)
+def _keyed_spec(source: str | None = None, fold: str | None = None) -> TableSpec:
+    key = Column(name="patient_id", role="key",
+                 source={"column": source} if source else None)
+    return TableSpec(name="k", columns=(
+        key,
+        Column(name="sex", categories=("f", "m"), nullable=False),
+        Column(name="score", kind="numeric", bounds=(0.0, 10.0), nullable=False),
+    ), options={"fold": fold} if fold else {})
+
+
+def _keyed_table(n: int = 300, id_column: str = "patient_id") -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({id_column: [f"P{i:05d}" for i in range(n)],
+                         "sex": rng.choice(["f", "m"], n),
+                         "score": rng.uniform(0, 10, n).round(1)})
+
+
+@pytest.mark.parametrize("source", [None, "MRN"])
+def test_a_patient_on_two_rows_is_refused_as_the_csv_reader_refuses_it(source) -> None:
+    spec = _keyed_spec(source)
+    df = _keyed_table(id_column=source or "patient_id")
+    _quiet_fit(Synthesizer(spec, epsilon=1.0), df)  # one row per patient: fitted
+    s = Synthesizer(spec, epsilon=1.0)
+    with pytest.raises(TableInputError, match=r"300 patient id\(s\) appear on more than one "
+                       r"row \(first repeat at position 300\); one patient must be one row"
+                       ) as exc:
+        _quiet_fit(s, pd.concat([df, df]))
+    assert "P0" not in str(exc.value)  # no id is quoted
+    assert getattr(s, "model_", None) is None
+    one_twice = pd.concat([df, df.iloc[[7]]])
+    with pytest.raises(TableInputError, match=r"1 patient id\(s\)"):
+        _quiet_fit(s, one_twice)
+    no_id = df.assign(**{source or "patient_id": df[source or "patient_id"].where(
+        np.arange(len(df)) != 4)})
+    with pytest.raises(TableInputError, match=r"1 row\(s\) have no patient id .* position 4"):
+        _quiet_fit(s, no_id)
+
+
+def test_the_spec_fold_keeps_one_row_per_patient_in_fit_too() -> None:
+    df = _keyed_table()
+    s = _quiet_fit(Synthesizer(_keyed_spec(fold="first"), epsilon=1.0, random_state=0),
+                   pd.concat([df, df]))
+    once = _quiet_fit(Synthesizer(_keyed_spec(), epsilon=1.0, random_state=0), df)
+    assert s.model_.budget == once.model_.budget
+    assert s.model_.info["n_patients_noisy"] == once.model_.info["n_patients_noisy"]
+
+
+def test_rows_repeated_without_a_key_are_warned_as_the_cli_warns() -> None:
+    spec = TableSpec(name="nk", columns=_keyed_spec().columns[1:])
+    df = _keyed_table()  # its id column is not in the spec
+    with pytest.warns(TableInputWarning, match=r"the table: 300 of 600 rows repeat an earlier "
+                      r"row in every column; .* spends twice the stated epsilon"):
+        Synthesizer(spec, epsilon=1.0).fit(pd.concat([df, df]))
+    # the modelled columns alone repeat by nature (few, coarse columns): nothing to say
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TableInputWarning)
+        Synthesizer(spec, epsilon=1.0).fit(pd.concat([df, df])[["sex", "score"]])
+        Synthesizer(spec, epsilon=1.0).fit(df)
+
+
+# ------------------------- 3. values the schema does not describe (as the CSV reader)
+def _glucose_spec() -> TableSpec:
+    return TableSpec(name="g", columns=(
+        Column(name="glucose", kind="numeric", bounds=(50.0, 300.0), nullable=False),
+        Column(name="smoking", categories=("never", "former", "current"), other=True,
+               nullable=False),
+        Column(name="score", kind="numeric", bounds=(0.0, 90.0), nullable=False,
+               source={"top_code": 90}),
+    ))
+
+
+def _glucose_table(n: int = 400, *, times: float = 1.0, outside: int = 0,
+                   unlisted: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    glucose = rng.uniform(60, 250, n) * times
+    glucose[:outside] = 400.0
+    smoking = rng.choice(["never", "former", "current"], n).astype(object)
+    smoking[n - unlisted:] = "unknown"
+    # a top-coded column: values above its top are expected (clipped into "90 or more")
+    score = np.where(rng.random(n) < 0.3, 95.0, rng.uniform(0, 90, n))
+    return pd.DataFrame({"glucose": glucose.round(1), "smoking": smoking, "score": score})
+
+
+def test_a_column_mostly_outside_its_bounds_is_refused_as_the_cli_refuses_it() -> None:
+    s = Synthesizer(_glucose_spec(), epsilon=1.0)
+    # a trial: glucose in other units (x10) became all 241-300 without a word
+    with pytest.raises(TableInputError, match=r"column 'glucose': \d[\d,]* of 400 values .* "
+                       r"outside the schema's bounds \[50, 300\] .* the bounds are probably "
+                       "wrong") as exc:
+        s.fit(_glucose_table(times=10))
+    assert "score" not in str(exc.value)  # top-coded values are expected
+    assert getattr(s, "model_", None) is None
+    with pytest.warns(TableInputWarning, match=r"the table: 8 value\(s\) outside the schema's "
+                      r"bounds, clipped to them .*glucose 8 above \[50, 300\]"):
+        s.fit(_glucose_table(outside=8))  # 2%: clipped, with a warning
+
+
+def test_values_mapped_to_other_are_warned_then_refused_as_the_cli_does() -> None:
+    s = Synthesizer(_glucose_spec(), epsilon=1.0)
+    with pytest.warns(TableInputWarning, match=r"column 'smoking': 80 of 400 values \(20%\) "
+                      r"are not in its category list and were mapped to 'other'"):
+        s.fit(_glucose_table(unlisted=80))
+    with pytest.raises(TableInputError, match=r"column 'smoking': 240 of 400 values \(60%\) .* "
+                       r"would map them all to one 'other' category"):
+        s.fit(_glucose_table(unlisted=240))
+    with warnings.catch_warnings():  # 1%: nothing to say
+        warnings.simplefilter("error", TableInputWarning)
+        s.fit(_glucose_table(unlisted=4))
