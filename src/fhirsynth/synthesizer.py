@@ -8,6 +8,7 @@ patient data and keeps no reference to it.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from fhirsynth.errors import (
     ConfigError,
     LowUtilityWarning,
     NotFittedError,
+    PrivacyLeakWarning,
     ReproducibleNoiseWarning,
     TableInputWarning,
 )
@@ -43,6 +45,20 @@ SEEDED_NOISE = ("the DP noise is drawn from a fixed seed (random_state): whoever
 SEEDED_MODEL = ("the DP noise of this model was drawn from a fixed seed (info.reproducible_noise:"
                 " it was fitted with a random_state or --seed): whoever knows or guesses the "
                 "seed can remove the noise; a test model, not for sharing")
+#: what a fit with the ``_noiseless`` test hook (and the load of its model) warns
+NOISELESS = ("noiseless test mode (the _noiseless test hook): the model holds exact counts of "
+             "the data and best-score selections, no noise was drawn, so it is not "
+             "differentially private at any epsilon (info.noiseless_test_mode; its budget "
+             "steps say mechanism 'none'); for tests only, never to be shared")
+
+
+def _public_signature(method: Any) -> Any:
+    """Leave the underscored keyword arguments (test hooks, the CLI's switches) out of the
+    signature that ``help()`` and :func:`inspect.signature` show: they are not the API."""
+    sig = inspect.signature(method)
+    method.__signature__ = sig.replace(parameters=[
+        p for p in sig.parameters.values() if not p.name.startswith("_")])
+    return method
 
 
 def _generator(random_state: int | None) -> np.random.Generator:
@@ -100,6 +116,7 @@ class Synthesizer:
                 + " (fhirsynth run and fit refuse this spec; see docs/csv-input.md)",
                 UserWarning, stacklevel=2)
 
+    @_public_signature
     def fit(self, table: pd.DataFrame, *, _noiseless: bool = False,
             _warn_notes: bool = True, _checked_input: bool = False) -> Synthesizer:
         """Learn from ``table`` (one row per patient); sets ``model_`` and ``accountant_``.
@@ -129,6 +146,8 @@ class Synthesizer:
         """
         if not isinstance(table, pd.DataFrame):
             raise ConfigError(f"table ({type(table).__name__}) must be a pandas DataFrame")
+        if _noiseless:
+            warnings.warn(NOISELESS, PrivacyLeakWarning, stacklevel=2)
         if not _checked_input:  # (the CLI and run_release checked the input as they read it)
             from fhirsynth.ingest.csv import check_patient_table
 
@@ -226,9 +245,13 @@ class Synthesizer:
         """A fitted Synthesizer from a model saved by :meth:`save`.
 
         A model fitted with a ``random_state`` (``info["reproducible_noise"]``) is loaded with
-        a :class:`~fhirsynth.errors.ReproducibleNoiseWarning`: it is a test model.
+        a :class:`~fhirsynth.errors.ReproducibleNoiseWarning`, and one of the noiseless test
+        hook (``info["noiseless_test_mode"]``, no noise at all) with a
+        :class:`~fhirsynth.errors.PrivacyLeakWarning`: both are test models.
         """
         model = FittedModel.from_json(path)
+        if model.info.get("noiseless_test_mode"):
+            warnings.warn(NOISELESS, PrivacyLeakWarning, stacklevel=2)
         if model.info.get("reproducible_noise"):
             warnings.warn(SEEDED_MODEL, ReproducibleNoiseWarning, stacklevel=2)
         b = model.budget

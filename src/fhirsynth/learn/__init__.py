@@ -55,6 +55,11 @@ __all__ = ["check_degree", "check_rows", "fit_model", "parent_variants"]
 
 logger = logging.getLogger(__name__)
 
+#: the mechanism and composition of every step of a ``_noiseless`` (test) fit's budget table
+NOISELESS_MECHANISM = "none (noiseless test mode)"
+NOISELESS_COMPOSITION = ("none: noiseless test mode (exact counts, best-score selections, no "
+                         "noise drawn): not differentially private at any epsilon")
+
 #: largest degree tried when LearnConfig.degree is None
 AUTO_MAX_DEGREE = 4
 
@@ -556,6 +561,10 @@ def fit_model(
     }
     if _noiseless:
         info["noiseless_test_mode"] = True
+        # the steps were planned and checked as a real fit's, but nothing was drawn: the
+        # budget table must not read as if Laplace or Gaussian noise had spent the epsilon
+        acc.steps = [dataclasses.replace(s, mechanism=NOISELESS_MECHANISM) for s in acc.steps]
+        acc.composition = NOISELESS_COMPOSITION
     logger.info("fitted %d columns, %d steps, epsilon spent %g", len(cols), len(acc.steps),
                 acc.spent_epsilon)
     return FittedModel(spec=spec, nodes=nodes, budget=acc.table(), info=info,

@@ -3,6 +3,8 @@ values the spec does not describe, the noiseless test hook, warning classes, arg
 
 from __future__ import annotations
 
+import inspect
+import pydoc
 import warnings
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 from fhirsynth.domain import Column, TableSpec
 from fhirsynth.errors import (
+    PrivacyLeakWarning,
     ReproducibleNoiseWarning,
     TableInputError,
     TableInputWarning,
@@ -159,3 +162,31 @@ def test_values_mapped_to_other_are_warned_then_refused_as_the_cli_does() -> Non
     with warnings.catch_warnings():  # 1%: nothing to say
         warnings.simplefilter("error", TableInputWarning)
         s.fit(_glucose_table(unlisted=4))
+
+
+# ------------------------------------------------------ 4. the noiseless test hook is said
+def test_the_noiseless_hook_warns_at_fit_and_load_and_its_budget_says_no_noise(
+        known_data, tmp_path) -> None:
+    s = Synthesizer(SPEC, epsilon=1.0)
+    with pytest.warns(PrivacyLeakWarning, match="no noise was drawn, so it is not "
+                      "differentially private"):
+        s.fit(known_data.iloc[:300], _noiseless=True)
+    b = s.budget_table()
+    assert s.model_.info["noiseless_test_mode"] is True
+    assert "noiseless test mode" in b["composition"] and "not differentially private" in (
+        b["composition"])
+    assert {st["mechanism"] for st in b["steps"]} == {"none (noiseless test mode)"}
+    s.save(tmp_path / "m.json")
+    with pytest.warns(PrivacyLeakWarning, match="noiseless test mode"):
+        again = Synthesizer.load(tmp_path / "m.json")
+    assert again.accountant_.composition == b["composition"]
+    # a real fit says nothing of it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrivacyLeakWarning)
+        real = Synthesizer(SPEC, epsilon=1.0).fit(known_data.iloc[:300])
+    assert "laplace" in real.budget_table()["steps"][0]["mechanism"].lower()
+
+
+def test_help_shows_no_private_argument_of_fit() -> None:
+    assert list(inspect.signature(Synthesizer.fit).parameters) == ["self", "table"]
+    assert "_noiseless" not in pydoc.render_doc(Synthesizer.fit)
