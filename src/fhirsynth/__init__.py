@@ -17,9 +17,11 @@ from fhirsynth.errors import (
     ConfigError,
     FhirsynthError,
     InputError,
+    LargeBudgetWarning,
     PrivacyBudgetError,
     PrivacyLeakWarning,
     ReproducibleNoiseWarning,
+    SafeHarborWarning,
     TableInputWarning,
 )
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget, Step
@@ -46,6 +48,7 @@ __all__ = [
     "FhirsynthError",
     "FittedModel",
     "InputError",
+    "LargeBudgetWarning",
     "LearnConfig",
     "Ledger",
     "PrivacyBudget",
@@ -54,6 +57,7 @@ __all__ = [
     "ReproducibleNoiseWarning",
     "RunConfig",
     "RunResult",
+    "SafeHarborWarning",
     "Step",
     "Synthesizer",
     "TableInputWarning",

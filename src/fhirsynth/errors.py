@@ -23,6 +23,8 @@ The tree::
     PrivacyLeakWarning(RuntimeWarning)  something was read off the data without noise
     ReproducibleNoiseWarning(RuntimeWarning)  the DP noise was drawn from a fixed seed
     LowUtilityWarning(UserWarning)      the fit is valid but unlikely to be useful
+    SafeHarborWarning(UserWarning)      samples of a spec could fail the Safe Harbor scan
+    LargeBudgetWarning(UserWarning)     an epsilon or delta above the usual range
     TableInputWarning(UserWarning)      a table is accepted, but part of it is probably not
                                         what was meant (values clipped or mapped to 'other',
                                         rows repeated)
@@ -47,6 +49,7 @@ __all__ = [
     "FhirsynthError",
     "InputError",
     "Issue",
+    "LargeBudgetWarning",
     "LowUtilityWarning",
     "ModelError",
     "NotFittedError",
@@ -54,6 +57,7 @@ __all__ = [
     "PrivacyLeakWarning",
     "ReportError",
     "ReproducibleNoiseWarning",
+    "SafeHarborWarning",
     "SpecError",
     "TableInputError",
     "TableInputWarning",
@@ -175,3 +179,12 @@ class LowUtilityWarning(UserWarning):
 class TableInputWarning(UserWarning):
     """A patient table is accepted, but part of it is probably not what was meant: values
     clipped to their bounds or mapped to ``other``, rows that repeat an earlier row."""
+
+
+class SafeHarborWarning(UserWarning):
+    """Samples of this spec could fail the Safe Harbor scan (an age past 89, a date part, a
+    name that is an identifier); ``fhirsynth run`` and ``fit`` refuse such a spec."""
+
+
+class LargeBudgetWarning(UserWarning):
+    """An epsilon or delta above the usual range: valid, but the guarantee is weak."""

@@ -22,10 +22,12 @@ from fhirsynth.config import LearnConfig
 from fhirsynth.domain import TableSpec
 from fhirsynth.errors import (
     ConfigError,
+    LargeBudgetWarning,
     LowUtilityWarning,
     NotFittedError,
     PrivacyLeakWarning,
     ReproducibleNoiseWarning,
+    SafeHarborWarning,
     TableInputWarning,
 )
 from fhirsynth.export.harmonise import output_rules, release_table
@@ -52,6 +54,21 @@ NOISELESS = ("noiseless test mode (the _noiseless test hook): the model holds ex
              "steps say mechanism 'none'); for tests only, never to be shared")
 
 
+def _warn_safe_harbor(spec: TableSpec) -> None:
+    """A :class:`~fhirsynth.errors.SafeHarborWarning` when samples of ``spec`` could fail the
+    Safe Harbor scan (`run` and `fit` refuse such a spec; the library leaves it to the
+    caller), at construction and at :meth:`Synthesizer.load`."""
+    from fhirsynth.evaluate.safe_harbor_spec import spec_findings
+
+    found = spec_findings(spec)
+    if found:
+        warnings.warn(
+            "samples of this spec could fail the Safe Harbor scan: " + "; ".join(
+                f"{f.where}: {f.why}" for f in found)
+            + " (fhirsynth run and fit refuse this spec; see docs/csv-input.md)",
+            SafeHarborWarning, stacklevel=3)
+
+
 def _public_signature(method: Any) -> Any:
     """Leave the underscored keyword arguments (test hooks, the CLI's switches) out of the
     signature that ``help()`` and :func:`inspect.signature` show: they are not the API."""
@@ -75,9 +92,14 @@ class Synthesizer:
     Parameters
     ----------
     spec : TableSpec
-        Public domain of every column.
+        Public domain of every column.  A spec whose samples could fail the Safe Harbor
+        scan (an age past 89, a date part; ``fhirsynth run`` and ``fit`` refuse it) is
+        warned about with a :class:`~fhirsynth.errors.SafeHarborWarning`, here and at
+        :meth:`load`.
     epsilon : float, > 0
-        Total privacy loss of the fit (per patient).
+        Total privacy loss of the fit (per patient).  Above the usual range (4, and 10 for
+        "very large") a :class:`~fhirsynth.errors.LargeBudgetWarning` says so, as for a
+        delta above 1e-5.
     delta : float, in [0, 1)
         Accepted for the budget record; the Laplace fit spends none of it.
     config : LearnConfig, optional
@@ -99,22 +121,14 @@ class Synthesizer:
         self.budget = PrivacyBudget.parse(epsilon, delta)
         for note in self.budget.plausibility():
             # one channel: the CLI shows warnings, so a log line too would print it twice
-            warnings.warn(note, UserWarning, stacklevel=2)
+            warnings.warn(note, LargeBudgetWarning, stacklevel=2)
         self.config = config or LearnConfig()
         if not isinstance(self.config, LearnConfig):
             raise ConfigError(f"config ({type(config).__name__}) must be a LearnConfig")
         # the noise the budget buys (checked now: 'gaussian' needs delta > 0)
         Noise.for_budget(self.budget, self.config.mechanism)
         self.random_state = random_state
-        from fhirsynth.evaluate.safe_harbor_spec import spec_findings
-
-        found = spec_findings(spec)
-        if found:  # `run` and `fit` refuse such a spec; the library leaves it to the caller
-            warnings.warn(
-                "samples of this spec could fail the Safe Harbor scan: " + "; ".join(
-                    f"{f.where}: {f.why}" for f in found)
-                + " (fhirsynth run and fit refuse this spec; see docs/csv-input.md)",
-                UserWarning, stacklevel=2)
+        _warn_safe_harbor(spec)
 
     @_public_signature
     def fit(self, table: pd.DataFrame, *, _noiseless: bool = False,
@@ -247,9 +261,12 @@ class Synthesizer:
         A model fitted with a ``random_state`` (``info["reproducible_noise"]``) is loaded with
         a :class:`~fhirsynth.errors.ReproducibleNoiseWarning`, and one of the noiseless test
         hook (``info["noiseless_test_mode"]``, no noise at all) with a
-        :class:`~fhirsynth.errors.PrivacyLeakWarning`: both are test models.
+        :class:`~fhirsynth.errors.PrivacyLeakWarning`: both are test models.  A model whose
+        spec could give samples that fail the Safe Harbor scan is loaded with a
+        :class:`~fhirsynth.errors.SafeHarborWarning`, as such a spec is at construction.
         """
         model = FittedModel.from_json(path)
+        _warn_safe_harbor(model.spec)  # (a model fitted through the library, or an old one)
         if model.info.get("noiseless_test_mode"):
             warnings.warn(NOISELESS, PrivacyLeakWarning, stacklevel=2)
         if model.info.get("reproducible_noise"):

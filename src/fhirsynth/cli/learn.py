@@ -176,9 +176,11 @@ def sample_cmd(
     each key column gets fresh random UUIDv4s.  With --fhir the same rows are written as
     validated FHIR R4 resources, as a release's synthetic/fhir/ (conditional samples too).
     """
+    import warnings
+
     from fhirsynth._atomic import check_output_path
     from fhirsynth._memory import available_memory, check_rows_fit
-    from fhirsynth.errors import ConfigError
+    from fhirsynth.errors import ConfigError, SafeHarborWarning
     from fhirsynth.export.tables import write_table
     from fhirsynth.synthesizer import Synthesizer
 
@@ -188,7 +190,10 @@ def sample_cmd(
         raise ConfigError(f"-n ({n}) must be >= 1")
     check_output_path(out, kind="file", overwrite=overwrite)
     _check_fhir_outputs(fhir, fhir_bundles, out, overwrite)
-    synth = Synthesizer.load(model)
+    with warnings.catch_warnings():
+        # the scan of what is written below says whether these samples fail Safe Harbor
+        warnings.filterwarnings("ignore", category=SafeHarborWarning)
+        synth = Synthesizer.load(model)
     if fhir is not None and not synth.model.spec.has_fhir_rules:
         raise ConfigError(f"--fhir: model {model.name} was not fitted from FHIR with a feature "
                           "spec (or was saved by an earlier fhirsynth without its FHIR rules); "

@@ -13,8 +13,10 @@ import pytest
 
 from fhirsynth.domain import Column, TableSpec
 from fhirsynth.errors import (
+    LargeBudgetWarning,
     PrivacyLeakWarning,
     ReproducibleNoiseWarning,
+    SafeHarborWarning,
     TableInputError,
     TableInputWarning,
 )
@@ -190,3 +192,45 @@ def test_the_noiseless_hook_warns_at_fit_and_load_and_its_budget_says_no_noise(
 def test_help_shows_no_private_argument_of_fit() -> None:
     assert list(inspect.signature(Synthesizer.fit).parameters) == ["self", "table"]
     assert "_noiseless" not in pydoc.render_doc(Synthesizer.fit)
+
+
+# ------------------------------------------------------- 5. warning classes of their own
+def _age_spec(top: float) -> TableSpec:
+    return TableSpec(name="a", columns=(
+        Column(name="age", kind="numeric", bounds=(0.0, top), integer=True, nullable=False),
+        Column(name="sex", categories=("f", "m"), nullable=False),
+    ))
+
+
+def test_a_spec_that_could_fail_safe_harbor_is_said_at_construction_and_at_load(
+        tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"age": rng.integers(0, 100, 300), "sex": rng.choice(["f", "m"], 300)})
+    with pytest.warns(SafeHarborWarning, match=r"could fail the Safe Harbor scan: column "
+                      r"'age'"):
+        s = Synthesizer(_age_spec(100), epsilon=1.0)
+    _quiet_fit(s, df).save(tmp_path / "m.json")
+    with pytest.warns(SafeHarborWarning, match="could fail the Safe Harbor scan"):
+        Synthesizer.load(tmp_path / "m.json")
+    with warnings.catch_warnings():  # a spec ending its ages at 89: nothing to say
+        warnings.simplefilter("error", SafeHarborWarning)
+        _quiet_fit(Synthesizer(_age_spec(89), epsilon=1.0), df.assign(
+            age=df["age"].clip(upper=89))).save(tmp_path / "ok.json")
+        Synthesizer.load(tmp_path / "ok.json")
+
+
+@pytest.mark.parametrize("kw,match", [({"epsilon": 7.0}, "above the usual range"),
+                                      ({"epsilon": 50.0}, "very large"),
+                                      ({"epsilon": 1.0, "delta": 1e-3}, "delta = 0.001 is large")])
+def test_a_large_budget_is_a_large_budget_warning(kw, match) -> None:
+    with pytest.warns(LargeBudgetWarning, match=match):
+        Synthesizer(SPEC, **kw)
+
+
+def test_the_warning_classes_are_exported_and_catchable_as_before() -> None:
+    import fhirsynth
+
+    for cls, base in ((SafeHarborWarning, UserWarning), (LargeBudgetWarning, UserWarning),
+                      (TableInputWarning, UserWarning),
+                      (ReproducibleNoiseWarning, RuntimeWarning)):
+        assert getattr(fhirsynth, cls.__name__) is cls and issubclass(cls, base)
