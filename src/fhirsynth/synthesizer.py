@@ -25,13 +25,14 @@ from fhirsynth.errors import (
     LargeBudgetWarning,
     LowUtilityWarning,
     NotFittedError,
+    PrivacyBudgetError,
     PrivacyLeakWarning,
     ReproducibleNoiseWarning,
     SafeHarborWarning,
     TableInputWarning,
 )
 from fhirsynth.export.harmonise import output_rules, release_table
-from fhirsynth.learn import fit_model
+from fhirsynth.learn import check_random_state, fit_model
 from fhirsynth.model import FittedModel
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget
 from fhirsynth.privacy.noise import Noise
@@ -79,11 +80,7 @@ def _public_signature(method: Any) -> Any:
 
 
 def _generator(random_state: int | None) -> np.random.Generator:
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-        raise ConfigError(f"random_state ({random_state!r}) must be an integer or None")
-    return np.random.default_rng(int(random_state))
+    return np.random.default_rng(check_random_state(random_state))
 
 
 class Synthesizer:
@@ -97,14 +94,16 @@ class Synthesizer:
         warned about with a :class:`~fhirsynth.errors.SafeHarborWarning`, here and at
         :meth:`load`.
     epsilon : float, > 0
-        Total privacy loss of the fit (per patient).  Above the usual range (4, and 10 for
-        "very large") a :class:`~fhirsynth.errors.LargeBudgetWarning` says so, as for a
-        delta above 1e-5.
+        Total privacy loss of the fit (per patient), a number: a string such as ``"1"``
+        (text is for the command line's parser) is refused with
+        :class:`~fhirsynth.errors.PrivacyBudgetError` naming the argument, as any invalid
+        epsilon or delta is.  Above the usual range (4, and 10 for "very large") a
+        :class:`~fhirsynth.errors.LargeBudgetWarning` says so, as for a delta above 1e-5.
     delta : float, in [0, 1)
         Accepted for the budget record; the Laplace fit spends none of it.
     config : LearnConfig, optional
         Budget split and network shape.
-    random_state : int or None
+    random_state : int in [0, 2**32 - 1], or None
         None (default): all randomness from the operating system.  An integer makes the fit
         reproducible, its DP noise included: whoever knows or guesses the seed can
         regenerate the noise and remove it, so a seeded model is a test model, not for
@@ -118,7 +117,12 @@ class Synthesizer:
         if not isinstance(spec, TableSpec):
             raise ConfigError(f"spec ({type(spec).__name__}) must be a TableSpec")
         self.spec = spec
-        self.budget = PrivacyBudget.parse(epsilon, delta)
+        for name, value in (("epsilon", epsilon), ("delta", delta)):
+            if isinstance(value, str):  # (text is parsed by the CLI, PrivacyBudget.parse)
+                raise PrivacyBudgetError(
+                    f"{name} ({value!r}) must be a number, not a string: the Python API takes "
+                    f"numbers ({name}=1.0)")
+        self.budget = PrivacyBudget(epsilon=epsilon, delta=delta)
         for note in self.budget.plausibility():
             # one channel: the CLI shows warnings, so a log line too would print it twice
             warnings.warn(note, LargeBudgetWarning, stacklevel=2)
@@ -127,7 +131,7 @@ class Synthesizer:
             raise ConfigError(f"config ({type(config).__name__}) must be a LearnConfig")
         # the noise the budget buys (checked now: 'gaussian' needs delta > 0)
         Noise.for_budget(self.budget, self.config.mechanism)
-        self.random_state = random_state
+        self.random_state = check_random_state(random_state)
         _warn_safe_harbor(spec)
 
     @_public_signature

@@ -13,7 +13,9 @@ import pytest
 
 from fhirsynth.domain import Column, TableSpec
 from fhirsynth.errors import (
+    ConfigError,
     LargeBudgetWarning,
+    PrivacyBudgetError,
     PrivacyLeakWarning,
     ReproducibleNoiseWarning,
     SafeHarborWarning,
@@ -234,3 +236,26 @@ def test_the_warning_classes_are_exported_and_catchable_as_before() -> None:
                       (TableInputWarning, UserWarning),
                       (ReproducibleNoiseWarning, RuntimeWarning)):
         assert getattr(fhirsynth, cls.__name__) is cls and issubclass(cls, base)
+
+
+# ----------------------------------------------------------------- 6. argument checks
+@pytest.mark.parametrize("seed", [-1, 2**32, "abc", 1.5, True])
+def test_a_bad_random_state_is_a_config_error_naming_it(known_data, seed) -> None:
+    with pytest.raises(ConfigError, match=r"random_state \("):
+        Synthesizer(SPEC, epsilon=1.0, random_state=seed)
+    s = _quiet_fit(Synthesizer(SPEC, epsilon=1.0), known_data.iloc[:200])
+    with pytest.raises(ConfigError, match=r"random_state \("):
+        s.sample(3, random_state=seed)
+
+
+def test_the_largest_seeds_are_accepted(known_data) -> None:
+    s = _quiet_fit(Synthesizer(SPEC, epsilon=1.0, random_state=2**32 - 1), known_data.iloc[:200])
+    assert len(s.sample(3, random_state=np.int64(0))) == 3
+
+
+@pytest.mark.parametrize("kw,name", [({"epsilon": "1"}, "epsilon"),
+                                     ({"epsilon": 1.0, "delta": "0"}, "delta")])
+def test_a_budget_given_as_text_is_refused_naming_the_argument(kw, name) -> None:
+    with pytest.raises(PrivacyBudgetError, match=rf"{name} \('[01]'\) must be a number, not a "
+                       "string"):
+        Synthesizer(SPEC, **kw)
