@@ -100,7 +100,13 @@ class Synthesizer:
         epsilon or delta is.  Above the usual range (4, and 10 for "very large") a
         :class:`~fhirsynth.errors.LargeBudgetWarning` says so, as for a delta above 1e-5.
     delta : float, in [0, 1)
-        Accepted for the budget record; the Laplace fit spends none of it.
+        0 (default): pure epsilon-DP, Laplace noise.  Above 0 it can change the noise
+        (``config.mechanism``): "auto" (default) runs under zero-concentrated DP with
+        Gaussian noise where the plan has enough noisy measurements (about ln(1/delta)) for
+        that to give less noise, and the conversion to (epsilon, delta)-DP spends delta;
+        else Laplace, and delta is left unspent.  "gaussian" always takes the Gaussian
+        noise (and needs delta > 0), "laplace" never.  ``info["noise"]`` and the budget
+        table say which was used.
     config : LearnConfig, optional
         Budget split and network shape.
     random_state : int in [0, 2**32 - 1], or None
@@ -194,6 +200,15 @@ class Synthesizer:
 
     @property
     def model(self) -> FittedModel:
+        """The fitted model (:class:`~fhirsynth.model.FittedModel`: structure, noisy
+        conditional tables, public domain, budget table; no patient row), as :meth:`save`
+        writes it.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit` (or :meth:`load`).
+        """
         model = getattr(self, "model_", None)
         if model is None:
             raise NotFittedError("this Synthesizer is not fitted yet: call fit(table) first")
@@ -252,6 +267,19 @@ class Synthesizer:
         return release_table(self.model, df, rng) if release else df
 
     def budget_table(self) -> dict[str, Any]:
+        """The privacy budget of the fit, as the audit record and ``fhirsynth inspect`` show it.
+
+        ``epsilon_total`` / ``delta_total`` (declared), ``epsilon_spent`` / ``delta_spent``,
+        ``composition`` (sequential, or zCDP with ``rho_total`` / ``rho_spent``), and
+        ``steps``: every noisy measurement with its name, mechanism, epsilon (and rho),
+        sensitivity and detail; the steps add up to the total.  Public: it holds no
+        statistic of the data beyond what the steps released.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit` (or :meth:`load`).
+        """
         return self.model.budget
 
     def save(self, path: str | Path) -> None:
@@ -289,4 +317,7 @@ class Synthesizer:
         from fhirsynth.privacy.budget import Step
 
         acc.steps = [Step(**s) for s in b["steps"]]
+        from fhirsynth.report.summary import utility_notes
+
+        self.notes_ = utility_notes(model)  # as fit keeps them (from released facts only)
         return self

@@ -259,3 +259,61 @@ def test_a_budget_given_as_text_is_refused_naming_the_argument(kw, name) -> None
     with pytest.raises(PrivacyBudgetError, match=rf"{name} \('[01]'\) must be a number, not a "
                        "string"):
         Synthesizer(SPEC, **kw)
+
+
+# -------------------------------------------------- 7. exports, docstrings, consistency
+def test_every_exception_and_warning_class_is_exported_from_the_package() -> None:
+    import fhirsynth
+    from fhirsynth import errors
+
+    classes = [n for n in errors.__all__ if n != "Issue"]
+    assert {"LowUtilityWarning", "EvidenceError", "NotFittedError", "TableInputError"} <= set(
+        classes)
+    for name in classes:
+        assert name in fhirsynth.__all__ and getattr(fhirsynth, name) is getattr(errors, name)
+
+
+def test_model_and_budget_table_say_what_they_are_and_delta_is_described_truly() -> None:
+    assert "NotFittedError" in (Synthesizer.model.__doc__ or "")
+    assert "steps" in (Synthesizer.budget_table.__doc__ or "")
+    doc = Synthesizer.__doc__ or ""
+    assert "spends none of it" not in doc
+    assert "Gaussian" in doc[doc.index("delta :"):doc.index("config :")]
+
+
+def test_a_loaded_synthesizer_has_the_notes_of_the_fitted_one(known_data, tmp_path) -> None:
+    s = _quiet_fit(Synthesizer(SPEC, epsilon=0.05, random_state=0), known_data.iloc[:200])
+    assert s.notes_  # a tiny epsilon: the notes say the noise dominates
+    s.save(tmp_path / "m.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = Synthesizer.load(tmp_path / "m.json")
+    assert again.notes_ == s.notes_
+
+
+def _target_spec(target: Column, positive: object) -> TableSpec:
+    return TableSpec(name="t", target=target.name, positive=positive, columns=(
+        Column(name="sex", categories=("f", "m"), nullable=False), target))
+
+
+@pytest.mark.parametrize("target,positive,match", [
+    (Column(name="y", categories=("0", "1"), nullable=False, role="target"), "yes",
+     r"positive \('yes'\) is not a category of the target 'y' \(its categories: 0, 1\)"),
+    (Column(name="y", kind="boolean", nullable=False, role="target"), "1",
+     "must be true or false"),
+])
+def test_a_positive_state_outside_the_target_is_refused(target, positive, match) -> None:
+    with pytest.raises(ConfigError, match=match):
+        _target_spec(target, positive)
+
+
+def test_a_positive_state_needs_a_target_and_is_kept_as_data_values_are_matched() -> None:
+    with pytest.raises(ConfigError, match="needs a target"):
+        TableSpec(name="t", positive="1", columns=(Column(name="sex", categories=("f", "m")),))
+    cat = Column(name="y", categories=("0", "1"), nullable=False, role="target")
+    assert _target_spec(cat, 1).positive == "1"
+    flag = Column(name="y", kind="boolean", nullable=False, role="target")
+    assert _target_spec(flag, True).positive == "true"
+    assert _target_spec(flag, "False").positive == "false"
+    assert TableSpec.from_dict({"target": "y", "positive": True, "columns": {
+        "y": {"type": "boolean"}}}).positive == "true"
