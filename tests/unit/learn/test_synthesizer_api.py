@@ -15,6 +15,8 @@ from fhirsynth.domain import Column, TableSpec
 from fhirsynth.errors import (
     ConfigError,
     LargeBudgetWarning,
+    LowUtilityWarning,
+    NotFittedError,
     PrivacyBudgetError,
     PrivacyLeakWarning,
     ReproducibleNoiseWarning,
@@ -317,3 +319,21 @@ def test_a_positive_state_needs_a_target_and_is_kept_as_data_values_are_matched(
     assert _target_spec(flag, "False").positive == "false"
     assert TableSpec.from_dict({"target": "y", "positive": True, "columns": {
         "y": {"type": "boolean"}}}).positive == "true"
+
+
+# --------------------------------------------- 8. a fit that raises leaves nothing behind
+@pytest.mark.parametrize("category", [LowUtilityWarning, ReproducibleNoiseWarning,
+                                      TableInputWarning])
+def test_a_warning_made_an_error_leaves_the_synthesizer_unfitted(known_data, category) -> None:
+    rows = known_data.iloc[:200]
+    if category is TableInputWarning:  # rows repeated, with an id the spec does not model
+        rows = pd.concat([rows, rows]).assign(record=[f"R{i}" for i in range(200)] * 2)
+    s = Synthesizer(SPEC, epsilon=0.05, random_state=0)  # noise-bound: LowUtilityWarnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", category)
+        with pytest.raises(category):
+            s.fit(rows)
+    assert not hasattr(s, "model_") and not hasattr(s, "notes_")
+    with pytest.raises(NotFittedError):
+        s.sample(3)
