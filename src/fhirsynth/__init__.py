@@ -2,7 +2,8 @@
 
 The public API: :class:`Synthesizer` (fit a DP Bayesian network to a table with a public
 :class:`TableSpec`, then sample), :func:`run_release` with :class:`RunConfig` (the whole job:
-ingest, learn, sample, export, reports), and the privacy objects.  Heavy modules are
+ingest, learn, sample, export, reports), the privacy objects, and every exception and
+warning class (the tree is drawn in :mod:`fhirsynth.errors`).  Heavy modules are
 imported on first use, so ``import fhirsynth`` stays fast.
 """
 
@@ -14,11 +15,27 @@ from typing import Any
 
 from fhirsynth.domain import Column, TableSpec, load_spec
 from fhirsynth.errors import (
+    BudgetExhaustedError,
     ConfigError,
+    EvidenceError,
+    ExportError,
     FhirsynthError,
+    FHIRValidationError,
+    FHIRVersionError,
     InputError,
+    LargeBudgetWarning,
+    LowUtilityWarning,
+    ModelError,
+    NotFittedError,
     PrivacyBudgetError,
     PrivacyLeakWarning,
+    ReportError,
+    ReproducibleNoiseWarning,
+    SafeHarborWarning,
+    SpecError,
+    TableInputError,
+    TableInputWarning,
+    TooFewRowsError,
 )
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget, Step
 
@@ -39,21 +56,37 @@ _LAZY = {
 
 __all__ = [
     "Accountant",
+    "BudgetExhaustedError",
     "Column",
     "ConfigError",
+    "EvidenceError",
+    "ExportError",
+    "FHIRValidationError",
+    "FHIRVersionError",
     "FhirsynthError",
     "FittedModel",
     "InputError",
+    "LargeBudgetWarning",
     "LearnConfig",
     "Ledger",
+    "LowUtilityWarning",
+    "ModelError",
+    "NotFittedError",
     "PrivacyBudget",
     "PrivacyBudgetError",
     "PrivacyLeakWarning",
+    "ReportError",
+    "ReproducibleNoiseWarning",
     "RunConfig",
     "RunResult",
+    "SafeHarborWarning",
+    "SpecError",
     "Step",
     "Synthesizer",
+    "TableInputError",
+    "TableInputWarning",
     "TableSpec",
+    "TooFewRowsError",
     "__version__",
     "load_spec",
     "read_input",

@@ -327,6 +327,29 @@ class TableSpec:
             raise SpecError(f"spec {self.name!r}: duplicate column names {dupes}")
         if self.target is not None and self.target not in names:
             raise SpecError(f"spec {self.name!r}: target ({self.target!r}) is not a column")
+        if self.positive is not None:
+            self._check_positive()
+
+    def _check_positive(self) -> None:
+        """``positive`` names a state of a categorical or boolean target (a boolean's
+        ``true`` / ``false`` in any case); numbers are kept as the strings data values are
+        matched by."""
+        where = f"spec {self.name!r}: positive ({self.positive!r})"
+        if self.target is None:
+            raise SpecError(f"{where} needs a target: it names the target's positive state")
+        target = self[self.target]
+        pos = _category_str(self.positive).strip()
+        if target.kind == "boolean":
+            if pos.lower() not in ("true", "false"):
+                raise SpecError(f"{where} must be true or false: the target "
+                                f"{self.target!r} is boolean")
+            pos = pos.lower()
+        elif target.kind == "categorical" and pos not in target.categories:
+            cats = ", ".join(target.categories[:10]) + (
+                " ..." if len(target.categories) > 10 else "")
+            raise SpecError(f"{where} is not a category of the target {self.target!r} "
+                            f"(its categories: {cats})")
+        object.__setattr__(self, "positive", pos)
 
     def __getitem__(self, name: str) -> Column:
         for c in self.columns:

@@ -21,7 +21,13 @@ The tree::
                                         validate (a bug, never bad input)
 
     PrivacyLeakWarning(RuntimeWarning)  something was read off the data without noise
+    ReproducibleNoiseWarning(RuntimeWarning)  the DP noise was drawn from a fixed seed
     LowUtilityWarning(UserWarning)      the fit is valid but unlikely to be useful
+    SafeHarborWarning(UserWarning)      samples of a spec could fail the Safe Harbor scan
+    LargeBudgetWarning(UserWarning)     an epsilon or delta above the usual range
+    TableInputWarning(UserWarning)      a table is accepted, but part of it is probably not
+                                        what was meant (values clipped or mapped to 'other',
+                                        rows repeated)
 
 Messages never quote a value from the patient data: they name files, positions (line or
 entry index), resource types, fields, and the *kind* of problem.  Resource ids and
@@ -43,14 +49,18 @@ __all__ = [
     "FhirsynthError",
     "InputError",
     "Issue",
+    "LargeBudgetWarning",
     "LowUtilityWarning",
     "ModelError",
     "NotFittedError",
     "PrivacyBudgetError",
     "PrivacyLeakWarning",
     "ReportError",
+    "ReproducibleNoiseWarning",
+    "SafeHarborWarning",
     "SpecError",
     "TableInputError",
+    "TableInputWarning",
     "TooFewRowsError",
 ]
 
@@ -157,5 +167,24 @@ class PrivacyLeakWarning(RuntimeWarning):
     """Something that shapes the output was read off the private data without noise."""
 
 
+class ReproducibleNoiseWarning(RuntimeWarning):
+    """The DP noise was drawn from a fixed seed (``random_state``): whoever knows or guesses
+    the seed can regenerate and remove it, so the model is a test model, not for sharing."""
+
+
 class LowUtilityWarning(UserWarning):
     """The fit is valid but its output is unlikely to be useful (tiny cohort, tiny epsilon)."""
+
+
+class TableInputWarning(UserWarning):
+    """A patient table is accepted, but part of it is probably not what was meant: values
+    clipped to their bounds or mapped to ``other``, rows that repeat an earlier row."""
+
+
+class SafeHarborWarning(UserWarning):
+    """Samples of this spec could fail the Safe Harbor scan (an age past 89, a date part, a
+    name that is an identifier); ``fhirsynth run`` and ``fit`` refuse such a spec."""
+
+
+class LargeBudgetWarning(UserWarning):
+    """An epsilon or delta above the usual range: valid, but the guarantee is weak."""

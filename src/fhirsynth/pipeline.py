@@ -535,7 +535,7 @@ def run_release(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         t = time.perf_counter()
         synth = Synthesizer(spec, epsilon=budget.epsilon, delta=budget.delta,
                             config=cfg.learn, random_state=cfg.seed)
-        synth.fit(train, _warn_notes=False)
+        synth.fit(train, _warn_notes=False, _checked_input=True)
         model = synth.model
         seconds["learn"] = time.perf_counter() - t
 

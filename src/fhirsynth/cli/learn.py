@@ -85,9 +85,12 @@ def fit_cmd(
     of the same table add up against its cap.  A table holding a charged source's patients
     (its modelled rows in another file or formatting, or most of them) is charged to it.
     """
+    import warnings
+
     from fhirsynth._atomic import check_output_path
     from fhirsynth.config import LearnConfig
     from fhirsynth.domain import load_spec
+    from fhirsynth.errors import ReproducibleNoiseWarning
     from fhirsynth.evaluate.safe_harbor_spec import check_spec_safe_harbor
     from fhirsynth.learn import check_degree, check_rows
     from fhirsynth.privacy.budget import PrivacyBudget
@@ -129,7 +132,9 @@ def fit_cmd(
     capped = first_cap_note(charged, ledger)
     if capped:  # the first release set the cap: say so, and how to raise it
         console.print(f"note: {escape(capped)}", soft_wrap=True)
-    synth.fit(df, _warn_notes=False)
+    with warnings.catch_warnings():  # --seed was warned about above, in the command's words
+        warnings.filterwarnings("ignore", category=ReproducibleNoiseWarning)
+        synth.fit(df, _warn_notes=False, _checked_input=True)
     synth.save(out)
     book.complete(charged.run_id, [out.name])
     for note in synth.notes_:  # the same warnings as `run` prints
@@ -172,9 +177,11 @@ def sample_cmd(
     each key column gets fresh random UUIDv4s.  With --fhir the same rows are written as
     validated FHIR R4 resources, as a release's synthetic/fhir/ (conditional samples too).
     """
+    import warnings
+
     from fhirsynth._atomic import check_output_path
     from fhirsynth._memory import available_memory, check_rows_fit
-    from fhirsynth.errors import ConfigError
+    from fhirsynth.errors import ConfigError, SafeHarborWarning
     from fhirsynth.export.tables import write_table
     from fhirsynth.synthesizer import Synthesizer
 
@@ -184,7 +191,10 @@ def sample_cmd(
         raise ConfigError(f"-n ({n}) must be >= 1")
     check_output_path(out, kind="file", overwrite=overwrite)
     _check_fhir_outputs(fhir, fhir_bundles, out, overwrite)
-    synth = Synthesizer.load(model)
+    with warnings.catch_warnings():
+        # the scan of what is written below says whether these samples fail Safe Harbor
+        warnings.filterwarnings("ignore", category=SafeHarborWarning)
+        synth = Synthesizer.load(model)
     if fhir is not None and not synth.model.spec.has_fhir_rules:
         raise ConfigError(f"--fhir: model {model.name} was not fitted from FHIR with a feature "
                           "spec (or was saved by an earlier fhirsynth without its FHIR rules); "
@@ -339,6 +349,10 @@ def inspect_cmd(
     tab.add_row("total", "", f"{b['epsilon_spent']:.6g} of {b['epsilon_total']:g}", "",
                 *([f"{b['rho_spent']:.4g} of {b['rho_total']:.4g}"] if zcdp else []))
     out.print(tab)
+    if m.info.get("reproducible_noise"):
+        from fhirsynth.synthesizer import SEEDED_MODEL
+
+        out.print(f"warning: {escape(SEEDED_MODEL)}")
 
 
 

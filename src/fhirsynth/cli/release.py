@@ -245,6 +245,9 @@ def run_cmd(
                     allow_large_epsilon=allow_large_epsilon,
                     allow_large_delta=allow_large_delta, sampling=sampling, label=label)
     import signal
+    import warnings
+
+    from fhirsynth.errors import ReproducibleNoiseWarning
 
     interrupted: type[KeyboardInterrupt] | None = None
 
@@ -268,7 +271,10 @@ def run_cmd(
                     raise interrupted
                 bar.update(task, description=name, completed=STAGES.index(name))
 
-            result = run_release(cfg, progress=stage)
+            with warnings.catch_warnings():
+                # said above, in the command's words
+                warnings.filterwarnings("ignore", category=ReproducibleNoiseWarning)
+                result = run_release(cfg, progress=stage)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -15,7 +15,6 @@ import json
 import logging
 import math
 import re
-from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +39,9 @@ from fhirsynth.ingest.geo import state_code
 from fhirsynth.ingest.sources import shown_path, utf16_problem
 
 __all__ = ["MAX_OTHER_SHARE", "MISSING_TOKENS", "WARN_SHARE", "CsvReport", "bounds_warning",
-           "check_csv_bytes", "classify_columns", "column_treatments", "header_treatments",
-           "no_key_note", "read_csv_table", "share_problems", "year_name_note"]
+           "check_csv_bytes", "check_patient_table", "classify_columns", "column_treatments",
+           "header_treatments", "no_key_note", "read_csv_table", "rows_repeated",
+           "share_problems", "unfitting_values", "year_name_note"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class CsvReport:
     rows_dropped: int = 0
     rows_folded: int = 0
     #: private: rows equal to an earlier row in every field of the file, counted when the
-    #: file has an identifying field the model does not read (see ``_rows_repeated``: a
+    #: file has an identifying field the model does not read (see ``rows_repeated``: a
     #: patient written twice spends the budget twice; the custodian is warned)
     rows_repeated: int = 0
     columns: dict[str, ColumnClass] = field(default_factory=dict)
@@ -394,6 +394,35 @@ def _bounds_side(col: Column, value: Any, bottom: bool = False) -> str | None:
     return None
 
 
+def unfitting_values(
+    table: pd.DataFrame, spec: TableSpec, values: dict[str, int], untransformed: Collection[str],
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
+    """``(mapped_to_other, out_of_bounds)`` of a patient table (:class:`CsvReport`'s shapes):
+    per categorical column with ``other: true`` (and no transform: ``untransformed`` lists the
+    columns read as they are), how many of its ``values[name]`` non-missing values encoding
+    maps to ``<other>``; per numeric column, its values outside the bounds
+    (:func:`fhirsynth.ingest.coverage.out_of_bounds`: top- and bottom-coded apart; an age
+    whose bounds end at 89 or below is marked ``safe_harbor_cap``).  Private counts, the input
+    of :func:`share_problems`; the CSV reader and ``Synthesizer.fit`` share them."""
+    from fhirsynth.encode import EncodeStats, encode_column
+    from fhirsynth.ingest.coverage import out_of_bounds
+
+    mapped: dict[str, dict[str, int]] = {}
+    stats = EncodeStats()
+    for col in spec.modelled:
+        if (col.kind == "categorical" and col.other and col.name in untransformed
+                and col.name in table.columns):
+            encode_column(col, table[col.name], stats)  # the mapping the fit will apply
+            if stats.other.get(col.name):
+                mapped[col.name] = {"mapped": stats.other[col.name],
+                                    "values": int(values.get(col.name, 0))}
+    capped = _safe_harbor_caps(spec)
+    modelled = {c.name for c in spec.modelled}
+    outside = {name: {**c, **({"safe_harbor_cap": True} if name in capped else {})}
+               for name, c in out_of_bounds(table, spec).items() if name in modelled}
+    return mapped, outside
+
+
 def _dtype(col: Column, transform: str | None) -> str:
     if transform == "year":
         return "Int64"
@@ -404,19 +433,21 @@ def _dtype(col: Column, transform: str | None) -> str:
     return "Int64" if col.integer else "float64"
 
 
-def _rows_repeated(header: list[str], rows: list[list[str]], read: set[str]) -> int:
-    """Rows equal to an earlier row in every field, counted only when the file has a field
-    the model does not read whose values are nearly all distinct across the distinct rows
-    (an id, a timestamp): such a repeat is a patient written twice.  Rows of modelled
-    columns alone, or with constant extra fields, repeat naturally (few, coarse columns)."""
-    distinct = {tuple(r) for r in rows}
-    if len(distinct) == len(rows):
+def rows_repeated(frame: pd.DataFrame, read: Collection[str]) -> int:
+    """Rows equal to an earlier row in every column, counted only when ``frame`` has a column
+    the model does not read (not in ``read``) whose values are nearly all distinct across the
+    distinct rows (an id, a timestamp): such a repeat is a patient written twice.  Rows of
+    modelled columns alone, or with constant extra columns, repeat naturally (few, coarse
+    columns).  The CSV reader passes the file's cells, ``Synthesizer.fit`` its DataFrame."""
+    repeat = frame.duplicated().to_numpy()
+    n = int(repeat.sum())
+    if not n:
         return 0
-    extra = [i for i, h in enumerate(header) if h not in read]
-    if not any(len({r[i] for r in distinct if i < len(r)}) >= 0.9 * len(distinct)
-               for i in extra):
+    distinct = frame[~repeat]
+    extra = [c for c in frame.columns if c not in read]
+    if not any(distinct[c].nunique(dropna=False) >= 0.9 * len(distinct) for c in extra):
         return 0
-    return len(rows) - len(distinct)
+    return n
 
 
 #: a CSV whose rows repeat an earlier row in every column more often than this share is
@@ -543,7 +574,8 @@ def read_csv_table(
     report.columns, report.treatments = header_treatments(header, spec)
     pos = {h: i for i, h in enumerate(header)}
     sources = {c.name: _source_column(c) for c in spec.modelled}
-    report.rows_repeated = _rows_repeated(header, rows, {src for src, _ in sources.values()})
+    report.rows_repeated = rows_repeated(pd.DataFrame(rows, columns=header, dtype=object),
+                                         {src for src, _ in sources.values()})
     absent = sorted({s for s, _ in sources.values() if s not in pos})
     if absent:
         hint = ""
@@ -580,14 +612,9 @@ def read_csv_table(
         raise ValueError(f"bounds ({bounds!r}) must be 'clip' or 'fail'")
     values: dict[str, list[Any]] = {name: [] for name in sources}
     keep: list[int] = []
-    outside: dict[str, Counter[str]] = {}
-    others = {c.name: frozenset(c.categories) for c in spec.modelled
-              if c.kind == "categorical" and c.other and sources[c.name][1] is None}
-    mapped: Counter[str] = Counter()
     bottoms = bottom_codes(spec)  # a birth year's lower bound: earlier years clip to it
     for r, row in enumerate(rows):
         parsed: dict[str, Any] = {}
-        sides: list[tuple[str, str]] = []
         where = f"{shown_path(p.name)} line {lines[r]}"
         n_bad = len(bad_rows)
         if key_pos is not None and not row[key_pos].strip():
@@ -600,8 +627,6 @@ def read_csv_table(
             if side in ("below", "above") and bounds == "fail":
                 lo, hi = spec[name].bounds  # type: ignore[misc]
                 problem = f"value {side} the schema's bounds [{lo:g}, {hi:g}]"
-            elif side is not None:
-                sides.append((name, side))
             if problem is not None:
                 bad_rows.append((lines[r], Issue(where=where, field=src, problem=problem)))
             parsed[name] = value
@@ -610,25 +635,12 @@ def read_csv_table(
         keep.append(r)
         for name, value in parsed.items():
             values[name].append(value)
-            if name in others and value is not None and value not in others[name]:
-                mapped[name] += 1
-        for name, side in sides:
-            outside.setdefault(name, Counter())[side] += 1
     if strict and (bad_rows or broken is not None):
         _raise_first(p, bad_rows + ([broken] if broken is not None else []))
     bad_rows.sort(key=lambda b: b[0])  # file order (stable: id, then cells)
     report.issues = [issue for _, issue in bad_rows]
     report.rows_dropped = report.rows_read - len(keep)
     report.values = {name: sum(v is not None for v in vs) for name, vs in values.items()}
-    report.mapped_to_other = {name: {"mapped": n, "values": report.values[name]}
-                              for name, n in mapped.items()}
-    capped = _safe_harbor_caps(spec)
-    report.out_of_bounds = {
-        name: {"bounds": list(spec[name].bounds or ()), "below": c["below"],
-               "above": c["above"], "top_coded": c["top_coded"],
-               "bottom_coded": c["bottom_coded"],
-               **({"safe_harbor_cap": True} if name in capped else {})}
-        for name, c in outside.items()}
 
     frame = {}
     for name, (_src, transform) in sources.items():
@@ -637,10 +649,13 @@ def read_csv_table(
         frame[name] = pd.Series([missing if v is None else v for v in values[name]],
                                 dtype=dtype, name=name)
     table = pd.DataFrame(frame, columns=list(sources))
+    # over the rows kept, before any fold (as the values): what the schema does not describe
+    report.mapped_to_other, report.out_of_bounds = unfitting_values(
+        table, spec, report.values, [n for n, (_, t) in sources.items() if t is None])
     if key_pos is not None and patient_ids is not None:
         patient_ids.extend(rows[r][key_pos].strip() for r in keep)  # a folded id: one patient
     if key_pos is not None:
-        table = _fold(p, table, [rows[r][key_pos] for r in keep],
+        table = _fold(shown_path(p), table, [rows[r][key_pos] for r in keep],
                       [lines[r] for r in keep], fold or spec.options.get("fold", "reject"),
                       report)
     logger.info("read %d rows into %d patient rows, %d modelled columns", len(rows),
@@ -671,26 +686,75 @@ def _key_pos(p: Path, pos: dict[str, int], key: str, name: str | Literal[False])
     return pos[key]
 
 
-def _fold(p: Path, table: pd.DataFrame, ids: list[str], lines: list[int], fold: str,
-          report: CsvReport) -> pd.DataFrame:
+def _fold(where: str, table: pd.DataFrame, ids: list[str], places: list[int], fold: str,
+          report: CsvReport, *, unit: str = "line") -> pd.DataFrame:
+    """``table`` with one row per patient id: several rows of one id are refused (``fold``
+    reject) or folded (``first`` / ``last``).  ``places``: each row's line (``unit``
+    "line", a CSV) or position (``unit`` "position", a DataFrame given to
+    ``Synthesizer.fit``), to name the first repeat; never an id."""
     if fold not in ("reject", "first", "last"):
-        raise SpecError(f"{shown_path(p)}: fold ({fold!r}) must be 'reject', 'first' or 'last'")
+        raise SpecError(f"{where}: fold ({fold!r}) must be 'reject', 'first' or 'last'")
     ids_s = pd.Series([i.strip() for i in ids])  # never empty: such rows are bad rows
     dup = ids_s.duplicated(keep=False).to_numpy()
     if not dup.any():
         return table
     if fold == "reject":
-        first = lines[int(ids_s.duplicated().to_numpy().argmax())]
+        first = places[int(ids_s.duplicated().to_numpy().argmax())]
         n_ids = int(ids_s[dup].nunique())
         raise TableInputError(
-            f"{shown_path(p)}: {n_ids} patient id(s) appear on more than one row (first "
-            "repeat at line "
-            f"{first}); one patient must be one row: declare fold: first or fold: last, or "
-            "aggregate the rows before reading"
+            f"{where}: {n_ids} patient id(s) appear on more than one row (first "
+            f"repeat at {unit} {first}); one patient must be one row: declare fold: first or "
+            "fold: last, or aggregate the rows before "
+            + ("reading" if unit == "line" else "the fit")
         )
     keep = ~ids_s.duplicated(keep="first" if fold == "first" else "last").to_numpy()
     report.rows_folded = int((~keep).sum())
     return table[keep]
+
+
+def check_patient_table(table: pd.DataFrame, spec: TableSpec, *,
+                        name: str = "the table") -> tuple[pd.DataFrame, list[str]]:
+    """The CSV reader's checks of a patient table, for a DataFrame given to ``Synthesizer.fit``.
+
+    Its ``role: key`` column (under the key's name or the header column it reads), when the
+    table holds it: a missing id is refused, and ids on several rows are refused or folded as
+    the spec's ``fold`` says (default reject, :class:`TableInputError`).  Without it, rows that
+    repeat an earlier row in every column (:func:`rows_repeated`) are warned about above
+    :data:`REPEATED_ROWS_WARN`.  Values the schema mostly does not describe are refused or
+    warned about (:func:`share_problems`), and values clipped to the bounds warned about
+    (:func:`bounds_warning`).  Returns the table (folded if the spec says so) and the
+    warnings: counts, shares and column names, never a value or an id.
+    """
+    report = CsvReport(rows_read=len(table))
+    key_col = next((c for c in spec.columns if c.role == "key"), None)
+    key = None if key_col is None else next(
+        (k for k in (key_col.name, _key_source(key_col)) if k in table.columns), None)
+    notes: list[str] = []
+    if key is not None:
+        ids = table[key]
+        empty = ids.isna().to_numpy() | (ids.astype("string").str.strip() == "").to_numpy(
+            dtype=bool, na_value=True)
+        if empty.any():
+            raise TableInputError(
+                f"{name}: {int(empty.sum())} row(s) have no patient id in the key column "
+                f"{key!r} (first at position {int(empty.argmax())}); every row needs one")
+        from fhirsynth.domain import _category_str
+
+        table = _fold(name, table, [_category_str(v) for v in ids], list(range(len(table))),
+                      spec.options.get("fold", "reject"), report, unit="position")
+    else:
+        report.rows_repeated = rows_repeated(table, {c.name for c in spec.modelled})
+        notes += [n for n in (repeated_rows_warning(name, report),) if n]
+    modelled = [c.name for c in spec.modelled if c.name in table.columns]
+    values = {n: int(table[n].notna().sum()) for n in modelled}
+    report.values = values
+    report.mapped_to_other, report.out_of_bounds = unfitting_values(table, spec, values,
+                                                                    modelled)
+    refusals, mostly = share_problems(name, report)
+    if refusals:
+        raise TableInputError("; ".join(refusals))
+    clipped = bounds_warning(name, report.out_of_bounds, strict_option=False)
+    return table, notes + ([clipped] if clipped else []) + mostly
 
 
 #: a column with more than this share of its values mapped to ``other`` is warned about

@@ -51,9 +51,15 @@ from fhirsynth.model import FittedModel, Node
 from fhirsynth.privacy.budget import Accountant, PrivacyBudget
 from fhirsynth.privacy.noise import Noise
 
-__all__ = ["check_degree", "check_rows", "fit_model", "parent_variants"]
+__all__ = ["MAX_SEED", "check_degree", "check_random_state", "check_rows", "fit_model",
+           "parent_variants"]
 
 logger = logging.getLogger(__name__)
+
+#: the mechanism and composition of every step of a ``_noiseless`` (test) fit's budget table
+NOISELESS_MECHANISM = "none (noiseless test mode)"
+NOISELESS_COMPOSITION = ("none: noiseless test mode (exact counts, best-score selections, no "
+                         "noise drawn): not differentially private at any epsilon")
 
 #: largest degree tried when LearnConfig.degree is None
 AUTO_MAX_DEGREE = 4
@@ -297,12 +303,28 @@ def _draw(noise: Noise, share: float, size: int, rng: np.random.Generator) -> np
     return rng.laplace(0.0, 1.0 / share, size)
 
 
-def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
+#: the largest seed: diffprivlib's noise takes a numpy RandomState, seeded by 32 bits
+MAX_SEED = 2**32 - 1
+
+
+def check_random_state(random_state: object, name: str = "random_state") -> int | None:
+    """``random_state`` as an int in [0, :data:`MAX_SEED`], or None; else a ConfigError
+    naming ``name`` (numpy's own errors name no argument)."""
     if random_state is None:
-        return np.random.default_rng(), None
+        return None
     if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-        raise ConfigError(f"random_state ({random_state!r}) must be an integer or None")
-    return np.random.default_rng(int(random_state)), np.random.RandomState(int(random_state))
+        raise ConfigError(f"{name} ({random_state!r}) must be an integer or None")
+    if not 0 <= int(random_state) <= MAX_SEED:
+        raise ConfigError(f"{name} ({int(random_state)}) must lie in [0, 2**32 - 1], or be "
+                          "None (fresh randomness from the operating system)")
+    return int(random_state)
+
+
+def _rngs(random_state: int | None) -> tuple[np.random.Generator, object]:
+    seed = check_random_state(random_state)
+    if seed is None:
+        return np.random.default_rng(), None
+    return np.random.default_rng(seed), np.random.RandomState(seed)
 
 
 def check_rows(n: int, config: LearnConfig) -> None:
@@ -556,6 +578,10 @@ def fit_model(
     }
     if _noiseless:
         info["noiseless_test_mode"] = True
+        # the steps were planned and checked as a real fit's, but nothing was drawn: the
+        # budget table must not read as if Laplace or Gaussian noise had spent the epsilon
+        acc.steps = [dataclasses.replace(s, mechanism=NOISELESS_MECHANISM) for s in acc.steps]
+        acc.composition = NOISELESS_COMPOSITION
     logger.info("fitted %d columns, %d steps, epsilon spent %g", len(cols), len(acc.steps),
                 acc.spent_epsilon)
     return FittedModel(spec=spec, nodes=nodes, budget=acc.table(), info=info,

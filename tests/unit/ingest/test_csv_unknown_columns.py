@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 
 from fhirsynth.ingest import read_input
 from fhirsynth.sample import sample_model
@@ -29,10 +30,10 @@ def test_columns_not_in_the_schema_are_named_in_a_warning(tmp_path) -> None:
 
 def test_repeated_rows_count_only_with_an_identifying_field_the_model_does_not_read() -> None:
     # a patient written twice repeats its id too; few coarse columns repeat by nature
-    from fhirsynth.ingest.csv import _rows_repeated
+    from fhirsynth.ingest.csv import rows_repeated
 
-    rows = [["f", "1"], ["m", "2"], ["f", "3"], ["f", "1"]]
-    assert _rows_repeated(["sex", "id"], rows, {"sex"}) == 1          # the id repeats
-    assert _rows_repeated(["sex", "id"], rows, {"sex", "id"}) == 0    # all columns modelled
-    const = [["f", "x"], ["f", "x"], ["m", "x"]]
-    assert _rows_repeated(["sex", "ward"], const, {"sex"}) == 0       # a constant extra field
+    rows = pd.DataFrame([["f", "1"], ["m", "2"], ["f", "3"], ["f", "1"]], columns=["sex", "id"])
+    assert rows_repeated(rows, {"sex"}) == 1          # the id repeats
+    assert rows_repeated(rows, {"sex", "id"}) == 0    # all columns modelled
+    const = pd.DataFrame([["f", "x"], ["f", "x"], ["m", "x"]], columns=["sex", "ward"])
+    assert rows_repeated(const, {"sex"}) == 0         # a constant extra field

@@ -57,3 +57,15 @@ def test_inspect_keeps_long_names(model, width) -> None:
     text = _first_cells(r.output)
     for name in [LONG_NUM, LONG_CAT, *steps]:
         assert name.replace(" ", "") in text, name
+
+
+def test_inspect_says_a_seeded_model_is_a_test_model(model) -> None:
+    r = runner.invoke(app, ["inspect", str(model)])
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.output.split())
+    assert "drawn from a fixed seed" in said and "a test model, not for sharing" in said
+    unseeded = json.loads(model.read_text())
+    unseeded["info"]["reproducible_noise"] = False
+    (model.parent / "u.json").write_text(json.dumps(unseeded))
+    r = runner.invoke(app, ["inspect", str(model.parent / "u.json")])
+    assert r.exit_code == 0 and "fixed seed" not in r.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -276,3 +277,14 @@ def test_help_shows_flags_without_a_value_type(command) -> None:
     assert r.exit_code == 0, r.output
     assert "<bool>" not in r.output
     assert "--help" in r.output
+
+
+def test_fit_with_seed_says_the_noise_is_reproducible_once(files) -> None:
+    # (the suite ignores ReproducibleNoiseWarning: let it through, as outside the tests)
+    from fhirsynth.errors import ReproducibleNoiseWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ReproducibleNoiseWarning)
+        r = _fit(files, "--epsilon", "1", "--seed", "0")
+    assert r.exit_code == 0, r.output
+    assert " ".join(r.output.split()).count("guesses it can remove the noise") == 1

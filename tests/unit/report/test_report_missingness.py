@@ -10,6 +10,7 @@ import pandas as pd
 
 from fhirsynth.config import LearnConfig
 from fhirsynth.domain import Column, TableSpec
+from fhirsynth.errors import ReproducibleNoiseWarning
 from fhirsynth.report.summary import (
     missingness_by_column,
     model_summary,
@@ -125,6 +126,7 @@ def test_the_python_api_warns_what_the_cli_prints() -> None:
     assert all(note in said for note in synth.notes_)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the CLI's own route: notes kept, not warned
+        warnings.simplefilter("ignore", ReproducibleNoiseWarning)  # (the seed is said)
         quiet = Synthesizer(TableSpec(name="t", columns=COLS), epsilon=0.2, random_state=0)
         quiet.fit(_data(60), _warn_notes=False)
     assert quiet.notes_ == synth.notes_
