@@ -323,14 +323,29 @@ def _create_tmp(tmp: Path, out: Path) -> None:
                           f"({exc.strerror or type(exc).__name__})") from None
 
 
+#: the ledger's name for a source whose folder name may hold an identifier
+WITHHELD_SOURCE = "an input folder (its name withheld: it may hold an identifier)"
+
+
 def source_label(inputs: Sequence[Path]) -> str:
-    """A name for the source in ledger messages: a folder's name, or the folder holding the
-    input files (file names may be patient names, as Synthea's are)."""
+    """A name for the source in the ledger and its messages: a folder's name, or the folder
+    holding the input files (file names may be patient names, as Synthea's are); a name that
+    may hold an identifier (:func:`~fhirsynth.ingest.sources.may_hold_identifier`, or what a
+    ``--label`` would be refused for) is withheld: the ledger keeps no path or name of the
+    input, and is shared by everyone releasing from the source."""
+    from fhirsynth.ingest.sources import may_hold_identifier
+
     first = inputs[0]
     if len(inputs) == 1 and first.is_dir():
-        return first.name or str(first)
-    parent = first.resolve().parent
-    return f"files in {parent.name or str(parent)}/"
+        name, shown = first.name or str(first), "{}"
+    else:
+        parent = first.resolve().parent
+        name, shown = parent.name or str(parent), "files in {}/"
+    try:
+        check_label(name)
+    except ConfigError:
+        return WITHHELD_SOURCE
+    return WITHHELD_SOURCE if may_hold_identifier(name) else shown.format(name)
 
 
 def import_warnings(report: dict[str, Any], kept: int, *, refuse: bool = True) -> list[str]:

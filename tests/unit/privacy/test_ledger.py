@@ -231,3 +231,23 @@ def test_a_fifo_given_as_input_is_named_not_said_missing(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(InputError, match=r"fifo\.csv: not a regular file"):
         source_fingerprint([fifo])
+
+
+def test_the_ledger_name_of_a_source_withholds_a_folder_name_that_may_hold_an_identifier(
+        tmp_path):
+    # trial 26: `run MRN99887766_Quorthwick_1931-03-14` stored and printed that folder name
+    # as the source's name in the ledger, which keeps no path or name of the input
+    from fhirsynth.pipeline import WITHHELD_SOURCE, source_label
+
+    for name in ("MRN99887766_Quorthwick_1931-03-14", "pt 617-555-0142", "a@b.org export"):
+        d = tmp_path / name
+        d.mkdir()
+        assert source_label([d]) == WITHHELD_SOURCE
+        f = d / "x.json"
+        f.write_text("{}")
+        assert source_label([f]) == WITHHELD_SOURCE
+    plain = tmp_path / "synthea-2026"
+    plain.mkdir()
+    assert source_label([plain]) == "synthea-2026"
+    (plain / "a.json").write_text("{}")
+    assert source_label([plain / "a.json"]) == "files in synthea-2026/"
