@@ -8,6 +8,7 @@ said "shareable".
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -142,3 +143,19 @@ def test_a_model_over_a_small_domain_repeating_real_rows_by_chance_passes():
     sample = synth.sample(400, random_state=5)
     share, baseline = check_not_copied(synth.model, sample, real, "t.csv")
     assert share > 0.9 and baseline > 0.9
+
+
+def test_a_folder_made_by_report_is_intact_but_never_shareable(tables, tmp_path):
+    code, text = _report(tables, tables / "genuine.csv", tmp_path / "rep")
+    assert code == 0, text
+    record = json.loads((tmp_path / "rep" / "audit.json").read_text(encoding="utf-8"))
+    assert record["config"]["report_only"] is True  # the field verify reads
+    shutil.rmtree(tmp_path / "rep" / "internal")
+    plain = runner.invoke(app, ["verify", str(tmp_path / "rep")])
+    assert plain.exit_code == 0, plain.output
+    strict = runner.invoke(app, ["verify", "--shareable", str(tmp_path / "rep")])
+    out = " ".join(strict.output.split())
+    assert strict.exit_code == 1, out
+    assert "NOT SHAREABLE: made by `fhirsynth report` (audit.json config.report_only)" in out
+    assert "share the release folder that `fhirsynth run` or `fhirsynth sample` wrote" in out
+    assert "shareable:" not in out.replace("NOT SHAREABLE:", "")
