@@ -723,6 +723,7 @@ def report_release(
     from fhirsynth.export.tables import write_table
     from fhirsynth.model import FittedModel
     from fhirsynth.report.release import write_reports
+    from fhirsynth.report.supplied import check_model_could_produce, check_not_copied
 
     dest = Path(out).resolve()
     replace = _check_out(dest, overwrite=overwrite, inputs=inputs)
@@ -743,7 +744,12 @@ def report_release(
     check_report_inputs(model.spec, read_spec, list(synthetic.columns),
                         schema=Path(spec).name if spec is not None else "the default spec",
                         synthetic=sp.name)
+    # a table the model cannot have produced is refused before the real data is read, and
+    # one that repeats the real rows far more than the model does after (trial 26: the real
+    # rows given as "synthetic" made a release-shaped folder with a Safe Harbor pass)
+    check_model_could_produce(model.spec, synthetic, sp.name)
     real, import_report = read_input(inputs, read_spec, validation=validation)
+    check_not_copied(model, synthetic, real, sp.name)
     # the model keeps the public domain but not the extraction rules; use the read spec when
     # it describes the same domain (it carries the Safe Harbor top codes of the FHIR rules)
     spec_used = read_spec if read_spec.fingerprint() == model.spec.fingerprint() else model.spec

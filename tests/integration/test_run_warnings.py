@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,16 @@ def test_failed_safe_harbor_scan_is_warned_and_not_called_shareable(tmp_path,
     assert "column age" in console and "end the column's bounds at 89" in console
     assert "do not share this release yet" in console
     assert "may be shared" not in console
+    # trial 26: `verify --shareable` called this release shareable once internal/ was gone
+    shutil.rmtree(out / "internal")
+    n = len(audit["evaluation"]["safe_harbor"]["findings"])
+    assert n >= 1
+    verify = CliRunner().invoke(app, ["verify", "--shareable", str(out)])
+    text = _flat(verify.output)
+    assert verify.exit_code == 1, text
+    assert (f"NOT SHAREABLE: the Safe Harbor scan of the output failed ({n} finding(s), "
+            "evaluation.safe_harbor in audit.json") in text
+    assert CliRunner().invoke(app, ["verify", str(out)]).exit_code == 0  # still intact
 
 
 def test_passed_safe_harbor_scan_keeps_the_closing_line(tmp_path) -> None:
@@ -97,6 +108,10 @@ def test_passed_safe_harbor_scan_keeps_the_closing_line(tmp_path) -> None:
         "passed"] is True
     assert "Safe Harbor scan of the output failed" not in console
     assert "may be shared" in console and "do not share" not in console
+    shutil.rmtree(out / "internal")
+    verify = CliRunner().invoke(app, ["verify", "--shareable", str(out)])
+    assert verify.exit_code == 0, verify.output
+    assert "the Safe Harbor scan of the output passed" in _flat(verify.output)
 
 
 def test_scan_warnings_name_kind_place_and_fix_without_values() -> None:

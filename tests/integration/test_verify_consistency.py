@@ -416,3 +416,53 @@ def test_partial_copy_says_model_json_is_not_given_rather_than_not_in_the_releas
     assert "model.json, which is not given)" in cli.output
     assert "not in the release" not in cli.output
     assert "not given (--partial, not checked): model.json" in cli.output
+
+
+def _shared_copy(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    shutil.rmtree(dest / "internal")
+    return dest
+
+
+def test_a_symbolic_link_to_a_folder_or_file_is_not_part_of_the_release(releases, tmp_path):
+    # trial 26: `ln -s /raw/data release/source` passed `verify --shareable` (rglob does not
+    # enter a linked folder, and the link itself is not a file)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "patients.csv").write_text("x\n", encoding="utf-8")
+    copy = _shared_copy(releases["laplace"], tmp_path / "linked")
+    (copy / "source").symlink_to(raw, target_is_directory=True)
+    (copy / "synthetic" / "notes.csv").symlink_to(raw / "patients.csv")
+    res = verify_release(copy)
+    assert not res.ok
+    assert res.added == ["source (a symbolic link)", "synthetic/notes.csv (a symbolic link)"]
+    cli = CliRunner().invoke(app, ["verify", "--shareable", str(copy)])
+    assert cli.exit_code == 1 and "added: source (a symbolic link)" in cli.output
+    assert "TAMPERED" in cli.output and "shareable:" not in cli.output
+
+
+def test_a_listed_folder_replaced_by_a_link_to_identical_files_is_not_intact(releases,
+                                                                            tmp_path):
+    copy = _shared_copy(releases["laplace"], tmp_path / "relinked")
+    shutil.move(copy / "synthetic", tmp_path / "elsewhere")
+    (copy / "synthetic").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    res = verify_release(copy)
+    assert not res.ok and "synthetic (a symbolic link)" in res.added
+    assert "synthetic/patients.csv" in res.missing
+
+
+def test_internal_in_another_letter_case_is_still_custodian_only(releases, tmp_path):
+    # a link named Internal to the release's internal/ passed; so would a copy spelt Internal
+    linked = _shared_copy(releases["laplace"], tmp_path / "link")
+    (linked / "Internal").symlink_to(releases["laplace"] / "internal",
+                                     target_is_directory=True)
+    res = verify_release(linked)
+    assert "Internal (a symbolic link)" in res.added and not res.ok
+    renamed = tmp_path / "renamed"
+    shutil.copytree(releases["laplace"], renamed)
+    (renamed / "internal").rename(renamed / "Internal")
+    res = verify_release(renamed)
+    assert res.internal_present and res.internal and not res.added
+    assert all(f.startswith("Internal/") for f in res.internal)
+    cli = CliRunner().invoke(app, ["verify", "--shareable", str(renamed)])
+    assert cli.exit_code == 1 and "NOT SHAREABLE: it holds internal/" in cli.output

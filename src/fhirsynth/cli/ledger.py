@@ -28,7 +28,9 @@ def verify_cmd(
                                  "given."),
     shareable: bool = typer.Option(False, "--shareable", help="Check too that the folder is "
                                    "a copy fit to share: exit 1 when it holds internal/ "
-                                   "(custodian-only) or is a test release (--seed)."),
+                                   "(custodian-only), is a test release (--seed), was "
+                                   "made by `fhirsynth report` or its Safe Harbor scan "
+                                   "failed."),
 ) -> None:
     """Check a release against its audit.json; exit 0 when intact, 1 when anything disagrees.
 
@@ -44,7 +46,9 @@ def verify_cmd(
                          ("added", result.added), ("inconsistent", result.inconsistent)):
         for name in names:
             typer.echo(f"{label}: {name}")
-    test_release = _test_release(directory)
+    record = _record(directory)
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    test_release = bool(config.get("reproducible_noise"))
     if result.ok:
         typer.echo(f"intact: {result.checked} file(s) match audit.json, and")
         for what in result.consistency_checked:
@@ -65,12 +69,43 @@ def verify_cmd(
                        "files, `fhirsynth verify --partial` checks those)", err=True)
         raise typer.Exit(code=1)
     if shareable:
-        if result.internal_present or test_release:
-            why = "it holds internal/" if result.internal_present else "a test release"
+        why = _not_shareable(result.internal_present, test_release,
+                             bool(config.get("report_only")),
+                             (record.get("evaluation") or {}).get("safe_harbor")
+                             if isinstance(record.get("evaluation"), dict) else None)
+        if why:
             typer.echo(f"NOT SHAREABLE: {why}", err=True)
             raise typer.Exit(code=1)
         typer.echo("shareable: no internal/ folder, no file that audit.json does not list, "
-                   "not a test release")
+                   "not a test release, not made by `fhirsynth report`, the Safe Harbor scan "
+                   "of the output passed")
+
+
+def _not_shareable(internal: bool, test_release: bool, report_only: bool,
+                   safe_harbor: object) -> str | None:
+    """Why an intact folder is not fit to share, or None."""
+    if internal:
+        return "it holds internal/"
+    if test_release:
+        return "a test release"
+    if not isinstance(safe_harbor, dict) or safe_harbor.get("passed") is not True:
+        # trial 26: a release whose run said "do not share this release yet" was shareable
+        findings = safe_harbor.get("findings") if isinstance(safe_harbor, dict) else None
+        if not isinstance(safe_harbor, dict) or "passed" not in safe_harbor:
+            return ("audit.json records no Safe Harbor scan of the output "
+                    "(evaluation.safe_harbor.passed)")
+        n = len(findings) if isinstance(findings, list) else 0
+        return (f"the Safe Harbor scan of the output failed ({n} finding(s), "
+                "evaluation.safe_harbor in audit.json; report.pdf names each): fix the schema "
+                "or spec as the run said, and run again")
+    if report_only:
+        # trial 26: `report` wrapped the real rows, given as "synthetic", in a release-shaped
+        # folder; the table was supplied to it, not sampled from the model by a run
+        return ("made by `fhirsynth report` (audit.json config.report_only): its synthetic "
+                "table was supplied to the command, not sampled from the model by a run, and "
+                "nothing here shows which; share the release folder that `fhirsynth run` or "
+                "`fhirsynth sample` wrote, and keep rebuilt reports with the custodian")
+    return None
 
 
 def _warn_internal(files: list[str], present: bool, shareable: bool) -> None:
@@ -85,15 +120,17 @@ def _warn_internal(files: list[str], present: bool, shareable: bool) -> None:
                   "share)"), err=True)
 
 
-def _test_release(directory: Path) -> bool:
-    """Whether the release's audit.json says a fixed seed drew its noise."""
+def _record(directory: Path) -> dict:
+    """The release's audit.json (its ``config``: ``reproducible_noise``, a fixed seed drew the
+    noise, ``report_only``, made by ``fhirsynth report``; ``evaluation.safe_harbor``: the
+    output scan), or {} when unreadable."""
     import json
 
     try:
-        config = json.loads((directory / "audit.json").read_text(encoding="utf-8"))["config"]
-        return bool(config.get("reproducible_noise"))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
+        record = json.loads((directory / "audit.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 _SCHEMA_OPTION = typer.Option(

@@ -15,6 +15,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
+import os
 import platform
 import re
 from collections.abc import Iterable, Mapping
@@ -202,6 +203,35 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def _is_internal(rel: str) -> bool:
+    """Whether ``rel`` lies under ``internal/``, in any letter case (a copy made on or for a
+    case-insensitive file system may spell it ``Internal``)."""
+    return rel.split("/", 1)[0].lower() in INTERNAL_DIRS
+
+
+def _symlinks(d: Path) -> list[str]:
+    """Every symbolic link under ``d`` (relative paths), without following any."""
+    out = []
+    for root, dirs, names in os.walk(d):  # followlinks=False: a linked folder is not entered
+        for name in (*dirs, *names):
+            p = Path(root) / name
+            if p.is_symlink():
+                out.append(p.relative_to(d).as_posix())
+    return out
+
+
+def _files(d: Path) -> list[str]:
+    """Every regular file under ``d`` (relative paths), not through a symbolic link."""
+    return [(Path(root) / name).relative_to(d).as_posix()
+            for root, _, names in os.walk(d) for name in names
+            if not (Path(root) / name).is_symlink() and (Path(root) / name).is_file()]
+
+
+def _through_link(rel: str, links: list[str]) -> bool:
+    """Whether ``rel`` is a symbolic link or lies under one."""
+    return any(rel == link or rel.startswith(link + "/") for link in links)
+
+
 @dataclass
 class VerifyResult:
     """Outcome of :func:`verify_release`.
@@ -239,6 +269,9 @@ def verify_release(directory: str | Path, *, partial: bool = False) -> VerifyRes
     Files under ``internal/`` (custodian-only) and the audit record itself are not part of
     the release and are not reported as added; the files under ``internal/`` are listed in
     ``internal`` (the command line warns that they must be removed before sharing).
+    Every symbolic link inside ``directory`` (file or folder) is listed in ``added`` as
+    ``"PATH (a symbolic link)"``: links are not followed, and a listed file reached through
+    one is missing.  ``internal/`` is recognised in any letter case.
     ``partial``: the folder holds only some of the release's files (a partner given the CSV
     alone); a listed file that is absent is ``not_given`` rather than missing, and the
     checks that need it are not made (with no listed file present at all, they are missing:
@@ -260,23 +293,27 @@ def verify_release(directory: str | Path, *, partial: bool = False) -> VerifyRes
     result = VerifyResult(directory=d.name)
     if record.get("record_sha256") != record_digest(record):
         result.changed.append(AUDIT_NAME)
+    links = _symlinks(d)
     for rel, entry in sorted(listed.items()):
         p = d / rel
-        if not p.is_file():
+        if not p.is_file() or _through_link(rel, links):
             (result.not_given if partial else result.missing).append(rel)
             continue
         result.checked += 1
         if p.stat().st_size != entry.get("bytes") or _sha256(p) != entry.get("sha256"):
             result.changed.append(rel)
-    for p in sorted(d.rglob("*")):
-        rel = p.relative_to(d).as_posix()
-        if not p.is_file() or rel == AUDIT_NAME or rel in listed:
+    for rel in sorted(_files(d)):
+        if rel == AUDIT_NAME or rel in listed:
             continue
-        if rel.split("/", 1)[0] in INTERNAL_DIRS:
+        if _is_internal(rel):
             result.internal.append(rel)
             continue
         result.added.append(rel)
-    result.internal_present = any((d / name).exists() for name in INTERNAL_DIRS)
+    # a symbolic link (to a file or a folder, anywhere, even named like a listed file) is not
+    # part of the release: the folder would carry whatever it points at (trial 26: a link to
+    # the raw data passed `verify --shareable`, since rglob does not enter linked folders)
+    result.added.extend(f"{rel} (a symbolic link)" for rel in sorted(links))
+    result.internal_present = any(_is_internal(c.name) for c in d.iterdir())
     if partial and listed and not result.checked:
         # nothing to check is no evidence of anything
         result.missing.extend(result.not_given)
