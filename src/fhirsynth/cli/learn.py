@@ -21,14 +21,7 @@ def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
     from rich.markup import escape
 
     from fhirsynth.errors import TableInputError
-    from fhirsynth.ingest.csv import (
-        bounds_warning,
-        no_key_note,
-        read_csv_table,
-        repeated_rows_warning,
-        share_problems,
-        year_name_note,
-    )
+    from fhirsynth.ingest.csv import read_csv_table, read_notes, year_name_note
     from fhirsynth.ingest.sources import shown_path
 
     if path.is_dir():
@@ -37,15 +30,11 @@ def _read_table(path: Path, spec: Any, ids: list[str] | None = None) -> Any:
     if not path.is_file():
         raise TableInputError(f"{path}: file not found")
     table, report = read_csv_table(path, spec, patient_ids=ids)
-    refusals, mostly = share_problems(shown_path(path.name), report)
+    refusals, notes = read_notes(shown_path(path.name), spec, report, strict_option=False)
     if refusals:  # the schema mostly does not describe a column: as `run` refuses it
         raise TableInputError("; ".join(refusals))
-    for note in (bounds_warning(shown_path(path.name), report.out_of_bounds, strict_option=False),
-                 repeated_rows_warning(shown_path(path.name), report),
-                 no_key_note(shown_path(path.name), spec, report.columns),
-                 *mostly):
-        if note:
-            console.print(f"[yellow]warning:[/] {escape(note)}")
+    for note in notes:
+        console.print(f"[yellow]warning:[/] {escape(note)}")
     named = year_name_note(spec)
     if named:  # the output is right, only its name misleads: a note, not a warning
         console.print(f"note: {escape(named)}", soft_wrap=True)

@@ -121,14 +121,7 @@ def read_input(
         from fhirsynth.ingest.sources import check_regular_file
 
         check_regular_file(ps[0])  # a FIFO would block the read
-        from fhirsynth.ingest.csv import (
-            OMITTED_NOT_IN_SCHEMA,
-            bounds_warning,
-            no_key_note,
-            read_csv_table,
-            repeated_rows_warning,
-            share_problems,
-        )
+        from fhirsynth.ingest.csv import OMITTED_NOT_IN_SCHEMA, read_csv_table, read_notes
         from fhirsynth.ingest.sources import shown_path
 
         # --strict refuses values outside the bounds; by default they are clipped and counted
@@ -136,20 +129,13 @@ def read_input(
                                     bounds="fail" if strict else "clip", patient_ids=patient_ids)
         unknown = [h for h, t in rep.treatments.items()
                    if t.get("treatment") == OMITTED_NOT_IN_SCHEMA]
-        warnings = [] if not unknown else [
-            f"{ps[0].name}: {len(unknown)} column(s) not in the schema, left out of the "
-            f"release: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''} "
-            "(declare them in the schema to model them)"]
-        clipped = bounds_warning(shown_path(ps[0].name), rep.out_of_bounds)
-        repeated = repeated_rows_warning(shown_path(ps[0].name), rep)
-        if repeated:
-            warnings.append(repeated)
-        no_key = no_key_note(shown_path(ps[0].name), spec, rep.columns)
-        if no_key:
-            warnings.append(no_key)
         # --strict refuses a column more than 5 % mapped to 'other'; see share_problems
-        refusals, mostly = share_problems(shown_path(ps[0].name), rep, strict=strict)
-        warnings += mostly
+        refusals, warnings = read_notes(shown_path(ps[0].name), spec, rep, strict=strict)
+        if unknown:
+            warnings.append(
+                f"{ps[0].name}: {len(unknown)} column(s) not in the schema, left out of the "
+                f"release: {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''} "
+                "(declare them in the schema to model them)")
         return table, {
             "rows_read": rep.rows_read, "rows_dropped": rep.rows_dropped,
             "rows_folded": rep.rows_folded,
@@ -158,7 +144,7 @@ def read_input(
             "mapped_to_other": rep.mapped_to_other,
             "refusals": refusals,
             "issues": [str(i) for i in rep.issues[:200]],
-            "warnings": ([clipped] if clipped else []) + warnings,
+            "warnings": warnings,
         }
     return read_fhir(ps, spec, validation=validation, strict=strict, on_patient=on_patient,
                      patient_ids=patient_ids, keep_test_patients=keep_test_patients)

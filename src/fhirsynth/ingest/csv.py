@@ -40,7 +40,7 @@ from fhirsynth.ingest.sources import shown_path, utf16_problem
 
 __all__ = ["MAX_OTHER_SHARE", "MISSING_TOKENS", "WARN_SHARE", "CsvReport", "bounds_warning",
            "check_csv_bytes", "check_patient_table", "classify_columns", "column_treatments",
-           "header_treatments", "no_key_note", "read_csv_table", "rows_repeated",
+           "header_treatments", "no_key_note", "read_csv_table", "read_notes", "rows_repeated",
            "share_problems", "unfitting_values", "year_name_note"]
 
 logger = logging.getLogger(__name__)
@@ -710,6 +710,20 @@ def _fold(where: str, table: pd.DataFrame, ids: list[str], places: list[int], fo
     keep = ~ids_s.duplicated(keep="first" if fold == "first" else "last").to_numpy()
     report.rows_folded = int((~keep).sum())
     return table[keep]
+
+
+def read_notes(name: str, spec: TableSpec, report: CsvReport, *, strict: bool = False,
+               strict_option: bool = True) -> tuple[list[str], list[str]]:
+    """(refusals, warnings) of a CSV read for the custodian, as ``run``, ``ingest`` and
+    ``fit`` give them: columns the schema mostly does not describe (:func:`share_problems`,
+    ``strict`` as there) refused, and the values clipped to the bounds
+    (:func:`bounds_warning`, ``strict_option``: whether to mention ``--strict``), rows
+    repeated and a schema without a key column warned about, then the smaller shares of
+    :func:`share_problems`."""
+    refusals, mostly = share_problems(name, report, strict=strict)
+    notes = (bounds_warning(name, report.out_of_bounds, strict_option=strict_option),
+             repeated_rows_warning(name, report), no_key_note(name, spec, report.columns))
+    return refusals, [n for n in notes if n] + mostly
 
 
 def check_patient_table(table: pd.DataFrame, spec: TableSpec, *,

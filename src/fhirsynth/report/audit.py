@@ -209,22 +209,18 @@ def _is_internal(rel: str) -> bool:
     return rel.split("/", 1)[0].lower() in INTERNAL_DIRS
 
 
-def _symlinks(d: Path) -> list[str]:
-    """Every symbolic link under ``d`` (relative paths), without following any."""
-    out = []
-    for root, dirs, names in os.walk(d):  # followlinks=False: a linked folder is not entered
+def _walk(d: Path) -> tuple[list[str], list[str]]:
+    """(every regular file, every symbolic link) under ``d``, as relative paths, following
+    no link (``os.walk`` does not enter a linked folder)."""
+    files, links = [], []
+    for root, dirs, names in os.walk(d):
         for name in (*dirs, *names):
             p = Path(root) / name
             if p.is_symlink():
-                out.append(p.relative_to(d).as_posix())
-    return out
-
-
-def _files(d: Path) -> list[str]:
-    """Every regular file under ``d`` (relative paths), not through a symbolic link."""
-    return [(Path(root) / name).relative_to(d).as_posix()
-            for root, _, names in os.walk(d) for name in names
-            if not (Path(root) / name).is_symlink() and (Path(root) / name).is_file()]
+                links.append(p.relative_to(d).as_posix())
+            elif name in names and p.is_file():
+                files.append(p.relative_to(d).as_posix())
+    return files, links
 
 
 def _through_link(rel: str, links: list[str]) -> bool:
@@ -293,7 +289,7 @@ def verify_release(directory: str | Path, *, partial: bool = False) -> VerifyRes
     result = VerifyResult(directory=d.name)
     if record.get("record_sha256") != record_digest(record):
         result.changed.append(AUDIT_NAME)
-    links = _symlinks(d)
+    files, links = _walk(d)
     for rel, entry in sorted(listed.items()):
         p = d / rel
         if not p.is_file() or _through_link(rel, links):
@@ -302,7 +298,7 @@ def verify_release(directory: str | Path, *, partial: bool = False) -> VerifyRes
         result.checked += 1
         if p.stat().st_size != entry.get("bytes") or _sha256(p) != entry.get("sha256"):
             result.changed.append(rel)
-    for rel in sorted(_files(d)):
+    for rel in sorted(files):
         if rel == AUDIT_NAME or rel in listed:
             continue
         if _is_internal(rel):
